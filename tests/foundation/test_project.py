@@ -1,0 +1,59 @@
+"""Foundation promises: exact pins, a venv that matches them, safe Ansible defaults."""
+
+from __future__ import annotations
+
+import configparser
+import importlib.metadata
+from pathlib import Path
+
+import pytest
+from packaging.utils import canonicalize_name
+
+from tests.foundation.pins import read_pins
+
+ROOT = Path(__file__).resolve().parents[2]
+REQUIREMENT_FILES = [
+    "requirements.txt",
+    "requirements/dev.txt",
+    "requirements/server.txt",
+    "requirements/client.txt",
+]
+
+
+@pytest.mark.parametrize("name", REQUIREMENT_FILES)
+def test_requirements_are_exact_pins(name: str) -> None:
+    assert read_pins(ROOT / name), f"{name} pins nothing"
+
+
+def test_control_venv_matches_the_pins() -> None:
+    """Everything installed in the control venv is pinned, at the pinned version."""
+    pins = read_pins(ROOT / "requirements/dev.txt")
+    installed = {
+        canonicalize_name(dist.metadata["Name"]): dist.version
+        for dist in importlib.metadata.distributions()
+    }
+    unpinned = sorted(set(installed) - set(pins) - {"pip", "setuptools", "wheel"})
+    assert not unpinned, f"installed but not pinned in requirements: {unpinned}"
+    drift = {name: (installed.get(name), want) for name, want in pins.items()}
+    drift = {name: got for name, got in drift.items() if got[0] != got[1]}
+    assert not drift, f"installed != pinned (installed, pinned): {drift}"
+
+
+def test_server_pins_keep_django_on_the_lts_that_runs_on_python_3_10() -> None:
+    major_minor = read_pins(ROOT / "requirements/server.txt")["django"].split(".")[:2]
+    assert major_minor == ["5", "2"]
+
+
+def test_ansible_cfg_checks_host_keys_and_pipelines() -> None:
+    config = configparser.ConfigParser()
+    config.read(ROOT / "ansible.cfg")
+    assert config.getboolean("defaults", "host_key_checking") is True
+    assert config.getboolean("ssh_connection", "pipelining") is True
+    assert config.get("defaults", "roles_path") == "roles"
+
+
+def test_readme_gives_the_two_setup_commands_and_ci_runs_the_tests() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert "make run" in readme
+    assert "make test" in readme
+    assert "make test" in (ROOT / ".ci/run").read_text()

@@ -1,0 +1,108 @@
+"""The offline wheelhouse: every pin has a wheel for every target, and installs without an index."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+from packaging.tags import Tag
+from packaging.utils import parse_wheel_filename
+
+from tests.foundation.pins import read_pins
+
+ROOT = Path(__file__).resolve().parents[2]
+WHEELHOUSE = ROOT / "wheelhouse"
+
+TARGETS = [
+    # (folder, requirements file, interpreter tag, platform predicate)
+    ("server/py3.10", "requirements/server.txt", "cp310", "linux"),
+    ("server/py3.11", "requirements/server.txt", "cp311", "linux"),
+    ("server/py3.12", "requirements/server.txt", "cp312", "linux"),
+    ("client/py3.11-linux", "requirements/client.txt", "cp311", "linux"),
+    ("client/py3.11-win_amd64", "requirements/client.txt", "cp311", "win_amd64"),
+    ("client/py3.12-linux", "requirements/client.txt", "cp312", "linux"),
+    ("client/py3.12-win_amd64", "requirements/client.txt", "cp312", "win_amd64"),
+]
+
+
+def _wheelhouse(folder: str) -> Path:
+    path = WHEELHOUSE / folder
+    if not path.is_dir():
+        pytest.fail(f"{path} is missing: run `make wheelhouse` first")
+    return path
+
+
+def _fits(tag: Tag, interpreter: str, platform: str) -> bool:
+    """Could a target with this interpreter and platform install a wheel with this tag?"""
+    version = interpreter.removeprefix("cp")
+    interpreter_ok = (
+        tag.interpreter in {interpreter, f"py{version[0]}", "py2.py3", f"py{version}"}
+        or tag.interpreter.startswith("py3")
+        or (tag.abi == "abi3" and tag.interpreter.startswith("cp3"))
+    )
+    if platform == "win_amd64":
+        platform_ok = tag.platform in {"any", "win_amd64"}
+    else:
+        platform_ok = tag.platform == "any" or (
+            "linux" in tag.platform and tag.platform.endswith("x86_64")
+        )
+    return interpreter_ok and platform_ok
+
+
+@pytest.mark.parametrize(("folder", "requirements", "interpreter", "platform"), TARGETS)
+def test_every_pin_has_a_wheel_for_the_target(
+    folder: str, requirements: str, interpreter: str, platform: str
+) -> None:
+    wheels = {}
+    for wheel in _wheelhouse(folder).glob("*.whl"):
+        name, version, _build, tags = parse_wheel_filename(wheel.name)
+        wheels[name] = (str(version), tags)
+
+    for name, version in read_pins(ROOT / requirements).items():
+        assert name in wheels, f"{folder}: no wheel for {name}=={version}"
+        found_version, tags = wheels[name]
+        assert found_version == version, f"{folder}: {name} is {found_version}, pinned {version}"
+        assert any(_fits(tag, interpreter, platform) for tag in tags), (
+            f"{folder}: {name} wheel tags {sorted(map(str, tags))} do not fit "
+            f"{interpreter}/{platform}"
+        )
+
+
+def _fresh_venv(path: Path) -> Path:
+    venv.EnvBuilder(with_pip=True).create(path)
+    return path / "bin" / "python"
+
+
+def _offline_install(python: Path, folder: str, requirements: str) -> None:
+    subprocess.run(
+        [
+            str(python), "-m", "pip", "install", "--quiet", "--no-index",
+            "--disable-pip-version-check", "--isolated",
+            "--find-links", str(_wheelhouse(folder)), "-r", str(ROOT / requirements),
+        ],
+        check=True,
+    )  # fmt: skip
+
+
+@pytest.mark.skipif(sys.version_info[:2] != (3, 11), reason="the wheelhouse targets cp311 here")
+def test_client_set_installs_offline_into_a_fresh_venv(tmp_path: Path) -> None:
+    python = _fresh_venv(tmp_path / "client")
+    _offline_install(python, "client/py3.11-linux", "requirements/client.txt")
+    probe = "import requests, psutil, tqdm; print(requests.__version__)"
+    out = subprocess.run([str(python), "-c", probe], check=True, capture_output=True, text=True)
+    assert out.stdout.strip() == read_pins(ROOT / "requirements/client.txt")["requests"]
+
+
+@pytest.mark.skipif(sys.version_info[:2] != (3, 11), reason="the wheelhouse targets cp311 here")
+def test_server_set_installs_offline_into_a_fresh_venv(tmp_path: Path) -> None:
+    python = _fresh_venv(tmp_path / "server")
+    _offline_install(python, "server/py3.11", "requirements/server.txt")
+    probe = (
+        "import flask, django, fastapi, uvicorn, gunicorn, gevent, daphne;"
+        "print(django.get_version())"
+    )
+    out = subprocess.run([str(python), "-c", probe], check=True, capture_output=True, text=True)
+    assert out.stdout.strip() == read_pins(ROOT / "requirements/server.txt")["django"]
