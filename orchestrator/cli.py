@@ -1,0 +1,243 @@
+"""``python -m orchestrator``: the steps of a benchmark run that the playbooks call.
+
+    plan      create a run folder (or resume one) and print what is left to measure
+    measure   measure one mode × stack × method on the client host and record it
+    finalize  add host facts and stack versions to the manifest
+    verify    check every recorded checksum
+
+Each prints one line of JSON on success; on failure a one-line message that
+names the cause, and a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import secrets
+import sys
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from orchestrator.manifest import Manifest, git_commit, utc_now
+from orchestrator.plan import (
+    METHODS,
+    MODES,
+    Measurement,
+    SelectionError,
+    build_plan,
+    parse_selection,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+CLIENT_SETTINGS = ("iterations", "interval", "timeout", "concurrency", "rate", "warmup")
+
+
+class RunError(Exception):
+    """A step cannot go on; the message says why and what to do."""
+
+
+def _json_arg(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"not JSON: {error}") from error
+
+
+def _optional(convert: type) -> Any:
+    """An option that an empty string leaves unset, so a playbook can always pass it."""
+
+    def parse(text: str) -> Any:
+        return convert(text) if text.strip() else None
+
+    parse.__name__ = convert.__name__
+    return parse
+
+
+def _run_dir(results: Path, run_id: str) -> Path:
+    if not RUN_ID.match(run_id):
+        raise RunError(f"run id {run_id!r}: use letters, digits, '.', '_' and '-' only")
+    return results / run_id
+
+
+def _point_latest_at(results: Path, run_id: str) -> None:
+    """results/latest names the newest run, so the later phases find it without an id."""
+    tmp = results / ".latest.tmp"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(run_id)
+    tmp.replace(results / "latest")
+
+
+def plan(args: argparse.Namespace) -> dict[str, Any]:
+    stacks = {stack["name"]: stack for stack in args.matrix}
+    selection = {
+        "stacks": parse_selection(args.stacks, list(stacks), "stack"),
+        "modes": parse_selection(args.modes, MODES, "mode"),
+        "methods": parse_selection(args.methods, METHODS, "method"),
+        "repetitions": args.repetitions,
+    }
+    settings = {name: getattr(args, name) for name in CLIENT_SETTINGS}
+    if "rate" in selection["modes"] and not settings["rate"]:
+        raise RunError("the rate mode needs a target rate: add -e rate=REQUESTS_PER_SECOND")
+
+    run_id = args.run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    run_dir = _run_dir(args.results, run_id)
+    if (run_dir / "manifest.json").exists():
+        manifest = Manifest.load(run_dir)
+        _check_same_run(manifest, selection, settings)
+        resumed = True
+    else:
+        manifest = Manifest.create(
+            run_dir,
+            run_id=run_id,
+            seed=args.seed if args.seed is not None else secrets.randbelow(2**31),
+            git=git_commit(ROOT),
+            selection=selection,
+            client_settings=settings,
+            lab=args.lab,
+        )
+        resumed = False
+    _point_latest_at(args.results, run_id)
+
+    selection = manifest.data["selection"]
+    measurements = build_plan(
+        selection["stacks"], selection["modes"], selection["methods"],
+        selection["repetitions"], manifest.data["seed"],
+    )  # fmt: skip
+    pending = [m for m in measurements if not manifest.is_collected(m)]
+    return {
+        "run_id": run_id,
+        "run_dir": str(run_dir),
+        "seed": manifest.data["seed"],
+        "resumed": resumed,
+        "planned": len(measurements),
+        "pending": len(pending),
+        "by_stack": _by_stack(pending, stacks),
+    }
+
+
+def _by_stack(pending: list[Measurement], stacks: dict[str, dict]) -> list[dict[str, Any]]:
+    """Consecutive measurements of one stack, so the playbook switches the server once per group."""
+    groups: list[dict[str, Any]] = []
+    for m in pending:
+        if not groups or groups[-1]["stack"] != m.stack:
+            groups.append({"stack": m.stack, "port": stacks[m.stack]["port"], "measurements": []})
+        groups[-1]["measurements"].append({**vars(m), "csv": m.csv})
+    return groups
+
+
+def _check_same_run(manifest: Manifest, selection: dict, settings: dict) -> None:
+    """A resumed run must measure the same matrix with the same client settings."""
+    recorded = {**manifest.data["selection"], **manifest.data["client_settings"]}
+    asked = {**selection, **settings}
+    differ = [f"{key}: recorded {recorded.get(key)!r}, asked {asked[key]!r}"
+              for key in asked if recorded.get(key) != asked[key]]  # fmt: skip
+    if differ:
+        raise RunError(
+            f"run {manifest.data['run_id']} was planned differently ({'; '.join(differ)}); "
+            "resume it with the same settings or start a new run without run_id"
+        )
+
+
+def finalize(args: argparse.Namespace) -> dict[str, Any]:
+    manifest = Manifest.load(args.run_dir)
+    manifest.data["hosts"]["server"] = args.server_facts
+    client = _client_facts(args.run_dir, manifest)
+    if client:
+        manifest.data["hosts"]["client"] = client
+    manifest.data["stacks"] = args.stacks_info
+    manifest.data["tuning"] = args.tuning
+    manifest.data["finished"] = utc_now()
+    manifest.save()
+    counts: dict[str, int] = {}
+    for entry in manifest.data["measurements"]:
+        counts[entry["status"]] = counts.get(entry["status"], 0) + 1
+    return {"manifest": str(manifest.path), "measurements": counts}
+
+
+def _client_facts(run_dir: Path, manifest: Manifest) -> dict[str, Any] | None:
+    """The client describes itself in every meta file; the first complete one speaks for it."""
+    for entry in manifest.data["measurements"]:
+        meta = run_dir / entry["meta"]
+        if entry["status"] == "complete" and meta.is_file():
+            return json.loads(meta.read_text(encoding="utf-8")).get("client")
+    return None
+
+
+def verify(args: argparse.Namespace) -> dict[str, Any]:
+    manifest = Manifest.load(args.run_dir)
+    problems = [
+        problem
+        for entry in manifest.data["measurements"]
+        if entry["status"] == "complete"
+        for problem in manifest.checksum_problems(entry)
+    ]
+    if problems:
+        raise RunError(f"{args.run_dir}: {len(problems)} file(s) fail verification: "
+                       + "; ".join(problems))  # fmt: skip
+    complete = sum(e["status"] == "complete" for e in manifest.data["measurements"])
+    return {"run_dir": str(args.run_dir), "verified": complete}
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    from orchestrator.measure import run_measurement
+
+    return run_measurement(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m orchestrator",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1],
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("plan", help="create or resume a run; print what is left to measure")
+    p.add_argument("--results", type=Path, default=ROOT / "results", help="results folder")
+    p.add_argument("--run-id", default="", help="resume this run (default: a new UTC timestamp)")
+    p.add_argument("--matrix", type=_json_arg, required=True, help="httplab_stacks as JSON")
+    p.add_argument("--stacks", default="", help="comma-separated stack names (default: all)")
+    p.add_argument("--modes", default="constant,concurrent", help="comma-separated modes")
+    p.add_argument("--methods", default="GET,POST", help="comma-separated methods")
+    p.add_argument("--repetitions", type=int, default=1)
+    p.add_argument(
+        "--seed", type=_optional(int), default=None, help="order seed (default: random, recorded)"
+    )
+    p.add_argument("--iterations", type=int, default=1000)
+    p.add_argument("--interval", type=float, default=0.005)
+    p.add_argument("--timeout", type=float, default=5.0)
+    p.add_argument("--concurrency", type=int, default=16)
+    p.add_argument("--rate", type=_optional(float), default=None, help="rate mode: requests/s")
+    p.add_argument("--warmup", type=int, default=50)
+    p.add_argument("--lab", type=_json_arg, default={"kind": "real", "notes": []},
+                   help='{"kind": "embedded"|"real", "notes": [...]} as JSON')  # fmt: skip
+    p.set_defaults(func=plan)
+
+    f = commands.add_parser("finalize", help="add host facts and stack versions to the manifest")
+    f.add_argument("--run-dir", type=Path, required=True)
+    f.add_argument("--server-facts", type=_json_arg, required=True)
+    f.add_argument("--stacks-info", type=_json_arg, required=True)
+    f.add_argument("--tuning", type=_json_arg, default={"enabled": False})
+    f.set_defaults(func=finalize)
+
+    v = commands.add_parser("verify", help="check the sha256 of every collected file")
+    v.add_argument("--run-dir", type=Path, required=True)
+    v.set_defaults(func=verify)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result = args.func(args)
+    except (RunError, SelectionError, ValueError, OSError) as error:
+        print(f"orchestrator {args.command}: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps(result))
+    return 0

@@ -1,0 +1,172 @@
+"""results/<run-id>/manifest.json: what a run is, what it measured, and the checksums that prove it.
+
+Every write goes to a temporary file that replaces the old one, so a crash or
+a full disk leaves the previous manifest intact, never half of a new one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import tempfile
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from orchestrator.plan import Measurement
+
+SCHEMA = 1
+COMPLETE = "complete"
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON so that readers see either the old file or the whole new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, sort_keys=False)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def git_commit(repo: Path) -> str:
+    """The commit the run was made with, marked ``-dirty`` when the tree had changes."""
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{commit}-dirty" if dirty else commit
+
+
+class Manifest:
+    """The manifest of one run folder."""
+
+    def __init__(self, run_dir: Path, data: dict[str, Any]) -> None:
+        self.run_dir = run_dir
+        self.data = data
+
+    @property
+    def path(self) -> Path:
+        return self.run_dir / "manifest.json"
+
+    @classmethod
+    def load(cls, run_dir: Path) -> Manifest:
+        path = run_dir / "manifest.json"
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}: not valid JSON ({error}); the run cannot resume") from error
+        if data.get("schema") != SCHEMA:
+            raise ValueError(f"{path}: schema {data.get('schema')!r}, expected {SCHEMA}")
+        return cls(run_dir, data)
+
+    @classmethod
+    def create(
+        cls,
+        run_dir: Path,
+        *,
+        run_id: str,
+        seed: int,
+        git: str,
+        selection: dict[str, Any],
+        client_settings: dict[str, Any],
+        lab: dict[str, Any],
+    ) -> Manifest:
+        data = {
+            "schema": SCHEMA,
+            "run_id": run_id,
+            "started": utc_now(),
+            "finished": None,
+            "git_commit": git,
+            "seed": seed,
+            "hosts": {},
+            "lab": lab,
+            "stacks": [],
+            "selection": selection,
+            "client_settings": client_settings,
+            "measurements": [],
+            "tuning": {"enabled": False},
+        }
+        manifest = cls(run_dir, data)
+        manifest.save()
+        return manifest
+
+    def save(self) -> None:
+        write_json_atomic(self.path, self.data)
+
+    def entry(self, measurement: Measurement) -> dict[str, Any] | None:
+        for entry in self.data["measurements"]:
+            if entry["csv"] == measurement.csv:
+                return entry
+        return None
+
+    def is_collected(self, measurement: Measurement) -> bool:
+        """Complete, and both files still on disk with the checksums recorded."""
+        entry = self.entry(measurement)
+        if entry is None or entry["status"] != COMPLETE:
+            return False
+        return not self.checksum_problems(entry)
+
+    def checksum_problems(self, entry: dict[str, Any]) -> list[str]:
+        problems = []
+        for kind in ("csv", "meta"):
+            path = self.run_dir / entry[kind]
+            if not path.is_file():
+                problems.append(f"{entry[kind]}: missing")
+            elif sha256_file(path) != entry[f"sha256_{kind}"]:
+                problems.append(f"{entry[kind]}: sha256 differs from the manifest")
+        return problems
+
+    def record(
+        self,
+        measurement: Measurement,
+        *,
+        status: str,
+        message: str = "",
+        sha256_csv: str | None = None,
+        sha256_meta: str | None = None,
+    ) -> dict[str, Any]:
+        """Add or replace the entry of ``measurement`` and save the manifest."""
+        entry = {
+            **asdict(measurement),
+            "csv": measurement.csv,
+            "meta": measurement.meta,
+            "sha256": sha256_csv,
+            "sha256_csv": sha256_csv,
+            "sha256_meta": sha256_meta,
+            "status": status,
+            "message": message,
+            "recorded": utc_now(),
+        }
+        entries = [e for e in self.data["measurements"] if e["csv"] != measurement.csv]
+        self.data["measurements"] = [*entries, entry]
+        self.save()
+        return entry

@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from orchestrator.cli import main
+from orchestrator.manifest import Manifest
+from orchestrator.plan import Measurement
+
+MATRIX = [{"name": "s1", "port": 5001}, {"name": "s2", "port": 5002}]
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict | str]:
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, (json.loads(out) if status == 0 else err)
+
+
+def plan(capsys, results: Path, *extra: str) -> tuple[int, dict | str]:
+    return run(
+        capsys, "plan", f"--results={results}", f"--matrix={json.dumps(MATRIX)}",
+        "--modes=constant", "--iterations=10", *extra,
+    )  # fmt: skip
+
+
+def fake_collect(run_dir: Path, m: Measurement) -> None:
+    """Put a measurement's files in place and record them, as `measure` does."""
+    for rel, text in ((m.csv, "Iteration\n"), (m.meta, "{}")):
+        (run_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+        (run_dir / rel).write_text(text)
+    manifest = Manifest.load(run_dir)
+    manifest.record(
+        m, status="complete",
+        sha256_csv=hashlib.sha256(b"Iteration\n").hexdigest(),
+        sha256_meta=hashlib.sha256(b"{}").hexdigest(),
+    )  # fmt: skip
+
+
+def test_plan_creates_the_run_with_manifest_and_latest_link(capsys, tmp_path: Path) -> None:
+    status, out = plan(capsys, tmp_path, "--run-id=r1", "--seed=5")
+    assert status == 0
+    assert out["run_id"] == "r1" and out["seed"] == 5 and out["resumed"] is False
+    assert out["planned"] == out["pending"] == 4
+    assert [g["stack"] for g in out["by_stack"]] in (["s1", "s2"], ["s2", "s1"])
+    manifest = json.loads((tmp_path / "r1/manifest.json").read_text())
+    assert manifest["schema"] == 1 and manifest["seed"] == 5
+    assert manifest["client_settings"]["iterations"] == 10
+    assert manifest["selection"]["stacks"] == ["s1", "s2"]
+    assert (tmp_path / "latest").resolve() == (tmp_path / "r1").resolve()
+
+
+def test_resume_skips_what_is_collected_and_verified(capsys, tmp_path: Path) -> None:
+    plan(capsys, tmp_path, "--run-id=r1", "--seed=5")
+    fake_collect(tmp_path / "r1", Measurement("constant", "s1", "GET"))
+    status, out = plan(capsys, tmp_path, "--run-id=r1")
+    assert status == 0 and out["resumed"] is True and out["seed"] == 5
+    assert out["pending"] == 3
+    remaining = {m["csv"] for g in out["by_stack"] for m in g["measurements"]}
+    assert "constant/s1/GET.csv" not in remaining
+
+
+def test_resume_measures_again_a_file_that_no_longer_matches_its_checksum(
+    capsys, tmp_path: Path
+) -> None:
+    plan(capsys, tmp_path, "--run-id=r1", "--seed=5")
+    m = Measurement("constant", "s1", "GET")
+    fake_collect(tmp_path / "r1", m)
+    (tmp_path / "r1" / m.csv).write_text("tampered\n")
+    assert plan(capsys, tmp_path, "--run-id=r1")[1]["pending"] == 4
+    status, err = run(capsys, "verify", f"--run-dir={tmp_path / 'r1'}")
+    assert status == 1 and "constant/s1/GET.csv: sha256 differs" in err
+
+
+def test_resume_with_other_settings_is_refused(capsys, tmp_path: Path) -> None:
+    plan(capsys, tmp_path, "--run-id=r1")
+    status, err = plan(capsys, tmp_path, "--run-id=r1", "--iterations=99")
+    assert status == 1
+    assert "iterations: recorded 10, asked 99" in err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--stacks=s1,zz"], "unknown stack zz"),
+        (["--run-id=../escape"], "run id '../escape'"),
+        (["--modes=rate"], "the rate mode needs a target rate"),
+    ],
+)
+def test_bad_selection_is_a_one_line_error(capsys, tmp_path: Path, extra, message) -> None:
+    status = main(["plan", f"--results={tmp_path}", f"--matrix={json.dumps(MATRIX)}", *extra])
+    err = capsys.readouterr().err
+    assert status == 1 and message in err and err.count("\n") == 1
+    assert not (tmp_path / "escape").exists()
+
+
+def test_finalize_adds_hosts_stacks_and_client_facts(capsys, tmp_path: Path) -> None:
+    plan(capsys, tmp_path, "--run-id=r1")
+    run_dir = tmp_path / "r1"
+    m = Measurement("constant", "s1", "GET")
+    fake_collect(run_dir, m)
+    (run_dir / m.meta).write_text(json.dumps({"client": {"os": "Windows 11"}}))
+    status, out = run(
+        capsys, "finalize", f"--run-dir={run_dir}",
+        '--server-facts={"cpu_count": 2}', '--stacks-info=[{"name": "s1"}]',
+    )  # fmt: skip
+    assert status == 0 and out["measurements"] == {"complete": 1}
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["hosts"] == {"server": {"cpu_count": 2}, "client": {"os": "Windows 11"}}
+    assert manifest["stacks"] == [{"name": "s1"}]
+    assert manifest["finished"]
+
+
+def test_a_corrupt_manifest_is_reported_not_overwritten(capsys, tmp_path: Path) -> None:
+    (tmp_path / "r1").mkdir()
+    (tmp_path / "r1/manifest.json").write_text("{not json")
+    status, err = plan(capsys, tmp_path, "--run-id=r1")
+    assert status == 1 and "not valid JSON" in err
+    assert (tmp_path / "r1/manifest.json").read_text() == "{not json"
