@@ -1,0 +1,91 @@
+"""Command line: ``python -m analysis report|compare``.
+
+Exit status: 0 everything read and written; 1 something was skipped or inconsistent (each
+problem printed with its file and line; the rest was still analysed); 2 bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from analysis.load import Problem
+
+EXIT_OK = 0
+EXIT_SKIPPED = 1
+EXIT_USAGE = 2
+
+
+def parser() -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(
+        prog="python -m analysis",
+        description="Statistics, figures, tables and an HTML report from httplab results folders.",
+        epilog="Exit status: 0 ok, 1 some input skipped (listed on stderr), 2 bad arguments.",
+    )
+    commands = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    report = commands.add_parser(
+        "report",
+        help="analyse one results folder",
+        description="Read RESULTS_DIR/<mode>/<stack>/<METHOD>.csv (httplab or paper format), "
+        "meta files and manifest.json; write summary.csv, PNG figures, tables.md and a "
+        "self-contained index.html.",
+    )
+    report.add_argument("results", type=Path, metavar="RESULTS_DIR")
+    report.add_argument("--out", type=Path, metavar="DIR", help="default: RESULTS_DIR/report")
+    compare = commands.add_parser(
+        "compare",
+        help="compare the same stacks across runs (e.g. different hardware)",
+        description="Set two or more runs side by side: one figure and one table per mode, each "
+        "run's device row, and which differences from the first run exceed their 95%% "
+        "confidence interval (Welch).",
+    )
+    compare.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR")
+    compare.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="default: compare-<first run>-vs-<others> beside the first run",
+    )
+    return main
+
+
+def report_problems(problems: list[Problem]) -> int:
+    for problem in problems:
+        print(f"skipped: {problem}", file=sys.stderr)
+    return EXIT_SKIPPED if problems else EXIT_OK
+
+
+def usage_error(message: str) -> int:
+    print(f"python -m analysis: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    folders = [args.results] if args.command == "report" else args.runs
+    for folder in folders:
+        if not folder.is_dir():
+            return usage_error(f"{folder} is not a directory; give a results/<run-id> folder")
+    if args.command == "compare" and len(args.runs) < 2:
+        return usage_error("compare needs at least two RUN_DIRs")
+    try:
+        if args.command == "report":
+            from analysis.report import build_report  # imported late: --help stays fast
+
+            out = args.out or args.results / "report"
+            result = build_report(args.results, out)
+        else:
+            from analysis.compare import build_comparison, default_out
+
+            out = args.out or default_out(args.runs)
+            result = build_comparison(args.runs, out)
+    except ValueError as error:
+        print(f"python -m analysis: {error}", file=sys.stderr)
+        return EXIT_SKIPPED
+    except OSError as error:
+        print(f"python -m analysis: cannot write the report: {error}", file=sys.stderr)
+        return EXIT_SKIPPED
+    status = report_problems(result.problems)
+    print(f"wrote {out / 'index.html'}")
+    return status

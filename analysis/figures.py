@@ -1,0 +1,396 @@
+"""The report's figures as PNG bytes: the paper's Fig. 6-11 per mode, plus percentiles and failures.
+
+Every figure puts GET and POST side by side, shows latency in milliseconds and gives each stack
+the same colour (analysis.naming). Long series are summarised, never silently thinned: a line plot
+of more than MAX_LINE_POINTS requests shows bin medians with a 10-90th percentile band, and says so.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display; must precede pyplot
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.axis import Axis
+from matplotlib.figure import Figure as MplFigure
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+from analysis.naming import order_methods, order_modes, order_stacks, stack_colours
+
+MS = 1000.0
+MAX_LINE_POINTS = 2000  # above this a series is drawn as bins
+LINE_BINS = 400
+DPI = 110
+PERCENTILES = np.concatenate([np.linspace(0, 0.9, 91), 1 - np.logspace(-1, -3, 41)[1:]])
+PAPER_FIGURE = {
+    ("means", "constant"): "paper Fig. 6",
+    ("means", "concurrent"): "paper Fig. 7",
+    ("iterations", "constant"): "paper Fig. 8",
+    ("iterations", "concurrent"): "paper Fig. 9",
+    ("boxplot", "constant"): "paper Fig. 10",
+    ("boxplot", "concurrent"): "paper Fig. 11",
+}
+STYLE = {
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.color": "#dddddd",
+    "grid.linewidth": 0.6,
+    "axes.axisbelow": True,
+    "font.size": 9.5,
+    "axes.titlesize": 11,
+    "figure.titlesize": 13,
+    "legend.frameon": False,
+}
+ms_formatter = FuncFormatter(lambda value, _: f"{value:g}")
+
+
+@dataclass(frozen=True)
+class Figure:
+    name: str  # file name, e.g. means_constant.png
+    title: str
+    caption: str
+    png: bytes
+
+
+def log_ms_axis(axis: Axis) -> None:
+    """Log scale labelled 1, 2, 5, 10, 20, 50 ... ms instead of powers of ten."""
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(ms_formatter)
+    axis.set_minor_formatter(NullFormatter())
+
+
+def to_png(figure: MplFigure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def flag_label(row: pd.Series) -> str:
+    """A short warning to print beside a stack's number."""
+    flags = []
+    if row.get("client_limited"):
+        flags.append("client-limited")
+    if row.get("nagle_suspect"):
+        flags.append("~40 ms Nagle?")
+    return "  [" + ", ".join(flags) + "]" if flags else ""
+
+
+def method_axes(count: int, height: float) -> tuple[MplFigure, list[Axes]]:
+    """One panel per method, side by side, sharing the y axis."""
+    figure, axes = plt.subplots(
+        1, count, figsize=(6.2 * count, height), sharey=True, squeeze=False, layout="constrained"
+    )
+    return figure, list(axes[0])
+
+
+def render_report(samples: pd.DataFrame, summary: pd.DataFrame) -> list[Figure]:
+    """Every figure of a report, in reading order."""
+    colours = stack_colours(summary["stack"].unique())
+    figures: list[Figure] = []
+    with plt.rc_context(STYLE):
+        for mode in order_modes(summary["mode"].unique()):
+            rows = summary.loc[summary["mode"] == mode]
+            ok = samples.loc[(samples["mode"] == mode) & samples["ok"]]
+            figures.append(means_figure(mode, rows, colours))
+            figures.append(iterations_figure(mode, samples.loc[samples["mode"] == mode], colours))
+            figures.append(boxplot_figure(mode, ok, rows, colours))
+            figures.append(percentiles_figure(mode, ok, colours))
+        figures.append(failures_figure(summary, colours))
+    return figures
+
+
+def _title(kind: str, mode: str, text: str) -> str:
+    paper = PAPER_FIGURE.get((kind, mode))
+    return f"{text} — {mode} mode" + (f" ({paper})" if paper else "")
+
+
+def means_figure(mode: str, rows: pd.DataFrame, colours: dict[str, str]) -> Figure:
+    """Mean latency per stack with its 95% confidence interval (paper Fig. 6/7)."""
+    stacks = order_stacks(rows["stack"].unique())
+    methods = order_methods(rows["method"].unique())
+    figure, axes = method_axes(len(methods), 0.55 * len(stacks) + 1.6)
+    right = (rows["ci95_high_s"].fillna(rows["mean_s"]).max() or 0) * MS
+    for ax, method in zip(axes, methods, strict=True):
+        part = rows.loc[rows["method"] == method].set_index("stack").reindex(stacks)
+        mean = part["mean_s"] * MS
+        error = np.vstack([mean - part["ci95_low_s"] * MS, part["ci95_high_s"] * MS - mean])
+        y = np.arange(len(stacks))
+        ax.barh(
+            y,
+            mean,
+            color=[colours[s] for s in stacks],
+            xerr=np.nan_to_num(error),
+            capsize=3,
+            error_kw={"elinewidth": 1, "ecolor": "#333333"},
+        )
+        for index, stack in enumerate(stacks):
+            if part.loc[stack, "client_limited"]:
+                ax.patches[index].set_hatch("//")
+            if pd.notna(mean[stack]):
+                end = max(mean[stack] + np.nan_to_num(error[1][index]), mean[stack])
+                ax.text(
+                    end + right * 0.02,
+                    index,
+                    f"{mean[stack]:.2f} ms" + flag_label(part.loc[stack]),
+                    va="center",
+                    fontsize=8.5,
+                )
+        ax.set_yticks(y, stacks)
+        ax.set_ylim(len(stacks) - 0.5, -0.5)  # first stack on top
+        ax.set_xlim(0, right * 1.45)
+        ax.set_title(method)
+        ax.set_xlabel("mean latency per request (ms); whisker = 95% confidence interval")
+        ax.grid(axis="y", visible=False)
+    figure.suptitle(_title("means", mode, "Mean latency"))
+    caption = (
+        "Mean over successful requests; error bars are t-based 95% confidence intervals of the "
+        "mean. Hatched bars: the client, not the server, was the bottleneck."
+    )
+    return Figure(f"means_{mode}.png", figure.get_suptitle(), caption, to_png(figure))
+
+
+def _binned(series: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Median and 10-90th percentile band of consecutive requests, per stack and method."""
+    width = max(1, int(np.ceil(series["iteration"].max() / LINE_BINS)))
+    binned = series.assign(bin=(series["iteration"] - 1) // width)
+    grouped = binned.groupby(["stack", "method", "bin"], observed=True)["time_s"]
+    table = grouped.quantile([0.1, 0.5, 0.9]).unstack()
+    table.columns = ["p10", "p50", "p90"]
+    table = table.reset_index()
+    table["iteration"] = table["bin"] * width + (width + 1) / 2
+    return table, width
+
+
+def iterations_figure(mode: str, samples: pd.DataFrame, colours: dict[str, str]) -> Figure:
+    """Latency of each request in order, one small panel per stack and method (paper Fig. 8/9)."""
+    first = samples.loc[samples["repetition"] == 1]
+    stacks = order_stacks(first["stack"].unique())
+    methods = order_methods(first["method"].unique())
+    ok = first.loc[first["ok"]]
+    longest = int(first.groupby(["stack", "method"], observed=True).size().max())
+    binned = longest > MAX_LINE_POINTS
+    figure, grid = plt.subplots(
+        len(stacks),
+        len(methods),
+        sharex=True,
+        sharey=True,
+        squeeze=False,
+        layout="constrained",
+        figsize=(6.2 * len(methods), 1.25 * len(stacks) + 1.3),
+    )
+    if binned:
+        lines, width = _binned(ok)
+        top = float(lines["p90"].max()) * MS * 1.2 if len(lines) else 1.0
+        note = (
+            f"{longest:,} requests per series: line = median of each {width} consecutive "
+            f"requests, band = their 10th-90th percentile"
+        )
+    else:
+        lines = ok
+        top = float(ok["time_s"].quantile(0.995)) * MS * 1.25 if len(ok) else 1.0
+        note = f"every request shown; y axis cut at {top:.1f} ms (99.5th percentile + 25%)"
+    failures = first.loc[~first["ok"], ["stack", "method", "iteration"]]
+    for row, stack in enumerate(stacks):
+        for column, method in enumerate(methods):
+            ax = grid[row][column]
+            part = lines.loc[(lines["stack"] == stack) & (lines["method"] == method)]
+            colour = colours[stack]
+            if binned:
+                ax.fill_between(
+                    part["iteration"],
+                    part["p10"] * MS,
+                    part["p90"] * MS,
+                    color=colour,
+                    alpha=0.3,
+                    linewidth=0,
+                )
+                ax.plot(part["iteration"], part["p50"] * MS, color=colour, linewidth=1.2)
+            else:
+                ax.plot(part["iteration"], part["time_s"] * MS, color=colour, linewidth=0.7)
+            lost = failures.loc[(failures["stack"] == stack) & (failures["method"] == method)]
+            if len(lost):
+                ax.plot(
+                    lost["iteration"],
+                    np.full(len(lost), top * 0.97),
+                    "|",
+                    color="#c00000",
+                    markersize=4,
+                    alpha=0.5,
+                )
+                ax.text(
+                    1.0,
+                    1.0,
+                    f"{len(lost):,} failed (red ticks)",
+                    transform=ax.transAxes,
+                    ha="right",
+                    va="bottom",
+                    fontsize=8,
+                    color="#c00000",
+                )
+            ax.set_ylim(0, top)
+            if row == 0:
+                ax.set_title(method, loc="left", fontweight="bold")
+            if column == 0:
+                ax.set_ylabel(
+                    stack, rotation=0, ha="right", va="center", color=colour, fontweight="bold"
+                )
+    figure.suptitle(_title("iterations", mode, "Latency of each request in order (ms)"))
+    figure.supxlabel(f"request number\n{note}", fontsize=9)
+    caption = "Per-request latency in ms over the run (repetition 1). " + note + "."
+    return Figure(f"iterations_{mode}.png", figure.get_suptitle(), caption, to_png(figure))
+
+
+def boxplot_figure(
+    mode: str, ok: pd.DataFrame, rows: pd.DataFrame, colours: dict[str, str]
+) -> Figure:
+    """Distribution per stack: box = quartiles, whiskers = 1.5·IQR, dots = outliers (Fig. 10/11)."""
+    stacks = order_stacks(rows["stack"].unique())
+    methods = order_methods(rows["method"].unique())
+    figure, axes = method_axes(len(methods), 0.55 * len(stacks) + 1.6)
+    groups = {
+        key: part.to_numpy() * MS
+        for key, part in ok.groupby(["stack", "method"], observed=True)["time_s"]
+    }
+    for ax, method in zip(axes, methods, strict=True):
+        present = [s for s in stacks if (s, method) in groups]
+        data = [groups[(s, method)] for s in present]
+        if data:
+            boxes = ax.boxplot(
+                data,
+                orientation="horizontal",
+                whis=1.5,
+                widths=0.6,
+                patch_artist=True,
+                medianprops={"color": "black"},
+                flierprops={"marker": ".", "markersize": 2, "alpha": 0.3},
+            )
+            for patch, stack in zip(boxes["boxes"], present, strict=True):
+                patch.set_facecolor(colours[stack])
+                patch.set_alpha(0.85)
+            ax.set_yticks(np.arange(1, len(present) + 1), present)
+        ax.set_ylim(len(stacks) + 0.5, 0.5)
+        ax.set_xscale("log")
+        log_ms_axis(ax.xaxis)
+        ax.set_title(method)
+        ax.set_xlabel("latency per request (ms, log scale)")
+        ax.grid(axis="y", visible=False)
+    figure.suptitle(_title("boxplot", mode, "Latency distribution"))
+    caption = (
+        "Box: quartiles and median; whiskers reach the furthest sample within 1.5·IQR; dots are "
+        "the outliers counted in the tables. Successful requests only."
+    )
+    return Figure(f"boxplot_{mode}.png", figure.get_suptitle(), caption, to_png(figure))
+
+
+def _nines(p: np.ndarray) -> np.ndarray:
+    """Position on a 'nines' axis: 90% -> 1, 99% -> 2, 99.9% -> 3."""
+    return -np.log10(1 - np.minimum(p, 0.99999))
+
+
+def percentiles_figure(mode: str, ok: pd.DataFrame, colours: dict[str, str]) -> Figure:
+    """Latency at each percentile, tail stretched (90th, 99th, 99.9th equally spaced)."""
+    methods = order_methods(ok["method"].unique()) or ["GET"]
+    figure, axes = method_axes(len(methods), 4.2)
+    grouped = ok.groupby(["stack", "method"], observed=True)["time_s"]
+    curves = grouped.quantile(PERCENTILES).rename("time_s").reset_index()
+    curves = curves.rename(columns={curves.columns[2]: "p"})
+    sizes = grouped.size()
+    for ax, method in zip(axes, methods, strict=True):
+        for stack in order_stacks(ok["stack"].unique()):
+            if (stack, method) not in sizes.index:
+                continue
+            # A percentile beyond 1 - 1/n is not measured by n samples; do not draw it.
+            part = curves.loc[
+                (curves["stack"] == stack)
+                & (curves["method"] == method)
+                & (curves["p"] <= 1 - 1 / sizes[(stack, method)])
+            ]
+            ax.plot(
+                _nines(part["p"].to_numpy()),
+                part["time_s"] * MS,
+                color=colours[stack],
+                linewidth=1.6,
+                label=stack,
+            )
+        ticks = np.array([0, 0.5, 0.9, 0.99, 0.999])
+        ax.set_xticks(_nines(ticks), ["0", "50", "90", "99", "99.9"])
+        ax.set_yscale("log")
+        log_ms_axis(ax.yaxis)
+        ax.set_title(method)
+        ax.set_xlabel("percentile (%)")
+    axes[0].set_ylabel("latency (ms, log scale)")
+    axes[-1].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    figure.suptitle(f"Latency by percentile — {mode} mode")
+    caption = (
+        "Latency (log scale) at each percentile of successful requests; the tail is stretched so "
+        "that the 90th, 99th and 99.9th percentiles are equally spaced."
+    )
+    return Figure(f"percentiles_{mode}.png", figure.get_suptitle(), caption, to_png(figure))
+
+
+def failures_figure(summary: pd.DataFrame, colours: dict[str, str]) -> Figure:
+    """Share of failed requests per stack, GET and POST side by side, one panel per mode."""
+    modes = order_modes(summary["mode"].unique())
+    stacks = order_stacks(summary["stack"].unique())
+    figure, axes = plt.subplots(
+        1,
+        len(modes),
+        figsize=(5.2 * len(modes), 0.55 * len(stacks) + 1.8),
+        sharey=True,
+        squeeze=False,
+        layout="constrained",
+    )
+    height = 0.38
+    top = max(float(summary["failure_rate"].max() * 100), 1.0)
+    for ax, mode in zip(axes[0], modes, strict=True):
+        rows = summary.loc[summary["mode"] == mode]
+        for offset, method, hatch in ((-height / 2, "GET", ""), (height / 2, "POST", "///")):
+            part = rows.loc[rows["method"] == method].set_index("stack").reindex(stacks)
+            rate = part["failure_rate"].fillna(0) * 100
+            y = np.arange(len(stacks)) + offset
+            ax.barh(
+                y,
+                rate,
+                height=height,
+                color=[colours[s] for s in stacks],
+                hatch=hatch,
+                edgecolor="white",
+            )
+            for yy, stack in zip(y, stacks, strict=True):
+                if pd.notna(part.loc[stack, "requests"]):
+                    ax.text(
+                        rate[stack] + top * 0.02,
+                        yy,
+                        f"{method} {int(part.loc[stack, 'failures']):,}"
+                        f"/{int(part.loc[stack, 'requests']):,}",
+                        va="center",
+                        fontsize=7.5,
+                    )
+        ax.set_yticks(np.arange(len(stacks)), stacks)
+        ax.set_ylim(len(stacks) - 0.5, -0.5)
+        ax.set_xlim(0, top * 1.5)
+        ax.set_title(f"{mode} mode")
+        ax.set_xlabel("failed requests (%)")
+        ax.grid(axis="y", visible=False)
+    legend = [
+        Patch(facecolor="#888888", label="GET"),
+        Patch(facecolor="#888888", hatch="///", edgecolor="white", label="POST"),
+    ]
+    axes[0][-1].legend(handles=legend, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    total = int(summary["failures"].sum())
+    figure.suptitle("Failed requests" + ("" if total else " — none in this run"))
+    caption = (
+        "Timeouts, refused or reset connections, non-2xx answers and, in paper-format CSVs, "
+        "0 s entries, as a share of all requests; labels give failed/total."
+    )
+    return Figure("failure_rate.png", figure.get_suptitle(), caption, to_png(figure))

@@ -1,0 +1,398 @@
+"""Read a results folder: ``<mode>/<stack>/<METHOD>[.rep<k>].csv``, meta files, the manifest.
+
+Two CSV formats are understood:
+
+- httplab's: ``Iteration,Execution Time (seconds),Status,Error,Start (s),Worker``; a failed request
+  has an empty time and a non-empty Error.
+- the paper's: ``Iteration,Execution Time (seconds)``; its client wrote 0 s for a failed request,
+  so 0 is read as a failure, never as a time.
+
+Bad input never stops the analysis: each problem becomes a :class:`Problem` naming the file and,
+where there is one, the line; the rest of the folder is still read.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+HTTPLAB_HEADER = ("Iteration", "Execution Time (seconds)", "Status", "Error", "Start (s)", "Worker")
+PAPER_HEADER = HTTPLAB_HEADER[:2]
+PAPER_ZERO_ERROR = "0 s in a paper-format CSV (the paper's client wrote 0 for a failed request)"
+CSV_NAME = re.compile(r"^(?P<method>[A-Z]+)(?:\.rep(?P<rep>[0-9]+))?\.csv$")
+# Keys a meta file may use to say that the client, not the server, set the pace.
+CLIENT_LIMIT_KEYS = frozenset(
+    {
+        "client_limited",
+        "client_bottleneck",
+        "client_is_bottleneck",
+        "client_was_bottleneck",
+        "client_saturated",
+    }
+)
+SAMPLE_COLUMNS = ("mode", "stack", "method", "repetition", "iteration", "time_s", "ok", "error")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something that was skipped or does not match the run's own records."""
+
+    file: Path
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else f"{self.file}"
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class Measurement:
+    """One CSV: a mode × stack × method × repetition."""
+
+    mode: str
+    stack: str
+    method: str
+    repetition: int
+    csv: Path
+    source_format: str  # "httplab" or "paper"
+    rows: int
+    meta: dict[str, Any] | None = None
+    client_limit: str | None = None  # why the client was the bottleneck, if its meta says so
+
+
+@dataclass
+class Run:
+    root: Path
+    run_id: str
+    manifest: dict[str, Any] | None
+    samples: pd.DataFrame  # columns SAMPLE_COLUMNS, one row per request
+    measurements: list[Measurement]
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Parsed:
+    frame: pd.DataFrame | None  # iteration, time_s (NaN = failed), error
+    source_format: str
+    problems: list[Problem]
+
+
+def load_run(root: Path, exclude: Path | None = None) -> Run:
+    """Read everything under ``root``; ``exclude`` (the report folder) is never read as data."""
+    problems: list[Problem] = []
+    notes: list[str] = []
+    manifest = _read_manifest(root, problems)
+    frames: list[pd.DataFrame] = []
+    measurements: list[Measurement] = []
+    found: set[tuple[str, str, str, int]] = set()
+    for path in sorted(root.glob("*/*/*.csv")):
+        if exclude is not None and path.resolve().is_relative_to(exclude.resolve()):
+            continue
+        name = CSV_NAME.match(path.name)
+        if name is None:
+            problems.append(
+                Problem(path, None, "skipped: name is not METHOD.csv or METHOD.repK.csv")
+            )
+            continue
+        mode, stack = path.parent.parent.name, path.parent.name
+        method, repetition = name["method"], int(name["rep"] or 1)
+        found.add((mode, stack, method, repetition))
+        parsed = read_csv(path)
+        problems.extend(parsed.problems)
+        if parsed.frame is None:
+            continue
+        meta = _read_json(path.with_name(path.name[: -len(".csv")] + ".meta.json"), problems)
+        measurements.append(
+            Measurement(
+                mode,
+                stack,
+                method,
+                repetition,
+                path,
+                parsed.source_format,
+                len(parsed.frame),
+                meta,
+                client_limit(meta) if meta else None,
+            )
+        )
+        frames.append(
+            parsed.frame.assign(mode=mode, stack=stack, method=method, repetition=repetition)
+        )
+        if parsed.source_format == "paper":
+            zeros = int(parsed.frame["time_s"].isna().sum())
+            notes.append(
+                f"{path.relative_to(root)}: paper format; {zeros} zero times counted as failures"
+            )
+    if manifest is not None:
+        _check_manifest(root, manifest, problems, notes)
+    _check_missing(root, manifest, found, problems)
+    run_id = str(manifest.get("run_id", root.name)) if manifest else root.name
+    return Run(root, run_id, manifest, _combine(frames), measurements, problems, notes)
+
+
+def read_csv(path: Path) -> _Parsed:
+    """Parse one CSV: a fast vectorised read, or a line-by-line one that names each bad line."""
+    with path.open("rb") as handle:
+        first = handle.readline().decode("utf-8-sig", errors="replace").strip()
+    if not first:
+        return _Parsed(None, "", [Problem(path, 1, "skipped: empty file (no header)")])
+    header = tuple(cell.strip() for cell in first.split(","))
+    if header == HTTPLAB_HEADER:
+        source_format = "httplab"
+    elif tuple(cell.lower() for cell in header) == tuple(h.lower() for h in PAPER_HEADER):
+        source_format = "paper"  # the paper's client wrote "iteration" in lower case
+    else:
+        expected = f"'{','.join(HTTPLAB_HEADER)}' or '{','.join(PAPER_HEADER)}'"
+        message = f"skipped: unexpected header '{first}', expected {expected}"
+        return _Parsed(None, "", [Problem(path, 1, message)])
+    frame = _read_fast(path, source_format)
+    if frame is not None:
+        return _Parsed(frame, source_format, [])
+    return _read_by_line(path, source_format)
+
+
+def _read_fast(path: Path, source_format: str) -> pd.DataFrame | None:
+    """Vectorised read of a well-formed file; None when any line needs a closer look."""
+    paper = source_format == "paper"
+    names = ["iteration", "time_s"] if paper else ["iteration", "time_s", "status", "error"]
+    try:
+        frame = pd.read_csv(
+            path,
+            header=0,
+            names=names,
+            usecols=range(len(names)),
+            dtype={
+                "iteration": "int64",
+                "time_s": "float64",
+                "status": "object",
+                "error": "object",
+            },
+            skip_blank_lines=False,
+            engine="c",
+            encoding="utf-8-sig",
+        )
+    except (ValueError, pd.errors.ParserError):
+        return None
+    times = frame["time_s"]
+    if paper:
+        if times.isna().any() or (times < 0).any() or not np.isfinite(times).all():
+            return None
+        failed = times == 0
+        frame["error"] = np.where(failed, PAPER_ZERO_ERROR, None)
+        frame["time_s"] = times.mask(failed)
+    else:
+        has_error = frame["error"].notna()
+        if (times.isna() & ~has_error).any() or (times < 0).any() or np.isinf(times).any():
+            return None
+        frame["time_s"] = times.mask(has_error)  # an Error makes it a failure whatever the time
+    return frame[["iteration", "time_s", "error"]]
+
+
+def _read_by_line(path: Path, source_format: str) -> _Parsed:
+    """Slow path: parse row by row so that every bad line is reported with its number."""
+    paper = source_format == "paper"
+    width = len(PAPER_HEADER) if paper else len(HTTPLAB_HEADER)
+    problems: list[Problem] = []
+    iterations: list[int] = []
+    times: list[float] = []
+    errors: list[str | None] = []
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
+        reader = csv.reader(handle)
+        next(reader)
+        for row in reader:
+            line = reader.line_num
+            parsed = _parse_row(row, width, paper)
+            if isinstance(parsed, str):
+                problems.append(Problem(path, line, f"row skipped: {parsed}"))
+                continue
+            iterations.append(parsed[0])
+            times.append(parsed[1])
+            errors.append(parsed[2])
+    frame = pd.DataFrame(
+        {"iteration": np.array(iterations, dtype="int64"), "time_s": times, "error": errors}
+    )
+    return _Parsed(frame, source_format, problems)
+
+
+def _parse_row(row: list[str], width: int, paper: bool) -> tuple[int, float, str | None] | str:
+    """(iteration, time or NaN, error) for a good row, else what is wrong with it."""
+    if not row:
+        return "blank line"
+    if len(row) != width:
+        return f"{len(row)} fields, expected {width}"
+    try:
+        iteration = int(row[0])
+    except ValueError:
+        return f"non-numeric Iteration {row[0]!r}"
+    error = None if paper else (row[3].strip() or None)
+    cell = row[1].strip()
+    if not cell:
+        if error is None:
+            return "empty Execution Time without an Error (neither a time nor a failure)"
+        return iteration, math.nan, error
+    try:
+        seconds = float(cell)
+    except ValueError:
+        return f"non-numeric Execution Time {cell!r}"
+    if not math.isfinite(seconds) or seconds < 0:
+        return f"Execution Time {cell!r} is not a duration"
+    if paper and seconds == 0:
+        return iteration, math.nan, PAPER_ZERO_ERROR
+    return iteration, (math.nan if error else seconds), error
+
+
+def _combine(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    if not frames:
+        empty = pd.DataFrame({c: pd.Series(dtype="object") for c in SAMPLE_COLUMNS})
+        return empty.astype({"time_s": "float64", "ok": "bool"})
+    samples = pd.concat(frames, ignore_index=True)
+    samples["ok"] = samples["time_s"].notna()
+    for column in ("mode", "stack", "method"):
+        samples[column] = samples[column].astype("category")
+    return samples[list(SAMPLE_COLUMNS)]
+
+
+def client_limit(meta: dict[str, Any]) -> str | None:
+    """The reason a meta file gives for the client being the bottleneck, or None.
+
+    The client records this under one of CLIENT_LIMIT_KEYS, possibly nested (e.g. in a
+    "limits" object), as a bool, a reason string or an object with a reason.
+    """
+    for key, value in _walk(meta):
+        if key.lower() not in CLIENT_LIMIT_KEYS or not _truthy(value):
+            continue
+        if isinstance(value, dict):
+            reason = value.get("reason") or value.get("message") or value.get("why")
+            return str(reason) if reason else f"{key}: {json.dumps(value, sort_keys=True)}"
+        return value if isinstance(value, str) else f"{key} = {json.dumps(value)}"
+    return None
+
+
+def _walk(node: Any) -> list[tuple[str, Any]]:
+    pairs: list[tuple[str, Any]] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            pairs.append((str(key), value))
+            pairs.extend(_walk(value))
+    elif isinstance(node, list):
+        for item in node:
+            pairs.extend(_walk(item))
+    return pairs
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() not in {"", "false", "no", "none", "0", "null"}
+    if isinstance(value, dict):
+        flags = [value[k] for k in ("detected", "limited", "value", "bottleneck") if k in value]
+        return any(_truthy(f) for f in flags) if flags else bool(value.get("reason"))
+    return bool(value)
+
+
+def _read_json(path: Path, problems: list[Problem]) -> dict[str, Any] | None:
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        problems.append(Problem(path, err.lineno, f"ignored: not valid JSON ({err.msg})"))
+        return None
+    except (OSError, UnicodeDecodeError) as err:
+        problems.append(Problem(path, None, f"ignored: unreadable ({err})"))
+        return None
+    if not isinstance(data, dict):
+        problems.append(Problem(path, 1, "ignored: expected a JSON object"))
+        return None
+    return data
+
+
+def _read_manifest(root: Path, problems: list[Problem]) -> dict[str, Any] | None:
+    path = root / "manifest.json"
+    if not path.exists():
+        message = "missing: no device table, stack list or checksums; CSVs analysed without them"
+        problems.append(Problem(path, None, message))
+        return None
+    return _read_json(path, problems)
+
+
+def _line_of(path: Path, needle: str) -> int | None:
+    """First line of ``path`` that contains ``needle`` (to point a reader at a manifest entry)."""
+    try:
+        for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if needle in text:
+                return number
+    except OSError:
+        return None
+    return None
+
+
+def _check_manifest(
+    root: Path,
+    manifest: dict[str, Any],
+    problems: list[Problem],
+    notes: list[str],
+) -> None:
+    """Compare the files on disk with the manifest's list: missing files, checksums, statuses."""
+    manifest_path = root / "manifest.json"
+    for entry in manifest.get("measurements") or []:
+        if not isinstance(entry, dict) or not entry.get("csv"):
+            continue
+        csv_path = root / str(entry["csv"])
+        label = f"{entry.get('mode')}/{entry.get('stack')}/{entry.get('method')}"
+        status = entry.get("status", "complete")
+        if status != "complete":
+            notes.append(
+                f"{label}: manifest status '{status}' {entry.get('message') or ''}".strip()
+            )
+        if not csv_path.exists():
+            line = _line_of(manifest_path, f'"{entry["csv"]}"')
+            problems.append(
+                Problem(manifest_path, line, f"{label}: listed, but {csv_path} is missing")
+            )
+            continue
+        expected = entry.get("sha256")
+        if expected and hashlib.sha256(csv_path.read_bytes()).hexdigest() != expected:
+            message = "sha256 differs from manifest.json: the file changed after it was collected"
+            problems.append(Problem(csv_path, None, message))
+
+
+def _check_missing(
+    root: Path,
+    manifest: dict[str, Any] | None,
+    found: set[tuple[str, str, str, int]],
+    problems: list[Problem],
+) -> None:
+    """Report every mode × stack × method that the run should have but has no CSV for."""
+    stacks = {key[1] for key in found}
+    modes = {key[0] for key in found}
+    methods = {key[2] for key in found}
+    if manifest:
+        entries = manifest.get("stacks") or []
+        stacks |= {str(s["name"]) for s in entries if isinstance(s, dict) and s.get("name")}
+        settings = manifest.get("client_settings") or {}
+        modes |= set(settings.get("modes") or [])
+        methods |= set(settings.get("methods") or [])
+    have = {key[:3] for key in found}
+    manifest_path = root / "manifest.json"
+    listed = {str(e.get("csv")) for e in (manifest or {}).get("measurements") or []}
+    for mode in sorted(modes):
+        for stack in sorted(stacks):
+            for method in sorted(methods):
+                relative = f"{mode}/{stack}/{method}.csv"
+                if (mode, stack, method) in have or relative in listed:
+                    continue  # present, or already reported by the manifest check
+                line = _line_of(manifest_path, f'"{stack}"') if manifest else None
+                where = manifest_path if line is not None else root / relative
+                message = f"missing stack data: no {relative} (expected by the run's matrix)"
+                problems.append(Problem(where, line, message))

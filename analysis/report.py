@@ -1,0 +1,197 @@
+"""``python -m analysis report``: results folder -> summary.csv, figures, tables.md, index.html."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from analysis import figures as fig
+from analysis import html as page
+from analysis import tables
+from analysis.load import Problem, Run, load_run
+from analysis.naming import order_modes
+from analysis.output import write_bytes, write_text
+from analysis.paper import (
+    DAPHNE_DUPLICATE_NOTE,
+    PAPER_TABLE_OF_MODE,
+    check_improvement_baseline,
+    rank_agreement,
+)
+from analysis.stats import annotate, summarise
+
+
+@dataclass
+class Report:
+    run: Run
+    summary: pd.DataFrame
+    figures: list[fig.Figure]
+    out: Path
+
+    @property
+    def problems(self) -> list[Problem]:
+        return self.run.problems
+
+
+def build_report(results: Path, out: Path) -> Report:
+    """Read ``results`` and write every output to ``out``; raises ValueError if there is no data."""
+    run = load_run(results, exclude=out)
+    if run.samples.empty:
+        raise ValueError(f"{results}: no readable <mode>/<stack>/<METHOD>.csv found")
+    summary = annotate(summarise(run.samples), run.measurements)
+    report = Report(run, summary, fig.render_report(run.samples, summary), out)
+    write_outputs(report)
+    return report
+
+
+def summary_csv(summary: pd.DataFrame) -> str:
+    buffer = io.StringIO()
+    summary.to_csv(buffer, index=False, float_format="%.9g", lineterminator="\n")
+    return buffer.getvalue()
+
+
+def write_outputs(report: Report) -> None:
+    out = report.out
+    for figure in report.figures:
+        write_bytes(out / figure.name, figure.png)
+    write_text(out / "summary.csv", summary_csv(report.summary))
+    write_text(out / "tables.md", tables_markdown(report))
+    write_text(out / "index.html", index_html(report))
+
+
+def flag_sentences(summary: pd.DataFrame) -> list[str]:
+    """Warnings about rows whose number is not the server's own."""
+    sentences = []
+    for row in summary.loc[summary["client_limited"].astype(bool)].itertuples():
+        sentences.append(
+            f"{row.mode}/{row.stack}/{row.method}: the client was the bottleneck "
+            f"({row.client_limited}); this row measures the client, and is not ranked."
+        )
+    for row in summary.loc[summary["nagle_suspect"]].itertuples():
+        sentences.append(
+            f"{row.mode}/{row.stack}/{row.method}: median {row.median_s * 1000:.1f} ms on "
+            "kept-alive connections: the ~40 ms Nagle/delayed-ACK signature "
+            "(TCP_NODELAY off, FINDINGS.md)."
+        )
+    return sentences
+
+
+def paper_sentences() -> list[str]:
+    checks = [check_improvement_baseline(mode).sentence() for mode in PAPER_TABLE_OF_MODE]
+    return [*checks, DAPHNE_DUPLICATE_NOTE]
+
+
+def run_lines(run: Run) -> list[str]:
+    manifest: dict[str, Any] = run.manifest or {}
+    lab = manifest.get("lab") or {}
+    lines = [
+        f"Results: {run.root}",
+        f"Started {manifest.get('started', '?')}, finished {manifest.get('finished', '?')}; "
+        f"git commit {manifest.get('git_commit', '?')}; lab: {lab.get('kind', '?')}.",
+        f"{len(run.samples):,} requests in {len(run.measurements)} CSV files.",
+    ]
+    lines.extend(f"Lab note: {note}" for note in lab.get("notes") or [])
+    lines.extend(f"Note: {note}" for note in run.notes)
+    return lines
+
+
+def mode_tables(report: Report) -> list[tables.Table]:
+    return [
+        tables.mode_table(report.summary, mode)
+        for mode in order_modes(report.summary["mode"].unique())
+    ]
+
+
+def paper_tables(report: Report) -> list[tables.Table]:
+    result = []
+    for mode in PAPER_TABLE_OF_MODE:
+        original = tables.paper_original_table(mode)
+        agreement = rank_agreement(report.summary, mode)
+        if original is None or agreement is None:
+            continue
+        result.append(original)
+        if mode in set(report.summary["mode"]):
+            result.append(tables.rank_table(agreement))
+    return result
+
+
+def optional_tables(report: Report) -> list[tables.Table]:
+    candidates = [
+        tables.failure_causes_table(report.run.samples),
+        tables.settings_table(report.run.manifest),
+        tables.problems_table(report.problems),
+    ]
+    return [t for t in candidates if t is not None]
+
+
+def tables_markdown(report: Report) -> str:
+    parts = [f"# httplab report: {report.run.run_id}", ""]
+    parts.extend(f"{line}  " for line in run_lines(report.run))
+    parts.append("")
+    parts.extend(f"> **Warning:** {line}\n" for line in flag_sentences(report.summary))
+    parts.extend(t.to_markdown() for t in mode_tables(report))
+    parts.append(tables.device_table(report.run.manifest).to_markdown())
+    parts.append("## The paper beside this run\n")
+    parts.extend(f"{line}\n" for line in paper_sentences())
+    parts.extend(t.to_markdown() for t in paper_tables(report))
+    parts.extend(t.to_markdown() for t in optional_tables(report))
+    parts.append("## Figures\n")
+    parts.extend(f"![{f.title}]({f.name})  \n{f.caption}\n" for f in report.figures)
+    return "\n".join(parts)
+
+
+def index_html(report: Report) -> str:
+    by_name = {f.name: f for f in report.figures}
+    sections = []
+    for mode, table in zip(
+        order_modes(report.summary["mode"].unique()), mode_tables(report), strict=True
+    ):
+        mode_figures = [
+            by_name[f"{kind}_{mode}.png"]
+            for kind in ("means", "iterations", "boxplot", "percentiles")
+        ]
+        sections.append(
+            page.section(f"{mode} mode", table.to_html(), *map(page.figure_html, mode_figures))
+        )
+    causes = tables.failure_causes_table(report.run.samples)
+    sections.append(
+        page.section(
+            "Failures",
+            page.figure_html(by_name["failure_rate.png"]),
+            causes.to_html() if causes else page.paragraph("No failed requests."),
+        )
+    )
+    sections.append(
+        page.section(
+            "The paper beside this run",
+            *map(page.paragraph, paper_sentences()),
+            *(t.to_html() for t in paper_tables(report)),
+        )
+    )
+    setup = [tables.device_table(report.run.manifest).to_html()]
+    settings = tables.settings_table(report.run.manifest)
+    if settings:
+        setup.append(settings.to_html())
+    if report.run.manifest:
+        setup.append(
+            page.json_details("Stacks (from manifest.json)", report.run.manifest.get("stacks"))
+        )
+    setup.extend(
+        page.json_details(f"{m.csv.relative_to(report.run.root)} meta file", m.meta)
+        for m in report.run.measurements
+        if m.meta
+    )
+    sections.append(page.section("Setup", *setup))
+    problems = tables.problems_table(report.problems)
+    if problems:
+        sections.append(page.section("Skipped input", problems.to_html()))
+    return page.render_page(
+        f"httplab report: {report.run.run_id}",
+        run_lines(report.run),
+        sections,
+        warnings=flag_sentences(report.summary),
+        problems=[str(p) for p in report.problems],
+    )

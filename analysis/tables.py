@@ -1,0 +1,241 @@
+"""The report's tables as data (:class:`Table`), rendered to Markdown for tables.md or to HTML.
+
+Layout follows the paper: Tables 1/2 (framework & method, average, improvement, outliers) with
+median, p95, p99 and failures added, and the device table ("Device architecture").
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from analysis.paper import PAPER_TABLE_OF_MODE, RankAgreement, paper_table
+
+CLIENT_MARK = "†"
+NAGLE_MARK = "‡"
+CLIENT_NOTE = (
+    f"{CLIENT_MARK} the client was the bottleneck (its meta file says so): this number measures "
+    "the client's ceiling, so the row is not ranked as the server's."
+)
+NAGLE_NOTE = (
+    f"{NAGLE_MARK} median near 40 ms on kept-alive connections: the signature of Nagle's algorithm "
+    "meeting delayed ACKs (TCP_NODELAY off, e.g. uvicorn --workers; see FINDINGS.md), not of the "
+    "framework."
+)
+
+
+@dataclass
+class Table:
+    title: str
+    headers: list[str]
+    rows: list[list[str]]
+    notes: list[str] = field(default_factory=list)
+
+    def to_markdown(self) -> str:
+        def cells(values: list[str]) -> str:
+            return "| " + " | ".join(v.replace("|", "\\|") for v in values) + " |"
+
+        lines = [f"### {self.title}", "", cells(self.headers)]
+        lines.append("|" + "|".join("---" for _ in self.headers) + "|")
+        lines.extend(cells(row) for row in self.rows)
+        lines.extend(["", *(f"{note}  " for note in self.notes)])
+        return "\n".join(lines).rstrip() + "\n"
+
+    def to_html(self) -> str:
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in self.headers)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+            for row in self.rows
+        )
+        notes = "".join(f"<p class='note'>{html.escape(n)}</p>" for n in self.notes)
+        return (
+            f"<h3>{html.escape(self.title)}</h3><table><thead><tr>{head}</tr></thead>"
+            f"<tbody>{body}</tbody></table>{notes}"
+        )
+
+
+def ms(seconds: Any, digits: int = 2) -> str:
+    return "—" if pd.isna(seconds) else f"{seconds * 1000:.{digits}f}"
+
+
+def percent(value: Any) -> str:
+    return "—" if pd.isna(value) else f"{value:.2f}%"
+
+
+def row_label(row: pd.Series) -> str:
+    marks = (CLIENT_MARK if row["client_limited"] else "") + (
+        NAGLE_MARK if row["nagle_suspect"] else ""
+    )
+    return f"{row['stack']} - {row['method']}{marks}"
+
+
+def mode_table(summary: pd.DataFrame, mode: str) -> Table:
+    """The paper's Table 1/2 layout for one mode, fastest first, with the statistics it lacked."""
+    rows = summary.loc[summary["mode"] == mode].sort_values("mean_s", na_position="last")
+    server_rank = rows.loc[~rows["client_limited"].astype(bool), "mean_s"].rank(method="min")
+    paper = PAPER_TABLE_OF_MODE.get(mode)
+    table = Table(
+        f"{mode} mode" + (f" (the paper's {paper} layout)" if paper else ""),
+        [
+            "Rank",
+            "Framework & Method",
+            "Average (ms)",
+            "95% CI (ms)",
+            "Improvement",
+            "Outliers",
+            "Median (ms)",
+            "p95 (ms)",
+            "p99 (ms)",
+            "Failures",
+        ],
+        [],
+    )
+    for index, row in rows.iterrows():
+        rank = server_rank.get(index)
+        table.rows.append(
+            [
+                "—" if rank is None or pd.isna(rank) else str(int(rank)),
+                row_label(row),
+                ms(row["mean_s"], 3),
+                f"{ms(row['ci95_low_s'], 3)} – {ms(row['ci95_high_s'], 3)}",
+                percent(row["improvement_pct"]),
+                str(int(row["outliers"])),
+                ms(row["median_s"], 3),
+                ms(row["p95_s"], 3),
+                ms(row["p99_s"], 3),
+                f"{int(row['failures'])}/{int(row['requests'])} ({row['failure_rate'] * 100:.1f}%)",
+            ]
+        )
+    table.notes.append(
+        "Statistics over successful requests only. Improvement = (slowest mean − mean) / slowest "
+        "mean of this mode. Outliers: outside [Q1 − 1.5·IQR, Q3 + 1.5·IQR]."
+    )
+    if rows["client_limited"].astype(bool).any():
+        table.notes.append(CLIENT_NOTE)
+    if rows["nagle_suspect"].any():
+        table.notes.append(NAGLE_NOTE)
+    return table
+
+
+def _host_cells(host: dict[str, Any]) -> list[str]:
+    ram = host.get("ram_mb")
+    cpu = str(host.get("cpu_model") or "?")
+    if host.get("cpu_count"):
+        cpu += f" ({host['cpu_count']} CPUs)"
+    return [
+        str(host.get("name") or "?"),
+        cpu,
+        f"{ram / 1024:.1f} GB" if isinstance(ram, int | float) else "?",
+        str(host.get("os") or "?"),
+        str(host.get("kernel") or "?"),
+        str(host.get("python") or "?"),
+    ]
+
+
+DEVICE_COMPONENTS = ["Host", "Processor", "RAM", "Operating system", "Kernel", "Python"]
+
+
+def device_table(manifest: dict[str, Any] | None) -> Table:
+    """The paper's "Device architecture" table, from the manifest's host facts."""
+    hosts = (manifest or {}).get("hosts") or {}
+    server, client = _host_cells(hosts.get("server") or {}), _host_cells(hosts.get("client") or {})
+    rows = [[c, s, k] for c, s, k in zip(DEVICE_COMPONENTS, server, client, strict=True)]
+    table = Table("Device architecture", ["Component", "Server", "Client"], rows)
+    if not hosts:
+        table.notes.append("No host facts: manifest.json is missing or has no 'hosts'.")
+    return table
+
+
+def device_row(run_id: str, manifest: dict[str, Any] | None) -> list[str]:
+    """One line per run for comparisons: run, server CPU/RAM/OS/kernel, client CPU/OS."""
+    hosts = (manifest or {}).get("hosts") or {}
+    server, client = _host_cells(hosts.get("server") or {}), _host_cells(hosts.get("client") or {})
+    return [run_id, server[1], server[2], f"{server[3]} / {server[4]}", client[1], client[3]]
+
+
+DEVICE_ROW_HEADERS = [
+    "Run",
+    "Server CPU",
+    "Server RAM",
+    "Server OS / kernel",
+    "Client CPU",
+    "Client OS",
+]
+
+
+def settings_table(manifest: dict[str, Any] | None) -> Table | None:
+    settings = (manifest or {}).get("client_settings")
+    if not settings:
+        return None
+    rows = [[str(key), str(value)] for key, value in settings.items()]
+    return Table("Client settings", ["Setting", "Value"], rows)
+
+
+def paper_original_table(mode: str) -> Table | None:
+    """The paper's own table for the mode, as printed, with our stack names."""
+    paper = paper_table(mode)
+    if paper.empty:
+        return None
+    rows = [
+        [
+            f"{r.label} - {r.method}",
+            r.stack,
+            f"{r.mean_s:.5f}",
+            f"{r.improvement_pct:.2f}%",
+            str(r.outliers),
+        ]
+        for r in paper.itertuples()
+    ]
+    headers = ["Framework & Method", "Our stack", "Average Time (s)", "Improvement", "Outliers"]
+    return Table(f"The paper's {PAPER_TABLE_OF_MODE[mode]} ({mode})", headers, rows)
+
+
+def rank_table(agreement: RankAgreement) -> Table:
+    rows = []
+    for r in agreement.rows.itertuples():
+        ours = (
+            "excluded (client-limited)"
+            if r.excluded and pd.notna(r.mean_s)
+            else ("—" if pd.isna(r.rank) else str(int(r.rank)))
+        )
+        rows.append(
+            [f"{r.stack} - {r.method}", ms(r.paper_mean_s), str(r.paper_rank), ms(r.mean_s), ours]
+        )
+    headers = [
+        "Stack & method",
+        "Paper mean (ms)",
+        "Paper rank",
+        "This run mean (ms)",
+        "This run rank",
+    ]
+    return Table(
+        f"Ranking against the paper ({agreement.mode})", headers, rows, [agreement.sentence()]
+    )
+
+
+def failure_causes_table(samples: pd.DataFrame, limit: int = 3) -> Table | None:
+    """The most frequent error messages of each mode × stack × method."""
+    failed = samples.loc[~samples["ok"], ["mode", "stack", "method", "error"]]
+    if failed.empty:
+        return None
+    counts = (
+        failed.astype({"error": "str"})
+        .value_counts(["mode", "stack", "method", "error"], sort=True)
+        .groupby(["mode", "stack", "method"], observed=True)
+        .head(limit)
+        .reset_index(name="count")
+    )
+    rows = [[r.mode, r.stack, r.method, r.error, str(r.count)] for r in counts.itertuples()]
+    return Table(
+        "Failure causes (most frequent first)", ["Mode", "Stack", "Method", "Error", "Count"], rows
+    )
+
+
+def problems_table(problems: list[Any]) -> Table | None:
+    if not problems:
+        return None
+    rows = [[str(p.file), "" if p.line is None else str(p.line), p.message] for p in problems]
+    return Table("Skipped or inconsistent input", ["File", "Line", "Problem"], rows)
