@@ -1,0 +1,111 @@
+"""Command line: python -m lab up|down|status|ssh."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from lab import api
+from lab.config import DEFAULT_NAME, validate_name
+from lab.errors import LabError
+
+_STARTED = time.monotonic()
+
+
+def _progress(message: str) -> None:
+    print(f"lab [{time.monotonic() - _STARTED:5.1f}s] {message}", flush=True)
+
+
+def _name(text: str) -> str:
+    try:
+        return validate_name(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m lab",
+        description="The embedded two-host lab: a systemd-booted server container and a "
+        "client container on this machine, reachable over SSH, with an Ansible inventory "
+        "in inventory/<name>.yml. Needs root.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument(
+            "--name",
+            type=_name,
+            default=DEFAULT_NAME,
+            help=f"lab name; several labs can run side by side (default: {DEFAULT_NAME})",
+        )
+        return sub
+
+    up = command("up", "bring the lab up (idempotent; cleans a stale lab of the same name)")
+    up.add_argument(
+        "--subnet",
+        help="IPv4 subnet for the lab, /29 or larger (default: 198.51.100.0/24 for the "
+        "'embedded' lab, a free /28 of 203.0.113.0/24 for any other)",
+    )
+    command("down", "stop the lab and remove its links and cgroups; the image stays")
+    command("status", "show what runs and where (exit 0 up, 3 not running, 1 stale)")
+    ssh = command("ssh", "open an SSH session to a lab host as the lab user")
+    ssh.add_argument("host", choices=["server", "client"], help="which host")
+    ssh.add_argument("remote", nargs=argparse.REMAINDER, help="command to run instead of a shell")
+    return parser
+
+
+def _status(name: str) -> int:
+    lab = api.get(name)
+    if lab is None:
+        print(f"lab {name!r} is not running")
+        return 3
+    problem = api.health_problem(name)
+    print(f"lab {name!r}: {'up' if problem is None else 'STALE: ' + problem}")
+    print(f"  subnet {lab.subnet} on bridge {lab.bridge}; image {lab.image}")
+    for host in lab.hosts:
+        pid = host.pid if host.pid else "-"
+        cpus = ",".join(map(str, host.cpus))
+        print(
+            f"  {host.role:<7} {host.hostname:<24} {host.address:<16} nspawn pid {pid}  cpu {cpus}"
+        )
+    print(f"  inventory {lab.inventory_path}")
+    print(f"  ssh       python -m lab ssh server|client --name {name}")
+    for note in lab.notes:
+        print(f"  note      {note}")
+    return 0 if problem is None else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "up":
+            api.up(args.name, args.subnet, progress=_progress)
+        elif args.command == "down":
+            api.down(args.name, progress=_progress)
+        elif args.command == "status":
+            return _status(args.name)
+        elif args.command == "ssh":
+            lab = api.get(args.name)
+            if lab is None:
+                raise LabError(
+                    f"lab {args.name!r} is not running; start it with `python -m lab up`"
+                )
+            host = lab.server if args.host == "server" else lab.client
+            remote = args.remote[1:] if args.remote[:1] == ["--"] else args.remote
+            command = [*host.ssh_command, *remote]
+            os.execvp(command[0], command)  # noqa: S606 - becomes the user's ssh session
+    except (LabError, ValueError) as exc:
+        print(f"lab: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("lab: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,315 @@
+"""Bring a lab up, take it down, and describe it: the Python interface of the lab.
+
+lab = lab.api.up("pytest")          # idempotent; cleans a stale lab first
+lab.server.run("systemctl", "is-system-running")
+lab.api.down("pytest")
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from lab import containers, image, inventory, network, ssh, system
+from lab.config import DEFAULT_NAME, ROLES, LabConfig, default_subnets, parse_subnet, validate_name
+from lab.errors import LabError
+from lab.system import Progress
+
+BOOT_TIMEOUT = 180.0
+
+
+def _quiet(_message: str) -> None:
+    """Progress sink for callers that want no output."""
+
+
+@dataclass(frozen=True)
+class Host:
+    """A running lab host as its users see it."""
+
+    role: str
+    hostname: str
+    address: str
+    pid: int | None
+    cpus: list[int]
+    ssh_command: list[str]
+
+    def run(
+        self, *remote: str, check: bool = True, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command on the host as the lab user over SSH."""
+        return subprocess.run(
+            [*self.ssh_command, *remote],
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=timeout,
+        )
+
+
+@dataclass(frozen=True)
+class Lab:
+    name: str
+    subnet: str
+    bridge: str
+    state_dir: Path
+    inventory_path: Path
+    key_path: Path
+    known_hosts_path: Path
+    image: Path
+    server: Host
+    client: Host
+    notes: list[str]
+
+    @property
+    def hosts(self) -> tuple[Host, Host]:
+        return (self.server, self.client)
+
+
+def up(name: str = DEFAULT_NAME, subnet: str | None = None, progress: Progress = _quiet) -> Lab:
+    """Bring the lab up (or leave it as it is if it already runs) and return it."""
+    started = time.monotonic()
+    system.require_root()
+    validate_name(name)
+    requested = parse_subnet(subnet) if subnet else None
+    system.ensure_host_packages(progress)
+
+    config = _known_config(name)
+    if config is not None:
+        if requested and requested != config.subnet:
+            raise LabError(
+                f"lab {name!r} runs on subnet {config.subnet}; take it down first "
+                f"(python -m lab down --name {name}) to move it to {requested}"
+            )
+        problem = _health_problem(config)
+        if problem is None:
+            cpus = _state(config)["cpus"]
+            if inventory.write(config, cpus):
+                progress(f"inventory rewritten: {config.inventory_path}")
+            progress(f"lab {name!r} is already up ({time.monotonic() - started:.1f} s)")
+            return _lab(config)
+        progress(f"found a stale lab {name!r} ({problem}); cleaning it up")
+        _teardown(config)
+
+    bridge = LabConfig(
+        name, _any_subnet(name)
+    ).bridge  # the bridge name does not depend on the subnet
+    config = LabConfig(name, network.choose_subnet(name, bridge, requested))
+    system.require_kernel_features()
+    lab_image = image.ensure_image(progress)
+    _prepare_files(config)
+    cpus = _split_cpus()
+    progress(f"booting {config.server.hostname} and {config.client.hostname} on {config.subnet}")
+    boot_started = time.monotonic()
+    try:
+        network.create_bridge(config)
+        for host in config.hosts:
+            containers.launch(config, host, lab_image, cpus[host.role])
+        _wait_for_ssh(config, progress, boot_started)
+    except BaseException:
+        _teardown(config)
+        raise
+    _write_state(config, lab_image, cpus)
+    inventory.write(config, cpus)
+    progress(f"lab {name!r} is up in {time.monotonic() - started:.1f} s")
+    progress(f"inventory: {config.inventory_path}")
+    return _lab(config)
+
+
+def down(name: str = DEFAULT_NAME, progress: Progress = _quiet) -> bool:
+    """Stop the lab and remove everything it made except keys, logs and the image.
+
+    Returns False when there was nothing to stop.
+    """
+    started = time.monotonic()
+    system.require_root()
+    validate_name(name)
+    config = _known_config(name)
+    if config is None:
+        progress(f"lab {name!r} is not running")
+        return False
+    _teardown(config)
+    progress(f"lab {name!r} is down ({time.monotonic() - started:.1f} s)")
+    return True
+
+
+def get(name: str = DEFAULT_NAME) -> Lab | None:
+    """The running lab of this name, or None."""
+    config = _known_config(validate_name(name))
+    if config is None or not config.state_file.exists():
+        return None
+    return _lab(config)
+
+
+def health_problem(name: str = DEFAULT_NAME) -> str | None:
+    """None if the lab runs and both hosts answer SSH, else what is wrong."""
+    config = _known_config(validate_name(name))
+    return "not running" if config is None else _health_problem(config)
+
+
+# -- state -----------------------------------------------------------------------------
+
+
+def _state(config: LabConfig) -> dict:
+    return json.loads(config.state_file.read_text())
+
+
+def _write_state(config: LabConfig, lab_image: image.Image, cpus: dict[str, list[int]]) -> None:
+    state = {
+        "name": config.name,
+        "subnet": str(config.subnet),
+        "image": str(lab_image.path),
+        "cpus": cpus,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    system.write_atomic(config.state_file, json.dumps(state, indent=2) + "\n")
+
+
+def _any_subnet(name: str) -> ipaddress.IPv4Network:
+    return default_subnets(name)[0]
+
+
+def _known_config(name: str) -> LabConfig | None:
+    """The config of a lab of this name that runs or left something behind, else None."""
+    probe = LabConfig(name, _any_subnet(name))
+    if probe.state_file.exists():
+        return LabConfig(name, ipaddress.IPv4Network(_state(probe)["subnet"]))
+    bridge_networks = network.interface_networks().get(probe.bridge)
+    leftovers = (
+        bridge_networks is not None
+        or any(h.pid_file.exists() for h in probe.hosts)
+        or containers.lab_processes(probe)
+    )
+    if not leftovers:
+        return None
+    if bridge_networks:
+        return LabConfig(name, bridge_networks[0])
+    return probe
+
+
+def _health_problem(config: LabConfig) -> str | None:
+    if not config.state_file.exists():
+        return "left over from an interrupted up or down"
+    if not network.link_exists(config.bridge):
+        return f"bridge {config.bridge} is missing"
+    for host in config.hosts:
+        if containers.running_process(host) is None:
+            return f"{host.role} container is not running"
+        if not ssh.answers_ssh(config, host):
+            return f"{host.role} does not answer SSH"
+    return None
+
+
+def _lab(config: LabConfig) -> Lab:
+    state = _state(config)
+
+    def host(role: str) -> Host:
+        host_config = config.server if role == "server" else config.client
+        proc = containers.running_process(host_config)
+        return Host(
+            role=role,
+            hostname=host_config.hostname,
+            address=str(host_config.address),
+            pid=proc.pid if proc else None,
+            cpus=state["cpus"][role],
+            ssh_command=ssh.ssh_command(config, host_config),
+        )
+
+    return Lab(
+        name=config.name,
+        subnet=str(config.subnet),
+        bridge=config.bridge,
+        state_dir=config.state_dir,
+        inventory_path=config.inventory_path,
+        key_path=config.key_path,
+        known_hosts_path=config.known_hosts_path,
+        image=Path(state["image"]),
+        server=host("server"),
+        client=host("client"),
+        notes=inventory.lab_notes(config, state["cpus"]),
+    )
+
+
+# -- bring up ----------------------------------------------------------------------------
+
+
+def _prepare_files(config: LabConfig) -> None:
+    """Keys (kept across up/down so known_hosts stays valid), seeds and known_hosts."""
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    config.state_dir.chmod(0o700)
+    ssh.ensure_keypair(config.key_path, f"httplab-lab-{config.name}")
+    authorized_key = config.key_path.with_suffix(".pub").read_text()
+    for host in config.hosts:
+        containers.write_seed(config, host, authorized_key)
+        ssh.ensure_keypair(ssh.host_key_path(host), f"root@{host.hostname}")
+    ssh.write_known_hosts(config)
+
+
+def _split_cpus() -> dict[str, list[int]]:
+    """Server and client on different CPUs, so they do not steal each other's cycles."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return {"server": cpus, "client": cpus}
+    half = (len(cpus) + 1) // 2
+    return {"server": cpus[:half], "client": cpus[half:]}
+
+
+def _wait_for_ssh(config: LabConfig, progress: Progress, since: float) -> None:
+    waiting = list(config.hosts)
+    deadline = time.monotonic() + BOOT_TIMEOUT
+    while waiting:
+        for host in list(waiting):
+            if containers.running_process(host) is None:
+                raise LabError(
+                    f"the {host.role} container stopped while booting; its log "
+                    f"({host.log_file}) ends:\n{containers.log_tail(host)}"
+                )
+            if ssh.answers_ssh(config, host):
+                progress(f"{host.hostname} answers SSH ({time.monotonic() - since:.1f} s)")
+                waiting.remove(host)
+        if waiting and time.monotonic() > deadline:
+            names = ", ".join(h.hostname for h in waiting)
+            raise LabError(
+                f"{names} did not answer SSH within {BOOT_TIMEOUT:.0f} s; see {waiting[0].log_file}"
+            )
+        if waiting:
+            time.sleep(0.3)
+
+
+# -- take down ---------------------------------------------------------------------------
+
+
+def _teardown(config: LabConfig) -> None:
+    """Stop both hosts cleanly and remove their cgroups, links and mounts."""
+    # Ansible's ControlPersist masters first, or they linger and serve the next lab.
+    ssh.close_ssh_clients(config.subnet)
+    procs = [p for p in map(containers.running_process, config.hosts) if p is not None]
+    for proc in procs:
+        proc.terminate()
+    _, alive = psutil.wait_procs(procs, timeout=containers.STOP_TIMEOUT)
+    for proc in alive:
+        proc.kill()
+    psutil.wait_procs(alive, timeout=10)
+    for host in config.hosts:
+        host.pid_file.unlink(missing_ok=True)
+    containers.remove_cgroups(config)
+    network.delete_bridge(config)
+    _unmount_leftovers(config)
+    config.state_file.unlink(missing_ok=True)
+
+
+def _unmount_leftovers(config: LabConfig) -> None:
+    # systemd-nspawn mounts in its own namespace; this only catches a crash mid-setup.
+    for line in Path("/proc/mounts").read_text().splitlines():
+        mountpoint = line.split()[1]
+        if mountpoint.startswith(str(config.state_dir)):
+            system.run(["umount", "--lazy", mountpoint], check=False)
+
+
+__all__ = ["ROLES", "Host", "Lab", "LabError", "down", "get", "health_problem", "up"]

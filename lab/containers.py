@@ -1,0 +1,154 @@
+"""Boot and stop the lab hosts: systemd-nspawn containers from the cached image.
+
+Each container runs as a daemon that outlives `python -m lab up`: its own session,
+stdio to a log file, a PID file, and a cgroup of its own. The cgroup matters twice:
+without systemd on the machine, systemd-nspawn --keep-unit puts the container's
+cgroups under its caller's, so two containers need two cgroups; and everything in a
+lab's cgroup tree belongs to that lab, which is how a crashed lab is found and ended.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+
+from lab.config import HostConfig, LabConfig
+from lab.errors import LabError
+from lab.image import Image
+from lab.system import write_atomic
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+# systemd-nspawn halts the container on SIGTERM; a clean halt takes about 2 s.
+STOP_TIMEOUT = 30.0
+
+# Moves the shell into the lab's cgroups, then becomes systemd-nspawn (same PID).
+_ENTER_CGROUPS = 'for cg in $HTTPLAB_CGROUPS; do echo $$ > "$cg/cgroup.procs"; done; exec "$@"'
+
+
+def write_seed(config: LabConfig, host: HostConfig, authorized_key: str) -> None:
+    """Write the files the host's httplab-seed unit installs at boot."""
+    seed = host.seed_dir
+    seed.mkdir(parents=True, exist_ok=True)
+    seed.chmod(0o700)
+    hosts = ["127.0.0.1 localhost", "::1 localhost ip6-localhost ip6-loopback"]
+    hosts.append(f"{config.bridge_address} {config.name}-control")
+    hosts += [f"{h.address} {h.hostname}" for h in config.hosts]
+    network = (
+        "[Match]\nName=host0\n\n"
+        f"[Network]\nAddress={host.address}/{config.subnet.prefixlen}\n"
+        "LinkLocalAddressing=no\nIPv6AcceptRA=no\n"
+        "# No Gateway=: nothing leaves the machine.\n"
+    )
+    write_atomic(seed / "hostname", f"{host.hostname}\n")
+    write_atomic(seed / "hosts", "\n".join(hosts) + "\n")
+    write_atomic(seed / "network", network)
+    write_atomic(seed / "authorized_keys", authorized_key)
+
+
+def cgroup_dirs(config: LabConfig, role: str | None = None) -> list[Path]:
+    """The lab's (or one host's) cgroup directory in each hierarchy nspawn uses."""
+    if (CGROUP_ROOT / "cgroup.controllers").exists():  # pure cgroup v2
+        hierarchies = [CGROUP_ROOT]
+    else:  # hybrid: systemd's named v1 hierarchy, plus v2 if mounted
+        hierarchies = [p for p in (CGROUP_ROOT / "systemd", CGROUP_ROOT / "unified") if p.is_dir()]
+    parts = ["httplab", config.name] + ([role] if role else [])
+    return [h.joinpath(*parts) for h in hierarchies]
+
+
+def launch(config: LabConfig, host: HostConfig, image: Image, cpus: list[int]) -> int:
+    """Boot the host in the background and return the PID of its systemd-nspawn."""
+    cgroups = cgroup_dirs(config, host.role)
+    for cgroup in cgroups:
+        cgroup.mkdir(parents=True, exist_ok=True)
+    machine_id = uuid.uuid5(uuid.NAMESPACE_URL, f"httplab:{config.name}:{host.role}")
+    argv = [
+        "systemd-nspawn",
+        f"--directory={image.path}",
+        "--volatile=overlay",  # the cached image stays pristine
+        "--boot",
+        f"--machine={host.machine}",
+        f"--hostname={host.hostname}",
+        f"--uuid={machine_id}",
+        # No systemd on the machine: no machined to register with, no unit to create.
+        "--register=no",
+        "--keep-unit",
+        f"--network-bridge={config.bridge}",
+        f"--bind-ro={host.seed_dir}:/etc/httplab",
+        f"--cpu-affinity={','.join(map(str, cpus))}",
+        "--console=read-only",
+        "--link-journal=no",
+        "--resolv-conf=off",
+        "--timezone=off",
+    ]
+    env = {**os.environ, "HTTPLAB_CGROUPS": " ".join(map(str, cgroups))}
+    with host.log_file.open("ab") as log:
+        log.write(f"\n--- {time.strftime('%Y-%m-%dT%H:%M:%S%z')} {' '.join(argv)}\n".encode())
+        log.flush()
+        proc = subprocess.Popen(
+            ["sh", "-c", _ENTER_CGROUPS, "sh", *argv],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
+            cwd="/",
+        )
+    write_atomic(host.pid_file, f"{proc.pid}\n")
+    return proc.pid
+
+
+def running_process(host: HostConfig) -> psutil.Process | None:
+    """The host's systemd-nspawn if its PID file names one that still runs."""
+    try:
+        pid = int(host.pid_file.read_text())
+        proc = psutil.Process(pid)
+        alive = proc.status() != psutil.STATUS_ZOMBIE
+        if alive and f"--machine={host.machine}" in proc.cmdline():
+            return proc
+    except (FileNotFoundError, ValueError, psutil.NoSuchProcess):
+        pass
+    return None
+
+
+def log_tail(host: HostConfig, lines: int = 15) -> str:
+    try:
+        return "\n".join(host.log_file.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log)"
+
+
+def lab_processes(config: LabConfig) -> list[int]:
+    """PIDs in the lab's cgroup tree: its containers, whatever state they are in."""
+    pids: set[int] = set()
+    for root in cgroup_dirs(config):
+        if root.is_dir():
+            for procs in root.rglob("cgroup.procs"):
+                pids.update(int(pid) for pid in procs.read_text().split())
+    return sorted(pids)
+
+
+def remove_cgroups(config: LabConfig) -> None:
+    """Kill whatever is left in the lab's cgroups, then remove them (deepest first)."""
+    deadline = time.monotonic() + 10
+    while pids := lab_processes(config):
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if time.monotonic() > deadline:
+            raise LabError(f"processes {pids} of lab {config.name!r} do not die; check `ps`")
+        time.sleep(0.1)
+    for root in cgroup_dirs(config):
+        if root.is_dir():
+            for path in sorted(root.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+                if path.is_dir():
+                    path.rmdir()
+            root.rmdir()
+            with contextlib.suppress(OSError):  # other labs may still use the parent
+                root.parent.rmdir()

@@ -1,0 +1,218 @@
+"""The cached Debian 12 image both lab hosts boot from (read-only, under a throw-away overlay).
+
+The image is named after a hash of its recipe, so it is rebuilt only when the recipe changes.
+Per-lab identity (hostname, addresses, keys) is not baked in: a oneshot unit copies it at
+boot from /etc/httplab, which the launcher bind-mounts from the lab's state directory.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from lab.config import IMAGE_ROOT, LAB_USER
+from lab.errors import LabError
+from lab.system import Progress, require_free_space, run, write_atomic
+
+SUITE = "bookworm"
+MIRROR = "http://deb.debian.org/debian"
+PACKAGES = (
+    "systemd",
+    "systemd-sysv",
+    "dbus",
+    "openssh-server",
+    "python3",
+    "python3-venv",
+    "python3-apt",  # Ansible's apt module imports it
+    "iproute2",
+    "sudo",
+    "ca-certificates",
+    "acl",  # Ansible's become_user to an unprivileged user uses setfacl
+    "procps",
+)
+NEEDED_MIB = 1024
+
+SEED_SCRIPT = """\
+#!/bin/sh
+# Apply this host's lab identity from /etc/httplab, which `python -m lab`
+# bind-mounts read-only from the lab's state directory.
+set -eu
+seed=/etc/httplab
+install -m 0644 "$seed/hostname" /etc/hostname
+install -m 0644 "$seed/hosts" /etc/hosts
+install -m 0644 "$seed/network" /etc/systemd/network/10-httplab.network
+install -m 0600 "$seed/ssh_host_ed25519_key" /etc/ssh/ssh_host_ed25519_key
+install -m 0644 "$seed/ssh_host_ed25519_key.pub" /etc/ssh/ssh_host_ed25519_key.pub
+install -d -m 0700 -o httplab -g httplab /home/httplab/.ssh
+install -m 0600 -o httplab -g httplab "$seed/authorized_keys" /home/httplab/.ssh/authorized_keys
+"""
+
+SEED_UNIT = """\
+[Unit]
+Description=Apply the httplab lab seed (hostname, address, SSH keys)
+DefaultDependencies=no
+After=local-fs.target
+Before=sysinit.target systemd-networkd.service ssh.service
+ConditionPathExists=/etc/httplab/hosts
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/local/sbin/httplab-seed
+
+[Install]
+WantedBy=sysinit.target
+"""
+
+SSHD_CONFIG = """\
+HostKey /etc/ssh/ssh_host_ed25519_key
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin no
+UseDNS no
+"""
+
+# The lab has no DNS server; without a nameserver line glibc fails fast on 127.0.0.1.
+RESOLV_CONF = (
+    "# httplab lab: no DNS, hosts are listed in /etc/hosts\noptions timeout:1 attempts:1\n"
+)
+
+# Files written into the image before CUSTOMISE runs: path -> (content, mode).
+FILES = {
+    "usr/local/sbin/httplab-seed": (SEED_SCRIPT, 0o755),
+    "etc/systemd/system/httplab-seed.service": (SEED_UNIT, 0o644),
+    "etc/ssh/sshd_config.d/httplab.conf": (SSHD_CONFIG, 0o644),
+    f"etc/sudoers.d/{LAB_USER}": (f"{LAB_USER} ALL=(ALL:ALL) NOPASSWD: ALL\n", 0o440),
+    "etc/resolv.conf": (RESOLV_CONF, 0o644),
+    "etc/hosts": ("127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n", 0o644),
+}
+
+CUSTOMISE = f"""\
+set -eu
+# Host keys are per lab (seeded at boot), never shared through the image.
+rm -f /etc/ssh/ssh_host_*
+useradd --create-home --shell /bin/bash --comment "httplab lab user" {LAB_USER}
+# '*' = no password but not locked, so public-key logins are allowed.
+usermod --password '*' {LAB_USER}
+# An empty machine-id: each host gets its own from systemd-nspawn --uuid.
+: > /etc/machine-id
+rm -f /var/lib/dbus/machine-id /etc/hostname
+ln -s /etc/machine-id /var/lib/dbus/machine-id
+systemctl enable systemd-networkd.service httplab-seed.service ssh.service
+# There is no route to a mirror; the timers would only hold the apt lock the roles need.
+systemctl mask apt-daily.timer apt-daily-upgrade.timer
+apt-get clean
+"""
+
+# debootstrap's per-package lines ("I: Retrieving libc6 2.36-9") are summarised, not shown.
+_PACKAGE_LINE = re.compile(
+    r"^I: (Retrieving|Validating|Extracting|Unpacking|Configuring) \S+(\.\.\.| \S+)$"
+)
+
+
+@dataclass(frozen=True)
+class Image:
+    path: Path
+    recipe_hash: str
+
+    @property
+    def size_bytes(self) -> int:
+        info = _info_path(self.recipe_hash)
+        return int(json.loads(info.read_text())["size_bytes"]) if info.exists() else 0
+
+
+def recipe_hash() -> str:
+    recipe = {
+        "suite": SUITE,
+        "mirror": MIRROR,
+        "packages": PACKAGES,
+        "files": {path: [text, mode] for path, (text, mode) in FILES.items()},
+        "customise": CUSTOMISE,
+    }
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _info_path(digest: str) -> Path:
+    return IMAGE_ROOT / f"{digest}.json"
+
+
+def ensure_image(progress: Progress) -> Image:
+    """Return the cached image for the current recipe, building it first if needed."""
+    digest = recipe_hash()
+    image = Image(IMAGE_ROOT / digest, digest)
+    if image.path.is_dir():
+        return image
+    IMAGE_ROOT.mkdir(parents=True, exist_ok=True)
+    # Two labs coming up at once on a fresh machine must not both build it.
+    with (IMAGE_ROOT / ".build.lock").open("w") as lock:
+        if not _try_lock(lock):
+            progress("another lab is building the image; waiting for it")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        if not image.path.is_dir():
+            _build(image, progress)
+    return image
+
+
+def _try_lock(lock: object) -> bool:
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _build(image: Image, progress: Progress) -> None:
+    require_free_space(IMAGE_ROOT, NEEDED_MIB, "the lab image")
+    partial = image.path.with_name(f"{image.recipe_hash}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    log_path = image.path.with_name(f"{image.recipe_hash}.log")
+    started = time.monotonic()
+    progress(f"building the lab image {image.recipe_hash} with debootstrap (about 1-2 min)")
+    progress(f"  log: {log_path}")
+    _debootstrap(partial, log_path, progress)
+    for relpath, (text, mode) in FILES.items():
+        write_atomic(partial / relpath, text, mode)
+    run(["chroot", str(partial), "/bin/sh", "-c", CUSTOMISE])
+    size = int(run(["du", "-sb", str(partial)]).stdout.split()[0])
+    partial.rename(image.path)
+    seconds = time.monotonic() - started
+    info = {"recipe_hash": image.recipe_hash, "seconds": round(seconds, 1), "size_bytes": size}
+    write_atomic(_info_path(image.recipe_hash), json.dumps(info, indent=2) + "\n")
+    progress(f"image built in {seconds:.0f} s, {size / 2**20:.0f} MiB: {image.path}")
+
+
+def _debootstrap(target: Path, log_path: Path, progress: Progress) -> None:
+    argv = [
+        "debootstrap",
+        "--variant=minbase",
+        f"--include={','.join(PACKAGES)}",
+        SUITE,
+        str(target),
+        MIRROR,
+    ]
+    packages_seen = 0
+    with (
+        log_path.open("w") as log,
+        subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc,
+    ):
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log.write(line)
+            if _PACKAGE_LINE.match(line):
+                packages_seen += 1
+                if packages_seen % 100 == 0:
+                    progress(f"  debootstrap: {packages_seen} package steps done")
+            elif line.startswith(("I: ", "E: ", "W: ")):
+                progress(f"  debootstrap: {line[3:].strip()}")
+    if proc.returncode != 0:
+        raise LabError(
+            f"debootstrap failed (exit {proc.returncode}); see {log_path} "
+            f"(is {MIRROR} reachable? is there enough space?)"
+        )

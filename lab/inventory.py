@@ -1,0 +1,81 @@
+"""The Ansible inventory of a running lab: inventory/<lab-name>.yml."""
+
+from __future__ import annotations
+
+import yaml
+
+from lab.config import LAB_USER, LabConfig
+from lab.system import write_atomic
+
+HEADER = "# Written by `python -m lab up --name {name}`; rewritten on every up. Do not edit.\n"
+CGROUP_NOTE = "cgroup v1 controllers read-only in the container: MemoryMax=/CPUQuota= not enforced"
+
+
+def lab_notes(config: LabConfig, cpus: dict[str, list[int]]) -> list[str]:
+    """Facts about the embedded lab that belong in every result's manifest."""
+    notes = [
+        "embedded lab: server and client are systemd-nspawn containers (Debian 12) "
+        "on one machine, sharing its kernel",
+        CGROUP_NOTE,
+        f"lab subnet {config.subnet} on bridge {config.bridge}; no route out of the lab",
+    ]
+    if cpus["server"] != cpus["client"]:
+        notes.append(
+            f"server pinned to CPU {_cpu_list(cpus['server'])}, "
+            f"client to CPU {_cpu_list(cpus['client'])}"
+        )
+    else:
+        notes.append(
+            f"server and client share CPU {_cpu_list(cpus['server'])} (one CPU on this machine)"
+        )
+    return notes
+
+
+def _cpu_list(cpus: list[int]) -> str:
+    return ",".join(map(str, cpus))
+
+
+def render(config: LabConfig, cpus: dict[str, list[int]]) -> str:
+    ssh_args = f"-o UserKnownHostsFile={config.known_hosts_path} -o StrictHostKeyChecking=yes"
+    server, client = config.server, config.client
+    inventory = {
+        "all": {
+            "vars": {
+                "ansible_user": LAB_USER,
+                "ansible_ssh_private_key_file": str(config.key_path),
+                "ansible_ssh_common_args": ssh_args,
+                "ansible_python_interpreter": "/usr/bin/python3",
+                "httplab_install_source": "wheelhouse",
+                "httplab_lab": "embedded",
+                "httplab_lab_name": config.name,
+                "httplab_lab_notes": lab_notes(config, cpus),
+            },
+            "children": {
+                "servers": {
+                    "vars": {"ansible_become": True},
+                    "hosts": {server.hostname: {"ansible_host": str(server.address)}},
+                },
+                "clients": {
+                    "hosts": {
+                        client.hostname: {
+                            "ansible_host": str(client.address),
+                            "bench_client_os": "linux",
+                            "bench_client_python": "/usr/bin/python3",
+                        }
+                    }
+                },
+            },
+        }
+    }
+    body = yaml.safe_dump(inventory, sort_keys=False, default_flow_style=False, width=1000)
+    return HEADER.format(name=config.name) + body
+
+
+def write(config: LabConfig, cpus: dict[str, list[int]]) -> bool:
+    """Write the inventory; return False when it already had this content."""
+    text = render(config, cpus)
+    path = config.inventory_path
+    if path.exists() and path.read_text() == text:
+        return False
+    write_atomic(path, text)
+    return True

@@ -1,0 +1,78 @@
+"""The lab's bridge on the control node and the choice of a free subnet."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+
+from lab.config import LabConfig, default_subnets
+from lab.errors import LabError
+from lab.system import run
+
+
+def interface_networks() -> dict[str, list[ipaddress.IPv4Network]]:
+    """IPv4 networks configured on this machine's interfaces, by interface name."""
+    links = json.loads(run(["ip", "-json", "-4", "addr", "show"]).stdout)
+    return {
+        link["ifname"]: [
+            ipaddress.IPv4Network(f"{a['local']}/{a['prefixlen']}", strict=False)
+            for a in link.get("addr_info", [])
+        ]
+        for link in links
+    }
+
+
+def link_exists(name: str) -> bool:
+    return run(["ip", "link", "show", "dev", name], check=False).returncode == 0
+
+
+def links_on_bridge(bridge: str) -> list[str]:
+    if not link_exists(bridge):
+        return []
+    links = json.loads(run(["ip", "-json", "link", "show", "master", bridge]).stdout)
+    return [link["ifname"] for link in links]
+
+
+def _users_of(subnet: ipaddress.IPv4Network, own_bridge: str) -> list[str]:
+    return [
+        f"{ifname} ({network})"
+        for ifname, networks in interface_networks().items()
+        if ifname != own_bridge
+        for network in networks
+        if network.overlaps(subnet)
+    ]
+
+
+def choose_subnet(
+    name: str, bridge: str, requested: ipaddress.IPv4Network | None
+) -> ipaddress.IPv4Network:
+    """The requested subnet if it is free, else the first free default one for this name."""
+    if requested is not None:
+        users = _users_of(requested, bridge)
+        if users:
+            raise LabError(
+                f"subnet {requested} is already in use by {', '.join(users)}; "
+                "choose another with --subnet"
+            )
+        return requested
+    for candidate in default_subnets(name):
+        if not _users_of(candidate, bridge):
+            return candidate
+    raise LabError(f"every default subnet for lab {name!r} is in use; choose one with --subnet")
+
+
+def create_bridge(config: LabConfig) -> None:
+    """Create the lab's bridge with the control node's address (.1) on it."""
+    bridge = config.bridge
+    run(["ip", "link", "add", bridge, "type", "bridge"])
+    address = f"{config.bridge_address}/{config.subnet.prefixlen}"
+    run(["ip", "addr", "add", address, "dev", bridge])
+    run(["ip", "link", "set", bridge, "up"])
+
+
+def delete_bridge(config: LabConfig) -> None:
+    """Remove the bridge and any veth still enslaved to it."""
+    for link in links_on_bridge(config.bridge):
+        run(["ip", "link", "del", link], check=False)
+    if link_exists(config.bridge):
+        run(["ip", "link", "del", config.bridge])

@@ -1,0 +1,114 @@
+"""SSH for the lab: the lab user's key, the hosts' keys, known_hosts, and ssh commands."""
+
+from __future__ import annotations
+
+import ipaddress
+import subprocess
+from pathlib import Path
+
+import psutil
+
+from lab.config import LAB_USER, HostConfig, LabConfig
+from lab.system import run, write_atomic
+
+
+def ensure_keypair(path: Path, comment: str) -> None:
+    """Create an ed25519 key pair at path (and path.pub) unless it exists."""
+    if path.exists() and path.with_suffix(".pub").exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    path.with_suffix(".pub").unlink(missing_ok=True)
+    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)])
+
+
+def host_key_path(host: HostConfig) -> Path:
+    """The host's private sshd key; generated once per lab and kept across up/down."""
+    return host.seed_dir / "ssh_host_ed25519_key"
+
+
+def write_known_hosts(config: LabConfig) -> None:
+    lines = []
+    for host in config.hosts:
+        public = host_key_path(host).with_suffix(".pub").read_text().split()
+        lines.append(f"{host.address},{host.hostname} {public[0]} {public[1]}\n")
+    write_atomic(config.known_hosts_path, "".join(lines))
+
+
+def ssh_options(config: LabConfig) -> list[str]:
+    """Options for any ssh command into the lab; host-key checking stays on."""
+    return [
+        "-i",
+        str(config.key_path),
+        "-o",
+        f"UserKnownHostsFile={config.known_hosts_path}",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        "IdentitiesOnly=yes",
+    ]
+
+
+def ssh_command(
+    config: LabConfig, host: HostConfig, *remote: str, options: tuple[str, ...] = ()
+) -> list[str]:
+    return ["ssh", *ssh_options(config), *options, f"{LAB_USER}@{host.address}", *remote]
+
+
+def answers_ssh(config: LabConfig, host: HostConfig) -> bool:
+    """True if the host accepts the lab user's key and runs a command."""
+    options = ("-o", "BatchMode=yes", "-o", "ConnectTimeout=3", "-o", "ControlPath=none")
+    argv = ssh_command(config, host, "true", options=options)
+    try:
+        result = subprocess.run(argv, capture_output=True, timeout=15)
+    except subprocess.TimeoutExpired:
+        return False
+    return result.returncode == 0
+
+
+def close_ssh_clients(subnet: ipaddress.IPv4Network) -> list[int]:
+    """Stop ssh clients and ControlPersist masters connected to the lab; return their PIDs.
+
+    A master left over from a previous lab would serve the next lab at the same address
+    with a dead connection, so Ansible's masters must go before the hosts do.
+    """
+    stopped = []
+    for conn in psutil.net_connections(kind="tcp4"):
+        if not conn.raddr or conn.pid is None:
+            continue
+        if ipaddress.IPv4Address(conn.raddr.ip) not in subnet:
+            continue
+        try:
+            proc = psutil.Process(conn.pid)
+            if proc.name() != "ssh":
+                continue
+            control_path = _master_control_path(proc.cmdline())
+            if control_path:
+                subprocess.run(
+                    ["ssh", "-o", f"ControlPath={control_path}", "-O", "exit", "lab"],
+                    capture_output=True,
+                    timeout=10,
+                )
+            if proc.is_running():
+                proc.terminate()
+            stopped.append(conn.pid)
+        except (psutil.NoSuchProcess, subprocess.TimeoutExpired):
+            continue
+    psutil.wait_procs([p for p in map(_process, stopped) if p], timeout=5)
+    return stopped
+
+
+def _master_control_path(cmdline: list[str]) -> str | None:
+    # A backgrounded master renames itself "ssh: /root/.ansible/cp/abc123 [mux]".
+    title = " ".join(cmdline)
+    if title.startswith("ssh: ") and title.endswith(" [mux]"):
+        path = title[len("ssh: ") : -len(" [mux]")]
+        return path if Path(path).exists() else None
+    return None
+
+
+def _process(pid: int) -> psutil.Process | None:
+    try:
+        return psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return None

@@ -1,0 +1,103 @@
+"""What the lab needs from this machine: root, host packages, kernel features, disk space."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from lab.errors import LabError
+
+Progress = Callable[[str], None]
+
+# Debian package -> a program it installs that the lab runs.
+HOST_PACKAGES = {
+    "debootstrap": "debootstrap",
+    "systemd-container": "systemd-nspawn",
+    "openssh-client": "ssh-keygen",
+    "iproute2": "ip",
+}
+
+
+def run(
+    argv: Sequence[str], *, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a command and capture its output; on failure raise LabError with its stderr."""
+    result = subprocess.run(list(argv), capture_output=True, text=True, env=env)
+    if check and result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip().splitlines()
+        last = detail[-1] if detail else f"exit code {result.returncode}"
+        raise LabError(f"`{' '.join(argv)}` failed: {last}")
+    return result
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        raise LabError(
+            "the lab needs root (systemd-nspawn, bridges and cgroups); run it as root or with sudo"
+        )
+
+
+def ensure_host_packages(progress: Progress) -> None:
+    """Install the Debian packages the lab needs, if any program is missing."""
+    missing = [pkg for pkg, program in HOST_PACKAGES.items() if not _find(program)]
+    if not missing:
+        return
+    if not shutil.which("apt-get"):
+        raise LabError(f"missing host packages {' '.join(missing)} and no apt-get to install them")
+    started = time.monotonic()
+    progress(f"installing host packages: {' '.join(missing)} (apt-get, about 10-30 s)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    run(["apt-get", "update", "-qq"], env=env)
+    run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], env=env)
+    progress(f"host packages installed in {time.monotonic() - started:.1f} s")
+
+
+def _find(program: str) -> str | None:
+    # sbin directories are not always on a root PATH under sudo or CI.
+    path = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
+    return shutil.which(program, path=path)
+
+
+def require_kernel_features() -> None:
+    """Fail early and clearly if the kernel lacks bridges, veth pairs or overlayfs."""
+    filesystems = Path("/proc/filesystems").read_text()
+    if "overlay" not in filesystems:
+        raise LabError(
+            "the kernel has no overlayfs (needed for --volatile=overlay); "
+            "load it with `modprobe overlay` or use a kernel with CONFIG_OVERLAY_FS"
+        )
+    probe = f"hlprobe{os.getpid() % 100000}"
+    for kind, extra in (("bridge", []), ("veth", ["peer", "name", f"{probe}p"])):
+        result = run(["ip", "link", "add", probe, "type", kind, *extra], check=False)
+        if result.returncode != 0:
+            raise LabError(
+                f"the kernel cannot create a {kind} interface ({result.stderr.strip()}); "
+                f"load it with `modprobe {kind}` or use a kernel with CONFIG_{kind.upper()}"
+            )
+        run(["ip", "link", "del", probe])
+
+
+def require_free_space(path: Path, needed_mib: int, what: str) -> None:
+    """Raise LabError if the file system holding `path` has less than needed_mib free."""
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    free_mib = shutil.disk_usage(existing).free // 2**20
+    if free_mib < needed_mib:
+        raise LabError(
+            f"not enough space for {what}: {free_mib} MiB free in {existing}, "
+            f"{needed_mib} MiB needed; free some space or set HTTPLAB_IMAGE_DIR to another disk"
+        )
+
+
+def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
+    """Write a file via a temporary file and rename, so readers never see half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.chmod(mode)
+    tmp.replace(path)
