@@ -1,0 +1,204 @@
+"""Drive bench_client on the client host over SSH (Fabric): deploy it, run it, fetch results.
+
+The benchmark playbook calls this once to deploy and once per measurement::
+
+    python -m bench_client.remote deploy  -i INVENTORY [--wheelhouse DIR | --index]
+    python -m bench_client.remote measure -i INVENTORY --stack NAME --url URL \\
+        --mode MODE --method GET --out-dir results/RUN [client flags]
+
+Connection settings come from the inventory's ``clients`` host; host keys are
+checked against the inventory's known_hosts file. On success each command
+prints one JSON line on stdout; progress and bench_client's own output go to
+stderr behind a ``[host ...]`` prefix. On failure it prints a one-line
+message naming host, stack and cause on stderr and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from bench_client.remote_deploy import REPO_DIR, DeployResult, deploy
+from bench_client.remote_inventory import ClientHost, InventoryError, read_client
+from bench_client.remote_measure import (
+    METHODS,
+    MODES,
+    Measurement,
+    MeasurementInterrupted,
+    MeasurementSpec,
+    measure,
+)
+from bench_client.remote_session import LinePrefixer, RemoteError, RemoteSession, open_session
+from bench_client.remote_shell import UnportableArgumentError
+
+__all__ = [
+    "DeployResult",
+    "Measurement",
+    "MeasurementSpec",
+    "RemoteError",
+    "RemoteSession",
+    "deploy",
+    "measure",
+    "open_session",
+    "read_client",
+]
+
+EXIT_CODES = """exit codes:
+  0    done (one JSON line on stdout)
+  1    a command on the client failed
+  2    bad arguments, here or refused by bench_client; no wheels for the client
+  3    the stack's first answer failed verification (not serving the contract)
+  4    client unreachable, authentication failed, host key unknown or changed,
+       or the connection was lost mid-run
+  5    a fetched file's sha256 differs from the client's (nothing was kept)
+  6    bench_client is not deployed, or out of date: run `deploy`
+  130  interrupted (the partial result, if any, is fetched and printed as JSON)
+"""
+
+# bench_client flags passed through when given: (flag, type, help).
+CLIENT_FLAGS: tuple[tuple[str, type, str], ...] = (
+    ("--iterations", int, "requests to time (bench_client's default 1000)"),
+    ("--interval", float, "seconds of sleep after each response (constant, keepalive)"),
+    ("--timeout", float, "seconds before a request counts as failed"),
+    ("--concurrency", int, "workers sharing the requests (concurrent mode)"),
+    ("--rate", float, "requests started per second (rate mode)"),
+    ("--warmup", int, "untimed requests before timing starts"),
+    ("--path", str, "request path instead of /get or /post"),
+    ("--payload", str, 'JSON body a POST sends instead of {"key": "value"}'),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench_client.remote",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EXIT_CODES,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("-i", "--inventory", required=True, help="Ansible inventory (file or dir)")
+        sub.add_argument("--client", help="inventory host to use if group clients has several")
+        sub.add_argument(
+            "--connect-timeout", type=float, default=15, metavar="S", help="SSH connect timeout"
+        )
+
+    deploy_cmd = commands.add_parser(
+        "deploy",
+        help="create the client's venv and install bench_client (idempotent)",
+        description="Create the client's venv under its work directory and install "
+        "bench_client with its pinned dependencies; does nothing when the client "
+        "already has this exact package and requirements (a stamp in the venv).",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    common(deploy_cmd)
+    source = deploy_cmd.add_mutually_exclusive_group()
+    source.add_argument(
+        "--wheelhouse",
+        type=Path,
+        metavar="DIR",
+        help="install offline from DIR/client/py<X.Y>-<linux|win_amd64>/ "
+        "(default when the inventory says httplab_install_source: wheelhouse: ./wheelhouse)",
+    )
+    source.add_argument("--index", action="store_true", help="install from the package index")
+    deploy_cmd.add_argument("--force", action="store_true", help="reinstall even if up to date")
+
+    measure_cmd = commands.add_parser(
+        "measure",
+        help="run one measurement on the client and fetch its CSV and meta file",
+        description="Run `python -m bench_client` on the client for one stack, mode and "
+        "method, stream its output, and fetch OUT_DIR/<mode>/<stack>/<METHOD>.csv and "
+        ".meta.json, checking each file's sha256 against the client's.",
+        epilog=EXIT_CODES + "\nArguments after -- go to bench_client unchanged.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    common(measure_cmd)
+    measure_cmd.add_argument("--stack", required=True, help="stack name, e.g. flask-gunicorn")
+    measure_cmd.add_argument(
+        "--url", required=True, help="the stack's base URL as the client sees it"
+    )
+    measure_cmd.add_argument("--mode", required=True, choices=MODES)
+    measure_cmd.add_argument("--method", required=True, type=str.upper, choices=METHODS)
+    measure_cmd.add_argument(
+        "--out-dir", required=True, type=Path, help="the run's directory: results/<run-id>"
+    )
+    measure_cmd.add_argument(
+        "--repetition", type=int, default=1, help="k >= 2 writes <METHOD>.rep<k>.csv"
+    )
+    measure_cmd.add_argument(
+        "--run-timeout", type=float, metavar="S", help="give up on bench_client after S seconds"
+    )
+    for flag, kind, text in CLIENT_FLAGS:
+        measure_cmd.add_argument(flag, type=kind, help=text)
+    measure_cmd.add_argument("client_extra", nargs="*", help=argparse.SUPPRESS)
+    return parser
+
+
+def client_args(args: argparse.Namespace) -> tuple[str, ...]:
+    """The bench_client flags that were given, in a fixed order, then anything after --."""
+    passed: list[str] = []
+    for flag, _, _ in CLIENT_FLAGS:
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if value is not None:
+            passed += [flag, str(value)]
+    return (*passed, *args.client_extra)
+
+
+def wheelhouse_choice(args: argparse.Namespace, host: ClientHost) -> Path | None:
+    if args.index:
+        return None
+    if args.wheelhouse is not None:
+        return args.wheelhouse
+    return REPO_DIR / "wheelhouse" if host.install_source == "wheelhouse" else None
+
+
+def run(args: argparse.Namespace) -> dict:
+    host = read_client(args.inventory, args.client)
+    if args.command == "measure":
+        spec = MeasurementSpec(
+            stack=args.stack,
+            url=args.url,
+            mode=args.mode,
+            method=args.method,
+            out_dir=args.out_dir,
+            repetition=args.repetition,
+            client_args=client_args(args),
+        )
+    with open_session(host, args.connect_timeout) as session:
+        if args.command == "deploy":
+            log = LinePrefixer(f"[{host.name} deploy] ")
+            return asdict(
+                deploy(session, wheelhouse=wheelhouse_choice(args, host), log=log, force=args.force)
+            )
+        return asdict(measure(session, spec, run_timeout=args.run_timeout))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        print(json.dumps(run(args)), flush=True)
+    except MeasurementInterrupted as exc:
+        if exc.measurement is not None:
+            print(json.dumps(asdict(exc.measurement)), flush=True)
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except RemoteError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except (InventoryError, UnportableArgumentError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted; files already collected are unchanged", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

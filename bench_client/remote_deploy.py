@@ -1,0 +1,279 @@
+"""Deploy bench_client to the client host: a venv, the package, its pinned deps.
+
+Layout under the client's work directory (``~/httplab-client`` on Linux,
+``%USERPROFILE%\\httplab-client`` on Windows, or ``bench_client_workdir``)::
+
+    src/bench_client/          the client-side modules (never remote*.py)
+    requirements-client.txt    requirements/client.txt
+    wheelhouse/                offline installs: the wheels for this Python and OS
+    venv/                      python -m venv; venv/httplab-client.stamp
+    results/<run-id>/...       what bench_client writes before it is fetched
+
+The stamp holds a sha256 of the requirements, the package and the
+interpreter; a deploy whose stamp matches does nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import stat
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+
+from bench_client.remote_session import (
+    CommandError,
+    LinePrefixer,
+    RemoteError,
+    RemoteSession,
+)
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_DIR = PACKAGE_DIR.parent
+REQUIREMENTS = REPO_DIR / "requirements" / "client.txt"
+STAMP_NAME = "httplab-client.stamp"
+
+_RMTREE_CODE = "import shutil, sys\nshutil.rmtree(sys.argv[1], ignore_errors=True)\n"
+
+
+class NotDeployedError(RemoteError):
+    exit_code = 6
+
+
+class WheelhouseError(RemoteError):
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class ClientLayout:
+    """Where things live on one client, in its own path syntax."""
+
+    workdir: PurePath
+    is_windows: bool
+
+    @property
+    def src(self) -> PurePath:
+        return self.workdir / "src"
+
+    @property
+    def package(self) -> PurePath:
+        return self.src / "bench_client"
+
+    @property
+    def requirements(self) -> PurePath:
+        return self.workdir / "requirements-client.txt"
+
+    @property
+    def wheelhouse(self) -> PurePath:
+        return self.workdir / "wheelhouse"
+
+    @property
+    def venv(self) -> PurePath:
+        return self.workdir / "venv"
+
+    @property
+    def venv_python(self) -> PurePath:
+        if self.is_windows:
+            return self.venv / "Scripts" / "python.exe"
+        return self.venv / "bin" / "python"
+
+    @property
+    def stamp(self) -> PurePath:
+        return self.venv / STAMP_NAME
+
+    @property
+    def results(self) -> PurePath:
+        return self.workdir / "results"
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    host: str
+    workdir: str
+    python: str
+    install_source: str
+    changed: bool
+    digest: str
+    seconds: float
+
+
+def layout_for(session: RemoteSession) -> ClientLayout:
+    """The work directory: the inventory's, relative to the client's home."""
+    assert session.python is not None
+    workdir = session.path(session.python.home) / session.path(session.host.workdir)
+    return ClientLayout(workdir=workdir, is_windows=session.is_windows)
+
+
+def package_files() -> Iterator[tuple[str, Path]]:
+    """(relative POSIX path, local path) of the client-side modules, sorted."""
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        relative = path.relative_to(PACKAGE_DIR)
+        if "__pycache__" in relative.parts:
+            continue
+        if len(relative.parts) == 1 and relative.name.startswith("remote"):
+            continue  # control-node code; the client never runs it
+        yield relative.as_posix(), path
+
+
+def deploy_digest(session: RemoteSession) -> str:
+    """sha256 over what a deploy installs and the interpreter it installs with."""
+    assert session.python is not None
+    digest = hashlib.sha256(b"httplab-client 1\0")
+    digest.update(f"{session.python.version} {' '.join(session.python.command)}\0".encode())
+    digest.update(REQUIREMENTS.read_bytes() + b"\0")
+    for relative, path in package_files():
+        digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def wheelhouse_dir(root: Path, session: RemoteSession) -> Path:
+    """wheelhouse/client/py<X.Y>-<linux|win_amd64>/ for the client's Python and OS."""
+    assert session.python is not None
+    if session.is_windows:
+        platform = "win_amd64"
+    elif session.python.platform.startswith("linux"):
+        platform = "linux"
+    else:
+        raise WheelhouseError(
+            f"{session.host.label}: no wheelhouse for {session.python.platform}; "
+            "use --index (install from the package index)"
+        )
+    directory = root / "client" / f"py{session.python.version}-{platform}"
+    if not any(directory.glob("*.whl")):
+        raise WheelhouseError(
+            f"{session.host.label}: no wheels in {directory} for the client's Python "
+            f"{session.python.version}; run `make wheelhouse "
+            f"CLIENT_PYTHONS={session.python.version}` or deploy with --index"
+        )
+    return directory
+
+
+def read_stamp(session: RemoteSession, layout: ClientLayout) -> str | None:
+    try:
+        with session.sftp.open(session.sftp_path(layout.stamp)) as handle:
+            return handle.read().decode().strip()
+    except OSError:
+        return None
+
+
+def require_deployed(session: RemoteSession) -> ClientLayout:
+    """The layout of an up-to-date deploy; NotDeployedError otherwise."""
+    layout = layout_for(session)
+    stamp = read_stamp(session, layout)
+    if stamp != deploy_digest(session):
+        state = "is not deployed" if stamp is None else "is out of date"
+        raise NotDeployedError(
+            f"{session.host.label}: bench_client {state} in {layout.workdir}; "
+            "run `python -m bench_client.remote deploy -i INVENTORY` first"
+        )
+    return layout
+
+
+def sftp_makedirs(session: RemoteSession, directory: PurePath) -> None:
+    """mkdir -p over SFTP."""
+    current = ""
+    for part in session.sftp_path(directory).split("/"):
+        current = f"{current}/{part}" if current or not part else part
+        if not part or part.endswith(":"):
+            continue  # the root, or a Windows drive (/C:)
+        try:
+            if not stat.S_ISDIR(session.sftp.stat(current).st_mode or 0):
+                raise RemoteError(f"{session.host.label}: {current} exists and is not a directory")
+        except FileNotFoundError:
+            session.sftp.mkdir(current)
+
+
+def upload(session: RemoteSession, local: Path, remote: PurePath) -> None:
+    sftp_makedirs(session, remote.parent)
+    session.sftp.put(str(local), session.sftp_path(remote))
+
+
+def upload_wheels(session: RemoteSession, local_dir: Path, remote_dir: PurePath) -> int:
+    """Copy the wheels the client lacks (same name and size = present); return the count."""
+    sftp_makedirs(session, remote_dir)
+    present = {
+        entry.filename: entry.st_size
+        for entry in session.sftp.listdir_attr(session.sftp_path(remote_dir))
+    }
+    copied = 0
+    for wheel in sorted(local_dir.glob("*.whl")):
+        if present.get(wheel.name) != wheel.stat().st_size:
+            session.sftp.put(str(wheel), session.sftp_path(remote_dir / wheel.name))
+            copied += 1
+    return copied
+
+
+def deploy(
+    session: RemoteSession,
+    *,
+    wheelhouse: Path | None,
+    log: LinePrefixer,
+    force: bool = False,
+) -> DeployResult:
+    """Make the client's venv match this checkout; skip when the stamp says it does.
+
+    ``wheelhouse`` is the control node's wheelhouse root (offline install);
+    None installs from the package index.
+    """
+    assert session.python is not None
+    started = time.monotonic()
+    layout = layout_for(session)
+    digest = deploy_digest(session)
+    source = "wheelhouse" if wheelhouse is not None else "index"
+    local_wheels = wheelhouse_dir(wheelhouse, session) if wheelhouse is not None else None
+
+    def result(changed: bool) -> DeployResult:
+        return DeployResult(
+            host=session.host.name,
+            workdir=str(layout.workdir),
+            python=session.python.version if session.python else "?",
+            install_source=source,
+            changed=changed,
+            digest=digest,
+            seconds=round(time.monotonic() - started, 3),
+        )
+
+    if not force and read_stamp(session, layout) == digest:
+        log.write(f"up to date in {layout.workdir} (stamp {digest[:12]})\n")
+        return result(changed=False)
+
+    log.write(f"deploying to {layout.workdir} (Python {session.python.version}, from {source})\n")
+    sftp_makedirs(session, layout.workdir)
+    session.run_python(_RMTREE_CODE, str(layout.package))  # no stale modules
+    for relative, path in package_files():
+        upload(session, path, layout.package / PurePath(relative))
+    upload(session, REQUIREMENTS, layout.requirements)
+    install_from: list[str] = []
+    if local_wheels is not None:
+        copied = upload_wheels(session, local_wheels, layout.wheelhouse)
+        log.write(f"wheelhouse {local_wheels.name}: {copied} wheel(s) copied\n")
+        install_from = ["--no-index", "--find-links", str(layout.wheelhouse)]
+
+    venv_python = str(layout.venv_python)
+    if session.run([venv_python, "-c", "pass"], what="venv check").exited != 0:
+        log.write("creating the venv\n")
+        try:
+            session.check([*session.python.command, "-m", "venv", str(layout.venv)], what="venv")
+        except CommandError as exc:
+            raise CommandError(
+                f"{exc} (on Debian/Ubuntu the client needs the python3-venv package)"
+            ) from None
+    pip = [venv_python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input"]
+    pip += ["--progress-bar", "off", *install_from, "-r", str(layout.requirements)]
+    installed = session.run(pip, stream=log, what="pip install")
+    if installed.exited != 0:
+        raise CommandError(
+            f"{session.host.label}: pip install of requirements/client.txt failed "
+            f"(exit {installed.exited}); see the lines above"
+        )
+    # The client's own CLI must start: this imports every dependency.
+    session.check(
+        [venv_python, "-m", "bench_client", "--help"],
+        cwd=str(layout.src),
+        what="bench_client --help",
+    )
+    with session.sftp.open(session.sftp_path(layout.stamp), "w") as handle:
+        handle.write(digest + "\n")
+    log.write(f"deployed ({digest[:12]})\n")
+    return result(changed=True)

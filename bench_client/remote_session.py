@@ -1,0 +1,339 @@
+"""An SSH session to the client host through Fabric, with host keys checked.
+
+`open_session` connects with the inventory's key and known_hosts file (an
+unknown or changed host key is refused), finds out which shell the SSH server
+runs commands in and which Python the client has, and returns a
+`RemoteSession` whose `run` takes an argv list, never a shell string.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import PurePath, PurePosixPath, PureWindowsPath
+from typing import IO, Any
+
+import fabric
+import invoke
+import paramiko
+from paramiko.config import SSHConfig
+from paramiko.ssh_exception import NoValidConnectionsError
+
+from bench_client.remote_inventory import ClientHost
+from bench_client.remote_shell import Shell, build_command
+
+
+class RemoteError(Exception):
+    """Something on or on the way to the client host failed; str() is a one-line message."""
+
+    exit_code = 1
+
+
+class HostKeyError(RemoteError):
+    exit_code = 4
+
+
+class UnreachableError(RemoteError):
+    exit_code = 4
+
+
+class ConnectionLostError(RemoteError):
+    exit_code = 4
+
+
+class CommandError(RemoteError):
+    """A helper command on the client failed."""
+
+
+CONNECT_TIMEOUT = 15
+KEEPALIVE_SECONDS = 10
+
+# Printed by the probe below: what the client's Python says about itself.
+_FACTS_CODE = """
+import json, os, pathlib, platform, sys
+print(json.dumps({
+    "version": "{}.{}".format(*sys.version_info[:2]),
+    "home": str(pathlib.Path.home()),
+    "platform": sys.platform,
+    "machine": platform.machine(),
+    "executable": sys.executable,
+}))
+"""
+
+
+def python_snippet(code: str) -> list[str]:
+    """``-c`` arguments that run ``code`` unchanged under any shell.
+
+    The code travels base64-encoded, so its quotes, line breaks and % signs
+    never meet a shell; ``sys.argv[1:]`` still carries ordinary arguments.
+    """
+    encoded = base64.b64encode(code.encode()).decode()
+    return ["-c", f"import base64;exec(base64.b64decode('{encoded}'))"]
+
+
+@dataclass(frozen=True)
+class ClientPython:
+    """The client's own interpreter (the one that creates the venv)."""
+
+    command: list[str]
+    version: str  # "3.11"
+    home: str
+    platform: str  # sys.platform: "linux", "win32"
+    machine: str
+
+
+class LinePrefixer:
+    """A text stream that writes each complete line to ``target`` behind ``prefix``."""
+
+    def __init__(self, prefix: str, target: IO[str] | None = None) -> None:
+        self.prefix = prefix
+        self.target = target if target is not None else sys.stderr
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        self._pending += text.replace("\r\n", "\n").replace("\r", "\n")
+        *lines, self._pending = self._pending.split("\n")
+        for line in lines:
+            self.target.write(f"{self.prefix}{line}\n")
+        self.target.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        if self._pending:
+            self.target.write(f"{self.prefix}{self._pending}\n")
+            self._pending = ""
+        self.target.flush()
+
+
+class RemoteSession:
+    """One open SSH connection to the client, its shell and its Python."""
+
+    def __init__(self, host: ClientHost, connection: fabric.Connection, shell: Shell) -> None:
+        self.host = host
+        self.connection = connection
+        self.shell = shell
+        self.python: ClientPython | None = None
+        self._sftp: paramiko.SFTPClient | None = None
+
+    @property
+    def is_windows(self) -> bool:
+        return self.shell.is_windows
+
+    def path(self, *parts: str) -> PurePath:
+        """A path in the client's own syntax."""
+        return PureWindowsPath(*parts) if self.is_windows else PurePosixPath(*parts)
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: str | None = None,
+        stream: LinePrefixer | None = None,
+        timeout: float | None = None,
+        what: str = "command",
+    ) -> invoke.Result:
+        """Run ``argv`` on the client; return the result whatever its exit code.
+
+        With ``stream`` the output goes there as it arrives; otherwise it is
+        captured. A connection that drops raises ConnectionLostError.
+        """
+        command = build_command(self.shell, [str(part) for part in argv], cwd=cwd)
+        options: dict[str, Any] = {"warn": True, "in_stream": False, "pty": False}
+        if stream is not None:
+            options.update(out_stream=stream, err_stream=stream)
+        else:
+            options["hide"] = True
+        if timeout is not None:
+            options["timeout"] = timeout
+        try:
+            result = self.connection.run(command, **options)
+        except invoke.CommandTimedOut:
+            raise RemoteError(
+                f"{self.host.label}: {what} did not finish within {timeout:g} s"
+            ) from None
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            raise ConnectionLostError(
+                f"{self.host.label}: connection lost during {what}: {exc or type(exc).__name__}"
+            ) from None
+        finally:
+            if stream is not None:
+                stream.flush()
+        if result.exited == -1 or not self.is_connected:
+            # paramiko reports -1 when the channel closed without an exit status.
+            raise ConnectionLostError(
+                f"{self.host.label}: connection lost during {what} (no exit status received)"
+            )
+        return result
+
+    def check(self, argv: Sequence[str], *, cwd: str | None = None, what: str) -> str:
+        """Run ``argv`` and return its stdout; a non-zero exit raises CommandError."""
+        result = self.run(argv, cwd=cwd, what=what)
+        if result.exited != 0:
+            tail = (result.stderr.strip() or result.stdout.strip()).splitlines()[-3:]
+            raise CommandError(
+                f"{self.host.label}: {what} failed (exit {result.exited}): {' | '.join(tail)}"
+            )
+        return result.stdout
+
+    def run_python(self, code: str, *args: str, python: Sequence[str] | None = None) -> str:
+        """Run a Python snippet on the client (its base interpreter unless ``python``)."""
+        interpreter = list(python) if python is not None else self.python_command()
+        return self.check([*interpreter, *python_snippet(code), *args], what="a python helper")
+
+    def python_command(self) -> list[str]:
+        if self.host.python:
+            return list(self.host.python)
+        return ["python"] if self.is_windows else ["python3"]
+
+    @property
+    def is_connected(self) -> bool:
+        transport = self.connection.transport
+        return transport is not None and transport.is_active()
+
+    @property
+    def sftp(self) -> paramiko.SFTPClient:
+        if self._sftp is None:
+            self._sftp = self.connection.client.open_sftp()
+        return self._sftp
+
+    def sftp_path(self, path: PurePath) -> str:
+        """``path`` as the client's SFTP server names it (Windows: /C:/Users/...)."""
+        if isinstance(path, PureWindowsPath):
+            return ("/" if path.drive else "") + path.as_posix()
+        return str(path)
+
+    def close(self) -> None:
+        if self._sftp is not None:
+            self._sftp.close()
+        self.connection.close()
+
+    def __enter__(self) -> RemoteSession:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def connect(host: ClientHost, timeout: float = CONNECT_TIMEOUT) -> fabric.Connection:
+    """An open Fabric connection that trusts only the inventory's known_hosts file."""
+    connect_kwargs: dict[str, Any] = {"banner_timeout": timeout, "auth_timeout": timeout}
+    if host.key_file is not None:
+        if not host.key_file.exists():
+            raise UnreachableError(f"{host.label}: private key {host.key_file} does not exist")
+        connect_kwargs.update(
+            key_filename=str(host.key_file), look_for_keys=False, allow_agent=False
+        )
+    # An empty SSHConfig and lazy=True keep ~/.ssh/config and Fabric's config
+    # files out: the inventory is the one source of connection settings.
+    config = fabric.Config(ssh_config=SSHConfig(), lazy=True)
+    connection = fabric.Connection(
+        host.address,
+        user=host.user,
+        port=host.port,
+        config=config,
+        connect_timeout=int(timeout),
+        connect_kwargs=connect_kwargs,
+    )
+    if not host.known_hosts.is_file():
+        raise HostKeyError(
+            f"{host.label}: known_hosts file {host.known_hosts} (from the inventory) does not exist"
+        )
+    # Fabric defaults to AutoAddPolicy; httplab never trusts a key on first sight.
+    connection.client.load_host_keys(str(host.known_hosts))
+    connection.client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    try:
+        connection.open()
+    except paramiko.BadHostKeyException as exc:
+        raise HostKeyError(
+            f"{host.label}: HOST KEY CHANGED: the server offered {exc.key.get_name()} "
+            f"{exc.key.fingerprint}, but {host.known_hosts} holds {exc.expected_key.fingerprint}; "
+            "if the host was reinstalled, remove the old key (ssh-keygen -R "
+            f"'[{host.address}]:{host.port}' -f {host.known_hosts}) and add the new one"
+        ) from None
+    except paramiko.AuthenticationException as exc:
+        raise UnreachableError(
+            f"{host.label}: authentication failed ({exc}); is the public key of "
+            f"{host.key_file} in the user's authorized_keys?"
+        ) from None
+    except paramiko.SSHException as exc:
+        if "known_hosts" in str(exc):
+            raise HostKeyError(
+                f"{host.label}: host key unknown: {host.known_hosts} has no key for "
+                f"{host.address} port {host.port}; add it (ssh-keyscan -p {host.port} "
+                f"{host.address}) after comparing its fingerprint with the host's"
+            ) from None
+        raise UnreachableError(f"{host.label}: SSH failed: {exc}") from None
+    except OSError as exc:  # refused, unreachable, timed out (NoValidConnectionsError too)
+        raise UnreachableError(f"{host.label}: cannot connect: {_socket_cause(exc)}") from None
+    connection.transport.set_keepalive(KEEPALIVE_SECONDS)
+    return connection
+
+
+def _socket_cause(exc: OSError) -> str:
+    if isinstance(exc, NoValidConnectionsError):
+        causes = {error.strerror or str(error) for error in exc.errors.values()}
+        return "; ".join(sorted(causes)) or "no address answered"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
+def detect_shell(connection: fabric.Connection, host: ClientHost) -> Shell:
+    """The shell the SSH server runs commands in: inventory first, else a probe.
+
+    ``echo %OS%`` prints Windows_NT only in cmd.exe; a bare
+    ``$PSVersionTable.PSVersion.Major`` prints a number only in PowerShell;
+    ``uname -s`` answers only in a POSIX shell.
+    """
+    if host.shell is not None:
+        return Shell(host.shell)
+    if host.os == "linux":
+        return Shell.POSIX
+
+    def probe(command: str) -> str:
+        try:
+            result = connection.run(command, hide=True, warn=True, in_stream=False)
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            raise ConnectionLostError(
+                f"{host.label}: connection lost while probing: {exc}"
+            ) from None
+        return result.stdout.strip() if result.exited == 0 else ""
+
+    if probe("echo %OS%") == "Windows_NT":
+        return Shell.CMD
+    if probe("$PSVersionTable.PSVersion.Major").isdigit():
+        return Shell.POWERSHELL
+    if host.os != "windows" and probe("uname -s"):
+        return Shell.POSIX
+    raise RemoteError(
+        f"{host.label}: cannot tell which shell the SSH server runs (not sh, cmd.exe or "
+        "PowerShell); set bench_client_shell in the inventory"
+    )
+
+
+def open_session(host: ClientHost, timeout: float = CONNECT_TIMEOUT) -> RemoteSession:
+    """Connect, detect the shell and the client's Python."""
+    connection = connect(host, timeout)
+    try:
+        session = RemoteSession(host, connection, detect_shell(connection, host))
+        try:
+            facts = json.loads(session.run_python(_FACTS_CODE))
+        except CommandError as exc:
+            raise RemoteError(
+                f"{exc}; is Python 3.10+ installed as {' '.join(session.python_command())!r}? "
+                "(set bench_client_python in the inventory)"
+            ) from None
+        session.python = ClientPython(
+            command=session.python_command(),
+            version=facts["version"],
+            home=facts["home"],
+            platform=facts["platform"],
+            machine=facts["machine"],
+        )
+    except BaseException:
+        connection.close()
+        raise
+    return session
