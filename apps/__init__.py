@@ -1,0 +1,1 @@
+"""The web applications that httplab benchmarks: one per framework, one shared contract."""

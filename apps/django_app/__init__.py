@@ -1,0 +1,1 @@
+"""The contract as a minimal Django project (no database, no templates)."""

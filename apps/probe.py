@@ -1,0 +1,291 @@
+"""Check a running stack against the endpoint contract, from outside, stdlib only.
+
+Runs on the server (verify phase, any Python >= 3.10) and in the app tests:
+
+    python -m apps.probe --base-url http://127.0.0.1:5001 [--json]
+
+Each check sends real requests (raw bytes where a client library would refuse
+to send them) and reports ok/detail; the exit code is 1 if any check failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import socket
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from apps import contract
+
+TIMEOUT_S = 10.0
+# A kept-alive request answered after the client's delayed ACK (~40 ms) means
+# Nagle's algorithm held the response back; a healthy local answer takes ~1 ms.
+NAGLE_THRESHOLD_S = 0.030
+JSON_HEADERS = {"Content-Type": contract.JSON_CONTENT_TYPE}
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass(frozen=True)
+class Result:
+    check: str
+    ok: bool
+    detail: str
+
+
+class Target:
+    """Where the stack listens; every request uses a fresh connection unless said otherwise."""
+
+    def __init__(self, base_url: str, max_body_bytes: int) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme != "http" or not parts.hostname or not parts.port:
+            raise ValueError(f"base URL must look like http://HOST:PORT, got {base_url!r}")
+        self.host = parts.hostname
+        self.port = parts.port
+        self.max_body_bytes = max_body_bytes
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
+        connection = http.client.HTTPConnection(self.host, self.port, timeout=TIMEOUT_S)
+        try:
+            connection.request(method, path, body=body, headers=headers or {})
+            return _read(connection.getresponse())
+        finally:
+            connection.close()
+
+    def raw(self, data: bytes) -> Reply:
+        """Send bytes as they are (invalid headers and framing included)."""
+        with socket.create_connection((self.host, self.port), timeout=TIMEOUT_S) as sock:
+            sock.sendall(data)
+            response = http.client.HTTPResponse(sock)
+            response.begin()
+            return _read(response)
+
+
+# A check returns None when the stack behaved, else what went wrong.
+Check = Callable[[Target], "str | None"]
+
+
+def _read(response: http.client.HTTPResponse) -> Reply:
+    body = response.read()
+    headers = {name.lower(): value for name, value in response.getheaders()}
+    return Reply(response.status, headers, body)
+
+
+def _raw_post(target: Target, headers: list[str], body: bytes) -> bytes:
+    head = ["POST /post HTTP/1.1", f"Host: {target.host}:{target.port}", *headers]
+    head.append("Connection: close")
+    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+
+
+def _describe(reply: Reply) -> str:
+    return f"{reply.status} {reply.body[:120]!r}"
+
+
+def _json_error(reply: Reply, expected: range | int) -> str | None:
+    """None if the reply is the expected status with a JSON body, else what is wrong."""
+    statuses = expected if isinstance(expected, range) else range(expected, expected + 1)
+    if reply.status not in statuses:
+        return f"expected {expected}, got {_describe(reply)}"
+    return _framing_error(reply)
+
+
+def _framing_error(reply: Reply) -> str | None:
+    """Every response: JSON content type, a correct Content-Length and a Date."""
+    content_type = reply.headers.get("content-type", "")
+    if not content_type.startswith(contract.JSON_CONTENT_TYPE):
+        return f"Content-Type is {content_type!r}, not JSON: {_describe(reply)}"
+    if reply.headers.get("content-length") != str(len(reply.body)):
+        return f"Content-Length {reply.headers.get('content-length')!r} for {len(reply.body)} bytes"
+    if "date" not in reply.headers:
+        return "no Date header"
+    try:
+        reply.json()
+    except ValueError:
+        return f"body is not JSON: {_describe(reply)}"
+    return None
+
+
+def _check_get(target: Target, path: str) -> str | None:
+    reply = target.request("GET", path)
+    problem = _json_error(reply, 200)
+    if problem:
+        return problem
+    data = reply.json()
+    if data.get("message") != contract.GET_MESSAGE:
+        return f"wrong message: {data!r}"
+    if not isinstance(data.get("pid"), int) or not isinstance(data.get("timestamp"), str):
+        return f"missing pid or timestamp: {data!r}"
+    return None
+
+
+def _check_post(target: Target, path: str) -> str | None:
+    sent = {"key": "value"}
+    reply = target.request("POST", path, json.dumps(sent).encode(), JSON_HEADERS)
+    problem = _json_error(reply, 200)
+    if problem:
+        return problem
+    data = reply.json()
+    if data.get("message") != contract.POST_MESSAGE or data.get("received_data") != sent:
+        return f"wrong answer: {data!r}"
+    return None
+
+
+def _check_health(target: Target) -> str | None:
+    return _json_error(target.request("GET", "/health"), 200)
+
+
+def _post_expect(status: range | int, body: bytes, headers: dict[str, str]) -> Check:
+    return lambda target: _json_error(target.request("POST", "/post", body, headers), status)
+
+
+def _raw_expect_4xx(build: Callable[[Target], bytes]) -> Check:
+    """Framing-level garbage: the server itself may answer (not JSON), but with a 4xx."""
+
+    def check(target: Target) -> str | None:
+        try:
+            reply = target.raw(build(target))
+        except (ConnectionError, http.client.HTTPException) as error:
+            return f"no HTTP answer: {error!r}"
+        return None if 400 <= reply.status < 500 else f"expected 4xx, got {_describe(reply)}"
+
+    return check
+
+
+def _check_oversized(target: Target) -> str | None:
+    body = b'{"k":"' + b"x" * target.max_body_bytes + b'"}'
+    try:
+        reply = target.request("POST", "/post", body, JSON_HEADERS)
+    except (ConnectionError, http.client.HTTPException) as error:
+        # A server may answer 413 and close before the client finished sending.
+        return f"no HTTP answer: {error!r}"
+    return _json_error(reply, 413)
+
+
+def _chunked_oversized(target: Target) -> bytes:
+    chunk = b"x" * 65536
+    count = target.max_body_bytes // len(chunk) + 2
+    body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(count)) + b"0\r\n\r\n"
+    headers = ["Content-Type: application/json", "Transfer-Encoding: chunked"]
+    return _raw_post(target, headers, body)
+
+
+def _check_method(method: str, path: str) -> Check:
+    return lambda target: _json_error(
+        target.request(method, path, b"" if method == "POST" else None), 405
+    )
+
+
+def _check_not_found(target: Target) -> str | None:
+    return _json_error(target.request("GET", "/no-such-endpoint"), 404)
+
+
+def _check_nagle(target: Target) -> str | None:
+    """Second request on a kept-alive connection must not wait for a delayed ACK."""
+    seconds: list[float] = []
+    for _ in range(5):
+        connection = http.client.HTTPConnection(target.host, target.port, timeout=TIMEOUT_S)
+        try:
+            connection.request("GET", "/get")
+            first = connection.getresponse()
+            first.read()
+            if first.will_close:
+                return None  # the server closes every connection: nothing to keep alive
+            started = time.perf_counter()
+            connection.request("POST", "/post", b'{"key":"value"}', JSON_HEADERS)
+            connection.getresponse().read()
+            seconds.append(time.perf_counter() - started)
+        finally:
+            connection.close()
+    median = statistics.median(seconds)
+    if median >= NAGLE_THRESHOLD_S:
+        return f"kept-alive request took {median * 1000:.1f} ms (Nagle/delayed-ACK signature)"
+    return None
+
+
+_NESTED = b"[" * 100_000 + b"]" * 100_000
+
+CHECKS: dict[str, Check] = {
+    "GET /get": lambda target: _check_get(target, "/get"),
+    "GET /get/": lambda target: _check_get(target, "/get/"),
+    "POST /post": lambda target: _check_post(target, "/post"),
+    "POST /post/": lambda target: _check_post(target, "/post/"),
+    "GET /health": _check_health,
+    "malformed JSON -> 400": _post_expect(400, b'{"key": ', JSON_HEADERS),
+    "non-JSON content type -> 400": _post_expect(
+        400, b"key=value", {"Content-Type": "application/x-www-form-urlencoded"}
+    ),
+    "empty body -> 400": _post_expect(400, b"", JSON_HEADERS),
+    "invalid UTF-8 -> 400": _post_expect(400, b'{"key": "\xff\xfe"}', JSON_HEADERS),
+    "JSON array -> 400": _post_expect(400, b'["key", "value"]', JSON_HEADERS),
+    "JSON scalar -> 400": _post_expect(400, b"42", JSON_HEADERS),
+    "NaN -> 400": _post_expect(400, b'{"key": NaN}', JSON_HEADERS),
+    "deeply nested JSON -> 400": _post_expect(400, _NESTED, JSON_HEADERS),
+    "oversized body -> 413": _check_oversized,
+    "oversized chunked body -> 4xx": _raw_expect_4xx(_chunked_oversized),
+    "bad Content-Length -> 4xx": _raw_expect_4xx(
+        lambda target: _raw_post(target, ["Content-Length: abc"], b"{}")
+    ),
+    "GET /post -> 405": _check_method("GET", "/post"),
+    "POST /get -> 405": _check_method("POST", "/get"),
+    "unknown path -> 404": _check_not_found,
+    "keep-alive without Nagle delay": _check_nagle,
+    # Last: after all the garbage above the service must still answer.
+    "still healthy": _check_health,
+}
+
+
+def run(base_url: str, max_body_bytes: int = contract.MAX_BODY_BYTES) -> list[Result]:
+    target = Target(base_url, max_body_bytes)
+    results = []
+    for name, check in CHECKS.items():
+        try:
+            problem = check(target)
+        except (OSError, http.client.HTTPException, ValueError) as error:
+            problem = f"{type(error).__name__}: {error}"
+        results.append(Result(name, problem is None, problem or "ok"))
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m apps.probe", description=__doc__)
+    parser.add_argument("--base-url", required=True, help="http://HOST:PORT of the stack")
+    parser.add_argument(
+        "--max-body-bytes", type=int, default=contract.MAX_BODY_BYTES, help="the stack's limit"
+    )
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = parser.parse_args(argv)
+    try:
+        results = run(args.base_url, args.max_body_bytes)
+    except ValueError as error:
+        parser.error(str(error))
+    if args.json:
+        print(json.dumps([asdict(result) for result in results]))
+    else:
+        for result in results:
+            print(f"{'ok ' if result.ok else 'FAIL'} {result.check}: {result.detail}")
+    return 0 if all(result.ok for result in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
