@@ -1,0 +1,180 @@
+"""The client's own per-request cost: each mode timed against the loopback reference server.
+
+The reference server answers in microseconds, so what a request costs there
+is what the client (and the loopback round trip) adds to every measurement.
+A run does a quick version of this for its own mode and records it in the meta
+file; `python -m bench_client calibrate` does all modes and caches the result
+for `--calibration cached`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import bench_client
+from bench_client import config, modes, refserver
+from bench_client.output import write_atomic
+from bench_client.timing import Recorder, fine_timer_resolution, measure_sleep_granularity
+from bench_client.verify import DEFAULT_PAYLOAD
+
+QUICK_REQUESTS = 100
+CALIBRATE_REQUESTS = 300
+WARMUP = 20
+
+
+def cache_dir(
+    env: Mapping[str, str] = os.environ, home: Path | None = None, system: str | None = None
+) -> Path:
+    """%LOCALAPPDATA%\\bench_client on Windows, else $XDG_CACHE_HOME (~/.cache)/bench_client."""
+    home = home or Path.home()
+    if (system or platform.system()) == "Windows":
+        base = Path(env["LOCALAPPDATA"]) if env.get("LOCALAPPDATA") else home / "AppData" / "Local"
+    else:
+        base = Path(env["XDG_CACHE_HOME"]) if env.get("XDG_CACHE_HOME") else home / ".cache"
+    return base / "bench_client"
+
+
+def cache_file() -> Path:
+    return cache_dir() / "calibration.json"
+
+
+def _cache_key() -> dict[str, str]:
+    """A cached figure is only valid for the same host, Python and client version."""
+    return {
+        "host": platform.node(),
+        "python": platform.python_version(),
+        "bench_client": bench_client.__version__,
+    }
+
+
+def measure(
+    url: str,
+    mode: str,
+    method: str,
+    payload: Any,
+    run: config.RunConfig | None,
+    count: int,
+    granularity: float,
+) -> dict[str, Any]:
+    """Time `count` requests of `mode` against the reference server at `url`.
+
+    Paced like the run when there is one (an idle server wakes up slower than a
+    busy one), but never slower than 200 requests/s so calibrating stays quick.
+    """
+    interval = min(run.interval, 0.005) if run and run.interval is not None else 0.0
+    rate = min(max(run.rate, 200.0), 2000.0) if run and run.rate else 1000.0
+    settings = config.build(
+        base_url=url,
+        method=method,
+        mode=mode,
+        iterations=count,
+        interval=None if mode == "rate" else interval,
+        timeout=5.0,
+        concurrency=1 if mode in ("concurrent", "rate") else None,
+        rate=rate if mode == "rate" else None,
+        warmup=WARMUP,
+        path=None,
+        payload=json.dumps(payload) if method == "POST" else None,
+        out="calibration.csv",  # required by the config, never written
+        quiet=True,
+        calibration="off",
+    )
+    runner = modes.make_runner(settings, granularity)
+    recorder = Recorder()
+    try:
+        modes.execute(runner, settings, recorder)
+    finally:
+        runner.close()
+    times = [s.elapsed for s in recorder.samples if s.elapsed is not None]
+    ordered = sorted(times)
+    return {
+        "mode": mode,
+        "method": method,
+        "requests": count,
+        "failures": count - len(times),
+        "mean_s": statistics.fmean(times) if times else None,
+        "median_s": statistics.median(times) if times else None,
+        "p99_s": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if times else None,
+        "pacing": {"interval_s": interval} if mode != "rate" else {"rate": rate},
+        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "against": "bench_client.refserver on 127.0.0.1 (answers in microseconds)",
+    }
+
+
+def for_run(run: config.RunConfig, granularity: float) -> dict[str, Any] | None:
+    """The overhead block of a run's meta file, per --calibration (quick, cached or off)."""
+    if run.calibration == "off":
+        return None
+    if run.calibration == "cached":
+        cached = _from_cache(run.mode, run.method)
+        if cached is not None:
+            return {**cached, "source": f"cached ({cache_file()})"}
+    with refserver.running() as url:
+        result = measure(url, run.mode, run.method, run.payload, run, QUICK_REQUESTS, granularity)
+    note = "quick" if run.calibration == "quick" else "quick (no matching cached calibration)"
+    return {**result, "source": note}
+
+
+def _from_cache(mode: str, method: str) -> dict[str, Any] | None:
+    try:
+        cached = json.loads(cache_file().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(cached, dict) or cached.get("key") != _cache_key():
+        return None
+    return cached.get("results", {}).get(f"{mode} {method}")
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench_client calibrate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--requests",
+        type=int,
+        default=CALIBRATE_REQUESTS,
+        help=f"requests per mode and method (default {CALIBRATE_REQUESTS})",
+    )
+    parser.add_argument("--method", choices=("GET", "POST", "both"), default="both")
+    parser.add_argument("--no-save", action="store_true", help=f"do not write {cache_file()}")
+    args = parser.parse_args(argv)
+    if args.requests < 1:
+        parser.error("--requests must be at least 1")
+    methods = ("GET", "POST") if args.method == "both" else (args.method,)
+    results: dict[str, Any] = {}
+    with fine_timer_resolution(), refserver.running() as url:
+        granularity = measure_sleep_granularity()
+        print(f"{args.requests} requests per mode against the reference server at {url}")
+        print(f"{'mode':<11} {'method':<6} {'mean ms':>8} {'median ms':>10} {'p99 ms':>8} failures")
+        for mode in modes.MODES:
+            for method in methods:
+                result = measure(
+                    url, mode, method, DEFAULT_PAYLOAD, None, args.requests, granularity
+                )
+                results[f"{mode} {method}"] = result
+                print(
+                    f"{mode:<11} {method:<6} {_ms(result['mean_s']):>8} "
+                    f"{_ms(result['median_s']):>10} {_ms(result['p99_s']):>8} "
+                    f"{result['failures']}"
+                )
+    print(f"sleep granularity: {granularity * 1e3:.3f} ms")
+    if not args.no_save:
+        path = cache_file()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, json.dumps({"key": _cache_key(), "results": results}, indent=2))
+        print(f"saved for --calibration cached: {path}")
+    return 0
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1e3:.3f}"

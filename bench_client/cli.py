@@ -1,0 +1,149 @@
+"""Command line: `python -m bench_client [options] --out PATH.csv` and `... calibrate`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+from typing import NoReturn
+
+from bench_client import calibrate, config, output
+from bench_client.modes import MODES
+from bench_client.run import ExitCode, run
+
+DESCRIPTION = """\
+Time HTTP requests against one web stack and write PATH.csv (Iteration,
+Execution Time (seconds),Status,Error,Start (s),Worker) plus PATH.meta.json
+(configuration, client host facts, versions, counts, the client's own
+measured overhead and whether the client itself was the bottleneck).
+
+A failed request (timeout, refused or reset connection, non-2xx, a body that is
+not the expected JSON) has an empty execution time and a non-empty Error; it is
+never recorded as 0. Before timing counts, one request is sent and verified
+(GET: the expected message; POST: the payload echoed back).
+
+modes:
+""" + "\n".join(
+    textwrap.fill(m.definition, 79, initial_indent=f"  {m.name:<11} ", subsequent_indent=" " * 14)
+    for m in MODES.values()
+)
+
+EPILOG = """\
+examples:
+  python -m bench_client --base-url http://10.0.0.5:5001 --method GET --out results/GET.csv
+  python -m bench_client --base-url http://10.0.0.5:5005 --method POST --mode concurrent \\
+      --concurrency 16 --interval 0 --iterations 5000 --out concurrent/POST.csv
+  python -m bench_client --base-url http://10.0.0.5:5002 --method GET --mode rate --rate 2000 \\
+      --iterations 20000 --warmup 500 --out rate/GET.csv --quiet
+  python -m bench_client calibrate          # the client's own cost per mode, cached
+
+exit codes:
+  0    the run completed (failed requests are data, counted in the files)
+  2    bad arguments or an unwritable output path; nothing was sent
+  3    the first (verification) request got a wrong answer or none; nothing written
+  130  interrupted (Ctrl-C): the requests measured so far are written, marked
+       "interrupted": true in the meta file
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """One line, not argparse's usage dump: the orchestrator logs it as is."""
+        self.exit(ExitCode.BAD_ARGUMENTS, f"bench_client: error: {message} (see --help)\n")
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m bench_client",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--base-url", required=True, help="http://HOST:PORT of the stack")
+    parser.add_argument("--method", required=True, type=str.upper, choices=("GET", "POST"))
+    parser.add_argument(
+        "--mode",
+        choices=tuple(MODES),
+        default="constant",
+        help="how requests are sent (default constant; see modes above)",
+    )
+    parser.add_argument(
+        "--iterations", type=int, default=1000, help="requests to measure (default 1000)"
+    )
+    parser.add_argument(
+        "--interval",
+        type=_number,
+        default=None,
+        help="seconds of pause after each response, per worker "
+        f"(default {config.DEFAULT_INTERVAL}; not in rate mode)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_number,
+        default=5.0,
+        help="seconds without progress before a request fails (default 5)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help=f"concurrent: workers; rate: most connections (default {config.DEFAULT_CONCURRENCY})",
+    )
+    parser.add_argument(
+        "--rate",
+        type=_number,
+        default=None,
+        help="rate mode: requests started per second (required there)",
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=0, help="requests sent first and not recorded (default 0)"
+    )
+    parser.add_argument(
+        "--path",
+        default=None,
+        help="request path instead of /get or /post, e.g. /get/ as in the paper",
+    )
+    parser.add_argument(
+        "--payload",
+        default=None,
+        help='POST body as JSON (default {"key": "value"}); must be echoed back',
+    )
+    parser.add_argument(
+        "--calibration",
+        choices=config.CALIBRATION_CHOICES,
+        default="quick",
+        help="measure the client's own overhead for the meta file: quick "
+        "(default, ~1 s before the run), cached (from `calibrate`), off",
+    )
+    parser.add_argument("--out", required=True, help="PATH.csv; PATH.meta.json goes beside it")
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bar and no summary line (errors still go to stderr)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["calibrate"]:
+        return calibrate.main(argv[1:])
+    args = build_parser().parse_args(argv)
+    try:
+        settings = config.build(**vars(args))
+        output.check_writable(settings.out)
+    except (config.ConfigError, output.OutputError) as exc:
+        print(f"bench_client: error: {exc}", file=sys.stderr)
+        return ExitCode.BAD_ARGUMENTS
+    try:
+        return run(settings)
+    except KeyboardInterrupt:
+        print("bench_client: interrupted before measuring began; nothing written", file=sys.stderr)
+        return ExitCode.INTERRUPTED

@@ -1,0 +1,83 @@
+"""A minimal blocking HTTP/1.1 client on a raw socket: the keepalive mode's engine.
+
+Per request it does what a raw-socket loop does (sendall, recv until the
+response is framed) plus one zero-timeout select() to notice a connection the
+server closed while idle, so that a stale socket is replaced before the clock
+starts the next send rather than counted as the server dropping a request.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+
+from bench_client.failures import RequestFailed, describe
+from bench_client.http11 import ProtocolError, Response, ResponseParser, Target
+
+
+def resolve(target: Target) -> tuple[int, tuple]:
+    """Resolve once, before timing starts: name lookups are not the server's time."""
+    try:
+        family, _, _, _, address = socket.getaddrinfo(
+            target.host, target.port, type=socket.SOCK_STREAM
+        )[0]
+    except socket.gaierror as exc:
+        raise RequestFailed(f"cannot resolve host {target.host!r}: {exc.strerror}") from None
+    return family, address
+
+
+class SocketEngine:
+    def __init__(self, target: Target, request: bytes, timeout: float) -> None:
+        self.family, self.address = resolve(target)
+        self.request = request
+        self.timeout = timeout
+        self._sock: socket.socket | None = None
+
+    def send(self) -> tuple[int, bytes]:
+        try:
+            if self._sock is None or self._closed_by_server(self._sock):
+                self._connect()
+            assert self._sock is not None
+            self._sock.sendall(self.request)
+            response = self._read_response(self._sock)
+        except (OSError, ProtocolError) as exc:
+            self.close()
+            raise RequestFailed(describe(exc, self.timeout)) from None
+        if response.will_close:
+            self.close()
+        return response.status, response.body
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def _connect(self) -> None:
+        self.close()
+        sock = socket.socket(self.family, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            sock.connect(self.address)
+        except OSError:
+            sock.close()
+            raise
+        self._sock = sock
+
+    @staticmethod
+    def _closed_by_server(sock: socket.socket) -> bool:
+        # Between requests an idle keep-alive socket has nothing to read; if it
+        # is readable the server closed it (or sent junk): start afresh.
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable)
+
+    @staticmethod
+    def _read_response(sock: socket.socket) -> Response:
+        parser = ResponseParser()
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                return parser.eof()
+            response = parser.feed(data)
+            if response is not None:
+                return response

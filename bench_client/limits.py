@@ -1,0 +1,105 @@
+"""Was the client, not the server, the limit? Evidence and a verdict for the meta file.
+
+A report must never rank stacks by the client's ceiling. The asyncio engine
+runs on one thread, so a process using ~one whole core is saturated; in the
+rate mode the schedule itself shows it (late dispatches, a send rate below the
+target); and a loop that runs its timers late delays reading responses too.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import psutil
+
+CPU_SATURATED_CORES = 0.9  # of the one core the engine's thread can use
+RATE_SHORTFALL = 0.95  # achieved send rate below this share of the target
+LATE_P99_S = 0.002  # timers or dispatches this late (99th percentile) distort times
+
+
+@dataclass
+class CpuWatch:
+    """Process and host CPU use between start() and stop(); None where psutil cannot tell."""
+
+    process: psutil.Process | None = field(default=None, init=False)
+    _wall: float = 0.0
+    _cpu: float = 0.0
+
+    def start(self) -> None:
+        try:
+            self.process = psutil.Process()
+            times = self.process.cpu_times()
+            self._cpu = times.user + times.system
+            psutil.cpu_percent(interval=None)  # starts the host-wide measuring window
+        except (psutil.Error, OSError):
+            self.process = None
+        self._wall = time.perf_counter()
+
+    def stop(self) -> dict[str, float | None]:
+        wall = time.perf_counter() - self._wall
+        if self.process is None or wall <= 0:
+            return {"process_cpu_cores": None, "host_cpu_percent": None}
+        try:
+            times = self.process.cpu_times()
+            host = psutil.cpu_percent(interval=None)
+        except (psutil.Error, OSError):
+            return {"process_cpu_cores": None, "host_cpu_percent": None}
+        cores = (times.user + times.system - self._cpu) / wall
+        return {"process_cpu_cores": round(cores, 3), "host_cpu_percent": host}
+
+
+def spread(values: list[float]) -> dict[str, float] | None:
+    """p50/p99/max of a list of delays, or None when there is nothing to summarise."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return {
+        "p50": ordered[len(ordered) // 2],
+        "p99": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
+        "max": ordered[-1],
+    }
+
+
+def assess(
+    mode: str, rate: float | None, cpu: dict[str, float | None], stats: dict[str, Any]
+) -> dict[str, Any]:
+    """The client_limits block of the meta file: measurements plus a verdict with reasons."""
+    reasons: list[str] = []
+    limits: dict[str, Any] = {**cpu}
+    cores = cpu.get("process_cpu_cores")
+    if mode in ("concurrent", "rate") and cores is not None and cores >= CPU_SATURATED_CORES:
+        reasons.append(f"client process used {cores:.0%} of a core (its engine is one thread)")
+
+    lag = spread(stats.get("loop_lag_s", []))
+    limits["loop_lag_s"] = lag
+    if lag is not None and lag["p99"] > LATE_P99_S:
+        reasons.append(f"event loop ran its timers {lag['p99'] * 1e3:.1f} ms late (p99)")
+
+    if mode == "rate":
+        assert rate is not None
+        slip = spread(stats.get("schedule_slip_s", []))
+        achieved = _rate(stats.get("dispatch_times", []))
+        limits.update(
+            target_rate=rate,
+            achieved_send_rate=achieved,
+            schedule_slip_s=slip,
+            waited_for_connection=stats.get("waited_for_connection", 0),
+            timer_lead_s=stats.get("timer_lead_s"),
+        )
+        if achieved is not None and achieved < RATE_SHORTFALL * rate:
+            reasons.append(f"dispatched {achieved:.0f} requests/s of the {rate:g}/s asked")
+        if slip is not None and slip["p99"] > LATE_P99_S:
+            reasons.append(f"schedule slipped {slip['p99'] * 1e3:.1f} ms (p99)")
+
+    limits["client_bottleneck"] = bool(reasons)
+    limits["reasons"] = reasons
+    return limits
+
+
+def _rate(times: list[float]) -> float | None:
+    """Events per second over a list of event times; None when it cannot be told."""
+    if len(times) < 2 or times[-1] <= times[0]:
+        return None
+    return (len(times) - 1) / (times[-1] - times[0])

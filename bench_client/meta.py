@@ -1,0 +1,81 @@
+"""The meta file beside each CSV: what was asked, what happened, and how far to trust it."""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import statistics
+from datetime import datetime, timezone
+from typing import Any
+
+from bench_client.config import RunConfig
+from bench_client.modes import MODES
+from bench_client.timing import Sample
+
+SCHEMA = 1
+TIMING = (
+    "time.perf_counter from just before connecting/sending to the last byte of the response "
+    "(rate mode: from the scheduled start); body verification is not timed"
+)
+TIMEOUT = "a request fails after --timeout seconds without progress (connecting, or no byte read)"
+
+
+def achieved_interval(samples: list[Sample]) -> float | None:
+    """Mean pause between a response and the same worker's next request.
+
+    This is what --interval asked for; sleeps overshoot, most on Windows. In the
+    rate mode there is no such pause (see client_limits.achieved_send_rate).
+    """
+    by_worker: dict[int, list[Sample]] = collections.defaultdict(list)
+    for sample in samples:
+        by_worker[sample.worker].append(sample)
+    gaps = []
+    for worker_samples in by_worker.values():
+        worker_samples.sort(key=lambda s: s.start)
+        gaps += [b.start - a.end for a, b in itertools.pairwise(worker_samples)]
+    return statistics.fmean(gaps) if gaps else None
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="milliseconds")
+
+
+def build(
+    config: RunConfig,
+    samples: list[Sample],
+    *,
+    started: float,
+    finished: float,
+    interrupted: bool,
+    client: dict[str, Any],
+    versions: dict[str, str | None],
+    overhead: dict[str, Any] | None,
+    limits: dict[str, Any],
+) -> dict[str, Any]:
+    failures = [s for s in samples if s.elapsed is None]
+    times = [s.elapsed for s in samples if s.elapsed is not None]
+    duration = finished - started
+    mode = MODES[config.mode]
+    return {
+        "schema": SCHEMA,
+        "config": config.as_json(),
+        "mode_definition": mode.definition,
+        "engine": mode.engine,
+        "timing": TIMING,
+        "timeout": TIMEOUT,
+        "client": client,
+        "versions": versions,
+        "started": _iso(started),
+        "finished": _iso(finished),
+        "duration_s": round(duration, 6),
+        "interrupted": interrupted,
+        "requests": len(samples),
+        "successes": len(times),
+        "failures": len(failures),
+        "errors": dict(collections.Counter(s.error for s in failures).most_common()),
+        "mean_s": statistics.fmean(times) if times else None,
+        "throughput_rps": len(samples) / duration if duration > 0 and samples else None,
+        "achieved_interval_s": None if config.mode == "rate" else achieved_interval(samples),
+        "client_overhead": overhead,
+        "client_limits": limits,
+    }

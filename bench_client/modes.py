@@ -1,0 +1,133 @@
+"""The four modes: what each one means, which engine it uses, and how a run proceeds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from bench_client.config import RunConfig
+from bench_client.engine_async import AsyncEngine, ConcurrentRunner, RateRunner
+from bench_client.engine_requests import RequestsEngine
+from bench_client.engine_socket import SocketEngine
+from bench_client.http11 import build_request
+from bench_client.timing import Check, Recorder, Send, measure, sleep_until
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    engine: str
+    definition: str
+
+
+MODES: dict[str, Mode] = {
+    mode.name: mode
+    for mode in (
+        Mode(
+            "constant",
+            "requests (no Session)",
+            "The paper's method: one request at a time, each on a new TCP connection "
+            "(requests.get/post without a Session), sleeping --interval seconds after "
+            "each response.",
+        ),
+        Mode(
+            "keepalive",
+            "raw socket, blocking",
+            "Like constant, but over one kept-alive connection, opened again only when "
+            "the server closes it; --interval seconds of sleep after each response.",
+        ),
+        Mode(
+            "concurrent",
+            "raw socket, asyncio",
+            "Closed loop: --concurrency workers (asyncio, one thread), each with its own "
+            "kept-alive connection, share the --iterations requests; a worker sends its "
+            "next request --interval seconds after its previous response (0 = at once), "
+            "so at most --concurrency requests are in flight.",
+        ),
+        Mode(
+            "rate",
+            "raw socket, asyncio",
+            "Open loop: request i is due at (i-1)/--rate seconds after the start and goes "
+            "out on a free kept-alive connection (at most --concurrency of them, else it "
+            "waits for one); its time counts from when it was due, so a server stall "
+            "shows in every request it delayed (no coordinated omission).",
+        ),
+    )
+}
+
+
+class Runner(Protocol):
+    def run(self, count: int, recorder: Recorder) -> None: ...
+
+    def stats(self) -> dict[str, object]: ...
+
+    def close(self) -> None: ...
+
+
+class _Engine(Protocol):
+    send: Send
+
+    def close(self) -> None: ...
+
+
+class SequentialRunner:
+    """constant and keepalive: one request, then --interval of sleep, then the next."""
+
+    def __init__(self, engine: _Engine, check: Check, interval: float, granularity: float) -> None:
+        self.engine = engine
+        self.check = check
+        self.interval = interval
+        self.granularity = granularity
+
+    def run(self, count: int, recorder: Recorder) -> None:
+        for iteration in range(1, count + 1):
+            sample = measure(iteration, 0, self.engine.send, self.check)
+            recorder.add(sample)
+            if iteration < count:
+                sleep_until(sample.end + self.interval, self.granularity)
+
+    def stats(self) -> dict[str, object]:
+        return {}
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+def make_runner(config: RunConfig, sleep_granularity: float) -> Runner:
+    """Build the mode's engine; raises RequestFailed if the host name does not resolve."""
+    target = config.target
+    check = Check(config.method, config.payload)
+    if config.mode == "constant":
+        engine = RequestsEngine(target.url, config.method, config.payload, config.timeout)
+        return SequentialRunner(engine, check, _interval(config), sleep_granularity)
+    request = build_request(config.method, target, config.body, keep_alive=True)
+    if config.mode == "keepalive":
+        socket_engine = SocketEngine(target, request, config.timeout)
+        return SequentialRunner(socket_engine, check, _interval(config), sleep_granularity)
+    async_engine = AsyncEngine(target, request, check, config.timeout)
+    if config.mode == "concurrent":
+        return ConcurrentRunner(async_engine, config.concurrency, _interval(config))
+    assert config.rate is not None
+    return RateRunner(async_engine, config.rate, config.concurrency)
+
+
+def _interval(config: RunConfig) -> float:
+    assert config.interval is not None
+    return config.interval
+
+
+class FirstRequestFailed(Exception):
+    """The first request, sent before timing counts, got a wrong answer or none."""
+
+
+def execute(runner: Runner, config: RunConfig, recorder: Recorder) -> None:
+    """Verify with one request, warm up, then measure --iterations requests into `recorder`."""
+    probe = Recorder()
+    runner.run(1, probe)
+    first = probe.samples[0]
+    if first.elapsed is None:
+        raise FirstRequestFailed(f"{config.method} {config.target.url}: {first.error}")
+    if config.warmup:
+        runner.run(config.warmup, Recorder())
+    recorder.begin()
+    runner.run(config.iterations, recorder)

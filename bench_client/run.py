@@ -1,0 +1,101 @@
+"""One benchmark run, start to finish: calibrate, verify, warm up, measure, write."""
+
+from __future__ import annotations
+
+import enum
+import sys
+import time
+from typing import Any
+
+from tqdm import tqdm
+
+from bench_client import calibrate, facts, limits, meta, modes, output
+from bench_client.config import RunConfig
+from bench_client.failures import RequestFailed
+from bench_client.timing import Recorder, fine_timer_resolution, measure_sleep_granularity
+
+
+class ExitCode(enum.IntEnum):
+    DONE = 0  # the run completed; failed requests are data, not an error
+    BAD_ARGUMENTS = 2  # bad arguments or an unwritable output; nothing was sent
+    FIRST_REQUEST_FAILED = 3  # the verification request got a wrong answer or none
+    INTERRUPTED = 130  # Ctrl-C: what was measured so far is written, marked interrupted
+
+
+def _say(message: str) -> None:
+    print(f"bench_client: {message}", file=sys.stderr, flush=True)
+
+
+def _overhead(config: RunConfig, granularity: float) -> dict[str, Any] | None:
+    try:
+        return calibrate.for_run(config, granularity)
+    except (OSError, RuntimeError, RequestFailed, modes.FirstRequestFailed) as exc:
+        # The run is still worth having; the meta file says why this is missing.
+        return {"source": config.calibration, "error": str(exc)}
+
+
+def run(config: RunConfig) -> ExitCode:
+    with fine_timer_resolution():
+        granularity = measure_sleep_granularity()
+        overhead = _overhead(config, granularity)
+        try:
+            runner = modes.make_runner(config, granularity)
+        except RequestFailed as exc:
+            _say(f"first request failed: {config.method} {config.target.url}: {exc}")
+            return ExitCode.FIRST_REQUEST_FAILED
+        progress = tqdm(
+            total=config.iterations,
+            desc=f"{config.mode} {config.method}",
+            unit="req",
+            file=sys.stderr,
+            disable=config.quiet or not sys.stderr.isatty(),
+        )
+        recorder = Recorder(on_sample=None if progress.disable else lambda _: progress.update())
+        cpu = limits.CpuWatch()
+        cpu.start()
+        interrupted = False
+        try:
+            modes.execute(runner, config, recorder)
+        except KeyboardInterrupt:
+            interrupted = True
+        except modes.FirstRequestFailed as exc:
+            _say(f"first request failed, nothing measured: {exc}")
+            return ExitCode.FIRST_REQUEST_FAILED
+        finally:
+            progress.close()
+            runner.close()
+        finished = time.time()
+        usage = cpu.stop()
+    if not recorder.started:  # interrupted before measuring began
+        recorder.begin()
+    document = meta.build(
+        config,
+        recorder.samples,
+        started=recorder.started,
+        finished=finished,
+        interrupted=interrupted,
+        client=facts.client_facts(granularity),
+        versions=facts.versions(),
+        overhead=overhead,
+        limits=limits.assess(config.mode, config.rate, usage, runner.stats()),
+    )
+    output.write_results(config.out, recorder.samples, recorder.origin, document)
+    _report(config, document)
+    return ExitCode.INTERRUPTED if interrupted else ExitCode.DONE
+
+
+def _report(config: RunConfig, document: dict[str, Any]) -> None:
+    if document["client_limits"]["client_bottleneck"]:
+        reasons = "; ".join(document["client_limits"]["reasons"])
+        _say(f"warning: the client may have been the bottleneck: {reasons}")
+    if document["interrupted"]:
+        _say(f"interrupted: wrote the {document['requests']} requests measured so far")
+    if config.quiet:
+        return
+    mean = document["mean_s"]
+    errors = ", ".join(f"{reason} x{count}" for reason, count in document["errors"].items())
+    print(
+        f"{config.mode} {config.method} {config.target.url}: {document['successes']} ok, "
+        f"{document['failures']} failed{f' ({errors})' if errors else ''}"
+        f"{f', mean {mean * 1e3:.3f} ms' if mean is not None else ''} -> {config.out}"
+    )
