@@ -93,6 +93,15 @@ def method_axes(count: int, height: float) -> tuple[MplFigure, list[Axes]]:
     return figure, list(axes[0])
 
 
+def stack_rows(ax: Axes, stacks: list[str], title: str, xlabel: str) -> None:
+    """Stacks as rows, the first on top, with the panel's title and x label."""
+    ax.set_yticks(np.arange(len(stacks)), stacks)
+    ax.set_ylim(len(stacks) - 0.5, -0.5)
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.grid(axis="y", visible=False)
+
+
 def render_report(samples: pd.DataFrame, summary: pd.DataFrame) -> list[Figure]:
     """Every figure of a report, in reading order."""
     colours = stack_colours(summary["stack"].unique())
@@ -145,12 +154,8 @@ def means_figure(mode: str, rows: pd.DataFrame, colours: dict[str, str]) -> Figu
                     va="center",
                     fontsize=8.5,
                 )
-        ax.set_yticks(y, stacks)
-        ax.set_ylim(len(stacks) - 0.5, -0.5)  # first stack on top
         ax.set_xlim(0, right * 1.45)
-        ax.set_title(method)
-        ax.set_xlabel("mean latency per request (ms); whisker = 95% confidence interval")
-        ax.grid(axis="y", visible=False)
+        stack_rows(ax, stacks, method, "mean latency per request (ms); whisker = 95% CI")
     figure.suptitle(_title("means", mode, "Mean latency"))
     caption = (
         "Mean over successful requests; error bars are t-based 95% confidence intervals of the "
@@ -267,6 +272,7 @@ def boxplot_figure(
         if data:
             boxes = ax.boxplot(
                 data,
+                positions=[stacks.index(s) for s in present],
                 orientation="horizontal",
                 whis=1.5,
                 widths=0.6,
@@ -277,13 +283,9 @@ def boxplot_figure(
             for patch, stack in zip(boxes["boxes"], present, strict=True):
                 patch.set_facecolor(colours[stack])
                 patch.set_alpha(0.85)
-            ax.set_yticks(np.arange(1, len(present) + 1), present)
-        ax.set_ylim(len(stacks) + 0.5, 0.5)
         ax.set_xscale("log")
         log_ms_axis(ax.xaxis)
-        ax.set_title(method)
-        ax.set_xlabel("latency per request (ms, log scale)")
-        ax.grid(axis="y", visible=False)
+        stack_rows(ax, stacks, method, "latency per request (ms, log scale)")
     figure.suptitle(_title("boxplot", mode, "Latency distribution"))
     caption = (
         "Box: quartiles and median; whiskers reach the furthest sample within 1.5·IQR; dots are "
@@ -376,12 +378,8 @@ def failures_figure(summary: pd.DataFrame, colours: dict[str, str]) -> Figure:
                         va="center",
                         fontsize=7.5,
                     )
-        ax.set_yticks(np.arange(len(stacks)), stacks)
-        ax.set_ylim(len(stacks) - 0.5, -0.5)
         ax.set_xlim(0, top * 1.5)
-        ax.set_title(f"{mode} mode")
-        ax.set_xlabel("failed requests (%)")
-        ax.grid(axis="y", visible=False)
+        stack_rows(ax, stacks, f"{mode} mode", "failed requests (%)")
     legend = [
         Patch(facecolor="#888888", label="GET"),
         Patch(facecolor="#888888", hatch="///", edgecolor="white", label="POST"),

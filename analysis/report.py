@@ -49,7 +49,7 @@ def build_report(results: Path, out: Path) -> Report:
 
 def summary_csv(summary: pd.DataFrame) -> str:
     buffer = io.StringIO()
-    summary.to_csv(buffer, index=False, float_format="%.9g", lineterminator="\n")
+    summary.to_csv(buffer, index=False, lineterminator="\n")
     return buffer.getvalue()
 
 

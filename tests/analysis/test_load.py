@@ -1,0 +1,164 @@
+"""Reading results: both CSV formats, and every kind of bad input reported with file and line."""
+
+import hashlib
+import json
+import math
+from pathlib import Path
+
+from analysis.load import HTTPLAB_HEADER, client_limit, load_run, read_csv
+
+HEADER = ",".join(HTTPLAB_HEADER)
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_paper_format_zero_is_a_failure_not_a_time(tmp_path):
+    path = write(
+        tmp_path / "GET.csv",
+        "Iteration,Execution Time (seconds)\n1,0.015\n2,0.0\n3,0.004\n4,0\n",
+    )
+    parsed = read_csv(path)
+    assert parsed.source_format == "paper"
+    assert parsed.problems == []
+    times = parsed.frame["time_s"].tolist()
+    assert times[0] == 0.015 and times[2] == 0.004
+    assert math.isnan(times[1]) and math.isnan(times[3])
+    assert parsed.frame["error"].notna().tolist() == [False, True, False, True]
+
+
+def test_paper_header_in_lower_case_as_the_papers_client_wrote_it(tmp_path):
+    path = write(tmp_path / "POST.csv", "iteration,Execution Time (seconds)\n1,0.01\n")
+    assert read_csv(path).source_format == "paper"
+
+
+def test_httplab_format_failure_has_empty_time_and_an_error(tmp_path):
+    path = write(
+        tmp_path / "GET.csv",
+        f"{HEADER}\n1,0.002,200,,0.0,0\n2,,,ConnectionRefusedError,0.01,0\n3,0.003,200,,0.02,1\n",
+    )
+    parsed = read_csv(path)
+    assert parsed.source_format == "httplab"
+    assert parsed.frame["time_s"].notna().tolist() == [True, False, True]
+    assert parsed.frame["error"].tolist()[1] == "ConnectionRefusedError"
+
+
+def test_error_with_a_quoted_comma_is_read_whole(tmp_path):
+    path = write(tmp_path / "GET.csv", f'{HEADER}\n1,,503,"HTTP 503, Service Unavailable",0.0,0\n')
+    parsed = read_csv(path)
+    assert parsed.problems == []
+    assert parsed.frame["error"].tolist() == ["HTTP 503, Service Unavailable"]
+
+
+def test_bad_rows_are_reported_with_their_line_and_the_rest_kept(tmp_path):
+    path = write(
+        tmp_path / "GET.csv",
+        f"{HEADER}\n1,0.002,200,,0.0,0\n2,fast,200,,0.1,0\n\n4,0.004,200,,0.3\n"
+        "5,,,,0.4,0\n6,-0.1,200,,0.5,0\n7,0.007,200,,0.6,0\n",
+    )
+    parsed = read_csv(path)
+    by_line = {p.line: p.message for p in parsed.problems}
+    assert set(by_line) == {3, 4, 5, 6, 7}
+    assert "non-numeric Execution Time 'fast'" in by_line[3]
+    assert "blank line" in by_line[4]
+    assert "5 fields, expected 6" in by_line[5]
+    assert "neither a time nor a failure" in by_line[6]
+    assert "not a duration" in by_line[7]
+    assert parsed.frame["iteration"].tolist() == [1, 7]
+    assert parsed.frame["time_s"].tolist() == [0.002, 0.007]
+
+
+def test_wrong_header_and_empty_file_skip_the_file_at_line_1(tmp_path):
+    wrong = read_csv(write(tmp_path / "a" / "GET.csv", "n,seconds\n1,0.1\n"))
+    empty = read_csv(write(tmp_path / "b" / "GET.csv", ""))
+    assert wrong.frame is None and empty.frame is None
+    assert (
+        wrong.problems[0].line == 1 and "unexpected header 'n,seconds'" in wrong.problems[0].message
+    )
+    assert empty.problems[0].line == 1 and "empty file" in empty.problems[0].message
+
+
+def test_bad_files_are_reported_and_the_rest_of_the_folder_analysed(run_dir):
+    write(run_dir / "constant" / "flask-gunicorn" / "GET.csv", "bogus,header\n1,2\n")
+    write(run_dir / "constant" / "django-gunicorn" / "POST.csv", "")
+    bad_cell = run_dir / "concurrent" / "fastapi-uvicorn" / "GET.csv"
+    lines = bad_cell.read_text().splitlines()
+    lines[10] = "10,oops,200,,0.1,0"  # file line 11
+    bad_cell.write_text("\n".join(lines) + "\n")
+    (run_dir / "concurrent" / "django-gunicorn" / "POST.csv").unlink()  # a missing stack
+
+    run = load_run(run_dir)
+    reported = {(p.file.name, p.line): p.message for p in run.problems}
+    constant_dir = run_dir / "constant"
+    assert any(
+        p.file == constant_dir / "flask-gunicorn" / "GET.csv" and p.line == 1 for p in run.problems
+    )
+    assert any(
+        p.file == constant_dir / "django-gunicorn" / "POST.csv" and p.line == 1
+        for p in run.problems
+    )
+    assert "non-numeric Execution Time 'oops'" in reported[("GET.csv", 11)]
+    missing = [p for p in run.problems if "concurrent/django-gunicorn/POST.csv" in p.message]
+    assert missing and missing[0].file.name == "manifest.json" and missing[0].line is not None
+    manifest_lines = (run_dir / "manifest.json").read_text().splitlines()
+    assert "concurrent/django-gunicorn/POST.csv" in manifest_lines[missing[0].line - 1]
+    # The rest is still there: 24 files minus the three skipped or missing ones.
+    assert len(run.measurements) == 21
+    assert len(run.samples) == 21 * 150 - 1
+
+
+def test_missing_manifest_is_reported_and_csvs_still_read(tmp_path):
+    from tests.analysis.synthetic import write_run
+
+    root = write_run(
+        tmp_path / "bare", rows=20, stacks=("flask-gunicorn", "fastapi-uvicorn"), manifest=False
+    )
+    (root / "constant" / "fastapi-uvicorn" / "POST.csv").unlink()
+    run = load_run(root)
+    messages = [str(p) for p in run.problems]
+    assert any(str(root / "manifest.json") in m and "missing" in m for m in messages)
+    assert any("constant/fastapi-uvicorn/POST.csv" in m for m in messages)
+    assert len(run.measurements) == 7 and run.manifest is None
+
+
+def test_checksum_mismatch_and_interrupted_status(run_dir):
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest["measurements"][0]["status"] = "interrupted"
+    (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    target = run_dir / manifest["measurements"][1]["csv"]
+    target.write_text(target.read_text() + "151,0.003,200,,9.9,0\n")
+    assert hashlib.sha256(target.read_bytes()).hexdigest() != manifest["measurements"][1]["sha256"]
+    run = load_run(run_dir)
+    assert [p.file for p in run.problems if "sha256" in p.message] == [target]
+    assert any("interrupted" in note for note in run.notes)
+
+
+def test_repetitions_are_read_and_pooled(run_dir):
+    folder = run_dir / "constant" / "flask-gunicorn"
+    (folder / "GET.rep2.csv").write_text((folder / "GET.csv").read_text())
+    run = load_run(run_dir)
+    s = run.samples
+    chosen = (s["mode"] == "constant") & (s["stack"] == "flask-gunicorn") & (s["method"] == "GET")
+    reps = s.loc[chosen, "repetition"]
+    assert sorted(reps.unique()) == [1, 2] and len(reps) == 300
+
+
+def test_report_folder_is_not_read_as_data(run_dir):
+    write(run_dir / "report" / "x" / "GET.csv", "Iteration,Execution Time (seconds)\n1,0.1\n")
+    assert not any(
+        "report" in str(p.file) for p in load_run(run_dir, exclude=run_dir / "report").problems
+    )
+
+
+def test_client_limit_is_found_in_the_meta_file_shapes_the_client_may_write():
+    assert client_limit({"client_limited": True}) == "client_limited = true"
+    assert client_limit({"limits": {"client_bottleneck": "CPU 100%"}}) == "CPU 100%"
+    assert (
+        client_limit({"client_limited": {"detected": True, "reason": "schedule slipped"}})
+        == "schedule slipped"
+    )
+    assert client_limit({"client_limited": False, "client_bottleneck": {"detected": False}}) is None
+    assert client_limit({"successes": 10}) is None

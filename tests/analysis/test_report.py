@@ -1,0 +1,151 @@
+"""The command line end to end: report and compare on synthetic runs, exit statuses, outputs."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis.cli import main
+from tests.analysis.synthetic import write_run
+
+FIGURES = [
+    f"{kind}_{mode}.png"
+    for mode in ("constant", "concurrent")
+    for kind in ("means", "iterations", "boxplot", "percentiles")
+] + ["failure_rate.png"]
+
+
+def is_png(path: Path) -> bool:
+    return path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+
+
+def test_report_writes_every_output(run_dir, capsys):
+    assert main(["report", str(run_dir)]) == 0
+    out = run_dir / "report"
+    for name in FIGURES:
+        assert is_png(out / name), name
+    summary = pd.read_csv(out / "summary.csv", keep_default_na=False)
+    assert (
+        (out / "summary.csv")
+        .read_text()
+        .splitlines()[0]
+        .startswith(
+            "mode,stack,method,requests,failures,failure_rate,mean_s,median_s,p95_s,p99_s,std_s,"
+            "outliers,improvement_pct,"
+        )
+    )
+    assert len(summary) == 24
+    dev = summary.set_index(["mode", "stack", "method"]).loc[("constant", "flask-dev", "GET")]
+    csv = pd.read_csv(run_dir / "constant" / "flask-dev" / "GET.csv")
+    assert dev["failures"] == csv["Error"].notna().sum() > 0
+    assert dev["mean_s"] == pytest.approx(csv["Execution Time (seconds)"].mean(), rel=1e-12)
+    html = (out / "index.html").read_text()
+    assert html.count("data:image/png;base64,") == len(FIGURES)
+    assert "src='http" not in html and 'src="http' not in html  # self-contained
+    assert "Spearman" in html and "matches no single baseline" in html
+    assert "server pinned to CPU 0, client to CPU 1" in html  # lab notes from the manifest
+    tables = (out / "tables.md").read_text()
+    assert (
+        "### Device architecture" in tables and "Intel(R) Xeon(R) CPU @ 2.20GHz (2 CPUs)" in tables
+    )
+    assert "| 0.00333 | 93.82% | 61 |" in tables  # the paper's Table 1 as printed
+    assert not list(out.glob(".*.tmp"))
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_client_limited_row_is_flagged_and_not_ranked(run_dir):
+    main(["report", str(run_dir)])
+    tables = (run_dir / "report" / "tables.md").read_text()
+    line = next(row for row in tables.splitlines() if "django-daphne - GET†" in row)
+    assert line.startswith("| — |")  # no rank
+    assert "client CPU at 100%" in (run_dir / "report" / "index.html").read_text()
+    summary = pd.read_csv(run_dir / "report" / "summary.csv", keep_default_na=False)
+    flagged = summary.loc[summary["client_limited"] != "", ["mode", "stack", "method"]]
+    assert flagged.values.tolist() == [["concurrent", "django-daphne", "GET"]]
+
+
+def test_nagle_signature_is_flagged(tmp_path):
+    root = tmp_path / "ka"
+    write_run(root, rows=100, modes=("keepalive",), stacks=("flask-gunicorn", "fastapi-uvicorn"))
+    slow = root / "keepalive" / "fastapi-uvicorn" / "GET.csv"
+    frame = pd.read_csv(slow)
+    frame["Execution Time (seconds)"] = 0.0415 + frame.index * 1e-6
+    frame.to_csv(slow, index=False)
+    assert main(["report", str(root)]) == 1  # the edited CSV no longer matches its sha256
+    summary = pd.read_csv(root / "report" / "summary.csv").set_index(["stack", "method"])
+    assert summary.loc[("fastapi-uvicorn", "GET"), "nagle_suspect"]
+    assert not summary.loc[("flask-gunicorn", "GET"), "nagle_suspect"]
+    assert "Nagle" in (root / "report" / "tables.md").read_text()
+
+
+def test_bad_input_reported_with_file_and_line_rest_analysed(run_dir, capsys):
+    (run_dir / "constant" / "flask-gunicorn" / "POST.csv").write_text("x,y\n1,2\n")
+    paper = run_dir / "concurrent" / "flask-dev" / "GET.csv"
+    paper.write_text("Iteration,Execution Time (seconds)\n1,0.01\n2,0.0\n3,abc\n4,0.02\n")
+    (run_dir / "manifest.json").unlink()
+    assert main(["report", str(run_dir)]) == 1
+    err = capsys.readouterr().err
+    assert (
+        f"{run_dir / 'constant' / 'flask-gunicorn' / 'POST.csv'}:1: skipped: unexpected header"
+        in err
+    )
+    assert f"{paper}:4: row skipped: non-numeric Execution Time 'abc'" in err
+    assert f"{run_dir / 'manifest.json'}: missing" in err
+    summary = pd.read_csv(run_dir / "report" / "summary.csv").set_index(["mode", "stack", "method"])
+    assert len(summary) == 23
+    dev = summary.loc[("concurrent", "flask-dev", "GET")]
+    assert (dev["requests"], dev["failures"], dev["source_format"]) == (3, 1, "paper")
+    assert dev["mean_s"] == 0.015
+    tables = (run_dir / "report" / "tables.md").read_text()
+    assert "Skipped or inconsistent input" in tables and "zero times counted as failures" in tables
+
+
+def test_usage_errors_exit_2(tmp_path, capsys):
+    assert main(["report", str(tmp_path / "nope")]) == 2
+    assert "is not a directory" in capsys.readouterr().err
+    assert main(["compare", str(tmp_path)]) == 2
+    help_text = subprocess.run(
+        [sys.executable, "-m", "analysis", "report", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "RESULTS_DIR" in help_text and "--out" in help_text
+    wrong = subprocess.run(
+        [sys.executable, "-m", "analysis", "frobnicate"], capture_output=True, text=True
+    )
+    assert wrong.returncode == 2
+
+
+def test_empty_folder_is_reported_not_a_crash(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 1
+    assert "no readable" in capsys.readouterr().err
+
+
+def test_compare_two_runs(tmp_path):
+    stacks = ("flask-gunicorn", "django-gunicorn", "fastapi-uvicorn")
+    first = write_run(tmp_path / "laptop", rows=400, stacks=stacks, seed=3)
+    second = write_run(tmp_path / "server", rows=400, stacks=stacks, seed=4, cpu="AMD EPYC 7B13")
+    # Make one stack clearly slower on the second machine; everything else is the same distribution.
+    slow = second / "constant" / "django-gunicorn" / "GET.csv"
+    frame = pd.read_csv(slow)
+    frame["Execution Time (seconds)"] *= 2
+    frame.to_csv(slow, index=False)
+    manifest = json.loads((second / "manifest.json").read_text())
+    manifest["measurements"] = []  # keep the checksum check quiet for the edited file
+    (second / "manifest.json").write_text(json.dumps(manifest))
+    out = tmp_path / "cmp"
+    assert main(["compare", str(first), str(second), "--out", str(out)]) == 0
+    assert is_png(out / "compare_constant.png") and is_png(out / "compare_concurrent.png")
+    table = pd.read_csv(out / "compare.csv").set_index(["run", "mode", "stack", "method"])
+    slower = table.loc[("server", "constant", "django-gunicorn", "GET")]
+    assert slower["exceeds_ci"] and slower["diff_ci95_low_s"] > 0
+    same = table.loc[("server", "constant", "flask-gunicorn", "GET")]
+    assert same["diff_ci95_low_s"] < same["diff_s"] < same["diff_ci95_high_s"]
+    markdown = (out / "compare.md").read_text()
+    assert "AMD EPYC 7B13" in markdown and "Intel(R) Xeon(R)" in markdown
+    assert "constant/django-gunicorn/GET: server is slower" in markdown
+    assert (out / "index.html").read_text().count("data:image/png;base64,") == 2
