@@ -10,6 +10,7 @@ import time
 from lab import api
 from lab.config import DEFAULT_NAME, validate_name
 from lab.errors import LabError
+from lab.system import require_root
 
 _STARTED = time.monotonic()
 
@@ -82,6 +83,7 @@ def _status(name: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        require_root()  # every command reads the lab's private state directory
         if args.command == "up":
             api.up(args.name, args.subnet, progress=_progress)
         elif args.command == "down":

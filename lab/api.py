@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import shlex
 import subprocess
 import time
 from dataclasses import dataclass
@@ -41,11 +42,11 @@ class Host:
     ssh_command: list[str]
 
     def run(
-        self, *remote: str, check: bool = True, timeout: float = 120
+        self, *argv: str, check: bool = True, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
-        """Run a command on the host as the lab user over SSH."""
+        """Run a command on the host as the lab user over SSH (argv quoted for its shell)."""
         return subprocess.run(
-            [*self.ssh_command, *remote],
+            [*self.ssh_command, shlex.join(argv)],
             capture_output=True,
             text=True,
             check=check,

@@ -1,0 +1,60 @@
+"""Fixtures shared by every test area: the embedded two-host lab.
+
+Tests that need the lab take the session-scoped `embedded_lab` fixture. The lab
+(name `pytest`, its own subnet, so it never touches a developer's `embedded` lab)
+comes up once per session, on first use, and goes down at the end of the session.
+A test that uses it is marked `lab` automatically unless it carries `roles` or `e2e`,
+so `pytest -m "not lab and not roles and not e2e"` runs everything that needs no root.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lab import api
+from lab.errors import LabError
+
+PYTEST_LAB = "pytest"
+LAB_MARKERS = ("lab", "roles", "e2e")
+VENV_BIN = Path(sys.executable).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        uses_lab = "embedded_lab" in getattr(item, "fixturenames", ())
+        if uses_lab and not any(item.get_closest_marker(m) for m in LAB_MARKERS):
+            item.add_marker(pytest.mark.lab)
+
+
+def require_root() -> None:
+    """Skip the calling test unless it runs as root (the lab needs it)."""
+    if os.geteuid() != 0:
+        pytest.skip("the embedded lab needs root (systemd-nspawn, bridges, cgroups)")
+
+
+@pytest.fixture(scope="session")
+def embedded_lab() -> Iterator[api.Lab]:
+    """The `pytest` lab, up for the whole session: .server/.client, .inventory_path."""
+    require_root()
+    started = time.monotonic()
+    try:
+        lab = api.up(PYTEST_LAB, progress=lambda message: print(f"lab: {message}"))
+    except LabError as exc:
+        pytest.fail(f"the embedded lab did not come up: {exc}", pytrace=False)
+    print(f"lab: {PYTEST_LAB!r} up in {time.monotonic() - started:.1f} s")
+    try:
+        yield lab
+    finally:
+        api.down(PYTEST_LAB)
+
+
+@pytest.fixture(scope="session")
+def venv_bin() -> Path:
+    """Directory of the control node's tools (ansible, ansible-playbook, fab)."""
+    return VENV_BIN

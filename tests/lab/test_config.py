@@ -1,0 +1,93 @@
+"""Names, subnets and the inventory of a lab: pure functions, no root needed."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+import yaml
+
+from lab import inventory
+from lab.config import LabConfig, default_subnets, parse_subnet, validate_name
+
+NAMES = ["embedded", "pytest", "roles", "a", "e2e-ci-lab-with-a-long-name-x9"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_interface_names_fit_the_kernel_limit(name):
+    config = LabConfig(validate_name(name), default_subnets(name)[0])
+    for ifname in (config.bridge, config.server.veth, config.client.veth):
+        assert len(ifname) <= 15, ifname
+
+
+def test_long_names_get_distinct_tags():
+    first = LabConfig("integration-one", default_subnets("integration-one")[0])
+    second = LabConfig("integration-two", default_subnets("integration-two")[0])
+    assert first.bridge != second.bridge
+    assert first.server.veth != second.server.veth
+
+
+@pytest.mark.parametrize("bad", ["", "Embedded", "-lab", "lab-", "lab_1", "x" * 33, "a b"])
+def test_bad_names_are_refused(bad):
+    with pytest.raises(ValueError, match="invalid lab name"):
+        validate_name(bad)
+
+
+def test_default_lab_gets_test_net_2():
+    assert default_subnets("embedded") == [ipaddress.IPv4Network("198.51.100.0/24")]
+
+
+def test_other_labs_get_deterministic_slices_of_test_net_3():
+    candidates = default_subnets("roles")
+    assert candidates == default_subnets("roles")
+    assert len(set(candidates)) == 16
+    test_net_3 = ipaddress.IPv4Network("203.0.113.0/24")
+    assert all(c.subnet_of(test_net_3) and c.prefixlen == 28 for c in candidates)
+    assert default_subnets("pytest")[0] != default_subnets("roles")[0]
+
+
+def test_addresses_follow_the_contract():
+    config = LabConfig("embedded", ipaddress.IPv4Network("198.51.100.0/24"))
+    assert str(config.bridge_address) == "198.51.100.1"
+    assert str(config.server.address) == "198.51.100.2"
+    assert str(config.client.address) == "198.51.100.3"
+    assert config.inventory_path.name == "embedded.yml"
+    assert config.state_dir.parts[-2:] == (".lab", "embedded")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("198.51.100.0/30", "too small"), ("198.51.100.1/24", "host bits"), ("nonsense", "invalid")],
+)
+def test_bad_subnets_are_refused(text, message):
+    with pytest.raises(ValueError, match=message):
+        parse_subnet(text)
+
+
+def test_inventory_follows_the_contract():
+    config = LabConfig("embedded", ipaddress.IPv4Network("198.51.100.0/24"))
+    data = yaml.safe_load(inventory.render(config, {"server": [0], "client": [1]}))
+    top = data["all"]["vars"]
+    assert top["ansible_user"] == "httplab"
+    assert top["ansible_ssh_private_key_file"].startswith("/")
+    assert f"UserKnownHostsFile={config.known_hosts_path}" in top["ansible_ssh_common_args"]
+    assert "StrictHostKeyChecking=yes" in top["ansible_ssh_common_args"]
+    assert top["httplab_install_source"] == "wheelhouse"
+    assert top["httplab_lab"] == "embedded"
+    assert inventory.CGROUP_NOTE in top["httplab_lab_notes"]
+    assert "server pinned to CPU 0, client to CPU 1" in top["httplab_lab_notes"]
+    servers = data["all"]["children"]["servers"]
+    assert servers["vars"]["ansible_become"] is True
+    assert servers["hosts"]["embedded-server"]["ansible_host"] == "198.51.100.2"
+    client = data["all"]["children"]["clients"]["hosts"]["embedded-client"]
+    assert client == {
+        "ansible_host": "198.51.100.3",
+        "bench_client_os": "linux",
+        "bench_client_python": "/usr/bin/python3",
+    }
+
+
+def test_one_cpu_is_recorded_as_shared():
+    config = LabConfig("embedded", ipaddress.IPv4Network("198.51.100.0/24"))
+    notes = inventory.lab_notes(config, {"server": [0], "client": [0]})
+    assert "server and client share CPU 0 (one CPU on this machine)" in notes

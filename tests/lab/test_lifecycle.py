@@ -1,0 +1,115 @@
+"""Bringing labs up and down: nothing left behind, stale labs cleaned, clear errors.
+
+Each test uses a lab of its own, so the session lab other tests converge on stays up.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+from lab import api
+from lab.config import IMAGE_ROOT
+from lab.errors import LabError
+from tests.conftest import require_root
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture
+def lab_name(request):
+    """A lab of the test's own; whatever happens, it is down afterwards."""
+    require_root()
+    name = request.param
+    yield name
+    api.down(name)
+
+
+def _traces(lab: api.Lab) -> list[str]:
+    """Everything of this lab that could outlive it on the machine."""
+    traces = []
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    traces += [line for line in links.splitlines() if lab.bridge in line or lab.name in line]
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    traces += [line for line in netns.splitlines() if lab.name in line]
+    mounts = Path("/proc/mounts").read_text().splitlines()
+    traces += [m for m in mounts if str(lab.state_dir) in m or str(lab.image) in m]
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if str(lab.state_dir) in cmdline or f"--hostname={lab.server.hostname}" in cmdline:
+            traces.append(f"process {proc.info['pid']}: {cmdline}")
+    traces += [f"process {h.pid}" for h in lab.hosts if h.pid and psutil.pid_exists(h.pid)]
+    cgroups = [Path("/sys/fs/cgroup/systemd/httplab", lab.name)]
+    traces += [str(c) for c in cgroups if c.exists()]
+    return traces
+
+
+@pytest.mark.parametrize("lab_name", ["lt-cycle"], indirect=True)
+def test_down_leaves_nothing_behind(lab_name):
+    lab = api.up(lab_name)
+    assert _traces(lab), "a running lab must be visible to the trace check"
+    image_before = sorted(p.name for p in IMAGE_ROOT.iterdir())
+    assert api.down(lab_name) is True
+    assert _traces(lab) == []
+    assert api.get(lab_name) is None
+    assert sorted(p.name for p in IMAGE_ROOT.iterdir()) == image_before, "the image stays"
+    assert api.down(lab_name) is False, "a second down has nothing to do"
+
+
+@pytest.mark.parametrize("lab_name", ["lt-stale"], indirect=True)
+def test_up_cleans_a_crashed_lab(lab_name, capsys):
+    crashed = api.up(lab_name)
+    # A crash: the server's systemd-nspawn dies without shutting its container down.
+    os.kill(crashed.server.pid, signal.SIGKILL)
+    psutil.Process(crashed.server.pid).wait(timeout=10)
+    assert api.health_problem(lab_name) == "server container is not running"
+
+    lab = api.up(lab_name, progress=print)
+    assert (
+        "found a stale lab 'lt-stale' (server container is not running)" in capsys.readouterr().out
+    )
+    assert api.health_problem(lab_name) is None
+    assert lab.server.pid != crashed.server.pid
+    assert lab.server.run("hostname").stdout.strip() == lab.server.hostname
+    api.down(lab_name)
+    assert _traces(crashed) == []
+
+
+@pytest.mark.parametrize("lab_name", ["lt-subnet"], indirect=True)
+def test_a_subnet_in_use_is_refused(lab_name, embedded_lab):
+    result = subprocess.run(
+        [sys.executable, "-m", "lab", "up", "--name", lab_name, "--subnet", embedded_lab.subnet],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"lab: error: subnet {embedded_lab.subnet} is already in use")
+    assert "--subnet" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert api.get(lab_name) is None
+
+
+def test_a_running_lab_does_not_move_to_another_subnet(embedded_lab):
+    with pytest.raises(LabError, match="take it down first"):
+        api.up(embedded_lab.name, subnet="203.0.113.240/28")
+    assert api.health_problem(embedded_lab.name) is None
+
+
+def test_non_root_gets_a_clear_error():
+    require_root()
+    result = subprocess.run(
+        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+         sys.executable, "-m", "lab", "status"],
+        capture_output=True, text=True, timeout=60, cwd="/",
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip() == (
+        "lab: error: the lab needs root (systemd-nspawn, bridges and cgroups); "
+        "run it as root or with sudo"
+    )
