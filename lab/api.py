@@ -7,19 +7,30 @@ lab.api.down("pytest")
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import ipaddress
 import json
 import os
 import shlex
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
 from lab import containers, image, inventory, network, ssh, system
-from lab.config import DEFAULT_NAME, ROLES, LabConfig, default_subnets, parse_subnet, validate_name
+from lab.config import (
+    DEFAULT_NAME,
+    ROLES,
+    STATE_ROOT,
+    LabConfig,
+    default_subnets,
+    parse_subnet,
+    validate_name,
+)
 from lab.errors import LabError
 from lab.system import Progress
 
@@ -80,7 +91,13 @@ def up(name: str = DEFAULT_NAME, subnet: str | None = None, progress: Progress =
     validate_name(name)
     requested = parse_subnet(subnet) if subnet else None
     system.ensure_host_packages(progress)
+    with _exclusive(name, progress):
+        return _up(name, requested, progress, started)
 
+
+def _up(
+    name: str, requested: ipaddress.IPv4Network | None, progress: Progress, started: float
+) -> Lab:
     config = _known_config(name)
     if config is not None:
         if requested and requested != config.subnet:
@@ -131,11 +148,12 @@ def down(name: str = DEFAULT_NAME, progress: Progress = _quiet) -> bool:
     started = time.monotonic()
     system.require_root()
     validate_name(name)
-    config = _known_config(name)
-    if config is None:
-        progress(f"lab {name!r} is not running")
-        return False
-    _teardown(config)
+    with _exclusive(name, progress):
+        config = _known_config(name)
+        if config is None:
+            progress(f"lab {name!r} is not running")
+            return False
+        _teardown(config)
     progress(f"lab {name!r} is down ({time.monotonic() - started:.1f} s)")
     return True
 
@@ -152,6 +170,19 @@ def health_problem(name: str = DEFAULT_NAME) -> str | None:
     """None if the lab runs and both hosts answer SSH, else what is wrong."""
     config = _known_config(validate_name(name))
     return "not running" if config is None else _health_problem(config)
+
+
+@contextlib.contextmanager
+def _exclusive(name: str, progress: Progress) -> Iterator[None]:
+    """One up or down of a lab at a time (a developer's shell and a test run may race)."""
+    STATE_ROOT.mkdir(parents=True, exist_ok=True)
+    with (STATE_ROOT / f".{name}.lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            progress(f"another up or down of lab {name!r} is running; waiting for it")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 # -- state -----------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """Fixtures shared by every test area: the embedded two-host lab.
 
-Tests that need the lab take the session-scoped `embedded_lab` fixture. The lab
-(name `pytest`, its own subnet, so it never touches a developer's `embedded` lab)
-comes up once per session, on first use, and goes down at the end of the session.
+Tests that need the lab take the session-scoped `embedded_lab` fixture. The lab (name
+`pytest` or $HTTPLAB_TEST_LAB, its own subnet, so it never touches a developer's `embedded`
+lab) comes up once per session, on first use, and goes down at the end of the session.
 A test that uses it is marked `lab` automatically unless it carries `roles` or `e2e`,
 so `pytest -m "not lab and not roles and not e2e"` runs everything that needs no root.
 """
@@ -20,7 +20,8 @@ import pytest
 from lab import api
 from lab.errors import LabError
 
-PYTEST_LAB = "pytest"
+# Two developers testing on one machine at once set HTTPLAB_TEST_LAB to tell their labs apart.
+PYTEST_LAB = os.environ.get("HTTPLAB_TEST_LAB", "pytest")
 LAB_MARKERS = ("lab", "roles", "e2e")
 VENV_BIN = Path(sys.executable).parent
 

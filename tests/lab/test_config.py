@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import ipaddress
+import subprocess
+import sys
 
 import pytest
 import yaml
 
 from lab import inventory
 from lab.config import LabConfig, default_subnets, parse_subnet, validate_name
+from lab.errors import LabError
+from lab.system import require_free_space
 
 NAMES = ["embedded", "pytest", "roles", "a", "e2e-ci-lab-with-a-long-name-x9"]
 
@@ -91,3 +95,17 @@ def test_one_cpu_is_recorded_as_shared():
     config = LabConfig("embedded", ipaddress.IPv4Network("198.51.100.0/24"))
     notes = inventory.lab_notes(config, {"server": [0], "client": [0]})
     assert "server and client share CPU 0 (one CPU on this machine)" in notes
+
+
+def test_too_little_space_is_a_clear_error(tmp_path):
+    with pytest.raises(LabError, match=r"not enough space for the lab image: \d+ MiB free in"):
+        require_free_space(tmp_path / "images", 2**40, "the lab image")
+
+
+def test_bad_lab_name_is_refused_by_the_cli():
+    result = subprocess.run(
+        [sys.executable, "-m", "lab", "up", "--name", "Bad_Name"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "invalid lab name 'Bad_Name'" in result.stderr

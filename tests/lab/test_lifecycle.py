@@ -5,6 +5,7 @@ Each test uses a lab of its own, so the session lab other tests converge on stay
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import signal
 import subprocess
@@ -15,7 +16,7 @@ import psutil
 import pytest
 
 from lab import api
-from lab.config import IMAGE_ROOT
+from lab.config import IMAGE_ROOT, REPO_ROOT
 from lab.errors import LabError
 from tests.conftest import require_root
 
@@ -50,13 +51,34 @@ def _traces(lab: api.Lab) -> list[str]:
     return traces
 
 
+def _ssh_clients(subnet: str) -> list[int]:
+    """PIDs of ssh processes (Ansible's ControlPersist masters too) connected into the subnet."""
+    network = ipaddress.IPv4Network(subnet)
+    return [
+        conn.pid
+        for conn in psutil.net_connections(kind="tcp4")
+        if conn.raddr
+        and conn.pid
+        and ipaddress.IPv4Address(conn.raddr.ip) in network
+        and psutil.Process(conn.pid).name() == "ssh"
+    ]
+
+
 @pytest.mark.parametrize("lab_name", ["lt-cycle"], indirect=True)
-def test_down_leaves_nothing_behind(lab_name):
+def test_down_leaves_nothing_behind(lab_name, venv_bin):
     lab = api.up(lab_name)
     assert _traces(lab), "a running lab must be visible to the trace check"
+    # Ansible leaves ControlPersist masters behind; down must close them.
+    subprocess.run(
+        [str(venv_bin / "ansible"), "-i", str(lab.inventory_path), "all",
+         "-m", "ansible.builtin.ping"],
+        check=True, capture_output=True, cwd=REPO_ROOT, timeout=300,
+    )  # fmt: skip
+    assert _ssh_clients(lab.subnet), "ansible should have left ssh masters running"
     image_before = sorted(p.name for p in IMAGE_ROOT.iterdir())
     assert api.down(lab_name) is True
     assert _traces(lab) == []
+    assert _ssh_clients(lab.subnet) == []
     assert api.get(lab_name) is None
     assert sorted(p.name for p in IMAGE_ROOT.iterdir()) == image_before, "the image stays"
     assert api.down(lab_name) is False, "a second down has nothing to do"
