@@ -39,6 +39,7 @@ CLIENT_LIMIT_KEYS = frozenset(
         "client_saturated",
     }
 )
+REASON_KEYS = ("reasons", "reason", "message", "why")
 SAMPLE_COLUMNS = ("mode", "stack", "method", "repetition", "iteration", "time_s", "ok", "error")
 
 
@@ -68,6 +69,7 @@ class Measurement:
     rows: int
     meta: dict[str, Any] | None = None
     client_limit: str | None = None  # why the client was the bottleneck, if its meta says so
+    client_overhead_s: float | None = None  # the client's own time per request, if calibrated
 
 
 @dataclass
@@ -124,6 +126,7 @@ def load_run(root: Path, exclude: Path | None = None) -> Run:
                 len(parsed.frame),
                 meta,
                 client_limit(meta) if meta else None,
+                client_overhead(meta) if meta else None,
             )
         )
         frames.append(
@@ -266,29 +269,41 @@ def _combine(frames: list[pd.DataFrame]) -> pd.DataFrame:
 def client_limit(meta: dict[str, Any]) -> str | None:
     """The reason a meta file gives for the client being the bottleneck, or None.
 
-    The client records this under one of CLIENT_LIMIT_KEYS, possibly nested (e.g. in a
-    "limits" object), as a bool, a reason string or an object with a reason.
+    bench_client writes ``"client_limits": {"client_bottleneck": true, "reasons": [...]}``; other
+    shapes are accepted too: one of CLIENT_LIMIT_KEYS anywhere, as a bool, a reason string or an
+    object with a reason, with the reasons beside it or inside it.
     """
-    for key, value in _walk(meta):
+    for parent, key, value in _walk(meta):
         if key.lower() not in CLIENT_LIMIT_KEYS or not _truthy(value):
             continue
-        if isinstance(value, dict):
-            reason = value.get("reason") or value.get("message") or value.get("why")
-            return str(reason) if reason else f"{key}: {json.dumps(value, sort_keys=True)}"
-        return value if isinstance(value, str) else f"{key} = {json.dumps(value)}"
+        holder = value if isinstance(value, dict) else parent
+        reason = next((holder[k] for k in REASON_KEYS if holder.get(k)), None)
+        if isinstance(reason, list):
+            return "; ".join(map(str, reason))
+        if reason:
+            return str(reason)
+        return value if isinstance(value, str) else f"{key}: {json.dumps(value, sort_keys=True)}"
     return None
 
 
-def _walk(node: Any) -> list[tuple[str, Any]]:
-    pairs: list[tuple[str, Any]] = []
+def client_overhead(meta: dict[str, Any]) -> float | None:
+    """The client's own mean time per request against a trivial local server (calibration)."""
+    overhead = meta.get("client_overhead")
+    mean = overhead.get("mean_s") if isinstance(overhead, dict) else None
+    return float(mean) if isinstance(mean, int | float) else None
+
+
+def _walk(node: Any) -> list[tuple[dict[str, Any], str, Any]]:
+    """Every (parent object, key, value) in a JSON document."""
+    found: list[tuple[dict[str, Any], str, Any]] = []
     if isinstance(node, dict):
         for key, value in node.items():
-            pairs.append((str(key), value))
-            pairs.extend(_walk(value))
+            found.append((node, str(key), value))
+            found.extend(_walk(value))
     elif isinstance(node, list):
         for item in node:
-            pairs.extend(_walk(item))
-    return pairs
+            found.extend(_walk(item))
+    return found
 
 
 def _truthy(value: Any) -> bool:

@@ -35,6 +35,7 @@ EXTRA_COLUMNS = [
     "source_format",
     "client_limited",
     "nagle_suspect",
+    "client_overhead_s",
 ]
 OUTLIER_IQR_FACTOR = 1.5
 CONFIDENCE = 0.95
@@ -123,6 +124,10 @@ def annotate(summary: pd.DataFrame, measurements: list[Measurement]) -> pd.DataF
         "; ".join(sorted({m.client_limit for m in by_key.get(k, []) if m.client_limit}))
         for k in keys
     ]
+    overheads = [
+        [m.client_overhead_s for m in by_key.get(k, []) if m.client_overhead_s] for k in keys
+    ]
+    out["client_overhead_s"] = [np.mean(o) if o else np.nan for o in overheads]
     low, high = NAGLE_MEDIAN_BAND_S
     out["nagle_suspect"] = (out["mode"].astype(str) == "keepalive") & out["median_s"].between(
         low, high

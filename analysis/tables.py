@@ -20,6 +20,11 @@ CLIENT_NOTE = (
     f"{CLIENT_MARK} the client was the bottleneck (its meta file says so): this number measures "
     "the client's ceiling, so the row is not ranked as the server's."
 )
+OVERHEAD_NOTE = (
+    "Client alone: the client's own mean time per request of this mode against a trivial local "
+    "server (bench_client calibration). It is part of every average above; differences between "
+    "stacks smaller than the run-to-run noise (~0.5 ms on the reference machine) rank nothing."
+)
 NAGLE_NOTE = (
     f"{NAGLE_MARK} median near 40 ms on kept-alive connections: the signature of Nagle's algorithm "
     "meeting delayed ACKs (TCP_NODELAY off, e.g. uvicorn --workers; see FINDINGS.md), not of the "
@@ -93,6 +98,9 @@ def mode_table(summary: pd.DataFrame, mode: str) -> Table:
         ],
         [],
     )
+    with_overhead = bool(rows["client_overhead_s"].notna().any())
+    if with_overhead:
+        table.headers.append("Client alone (ms)")
     for index, row in rows.iterrows():
         rank = server_rank.get(index)
         table.rows.append(
@@ -109,10 +117,14 @@ def mode_table(summary: pd.DataFrame, mode: str) -> Table:
                 f"{int(row['failures'])}/{int(row['requests'])} ({row['failure_rate'] * 100:.1f}%)",
             ]
         )
+        if with_overhead:
+            table.rows[-1].append(ms(row["client_overhead_s"], 3))
     table.notes.append(
         "Statistics over successful requests only. Improvement = (slowest mean − mean) / slowest "
         "mean of this mode. Outliers: outside [Q1 − 1.5·IQR, Q3 + 1.5·IQR]."
     )
+    if with_overhead:
+        table.notes.append(OVERHEAD_NOTE)
     if rows["client_limited"].astype(bool).any():
         table.notes.append(CLIENT_NOTE)
     if rows["nagle_suspect"].any():

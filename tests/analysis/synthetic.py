@@ -88,13 +88,17 @@ def write_run(
                 folder.mkdir(parents=True, exist_ok=True)
                 csv_path = folder / f"{method}.csv"
                 httplab_frame(times, failed).to_csv(csv_path, index=False, float_format="%.9f")
-                meta = {
+                limited = (mode, stack, method) in client_limited
+                meta = {  # the shape bench_client writes
                     "config": {"mode": mode, "method": method, "iterations": rows},
                     "successes": int((~failed).sum()),
                     "failures": int(failed.sum()),
+                    "client_overhead": {"mean_s": 0.0021 * MODE_FACTOR.get(mode, 1.0)},
+                    "client_limits": {
+                        "client_bottleneck": limited,
+                        "reasons": ["client process used 100% of a core"] if limited else [],
+                    },
                 }
-                if (mode, stack, method) in client_limited:
-                    meta["client_limited"] = {"detected": True, "reason": "client CPU at 100%"}
                 (folder / f"{method}.meta.json").write_text(json.dumps(meta))
                 measurements.append(
                     {

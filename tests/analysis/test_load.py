@@ -154,7 +154,10 @@ def test_report_folder_is_not_read_as_data(run_dir):
 
 
 def test_client_limit_is_found_in_the_meta_file_shapes_the_client_may_write():
-    assert client_limit({"client_limited": True}) == "client_limited = true"
+    bench_client = {"client_limits": {"client_bottleneck": True, "reasons": ["CPU", "loop lag"]}}
+    assert client_limit(bench_client) == "CPU; loop lag"
+    assert client_limit({"client_limits": {"client_bottleneck": False, "reasons": []}}) is None
+    assert client_limit({"client_limited": True}) == "client_limited: true"
     assert client_limit({"limits": {"client_bottleneck": "CPU 100%"}}) == "CPU 100%"
     assert (
         client_limit({"client_limited": {"detected": True, "reason": "schedule slipped"}})

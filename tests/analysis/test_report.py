@@ -61,7 +61,7 @@ def test_client_limited_row_is_flagged_and_not_ranked(run_dir):
     tables = (run_dir / "report" / "tables.md").read_text()
     line = next(row for row in tables.splitlines() if "django-daphne - GET†" in row)
     assert line.startswith("| — |")  # no rank
-    assert "client CPU at 100%" in (run_dir / "report" / "index.html").read_text()
+    assert "client process used 100% of a core" in (run_dir / "report" / "index.html").read_text()
     summary = pd.read_csv(run_dir / "report" / "summary.csv", keep_default_na=False)
     flagged = summary.loc[summary["client_limited"] != "", ["mode", "stack", "method"]]
     assert flagged.values.tolist() == [["concurrent", "django-daphne", "GET"]]

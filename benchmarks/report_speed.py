@@ -1,0 +1,83 @@
+"""How long `python -m analysis report` takes on about a million requests.
+
+Writes a synthetic run (6 stacks x 2 methods x 2 modes x ROWS requests, with manifest and meta
+files) to a temporary folder, then times the command as a user runs it, and each phase in-process.
+Goal: under 10 s on the 2-core reference machine. Prints figures; asserts nothing.
+
+    .venv/bin/python benchmarks/report_speed.py [--rows 41667] [--repeat 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from analysis import figures, report  # noqa: E402
+from analysis.load import load_run  # noqa: E402
+from analysis.stats import annotate, summarise  # noqa: E402
+from tests.analysis.synthetic import write_run  # noqa: E402
+
+GOAL_S = 10.0
+T = TypeVar("T")
+
+
+def timed(label: str, action: Callable[..., T], *args: Any) -> T:
+    start = time.perf_counter()
+    result = action(*args)
+    print(f"  {label:<32} {time.perf_counter() - start:6.2f} s")
+    return result
+
+
+def main() -> None:
+    options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    options.add_argument(
+        "--rows", type=int, default=41_667, help="requests per CSV (default 41667)"
+    )
+    options.add_argument("--repeat", type=int, default=2, help="timed runs of the command")
+    args = options.parse_args()
+    with tempfile.TemporaryDirectory(prefix="httplab-report-speed-") as tmp:
+        root = Path(tmp) / "run"
+        start = time.perf_counter()
+        write_run(root, rows=args.rows, failure_rate={"flask-dev": 0.05})
+        samples = args.rows * 6 * 2 * 2
+        print(
+            f"synthetic run: {samples:,} requests in 24 CSVs ({time.perf_counter() - start:.1f} s)"
+        )
+
+        walls = []
+        for attempt in range(1, args.repeat + 1):
+            start = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "analysis", "report", str(root)],
+                cwd=REPO,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+            walls.append(time.perf_counter() - start)
+            print(f"python -m analysis report, run {attempt}: {walls[-1]:.2f} s")
+
+        print("phases (in-process, imports excluded):")
+        run = timed("load + validate CSVs", load_run, root, root / "report")
+        summary = timed(
+            "summary statistics", lambda: annotate(summarise(run.samples), run.measurements)
+        )
+        rendered = timed("figures", figures.render_report, run.samples, summary)
+        built = report.Report(run, summary, rendered, root / "report")
+        timed("tables.md + index.html + write", report.write_outputs, built)
+
+        best = min(walls)
+        verdict = "meets" if best < GOAL_S else "MISSES"
+        print(f"best: {best:.2f} s for {samples:,} requests; {verdict} the {GOAL_S:.0f} s goal")
+
+
+if __name__ == "__main__":
+    main()
