@@ -6,10 +6,13 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from bench_client.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _base(server, *extra: str) -> list[str]:
@@ -215,7 +218,7 @@ def test_calibration_off(server, bench):
 
 
 def test_calibrate_command_then_cached_calibration(server, bench, tmp_path, monkeypatch):
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "PYTHONPATH": os.getcwd()}
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "PYTHONPATH": str(REPO)}
     done = subprocess.run(
         [sys.executable, "-m", "bench_client", "calibrate", "--requests", "20"],
         env=env,
