@@ -248,7 +248,9 @@ def deploy(
     if local_wheels is not None:
         copied = upload_wheels(session, local_wheels, layout.wheelhouse)
         log.write(f"wheelhouse {local_wheels.name}: {copied} wheel(s) copied\n")
-        install_from = ["--no-index", "--find-links", str(layout.wheelhouse)]
+        # --isolated: the client's pip.conf and PIP_* variables must not add
+        # other sources to an offline install.
+        install_from = ["--isolated", "--no-index", "--find-links", str(layout.wheelhouse)]
 
     venv_python = str(layout.venv_python)
     if session.run([venv_python, "-c", "pass"], what="venv check").exited != 0:

@@ -25,6 +25,9 @@ from bench_client.remote_session import LinePrefixer, RemoteError, RemoteSession
 
 MODES = ("constant", "concurrent", "keepalive", "rate")
 METHODS = ("GET", "POST")
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+_FILE_MODE = 0o666 & ~_UMASK
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 # bench_client's exit codes (its CLI contract) and what they mean here.
@@ -177,6 +180,7 @@ def fetch_verified(
             handle, temp_name = tempfile.mkstemp(dir=local.parent, prefix=f".{local.name}.")
             os.close(handle)
             temp = Path(temp_name)
+            temp.chmod(_FILE_MODE)  # mkstemp makes 0600; results are ordinary files
             downloaded.append((temp, local))
             session.sftp.get(session.sftp_path(remote), str(temp))
             actual = sha256_file(temp)
@@ -238,20 +242,21 @@ def measure(
     )
 
     code = result.exited
+    said = f": {stream.last_line}" if stream.last_line else ""
     if code == EXIT_BAD_ARGUMENTS:
         raise ClientArgumentsError(
             f"{session.host.label}: {context}: bench_client refused the arguments or could not "
-            "write its output (exit 2; its message is above)"
+            f"write its output (exit 2){said}"
         )
     if code == EXIT_VERIFICATION:
         raise VerificationFailedError(
-            f"{session.host.label}: {context}: the first request to {spec.url} failed "
-            "verification (exit 3): the stack is not serving the contract; its message is above"
+            f"{session.host.label}: {context}: the stack at {spec.url} is not serving the "
+            f"contract: its first answer failed verification (exit 3){said}"
         )
     if code not in (EXIT_DONE, EXIT_INTERRUPTED):
+        signal = f", killed by signal {code - 128}" if 128 < code < 160 else ""
         raise ClientFailedError(
-            f"{session.host.label}: {context}: bench_client ended with exit {code}"
-            + (f" (killed by signal {code - 128})" if 128 < code < 160 else "")
+            f"{session.host.label}: {context}: bench_client ended with exit {code}{signal}{said}"
         )
 
     present = remote_sha256(session, [remote_csv, remote_meta])

@@ -91,21 +91,27 @@ class LinePrefixer:
     def __init__(self, prefix: str, target: IO[str] | None = None) -> None:
         self.prefix = prefix
         self.target = target if target is not None else sys.stderr
+        self.last_line = ""  # the latest non-empty line, for error messages
         self._pending = ""
 
     def write(self, text: str) -> int:
         self._pending += text.replace("\r\n", "\n").replace("\r", "\n")
         *lines, self._pending = self._pending.split("\n")
         for line in lines:
-            self.target.write(f"{self.prefix}{line}\n")
+            self._emit(line)
         self.target.flush()
         return len(text)
 
     def flush(self) -> None:
         if self._pending:
-            self.target.write(f"{self.prefix}{self._pending}\n")
+            self._emit(self._pending)
             self._pending = ""
         self.target.flush()
+
+    def _emit(self, line: str) -> None:
+        self.target.write(f"{self.prefix}{line}\n")
+        if line.strip():
+            self.last_line = line.strip()
 
 
 class RemoteSession:

@@ -1,0 +1,271 @@
+"""Deploy and measure through real SSH (a throwaway sshd), real Fabric and the real client."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from bench_client.remote_inventory import read_client
+from bench_client.remote_measure import (
+    ChecksumMismatchError,
+    MeasurementSpec,
+    fetch_verified,
+    measure,
+)
+from bench_client.remote_session import ConnectionLostError, open_session
+from bench_client.remote_shell import Shell
+from tests.remote import sshd as sshd_tools
+from tests.remote.conftest import last_json, run_remote_cli
+
+ITERATIONS = 40
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def measure_cli(inventory: Path, out_dir: Path, url: str, *extra: str, method: str = "GET"):
+    return run_remote_cli(
+        "measure", "-i", str(inventory), "--stack", "flask-gunicorn", "--url", url,
+        "--mode", "constant", "--method", method, "--out-dir", str(out_dir),
+        "--iterations", str(ITERATIONS), "--interval", "0.001", *extra,
+    )  # fmt: skip
+
+
+def test_probe_finds_posix_shell_and_python(inventory: Path) -> None:
+    with open_session(read_client(inventory)) as session:
+        assert session.shell is Shell.POSIX  # probed: the inventory names no OS
+        assert session.python is not None
+        assert session.python.version == "{}.{}".format(*sys.version_info[:2])
+        assert session.python.platform == "linux"
+
+
+@pytest.mark.parametrize(
+    "arg",
+    ["two words", 'say "hi"', "it's", "100%", "$HOME", "a;b&&c|d", r"C:\dir with space\\", ""],
+)
+def test_arguments_survive_real_ssh(inventory: Path, arg: str) -> None:
+    with open_session(read_client(inventory)) as session:
+        result = session.run(
+            [*session.python.command, "-c", "import json,sys;print(json.dumps(sys.argv[1:]))",
+             arg, "end"],
+            cwd="/",
+        )  # fmt: skip
+    assert result.exited == 0, result.stderr
+    assert json.loads(result.stdout) == [arg, "end"]
+
+
+def test_deploy_then_deploy_again_does_nothing(
+    first_deploy: dict, inventory: Path, wheelhouse: Path, workdir: Path
+) -> None:
+    assert first_deploy["changed"] is True
+    assert first_deploy["install_source"] == "wheelhouse"
+    assert first_deploy["workdir"] == str(workdir)
+    assert (workdir / "venv" / "bin" / "python").exists()
+    assert not list((workdir / "src" / "bench_client").glob("remote*.py"))
+    again = run_remote_cli("deploy", "-i", str(inventory), "--wheelhouse", str(wheelhouse))
+    assert again.returncode == 0, again.stderr
+    second = last_json(again.stdout)
+    assert second["changed"] is False
+    assert second["digest"] == first_deploy["digest"]
+    assert "up to date" in again.stderr
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_measure_fetches_verified_files(
+    first_deploy: dict, inventory: Path, contract_url: str, tmp_path: Path, method: str
+) -> None:
+    out_dir = tmp_path / "results" / "run-1"
+    done = measure_cli(inventory, out_dir, contract_url, method=method)
+    assert done.returncode == 0, done.stderr
+    result = last_json(done.stdout)
+    csv_path = out_dir / result["csv"]
+    meta_path = out_dir / result["meta"]
+    assert result["csv"] == f"constant/flask-gunicorn/{method}.csv"
+    assert result["meta"] == f"constant/flask-gunicorn/{method}.meta.json"
+    assert result["status"] == "complete"
+    assert result["host"] == "testclient"
+    assert sha256(csv_path) == result["sha256"]
+    assert sha256(meta_path) == result["meta_sha256"]
+    with csv_path.open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0][:2] == ["Iteration", "Execution Time (seconds)"]
+    assert len(rows) == ITERATIONS + 1
+    assert all(row[2] == "200" and float(row[1]) > 0 for row in rows[1:])
+    json.loads(meta_path.read_text())
+    assert not [p.name for p in csv_path.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_repetition_and_passthrough_flags(
+    first_deploy: dict, inventory: Path, contract_url: str, tmp_path: Path
+) -> None:
+    out_dir = tmp_path / "run-rep"
+    payload = '{"a b": "it\'s 100% $HOME"}'
+    done = measure_cli(
+        inventory, out_dir, contract_url, "--repetition", "2", "--payload", payload, method="POST"
+    )
+    assert done.returncode == 0, done.stderr
+    result = last_json(done.stdout)
+    assert result["csv"] == "constant/flask-gunicorn/POST.rep2.csv"
+    assert result["repetition"] == 2
+    meta = (out_dir / result["meta"]).read_text()
+    assert "100% $HOME" in meta  # the payload reached the client unchanged
+
+
+def test_not_deployed_is_refused(inventory: Path, contract_url: str, sshd, known_hosts, tmp_path):
+    fresh = sshd_tools.write_inventory(
+        tmp_path / "fresh.yml", sshd, known_hosts=known_hosts, workdir=tmp_path / "empty"
+    )
+    done = measure_cli(fresh, tmp_path / "run", contract_url)
+    assert done.returncode == 6
+    assert "testclient" in done.stderr and "not deployed" in done.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_wrong_answers_stop_with_exit_3(
+    first_deploy: dict, inventory: Path, contract_url: str, tmp_path: Path
+) -> None:
+    done = measure_cli(inventory, tmp_path / "run", contract_url, "--path", "/nope")
+    assert done.returncode == 3
+    message = done.stderr.strip().splitlines()[-1]
+    assert message.startswith("error: testclient")
+    assert "flask-gunicorn" in message and "404" in message
+    assert not (tmp_path / "run" / "constant" / "flask-gunicorn" / "GET.csv").exists()
+
+
+def test_refused_client_arguments_exit_2(
+    first_deploy: dict, inventory: Path, contract_url: str, tmp_path: Path
+) -> None:
+    done = measure_cli(inventory, tmp_path / "run", contract_url, "--warmup", "-1")
+    assert done.returncode == 2
+    assert "flask-gunicorn" in done.stderr and "--warmup" in done.stderr
+
+
+def test_changed_host_key_is_refused(sshd, tmp_path: Path, contract_url: str) -> None:
+    other_key = sshd_tools.keygen(tmp_path / "impostor")
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(sshd.known_hosts_line(other_key))
+    inventory = sshd_tools.write_inventory(
+        tmp_path / "lab.yml", sshd, known_hosts=known_hosts, workdir=tmp_path / "w"
+    )
+    done = run_remote_cli("deploy", "-i", str(inventory), "--index")
+    assert done.returncode == 4
+    assert "testclient" in done.stderr and "HOST KEY CHANGED" in done.stderr
+    assert known_hosts.read_text() == sshd.known_hosts_line(other_key)  # nothing learned
+
+
+def test_unknown_host_key_is_refused(sshd, tmp_path: Path) -> None:
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text("")
+    inventory = sshd_tools.write_inventory(
+        tmp_path / "lab.yml", sshd, known_hosts=known_hosts, workdir=tmp_path / "w"
+    )
+    done = run_remote_cli("deploy", "-i", str(inventory), "--index")
+    assert done.returncode == 4
+    assert "testclient" in done.stderr and "host key unknown" in done.stderr
+    assert known_hosts.read_text() == ""
+
+
+def test_unreachable_client(sshd, known_hosts: Path, tmp_path: Path, contract_url: str) -> None:
+    inventory = sshd_tools.write_inventory(
+        tmp_path / "lab.yml", sshd, known_hosts=known_hosts, workdir=tmp_path / "w",
+        port=sshd_tools.free_port(),
+    )  # fmt: skip
+    done = measure_cli(inventory, tmp_path / "run", contract_url)
+    assert done.returncode == 4
+    assert "testclient" in done.stderr and "refused" in done.stderr.lower()
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_checksum_mismatch_keeps_nothing(
+    first_deploy: dict, inventory: Path, contract_url: str, tmp_path: Path
+) -> None:
+    out_dir = tmp_path / "run-sum"
+    assert measure_cli(inventory, out_dir, contract_url).returncode == 0
+    local_csv = out_dir / "constant" / "flask-gunicorn" / "GET.csv"
+    before = local_csv.read_bytes()
+    with open_session(read_client(inventory)) as session:
+        remote_csv = session.path(first_deploy["workdir"], "results", "run-sum", "constant",
+                                  "flask-gunicorn", "GET.csv")  # fmt: skip
+        right = sha256(local_csv)
+        wrong = hashlib.sha256(b"not the file").hexdigest()
+        with pytest.raises(ChecksumMismatchError, match=r"testclient.*sha256 of GET\.csv differs"):
+            fetch_verified(session, [(remote_csv, local_csv, wrong)], "stack flask-gunicorn")
+        assert local_csv.read_bytes() == before
+        assert sorted(p.name for p in local_csv.parent.iterdir()) == ["GET.csv", "GET.meta.json"]
+        copy = tmp_path / "copy.csv"
+        fetch_verified(session, [(remote_csv, copy, right)], "stack flask-gunicorn")
+        assert copy.read_bytes() == before
+
+
+def _descendants(pid: int) -> list[int]:
+    found = []
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return found
+    for child in map(int, children):
+        found += [child, *_descendants(child)]
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def test_client_dying_mid_run(
+    first_deploy: dict, inventory: Path, contract_url: str, sshd, tmp_path: Path
+) -> None:
+    out_dir = tmp_path / "run-die"
+    collected = out_dir / "constant" / "flask-dev" / "GET.csv"
+    collected.parent.mkdir(parents=True)
+    collected.write_text("Iteration,Execution Time (seconds)\n1,0.002\n")
+    spec = MeasurementSpec(
+        stack="django-daphne", url=contract_url, mode="constant", method="GET",
+        out_dir=out_dir, client_args=("--iterations", "4000", "--interval", "0.005"),
+    )  # fmt: skip
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        with open_session(read_client(inventory)) as session:
+            try:
+                measure(session, spec)
+            except BaseException as exc:
+                raised.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    deadline = time.monotonic() + 60
+    client_pids: list[int] = []
+    while time.monotonic() < deadline and not client_pids:
+        client_pids = [
+            pid for pid in _descendants(sshd.process.pid)
+            if "-m bench_client --base-url" in _cmdline(pid)
+        ]  # fmt: skip
+        time.sleep(0.2)
+    assert client_pids, "bench_client never started on the client"
+    for session_pid in sshd.session_processes():
+        os.kill(session_pid, signal.SIGKILL)  # the connection dies, not (yet) the client
+    worker.join(timeout=120)
+    for pid in client_pids:  # the orphaned client of our own sshd
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    assert not worker.is_alive()
+    assert len(raised) == 1 and isinstance(raised[0], ConnectionLostError), raised
+    message = str(raised[0])
+    assert "testclient" in message and "django-daphne" in message and "connection lost" in message
+    assert collected.read_text() == "Iteration,Execution Time (seconds)\n1,0.002\n"
+    assert not (out_dir / "constant" / "django-daphne").exists()
