@@ -196,7 +196,7 @@ def paper_original_table(mode: str) -> Table | None:
             f"{r.label} - {r.method}",
             r.stack,
             f"{r.mean_s:.5f}",
-            f"{r.improvement_pct:.2f}%",
+            r.improvement_printed,
             str(r.outliers),
         ]
         for r in paper.itertuples()

@@ -51,7 +51,11 @@ def test_report_writes_every_output(run_dir, capsys):
     assert (
         "### Device architecture" in tables and "Intel(R) Xeon(R) CPU @ 2.20GHz (2 CPUs)" in tables
     )
-    assert "| 0.00333 | 93.82% | 61 |" in tables  # the paper's Table 1 as printed
+    assert "| 0.00333 | 93.82% | 61 |" in tables  # the paper's tables as printed
+    assert "| 0.36074 | Baseline | 0 |" in tables
+    # The client's own overhead from the meta files sits beside the stacks' numbers.
+    assert "Client alone (ms)" in tables
+    assert summary.loc[summary["mode"] == "constant", "client_overhead_s"].eq(0.0021).all()
     assert not list(out.glob(".*.tmp"))
     assert "wrote" in capsys.readouterr().out
 
