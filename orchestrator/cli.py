@@ -1,4 +1,4 @@
-"""``python -m orchestrator``: the steps of a benchmark run that the playbooks call.
+"""The steps of a benchmark run, as the playbooks call them (`python -m orchestrator`).
 
     plan      create a run folder (or resume one) and print what is left to measure
     measure   measure one mode × stack × method on the client host and record it
@@ -21,7 +21,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from bench_client.remote import RemoteError
 from orchestrator.manifest import Manifest, git_commit, utc_now
+from orchestrator.measure import run_measurement
 from orchestrator.plan import (
     METHODS,
     MODES,
@@ -182,12 +184,6 @@ def verify(args: argparse.Namespace) -> dict[str, Any]:
     return {"run_dir": str(args.run_dir), "verified": complete}
 
 
-def measure(args: argparse.Namespace) -> dict[str, Any]:
-    from orchestrator.measure import run_measurement
-
-    return run_measurement(args)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m orchestrator",
@@ -225,6 +221,16 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--tuning", type=_json_arg, default={"enabled": False})
     f.set_defaults(func=finalize)
 
+    m = commands.add_parser("measure", help="measure one mode × stack × method and record it")
+    m.add_argument("--run-dir", type=Path, required=True)
+    m.add_argument("-i", "--inventory", required=True, help="the Ansible inventory of the lab")
+    m.add_argument("--url", required=True, help="the stack's base URL as the client sees it")
+    m.add_argument("--stack", required=True)
+    m.add_argument("--mode", required=True, choices=MODES)
+    m.add_argument("--method", required=True, choices=METHODS)
+    m.add_argument("--repetition", type=int, default=1)
+    m.set_defaults(func=run_measurement)
+
     v = commands.add_parser("verify", help="check the sha256 of every collected file")
     v.add_argument("--run-dir", type=Path, required=True)
     v.set_defaults(func=verify)
@@ -236,7 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         result = args.func(args)
-    except (RunError, SelectionError, ValueError, OSError) as error:
+    except (RunError, SelectionError, RemoteError, ValueError, OSError) as error:
         print(f"orchestrator {args.command}: {error}", file=sys.stderr)
         return 1
     print(json.dumps(result))

@@ -6,7 +6,6 @@ a full disk leaves the previous manifest intact, never half of a new one.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -16,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from bench_client.remote_measure import sha256_file
 from orchestrator.plan import Measurement
 
 SCHEMA = 1
@@ -24,14 +24,6 @@ COMPLETE = "complete"
 
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

@@ -1,0 +1,68 @@
+"""Measure one mode × stack × method on the client host and record the outcome in the manifest."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from bench_client.remote import MeasurementSpec, RemoteError, measure, open_session, read_client
+from orchestrator.manifest import Manifest
+from orchestrator.plan import Measurement
+
+# Manifest client settings -> bench_client flags. rate is only passed when set.
+_FLAGS = {
+    "iterations": "--iterations",
+    "interval": "--interval",
+    "timeout": "--timeout",
+    "concurrency": "--concurrency",
+    "rate": "--rate",
+    "warmup": "--warmup",
+}
+
+
+def client_args(settings: dict[str, Any]) -> tuple[str, ...]:
+    args: list[str] = []
+    for key, flag in _FLAGS.items():
+        if settings.get(key) is not None:
+            args += [flag, str(settings[key])]
+    return tuple(args)
+
+
+def run_measurement(args: argparse.Namespace) -> dict[str, Any]:
+    """Measure, fetch with checksums, record; a failure is recorded too, then re-raised."""
+    manifest = Manifest.load(args.run_dir)
+    wanted = Measurement(args.mode, args.stack, args.method, args.repetition)
+    spec = MeasurementSpec(
+        stack=args.stack,
+        url=args.url,
+        mode=args.mode,
+        method=args.method,
+        out_dir=args.run_dir,
+        repetition=args.repetition,
+        client_args=client_args(manifest.data["client_settings"]),
+    )
+    try:
+        with open_session(read_client(args.inventory)) as session:
+            result = measure(session, spec)
+    except RemoteError as error:
+        manifest.record(wanted, status="failed", message=str(error))
+        raise
+    manifest.record(
+        wanted,
+        status=result.status,
+        message=result.message,
+        sha256_csv=result.sha256,
+        sha256_meta=result.meta_sha256,
+    )
+    return {"csv": result.csv, "summary": summary(args.run_dir / result.meta, wanted)}
+
+
+def summary(meta_path: Path, measurement: Measurement) -> str:
+    """One line a person reads in the playbook's output."""
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    mean = f"{meta['mean_s'] * 1000:.2f} ms mean" if meta.get("mean_s") else "no successes"
+    return f"{measurement.stem}: {meta['successes']} ok, {meta['failures']} failed, {mean}" + (
+        f" (errors: {meta['errors']})" if meta.get("errors") else ""
+    )
