@@ -132,6 +132,8 @@ def load_run(root: Path, exclude: Path | None = None) -> Run:
         frames.append(
             parsed.frame.assign(mode=mode, stack=stack, method=method, repetition=repetition)
         )
+        if meta and meta.get("interrupted"):
+            notes.append(f"{path.relative_to(root)}: the client was interrupted; partial data")
         if parsed.source_format == "paper":
             zeros = int(parsed.frame["time_s"].isna().sum())
             notes.append(

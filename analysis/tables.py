@@ -22,8 +22,9 @@ CLIENT_NOTE = (
 )
 OVERHEAD_NOTE = (
     "Client alone: the client's own mean time per request of this mode against a trivial local "
-    "server (bench_client calibration). It is part of every average above; differences between "
-    "stacks smaller than the run-to-run noise (~0.5 ms on the reference machine) rank nothing."
+    "server (bench_client calibration); it is part of every average above. FINDINGS.md saw the "
+    "same stack move by up to 0.8 ms between runs of the constant mode: smaller differences "
+    "between stacks need repeated runs (python -m analysis compare) before they rank anything."
 )
 NAGLE_NOTE = (
     f"{NAGLE_MARK} median near 40 ms on kept-alive connections: the signature of Nagle's algorithm "
