@@ -10,6 +10,7 @@ import time
 from lab import api
 from lab.config import DEFAULT_NAME, validate_name
 from lab.errors import LabError
+from lab.image import Image
 from lab.system import require_root
 
 _STARTED = time.monotonic()
@@ -66,7 +67,11 @@ def _status(name: str) -> int:
         return 3
     problem = api.health_problem(name)
     print(f"lab {name!r}: {'up' if problem is None else 'STALE: ' + problem}")
-    print(f"  subnet {lab.subnet} on bridge {lab.bridge}; image {lab.image}")
+    size = Image(lab.image, lab.image.name).size_bytes
+    print(f"  subnet    {lab.subnet} on bridge {lab.bridge}")
+    print(
+        f"  image     {lab.image} ({size / 2**20:.0f} MiB)" if size else f"  image     {lab.image}"
+    )
     for host in lab.hosts:
         pid = host.pid if host.pid else "-"
         cpus = ",".join(map(str, host.cpus))

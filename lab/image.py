@@ -123,9 +123,10 @@ class Image:
     recipe_hash: str
 
     @property
-    def size_bytes(self) -> int:
+    def size_bytes(self) -> int | None:
+        """Size measured when the image was built (None if its record is gone)."""
         info = _info_path(self.recipe_hash)
-        return int(json.loads(info.read_text())["size_bytes"]) if info.exists() else 0
+        return int(json.loads(info.read_text())["size_bytes"]) if info.exists() else None
 
 
 def recipe_hash() -> str:
