@@ -9,23 +9,26 @@ from typing import Any
 
 from bench_client.remote import MeasurementSpec, RemoteError, measure, open_session, read_client
 from orchestrator.manifest import Manifest
-from orchestrator.plan import Measurement
+from orchestrator.plan import MODES, Measurement
 
-# Manifest client settings -> bench_client flags. rate is only passed when set.
+# Manifest client settings -> bench_client flag, and the modes the flag applies
+# to (bench_client refuses a flag that means nothing in the mode at hand).
+ALL_MODES = frozenset(MODES)
 _FLAGS = {
-    "iterations": "--iterations",
-    "interval": "--interval",
-    "timeout": "--timeout",
-    "concurrency": "--concurrency",
-    "rate": "--rate",
-    "warmup": "--warmup",
+    "iterations": ("--iterations", ALL_MODES),
+    "interval": ("--interval", ALL_MODES - {"rate"}),
+    "timeout": ("--timeout", ALL_MODES),
+    "concurrency": ("--concurrency", frozenset({"concurrent", "rate"})),
+    "rate": ("--rate", frozenset({"rate"})),
+    "warmup": ("--warmup", ALL_MODES),
 }
 
 
-def client_args(settings: dict[str, Any]) -> tuple[str, ...]:
+def client_args(settings: dict[str, Any], mode: str) -> tuple[str, ...]:
+    """The run's client settings as bench_client flags for one mode."""
     args: list[str] = []
-    for key, flag in _FLAGS.items():
-        if settings.get(key) is not None:
+    for key, (flag, modes) in _FLAGS.items():
+        if mode in modes and settings.get(key) is not None:
             args += [flag, str(settings[key])]
     return tuple(args)
 
@@ -41,7 +44,7 @@ def run_measurement(args: argparse.Namespace) -> dict[str, Any]:
         method=args.method,
         out_dir=args.run_dir,
         repetition=args.repetition,
-        client_args=client_args(manifest.data["client_settings"]),
+        client_args=client_args(manifest.data["client_settings"], args.mode),
     )
     try:
         with open_session(read_client(args.inventory)) as session:

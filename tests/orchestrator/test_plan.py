@@ -5,6 +5,7 @@ from itertools import pairwise
 
 import pytest
 
+from orchestrator.measure import client_args
 from orchestrator.plan import Measurement, SelectionError, build_plan, parse_selection
 
 STACKS = ["a", "b", "c"]
@@ -52,3 +53,27 @@ def test_unknown_selection_names_the_culprit_and_the_choices() -> None:
 def test_repetitions_must_be_positive() -> None:
     with pytest.raises(SelectionError):
         build_plan(STACKS, ["constant"], ["GET"], repetitions=0, seed=1)
+
+
+SEQUENTIAL = ["--iterations", "10", "--interval", "0.005", "--timeout", "5", "--warmup", "2"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        ("constant", SEQUENTIAL),
+        ("keepalive", SEQUENTIAL),
+        ("concurrent", ["--iterations", "10", "--interval", "0.005", "--timeout", "5",
+                        "--concurrency", "4", "--warmup", "2"]),
+        ("rate", ["--iterations", "10", "--timeout", "5", "--concurrency", "4", "--rate", "300.0",
+                  "--warmup", "2"]),
+    ],
+)  # fmt: skip
+def test_client_flags_are_only_those_that_apply_to_the_mode(mode: str, expected: list[str]) -> None:
+    settings = {"iterations": 10, "interval": 0.005, "timeout": 5, "concurrency": 4,
+                "rate": 300.0, "warmup": 2}  # fmt: skip
+    assert list(client_args(settings, mode)) == expected
+
+
+def test_an_unset_rate_is_not_passed() -> None:
+    assert "--rate" not in client_args({"rate": None, "iterations": 1}, "rate")
