@@ -36,6 +36,7 @@ EXTRA_COLUMNS = [
     "client_limited",
     "nagle_suspect",
     "client_overhead_s",
+    "repetition_sd_s",
 ]
 OUTLIER_IQR_FACTOR = 1.5
 CONFIDENCE = 0.95
@@ -105,7 +106,18 @@ def summarise(samples: pd.DataFrame) -> pd.DataFrame:
     table["improvement_pct"] = improvement_pct(table)
     low, high = mean_confidence_interval(table["mean_s"], table["std_s"], table["successes"])
     table["ci95_low_s"], table["ci95_high_s"] = low, high
-    return sort_rows(table[[*SUMMARY_COLUMNS, "ci95_low_s", "ci95_high_s"]])
+    table = table.merge(repetition_spread(ok_rows), on=KEYS, how="left")
+    return sort_rows(table[[*SUMMARY_COLUMNS, "ci95_low_s", "ci95_high_s", "repetition_sd_s"]])
+
+
+def repetition_spread(ok_rows: pd.DataFrame) -> pd.DataFrame:
+    """Standard deviation of the per-repetition means: the run-to-run noise, NaN with one
+    repetition. A difference between stacks smaller than this is not a ranking."""
+    if "repetition" not in ok_rows.columns:
+        return pd.DataFrame(columns=[*KEYS, "repetition_sd_s"])
+    means = ok_rows.groupby([*KEYS, "repetition"], observed=True)["time_s"].mean()
+    spread = means.groupby(level=KEYS, observed=True).std()
+    return spread.rename("repetition_sd_s").reset_index()
 
 
 def annotate(summary: pd.DataFrame, measurements: list[Measurement]) -> pd.DataFrame:

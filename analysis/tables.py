@@ -26,11 +26,22 @@ OVERHEAD_NOTE = (
     "same stack move by up to 0.8 ms between runs of the constant mode: smaller differences "
     "between stacks need repeated runs (python -m analysis compare) before they rank anything."
 )
+REPETITION_NOTE = (
+    "Run-to-run SD: standard deviation of the means of the repetitions (GET.csv, GET.rep2.csv, "
+    "...); a difference between two stacks smaller than this is noise, not a ranking."
+)
 NAGLE_NOTE = (
     f"{NAGLE_MARK} median near 40 ms on kept-alive connections: the signature of Nagle's algorithm "
     "meeting delayed ACKs (TCP_NODELAY off, e.g. uvicorn --workers; see FINDINGS.md), not of the "
     "framework."
 )
+
+
+# Summary columns shown only when the run has them: header and the note that explains them.
+OPTIONAL_COLUMNS = {
+    "client_overhead_s": ("Client alone (ms)", OVERHEAD_NOTE),
+    "repetition_sd_s": ("Run-to-run SD (ms)", REPETITION_NOTE),
+}
 
 
 @dataclass
@@ -99,9 +110,8 @@ def mode_table(summary: pd.DataFrame, mode: str) -> Table:
         ],
         [],
     )
-    with_overhead = bool(rows["client_overhead_s"].notna().any())
-    if with_overhead:
-        table.headers.append("Client alone (ms)")
+    optional = [c for c in OPTIONAL_COLUMNS if rows[c].notna().any()]
+    table.headers.extend(OPTIONAL_COLUMNS[c][0] for c in optional)
     for index, row in rows.iterrows():
         rank = server_rank.get(index)
         table.rows.append(
@@ -118,14 +128,12 @@ def mode_table(summary: pd.DataFrame, mode: str) -> Table:
                 f"{int(row['failures'])}/{int(row['requests'])} ({row['failure_rate'] * 100:.1f}%)",
             ]
         )
-        if with_overhead:
-            table.rows[-1].append(ms(row["client_overhead_s"], 3))
+        table.rows[-1].extend(ms(row[c], 3) for c in optional)
     table.notes.append(
         "Statistics over successful requests only. Improvement = (slowest mean − mean) / slowest "
         "mean of this mode. Outliers: outside [Q1 − 1.5·IQR, Q3 + 1.5·IQR]."
     )
-    if with_overhead:
-        table.notes.append(OVERHEAD_NOTE)
+    table.notes.extend(OPTIONAL_COLUMNS[c][1] for c in optional)
     if rows["client_limited"].astype(bool).any():
         table.notes.append(CLIENT_NOTE)
     if rows["nagle_suspect"].any():

@@ -153,3 +153,17 @@ def test_compare_two_runs(tmp_path):
     assert "AMD EPYC 7B13" in markdown and "Intel(R) Xeon(R)" in markdown
     assert "constant/django-gunicorn/GET: server is slower" in markdown
     assert (out / "index.html").read_text().count("data:image/png;base64,") == 2
+
+
+def test_repetitions_are_pooled_and_their_spread_shown(run_dir):
+    folder = run_dir / "constant" / "flask-gunicorn"
+    frame = pd.read_csv(folder / "GET.csv")
+    frame["Execution Time (seconds)"] += 0.001  # the second repetition is 1 ms slower throughout
+    frame.to_csv(folder / "GET.rep2.csv", index=False)
+    assert main(["report", str(run_dir)]) == 0
+    summary = pd.read_csv(run_dir / "report" / "summary.csv").set_index(["mode", "stack", "method"])
+    row = summary.loc[("constant", "flask-gunicorn", "GET")]
+    assert (row["repetitions"], row["requests"]) == (2, 300)
+    # Two means 1 ms apart: their standard deviation is 1 ms / sqrt(2).
+    assert row["repetition_sd_s"] == pytest.approx(0.001 / 2**0.5, rel=1e-6)
+    assert "Run-to-run SD (ms)" in (run_dir / "report" / "tables.md").read_text()

@@ -114,3 +114,20 @@ def test_a_stack_with_only_failures_has_counts_but_no_times():
     summary = summarise(frame).set_index("stack")
     assert summary.loc["s", "failures"] == 2 and summary.loc["s", "failure_rate"] == 1.0
     assert pd.isna(summary.loc["s", "mean_s"]) and summary.loc["s", "outliers"] == 0
+
+
+def test_repetition_spread_is_the_sd_of_per_repetition_means():
+    frame = pd.DataFrame(
+        {
+            "mode": "m",
+            "stack": "s",
+            "method": "GET",
+            "repetition": [1, 1, 2, 2, 3, 3],
+            "time_s": [0.009, 0.011, 0.013, 0.015, 0.012, float("nan")],
+        }
+    )
+    frame["ok"] = frame["time_s"].notna()
+    expected = statistics.stdev([0.010, 0.014, 0.012])
+    assert summarise(frame)["repetition_sd_s"].item() == pytest.approx(expected)
+    single = frame.loc[frame["repetition"] == 1]
+    assert pd.isna(summarise(single)["repetition_sd_s"].item())
