@@ -56,7 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     command("status", "show what runs and where (exit 0 up, 3 not running, 1 stale)")
     ssh = command("ssh", "open an SSH session to a lab host as the lab user")
     ssh.add_argument("host", choices=["server", "client"], help="which host")
-    ssh.add_argument("remote", nargs=argparse.REMAINDER, help="command to run instead of a shell")
+    ssh.add_argument(
+        "remote", nargs="*", help="command to run instead of a shell (put it after --)"
+    )
     return parser
 
 
@@ -86,7 +88,16 @@ def _status(name: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    # Everything after "--" is the remote command of `ssh`, options and all.
+    remote: list[str] = []
+    if "--" in argv:
+        split = argv.index("--")
+        argv, remote = argv[:split], argv[split + 1 :]
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if remote and args.command != "ssh":
+        parser.error("only `ssh` takes a command after --")
     try:
         require_root()  # every command reads the lab's private state directory
         if args.command == "up":
@@ -102,8 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"lab {args.name!r} is not running; start it with `python -m lab up`"
                 )
             host = lab.server if args.host == "server" else lab.client
-            remote = args.remote[1:] if args.remote[:1] == ["--"] else args.remote
-            command = [*host.ssh_command, *remote]
+            command = [*host.ssh_command, *args.remote, *remote]
             os.execvp(command[0], command)  # noqa: S606 - becomes the user's ssh session
     except (LabError, ValueError) as exc:
         print(f"lab: error: {exc}", file=sys.stderr)

@@ -9,7 +9,7 @@ import sys
 import pytest
 import yaml
 
-from lab import inventory
+from lab import image, inventory
 from lab.config import LabConfig, default_subnets, parse_subnet, validate_name
 from lab.errors import LabError
 from lab.system import require_free_space
@@ -109,3 +109,10 @@ def test_bad_lab_name_is_refused_by_the_cli():
     )  # fmt: skip
     assert result.returncode == 2
     assert "invalid lab name 'Bad_Name'" in result.stderr
+
+
+def test_image_is_rebuilt_only_when_its_recipe_changes(monkeypatch):
+    digest = image.recipe_hash()
+    assert image.recipe_hash() == digest
+    monkeypatch.setattr(image, "PACKAGES", (*image.PACKAGES, "curl"))
+    assert image.recipe_hash() != digest

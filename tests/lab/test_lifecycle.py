@@ -75,12 +75,15 @@ def test_down_leaves_nothing_behind(lab_name, venv_bin):
         check=True, capture_output=True, cwd=REPO_ROOT, timeout=300,
     )  # fmt: skip
     assert _ssh_clients(lab.subnet), "ansible should have left ssh masters running"
+    probe = "/etc/httplab-overlay-probe"
+    lab.server.run("sudo", "touch", probe)
     image_before = sorted(p.name for p in IMAGE_ROOT.iterdir())
     assert api.down(lab_name) is True
     assert _traces(lab) == []
     assert _ssh_clients(lab.subnet) == []
     assert api.get(lab_name) is None
     assert sorted(p.name for p in IMAGE_ROOT.iterdir()) == image_before, "the image stays"
+    assert not (lab.image / probe.lstrip("/")).exists(), "writes go to the overlay, not the image"
     assert api.down(lab_name) is False, "a second down has nothing to do"
 
 

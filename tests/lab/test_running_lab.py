@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 import uuid
 
@@ -141,3 +142,26 @@ def test_up_again_changes_nothing(embedded_lab):
     assert again.client.pid == embedded_lab.client.pid
     assert again.subnet == embedded_lab.subnet
     assert embedded_lab.inventory_path.stat().st_mtime_ns == before
+
+
+def test_cli_ssh_runs_a_command_on_each_host(embedded_lab):
+    for host in embedded_lab.hosts:
+        result = subprocess.run(
+            [sys.executable, "-m", "lab", "ssh", host.role, "--name", embedded_lab.name,
+             "--", "hostname"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert (result.returncode, result.stdout) == (0, f"{host.hostname}\n"), result.stderr
+
+
+def test_cli_status_says_what_runs_where(embedded_lab):
+    result = subprocess.run(
+        [sys.executable, "-m", "lab", "status", "--name", embedded_lab.name],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"lab {embedded_lab.name!r}: up")
+    for host in embedded_lab.hosts:
+        cpus = ",".join(map(str, host.cpus))
+        row = f"{host.hostname:<24} {host.address:<16} nspawn pid {host.pid}  cpu {cpus}"
+        assert row in result.stdout
