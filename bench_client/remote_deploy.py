@@ -20,13 +20,15 @@ import stat
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path, PurePath
+from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 
 from bench_client.remote_session import (
+    ClientPython,
     CommandError,
     LinePrefixer,
     RemoteError,
     RemoteSession,
+    sftp_path,
 )
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -98,11 +100,15 @@ class DeployResult:
     seconds: float
 
 
+def client_layout(home: str, workdir: str, is_windows: bool) -> ClientLayout:
+    """The layout under ``workdir``, taken relative to the client's ``home`` unless absolute."""
+    path_type = PureWindowsPath if is_windows else PurePosixPath
+    return ClientLayout(workdir=path_type(home) / path_type(workdir), is_windows=is_windows)
+
+
 def layout_for(session: RemoteSession) -> ClientLayout:
-    """The work directory: the inventory's, relative to the client's home."""
     assert session.python is not None
-    workdir = session.path(session.python.home) / session.path(session.host.workdir)
-    return ClientLayout(workdir=workdir, is_windows=session.is_windows)
+    return client_layout(session.python.home, session.host.workdir, session.is_windows)
 
 
 def package_files() -> Iterator[tuple[str, Path]]:
@@ -127,19 +133,24 @@ def deploy_digest(session: RemoteSession) -> str:
     return digest.hexdigest()
 
 
-def wheelhouse_dir(root: Path, session: RemoteSession) -> Path:
-    """wheelhouse/client/py<X.Y>-<linux|win_amd64>/ for the client's Python and OS."""
-    assert session.python is not None
-    if session.is_windows:
+def wheelhouse_subdir(python: ClientPython, is_windows: bool) -> str:
+    """client/py<X.Y>-<linux|win_amd64>: where `make wheelhouse` puts this client's wheels."""
+    if is_windows:
         platform = "win_amd64"
-    elif session.python.platform.startswith("linux"):
+    elif python.platform.startswith("linux"):
         platform = "linux"
     else:
-        raise WheelhouseError(
-            f"{session.host.label}: no wheelhouse for {session.python.platform}; "
-            "use --index (install from the package index)"
-        )
-    directory = root / "client" / f"py{session.python.version}-{platform}"
+        raise ValueError(f"no wheelhouse for {python.platform}")
+    return f"client/py{python.version}-{platform}"
+
+
+def wheelhouse_dir(root: Path, session: RemoteSession) -> Path:
+    """The local directory of wheels for the client's Python and OS; it must hold wheels."""
+    assert session.python is not None
+    try:
+        directory = root / wheelhouse_subdir(session.python, session.is_windows)
+    except ValueError as exc:
+        raise WheelhouseError(f"{session.host.label}: {exc}; deploy with --index") from None
     if not any(directory.glob("*.whl")):
         raise WheelhouseError(
             f"{session.host.label}: no wheels in {directory} for the client's Python "
@@ -151,7 +162,7 @@ def wheelhouse_dir(root: Path, session: RemoteSession) -> Path:
 
 def read_stamp(session: RemoteSession, layout: ClientLayout) -> str | None:
     try:
-        with session.sftp.open(session.sftp_path(layout.stamp)) as handle:
+        with session.sftp.open(sftp_path(layout.stamp)) as handle:
             return handle.read().decode().strip()
     except OSError:
         return None
@@ -173,7 +184,7 @@ def require_deployed(session: RemoteSession) -> ClientLayout:
 def sftp_makedirs(session: RemoteSession, directory: PurePath) -> None:
     """mkdir -p over SFTP."""
     current = ""
-    for part in session.sftp_path(directory).split("/"):
+    for part in sftp_path(directory).split("/"):
         current = f"{current}/{part}" if current or not part else part
         if not part or part.endswith(":"):
             continue  # the root, or a Windows drive (/C:)
@@ -186,20 +197,19 @@ def sftp_makedirs(session: RemoteSession, directory: PurePath) -> None:
 
 def upload(session: RemoteSession, local: Path, remote: PurePath) -> None:
     sftp_makedirs(session, remote.parent)
-    session.sftp.put(str(local), session.sftp_path(remote))
+    session.sftp.put(str(local), sftp_path(remote))
 
 
 def upload_wheels(session: RemoteSession, local_dir: Path, remote_dir: PurePath) -> int:
     """Copy the wheels the client lacks (same name and size = present); return the count."""
     sftp_makedirs(session, remote_dir)
     present = {
-        entry.filename: entry.st_size
-        for entry in session.sftp.listdir_attr(session.sftp_path(remote_dir))
+        entry.filename: entry.st_size for entry in session.sftp.listdir_attr(sftp_path(remote_dir))
     }
     copied = 0
     for wheel in sorted(local_dir.glob("*.whl")):
         if present.get(wheel.name) != wheel.stat().st_size:
-            session.sftp.put(str(wheel), session.sftp_path(remote_dir / wheel.name))
+            session.sftp.put(str(wheel), sftp_path(remote_dir / wheel.name))
             copied += 1
     return copied
 
@@ -275,7 +285,7 @@ def deploy(
         cwd=str(layout.src),
         what="bench_client --help",
     )
-    with session.sftp.open(session.sftp_path(layout.stamp), "w") as handle:
+    with session.sftp.open(sftp_path(layout.stamp), "w") as handle:
         handle.write(digest + "\n")
     log.write(f"deployed ({digest[:12]})\n")
     return result(changed=True)

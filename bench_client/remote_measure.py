@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePath
 
-from bench_client.remote_deploy import require_deployed
-from bench_client.remote_session import LinePrefixer, RemoteError, RemoteSession
+from bench_client.remote_deploy import ClientLayout, require_deployed
+from bench_client.remote_session import LinePrefixer, RemoteError, RemoteSession, sftp_path
 
 MODES = ("constant", "concurrent", "keepalive", "rate")
 METHODS = ("GET", "POST")
@@ -182,7 +182,7 @@ def fetch_verified(
             temp = Path(temp_name)
             temp.chmod(_FILE_MODE)  # mkstemp makes 0600; results are ordinary files
             downloaded.append((temp, local))
-            session.sftp.get(session.sftp_path(remote), str(temp))
+            session.sftp.get(sftp_path(remote), str(temp))
             actual = sha256_file(temp)
             if actual != expected:
                 raise ChecksumMismatchError(
@@ -199,6 +199,16 @@ def fetch_verified(
     finally:
         for temp, _ in downloaded:
             temp.unlink(missing_ok=True)
+
+
+def bench_client_argv(layout: ClientLayout, spec: MeasurementSpec, out: PurePath) -> list[str]:
+    """The client's command for ``spec``, writing ``out`` (its cwd: ``layout.src``)."""
+    return [
+        str(layout.venv_python), "-m", "bench_client",
+        "--base-url", spec.url, "--method", spec.method, "--mode", spec.mode,
+        *spec.client_args,
+        "--out", str(out), "--quiet",
+    ]  # fmt: skip
 
 
 def measure(
@@ -226,12 +236,7 @@ def measure(
 
     venv_python = str(layout.venv_python)
     session.run_python(_REMOVE_CODE, str(remote_csv), str(remote_meta), python=[venv_python])
-    argv = [
-        venv_python, "-m", "bench_client",
-        "--base-url", spec.url, "--method", spec.method, "--mode", spec.mode,
-        *spec.client_args,
-        "--out", str(remote_csv), "--quiet",
-    ]  # fmt: skip
+    argv = bench_client_argv(layout, spec, remote_csv)
     stream = log if log is not None else LinePrefixer(f"[{session.host.name} {spec.label}] ")
     result = session.run(
         argv,
@@ -250,8 +255,8 @@ def measure(
         )
     if code == EXIT_VERIFICATION:
         raise VerificationFailedError(
-            f"{session.host.label}: {context}: the stack at {spec.url} is not serving the "
-            f"contract: its first answer failed verification (exit 3){said}"
+            f"{session.host.label}: {context}: nothing measured: the first request to "
+            f"{spec.url} failed or its answer was wrong (exit 3){said}"
         )
     if code not in (EXIT_DONE, EXIT_INTERRUPTED):
         signal = f", killed by signal {code - 128}" if 128 < code < 160 else ""

@@ -13,7 +13,7 @@ import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import PurePath, PurePosixPath, PureWindowsPath
+from pathlib import PurePath, PureWindowsPath
 from typing import IO, Any
 
 import fabric
@@ -62,6 +62,13 @@ print(json.dumps({
     "executable": sys.executable,
 }))
 """
+
+
+def sftp_path(path: PurePath) -> str:
+    """``path`` as the client's SFTP server names it (Win32-OpenSSH: /C:/Users/...)."""
+    if isinstance(path, PureWindowsPath):
+        return ("/" if path.drive else "") + path.as_posix()
+    return str(path)
 
 
 def python_snippet(code: str) -> list[str]:
@@ -127,10 +134,6 @@ class RemoteSession:
     @property
     def is_windows(self) -> bool:
         return self.shell.is_windows
-
-    def path(self, *parts: str) -> PurePath:
-        """A path in the client's own syntax."""
-        return PureWindowsPath(*parts) if self.is_windows else PurePosixPath(*parts)
 
     def run(
         self,
@@ -204,12 +207,6 @@ class RemoteSession:
         if self._sftp is None:
             self._sftp = self.connection.client.open_sftp()
         return self._sftp
-
-    def sftp_path(self, path: PurePath) -> str:
-        """``path`` as the client's SFTP server names it (Windows: /C:/Users/...)."""
-        if isinstance(path, PureWindowsPath):
-            return ("/" if path.drive else "") + path.as_posix()
-        return str(path)
 
     def close(self) -> None:
         if self._sftp is not None:

@@ -116,12 +116,15 @@ def build_command(shell: Shell, argv: Sequence[str], cwd: str | None = None) -> 
         line = " ".join([_cmd_program(program), *map(_cmd_arg, args)])
         # cd /d also switches the drive; && skips the program if cd failed.
         return f"cd /d {_cmd_arg(cwd)} && {line}" if cwd is not None else line
-    # PowerShell: stop on a failed Set-Location, pin the argument-passing mode
-    # (PowerShell >= 7.3 would otherwise re-quote our quoting; older versions
-    # ignore the variable), call the program, and exit with its status.
-    steps = ["$ErrorActionPreference = 'Stop'", "$PSNativeCommandArgumentPassing = 'Legacy'"]
+    # PowerShell: pin the argument-passing mode (PowerShell >= 7.3 would
+    # otherwise re-quote our quoting; older versions ignore the variable).
+    # No global ErrorActionPreference=Stop: Windows PowerShell 5.1 turns a
+    # program's stderr lines into error records, and Stop would end the script
+    # at the first one. A missing program is caught and exits 255.
+    steps = ["$PSNativeCommandArgumentPassing = 'Legacy'"]
     if cwd is not None:
-        steps.append(f"Set-Location -LiteralPath {_ps_literal(cwd)}")
-    steps.append(" ".join(["&", _ps_literal(program), *map(_ps_native_arg, args)]))
+        steps.append(f"Set-Location -LiteralPath {_ps_literal(cwd)} -ErrorAction Stop")
+    call = " ".join(["&", _ps_literal(program), *map(_ps_native_arg, args)])
+    steps.append(f"try {{ {call} }} catch {{ [Console]::Error.WriteLine($_); exit 255 }}")
     steps.append("exit $LASTEXITCODE")
     return "; ".join(steps)

@@ -96,17 +96,20 @@ def test_quote_windows_arg(arg: str, expected: str) -> None:
             Shell.POWERSHELL,
             ["python", "-V"],
             None,
-            "$ErrorActionPreference = 'Stop'; $PSNativeCommandArgumentPassing = 'Legacy'; "
-            "& 'python' '-V'; exit $LASTEXITCODE",
+            "$PSNativeCommandArgumentPassing = 'Legacy'; "
+            "try { & 'python' '-V' } catch { [Console]::Error.WriteLine($_); exit 255 }; "
+            "exit $LASTEXITCODE",
         ),
         (
             Shell.POWERSHELL,
             [PROGRAM, "--payload", '{"key": "value"}', "it's $x"],
             CWD,
-            "$ErrorActionPreference = 'Stop'; $PSNativeCommandArgumentPassing = 'Legacy'; "
-            "Set-Location -LiteralPath 'C:\\Users\\Jane Doe\\httplab-client\\src'; "
-            "& 'C:\\Users\\Jane Doe\\httplab-client\\venv\\Scripts\\python.exe' '--payload' "
-            '\'"{\\"key\\": \\"value\\"}"\' \'"it\'\'s $x"\'; exit $LASTEXITCODE',
+            "$PSNativeCommandArgumentPassing = 'Legacy'; "
+            "Set-Location -LiteralPath 'C:\\Users\\Jane Doe\\httplab-client\\src' "
+            "-ErrorAction Stop; "
+            "try { & 'C:\\Users\\Jane Doe\\httplab-client\\venv\\Scripts\\python.exe' '--payload' "
+            '\'"{\\"key\\": \\"value\\"}"\' \'"it\'\'s $x"\' } '
+            "catch { [Console]::Error.WriteLine($_); exit 255 }; exit $LASTEXITCODE",
         ),
     ],
     ids=["posix", "posix-cwd", "cmd", "cmd-cwd-spaces-percent", "cmd-quotes", "ps", "ps-cwd"],

@@ -136,18 +136,21 @@ _PS_QUOTES = "'\u2018\u2019\u201a\u201b"
 
 
 def ps_call_arguments(script: str) -> tuple[str, list[str], str | None]:
-    """Parse our PowerShell shape: ``...; Set-Location -LiteralPath 'x'; & 'prog' 'a' ...; exit``.
+    """Parse our PowerShell shape: ``Set-Location -LiteralPath 'x'; try { & 'prog' 'a' } ...``.
 
     Returns (program, arguments, cwd). Only single-quoted literals are
-    accepted as words, so anything else in the call statement is an error.
+    accepted as words between ``&`` and the closing brace, so anything else
+    in the call is an error.
     """
     statements = _ps_statements(script)
     cwd = None
     for words in statements:
         if words[:2] == ["Set-Location", "-LiteralPath"]:
             cwd = _ps_literal_value(words[2])
-        if words[0] == "&":
-            literals = [_ps_literal_value(word) for word in words[1:]]
+        if "&" in words:
+            call = words[words.index("&") + 1 :]
+            call = call[: call.index("}")] if "}" in call else call
+            literals = [_ps_literal_value(word) for word in call]
             return literals[0], literals[1:], cwd
     raise AssertionError(f"no call statement in {script!r}")
 

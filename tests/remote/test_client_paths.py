@@ -1,0 +1,145 @@
+"""Client layout, SFTP paths, the client's command line and the Python helpers, per OS.
+
+The Windows cases cannot run here (no Windows host in CI); they are checked
+against exact strings and through the parser models of tests/remote/winparse.py.
+The Python helpers that the client runs are executed for real, locally.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+import pytest
+
+from bench_client.remote_deploy import client_layout, package_files, wheelhouse_subdir
+from bench_client.remote_measure import _SHA256_CODE, MeasurementSpec, bench_client_argv
+from bench_client.remote_session import ClientPython, python_snippet, sftp_path
+from bench_client.remote_shell import Shell, build_command
+from tests.remote import winparse
+from tests.remote.test_shell import WIN_ENV
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        (PureWindowsPath(r"C:\Users\Jane Doe\httplab-client"), "/C:/Users/Jane Doe/httplab-client"),
+        (
+            PureWindowsPath(r"D:\bench\venv\httplab-client.stamp"),
+            "/D:/bench/venv/httplab-client.stamp",
+        ),
+        (PureWindowsPath(r"httplab-client\src"), "httplab-client/src"),
+        (PurePosixPath("/home/jane doe/httplab-client"), "/home/jane doe/httplab-client"),
+    ],
+)
+def test_sftp_path(path, expected: str) -> None:
+    assert sftp_path(path) == expected
+
+
+@pytest.mark.parametrize(
+    ("home", "workdir", "windows", "workdir_expected", "python_expected"),
+    [
+        ("/home/httplab", "httplab-client", False, "/home/httplab/httplab-client",
+         "/home/httplab/httplab-client/venv/bin/python"),
+        ("/home/httplab", "/srv/bench", False, "/srv/bench", "/srv/bench/venv/bin/python"),
+        (r"C:\Users\Jane Doe", "httplab-client", True, r"C:\Users\Jane Doe\httplab-client",
+         r"C:\Users\Jane Doe\httplab-client\venv\Scripts\python.exe"),
+        (r"C:\Users\Jane Doe", r"D:\bench dir", True, r"D:\bench dir",
+         r"D:\bench dir\venv\Scripts\python.exe"),
+    ],
+)  # fmt: skip
+def test_client_layout(home, workdir, windows, workdir_expected, python_expected) -> None:
+    layout = client_layout(home, workdir, windows)
+    assert str(layout.workdir) == workdir_expected
+    assert str(layout.venv_python) == python_expected
+    assert str(layout.package).endswith(("src/bench_client", r"src\bench_client"))
+
+
+@pytest.mark.parametrize(
+    ("version", "platform", "windows", "expected"),
+    [
+        ("3.11", "linux", False, "client/py3.11-linux"),
+        ("3.12", "win32", True, "client/py3.12-win_amd64"),
+    ],
+)
+def test_wheelhouse_subdir(version, platform, windows, expected) -> None:
+    python = ClientPython(["python"], version, "/h", platform, "x86_64")
+    assert wheelhouse_subdir(python, windows) == expected
+
+
+def test_wheelhouse_subdir_refuses_other_systems() -> None:
+    with pytest.raises(ValueError, match="darwin"):
+        wheelhouse_subdir(ClientPython(["python3"], "3.12", "/h", "darwin", "arm64"), False)
+
+
+def test_package_files_leave_out_the_control_node_modules() -> None:
+    names = [name for name, _ in package_files()]
+    assert "__main__.py" in names and "cli.py" in names
+    assert not [name for name in names if name.startswith("remote")]
+    assert names == sorted(names)
+
+
+WINDOWS_SPEC = MeasurementSpec(
+    stack="flask-gunicorn",
+    url="http://192.0.2.10:5001",
+    mode="constant",
+    method="POST",
+    out_dir=Path("results/run-1"),
+    repetition=3,
+    client_args=(
+        "--payload",
+        '{"name": "Jane Doe", "pct": "100%", "cost": "$5"}',
+        "--iterations",
+        "200",
+    ),
+)
+
+
+@pytest.mark.parametrize("shell", [Shell.CMD, Shell.POWERSHELL])
+def test_windows_client_command_survives_the_shell(shell: Shell) -> None:
+    layout = client_layout(r"C:\Users\Jane Doe", "httplab-client", True)
+    out = layout.results / "run-1" / "constant" / "flask-gunicorn" / "POST.rep3.csv"
+    argv = bench_client_argv(layout, WINDOWS_SPEC, out)
+    line = build_command(shell, argv, cwd=str(layout.src))
+    if shell is Shell.CMD:
+        cd, call = winparse.cmd_commands(winparse.cmd_slash_c(line), WIN_ENV)
+        assert winparse.split_msvcrt(cd)[2] == str(layout.src)
+        received = winparse.split_msvcrt(call)
+    else:
+        program, args, cwd = winparse.ps_call_arguments(winparse.sshd_powershell_argument(line))
+        assert cwd == str(layout.src)
+        received = winparse.split_msvcrt(winparse.ps_legacy_command_line(program, args, version=5))
+    assert received == argv
+    assert received[-3:] == [
+        "--out",
+        r"C:\Users\Jane Doe\httplab-client\results\run-1\constant\flask-gunicorn\POST.rep3.csv",
+        "--quiet",
+    ]
+
+
+def test_python_snippet_runs_code_with_quotes_and_newlines(tmp_path: Path) -> None:
+    code = 'import sys\nprint("100% \\"quoted\\" $HOME", sys.argv[1:])\n'
+    done = subprocess.run(
+        [sys.executable, *python_snippet(code), "a b"], capture_output=True, text=True, check=True
+    )
+    assert done.stdout == "100% \"quoted\" $HOME ['a b']\n"
+    # The snippet itself is shell-safe: one base64 word, no quotes to escape.
+    assert python_snippet(code)[1].count("'") == 2 and '"' not in python_snippet(code)[1]
+
+
+def test_sha256_helper_hashes_what_exists(tmp_path: Path) -> None:
+    present = tmp_path / "GET.csv"
+    present.write_bytes(b"Iteration,Execution Time (seconds)\n1,0.1\n")
+    missing = tmp_path / "GET.meta.json"
+    done = subprocess.run(
+        [sys.executable, *python_snippet(_SHA256_CODE), str(present), str(missing)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(done.stdout) == {
+        str(present): hashlib.sha256(present.read_bytes()).hexdigest()
+    }
