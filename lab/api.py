@@ -19,14 +19,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
-
 from lab import containers, image, inventory, network, ssh, system
 from lab.config import (
     DEFAULT_NAME,
-    ROLES,
     STATE_ROOT,
+    HostConfig,
     LabConfig,
+    bridge_name,
     default_subnets,
     parse_subnet,
     validate_name,
@@ -67,6 +66,8 @@ class Host:
 
 @dataclass(frozen=True)
 class Lab:
+    """A running lab: its hosts, where its inventory and keys are, and its notes."""
+
     name: str
     subnet: str
     bridge: str
@@ -115,10 +116,7 @@ def _up(
         progress(f"found a stale lab {name!r} ({problem}); cleaning it up")
         _teardown(config)
 
-    bridge = LabConfig(
-        name, _any_subnet(name)
-    ).bridge  # the bridge name does not depend on the subnet
-    config = LabConfig(name, network.choose_subnet(name, bridge, requested))
+    config = LabConfig(name, network.choose_subnet(name, bridge_name(name), requested))
     system.require_kernel_features()
     lab_image = image.ensure_image(progress)
     _prepare_files(config)
@@ -203,13 +201,10 @@ def _write_state(config: LabConfig, lab_image: image.Image, cpus: dict[str, list
     system.write_atomic(config.state_file, json.dumps(state, indent=2) + "\n")
 
 
-def _any_subnet(name: str) -> ipaddress.IPv4Network:
-    return default_subnets(name)[0]
-
-
 def _known_config(name: str) -> LabConfig | None:
     """The config of a lab of this name that runs or left something behind, else None."""
-    probe = LabConfig(name, _any_subnet(name))
+    # Paths, bridge and cgroup names do not depend on the subnet, which is not known yet.
+    probe = LabConfig(name, default_subnets(name)[0])
     if probe.state_file.exists():
         return LabConfig(name, ipaddress.IPv4Network(_state(probe)["subnet"]))
     bridge_networks = network.interface_networks().get(probe.bridge)
@@ -241,15 +236,14 @@ def _health_problem(config: LabConfig) -> str | None:
 def _lab(config: LabConfig) -> Lab:
     state = _state(config)
 
-    def host(role: str) -> Host:
-        host_config = config.server if role == "server" else config.client
+    def host(host_config: HostConfig) -> Host:
         proc = containers.running_process(host_config)
         return Host(
-            role=role,
+            role=host_config.role,
             hostname=host_config.hostname,
             address=str(host_config.address),
             pid=proc.pid if proc else None,
-            cpus=state["cpus"][role],
+            cpus=state["cpus"][host_config.role],
             ssh_command=ssh.ssh_command(config, host_config),
         )
 
@@ -262,8 +256,8 @@ def _lab(config: LabConfig) -> Lab:
         key_path=config.key_path,
         known_hosts_path=config.known_hosts_path,
         image=Path(state["image"]),
-        server=host("server"),
-        client=host("client"),
+        server=host(config.server),
+        client=host(config.client),
         notes=inventory.lab_notes(config, state["cpus"]),
     )
 
@@ -321,15 +315,7 @@ def _teardown(config: LabConfig) -> None:
     """Stop both hosts cleanly and remove their cgroups, links and mounts."""
     # Ansible's ControlPersist masters first, or they linger and serve the next lab.
     ssh.close_ssh_clients(config.subnet)
-    procs = [p for p in map(containers.running_process, config.hosts) if p is not None]
-    for proc in procs:
-        proc.terminate()
-    _, alive = psutil.wait_procs(procs, timeout=containers.STOP_TIMEOUT)
-    for proc in alive:
-        proc.kill()
-    psutil.wait_procs(alive, timeout=10)
-    for host in config.hosts:
-        host.pid_file.unlink(missing_ok=True)
+    containers.stop(config.hosts)
     containers.remove_cgroups(config)
     network.delete_bridge(config)
     _unmount_leftovers(config)
@@ -344,4 +330,4 @@ def _unmount_leftovers(config: LabConfig) -> None:
             system.run(["umount", "--lazy", mountpoint], check=False)
 
 
-__all__ = ["ROLES", "Host", "Lab", "LabError", "down", "get", "health_problem", "up"]
+__all__ = ["Host", "Lab", "LabError", "down", "get", "health_problem", "up"]

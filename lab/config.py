@@ -20,7 +20,6 @@ IMAGE_ROOT = Path(os.environ.get("HTTPLAB_IMAGE_DIR", "/var/cache/httplab/images
 
 DEFAULT_NAME = "embedded"
 LAB_USER = "httplab"
-ROLES = ("server", "client")
 
 _NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
 # Interface names may have 15 characters; "vb-" + tag + "-srv" must fit.
@@ -65,15 +64,11 @@ class LabConfig:
 
     @property
     def tag(self) -> str:
-        """Short form of the name for interface names (at most 8 characters)."""
-        if len(self.name) <= _TAG_LENGTH:
-            return self.name
-        digest = hashlib.sha256(self.name.encode()).hexdigest()
-        return f"{self.name[:3]}{digest[:5]}"
+        return name_tag(self.name)
 
     @property
     def bridge(self) -> str:
-        return f"hl-{self.tag}"
+        return bridge_name(self.name)
 
     @property
     def bridge_address(self) -> ipaddress.IPv4Address:
@@ -120,6 +115,18 @@ class LabConfig:
             address=self.subnet.network_address + offset,
             state_dir=self.state_dir / role,
         )
+
+
+def name_tag(name: str) -> str:
+    """Short form of a lab name for interface names (at most 8 characters)."""
+    if len(name) <= _TAG_LENGTH:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    return f"{name[:3]}{digest[:5]}"
+
+
+def bridge_name(name: str) -> str:
+    return f"hl-{name_tag(name)}"
 
 
 def validate_name(name: str) -> str:
