@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import subprocess
 from pathlib import Path
@@ -72,7 +73,7 @@ def close_ssh_clients(subnet: ipaddress.IPv4Network) -> list[int]:
     A master left over from a previous lab would serve the next lab at the same address
     with a dead connection, so Ansible's masters must go before the hosts do.
     """
-    stopped = []
+    clients = []
     for conn in psutil.net_connections(kind="tcp4"):
         if not conn.raddr or conn.pid is None:
             continue
@@ -80,35 +81,26 @@ def close_ssh_clients(subnet: ipaddress.IPv4Network) -> list[int]:
             continue
         try:
             proc = psutil.Process(conn.pid)
-            if proc.name() != "ssh":
-                continue
-            control_path = _master_control_path(proc.cmdline())
-            if control_path:
-                subprocess.run(
-                    ["ssh", "-o", f"ControlPath={control_path}", "-O", "exit", "lab"],
-                    capture_output=True,
-                    timeout=10,
-                )
-            if proc.is_running():
-                proc.terminate()
-            stopped.append(conn.pid)
-        except (psutil.NoSuchProcess, subprocess.TimeoutExpired):
+            if proc.name() == "ssh":
+                _close(proc)
+                clients.append(proc)
+        except psutil.NoSuchProcess:
             continue
-    psutil.wait_procs([p for p in map(_process, stopped) if p], timeout=5)
-    return stopped
+    psutil.wait_procs(clients, timeout=5)
+    return [proc.pid for proc in clients]
 
 
-def _master_control_path(cmdline: list[str]) -> str | None:
-    # A backgrounded master renames itself "ssh: /root/.ansible/cp/abc123 [mux]".
-    title = " ".join(cmdline)
+def _close(proc: psutil.Process) -> None:
+    # A backgrounded master renames itself "ssh: /root/.ansible/cp/abc123 [mux]"; asking
+    # it to exit also removes its socket. Anything else just gets SIGTERM.
+    title = " ".join(proc.cmdline())
     if title.startswith("ssh: ") and title.endswith(" [mux]"):
-        path = title[len("ssh: ") : -len(" [mux]")]
-        return path if Path(path).exists() else None
-    return None
-
-
-def _process(pid: int) -> psutil.Process | None:
-    try:
-        return psutil.Process(pid)
-    except psutil.NoSuchProcess:
-        return None
+        control_path = title[len("ssh: ") : -len(" [mux]")]
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            subprocess.run(
+                ["ssh", "-o", f"ControlPath={control_path}", "-O", "exit", "lab"],
+                capture_output=True,
+                timeout=10,
+            )
+    if proc.is_running():
+        proc.terminate()
