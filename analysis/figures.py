@@ -143,17 +143,16 @@ def means_figure(mode: str, rows: pd.DataFrame, colours: dict[str, str]) -> Figu
             error_kw={"elinewidth": 1, "ecolor": "#333333"},
         )
         for index, stack in enumerate(stacks):
+            if pd.isna(part.loc[stack, "requests"]):
+                continue  # this stack has no CSV for this method
             if part.loc[stack, "client_limited"]:
                 ax.patches[index].set_hatch("//")
-            if pd.notna(mean[stack]):
+            if pd.isna(mean[stack]):
+                label, end = "no successful request", 0.0
+            else:
+                label = f"{mean[stack]:.2f} ms" + flag_label(part.loc[stack])
                 end = max(mean[stack] + np.nan_to_num(error[1][index]), mean[stack])
-                ax.text(
-                    end + right * 0.02,
-                    index,
-                    f"{mean[stack]:.2f} ms" + flag_label(part.loc[stack]),
-                    va="center",
-                    fontsize=8.5,
-                )
+            ax.text(end + right * 0.02, index, label, va="center", fontsize=8.5)
         ax.set_xlim(0, right * 1.45)
         stack_rows(ax, stacks, method, "mean latency per request (ms); whisker = 95% CI")
     figure.suptitle(_title("means", mode, "Mean latency"))

@@ -5,12 +5,26 @@ import pytest
 from tests.analysis.synthetic import write_run
 
 
-@pytest.fixture
-def run_dir(tmp_path: Path) -> Path:
-    """A small realistic run: six stacks, both methods, constant and concurrent, with manifest."""
+def small_run(root: Path) -> Path:
+    """Six stacks, both methods, constant and concurrent, with manifest; flask-dev drops a quarter
+    of its requests and the client was the bottleneck for concurrent django-daphne GET."""
     return write_run(
-        tmp_path / "run-a",
+        root,
         rows=150,
         failure_rate={"flask-dev": 0.25},
         client_limited={("concurrent", "django-daphne", "GET")},
     )
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    return small_run(tmp_path / "run-a")
+
+
+@pytest.fixture(scope="module")
+def reported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
+    """A small run after `python -m analysis report` (made once per module): folder, exit status."""
+    from analysis.cli import main
+
+    root = small_run(tmp_path_factory.mktemp("reported") / "run-r")
+    return root, main(["report", str(root)])

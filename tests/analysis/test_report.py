@@ -22,8 +22,9 @@ def is_png(path: Path) -> bool:
     return path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
 
 
-def test_report_writes_every_output(run_dir, capsys):
-    assert main(["report", str(run_dir)]) == 0
+def test_report_writes_every_output(reported):
+    run_dir, status = reported
+    assert status == 0
     out = run_dir / "report"
     for name in FIGURES:
         assert is_png(out / name), name
@@ -57,11 +58,10 @@ def test_report_writes_every_output(run_dir, capsys):
     assert "Client alone (ms)" in tables
     assert summary.loc[summary["mode"] == "constant", "client_overhead_s"].eq(0.0021).all()
     assert not list(out.glob(".*.tmp"))
-    assert "wrote" in capsys.readouterr().out
 
 
-def test_client_limited_row_is_flagged_and_not_ranked(run_dir):
-    main(["report", str(run_dir)])
+def test_client_limited_row_is_flagged_and_not_ranked(reported):
+    run_dir, _ = reported
     tables = (run_dir / "report" / "tables.md").read_text()
     line = next(row for row in tables.splitlines() if "django-daphne - GET†" in row)
     assert line.startswith("| — |")  # no rank
@@ -167,3 +167,20 @@ def test_repetitions_are_pooled_and_their_spread_shown(run_dir):
     # Two means 1 ms apart: their standard deviation is 1 ms / sqrt(2).
     assert row["repetition_sd_s"] == pytest.approx(0.001 / 2**0.5, rel=1e-6)
     assert "Run-to-run SD (ms)" in (run_dir / "report" / "tables.md").read_text()
+
+
+def test_a_mode_the_paper_lacks_with_a_stack_that_never_answered(tmp_path):
+    header = "Iteration,Execution Time (seconds),Status,Error,Start (s),Worker\n"
+    for stack, body in (("x-stack", "1,0.002,200,,0,0\n"), ("y-stack", "1,,,timeout,0,0\n")):
+        (tmp_path / "rate" / stack).mkdir(parents=True)
+        (tmp_path / "rate" / stack / "GET.csv").write_text(header + body)
+    assert main(["report", str(tmp_path)]) == 1  # no manifest
+    summary = pd.read_csv(tmp_path / "report" / "summary.csv").set_index("stack")
+    assert (
+        summary.loc["x-stack", "mean_s"] == 0.002 and summary.loc["x-stack", "improvement_pct"] == 0
+    )
+    assert summary.loc["y-stack", "failure_rate"] == 1.0 and pd.isna(
+        summary.loc["y-stack", "mean_s"]
+    )
+    for kind in ("means", "iterations", "boxplot", "percentiles"):
+        assert is_png(tmp_path / "report" / f"{kind}_rate.png")
