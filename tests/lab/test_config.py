@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from lab import image, inventory
-from lab.config import LabConfig, default_subnets, parse_subnet, validate_name
+from lab.config import REPO_ROOT, LabConfig, default_subnets, parse_subnet, validate_name
 from lab.errors import LabError
 from lab.system import require_free_space
 
@@ -105,7 +105,7 @@ def test_too_little_space_is_a_clear_error(tmp_path):
 def test_bad_lab_name_is_refused_by_the_cli():
     result = subprocess.run(
         [sys.executable, "-m", "lab", "up", "--name", "Bad_Name"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True, text=True, timeout=60, cwd=REPO_ROOT,
     )  # fmt: skip
     assert result.returncode == 2
     assert "invalid lab name 'Bad_Name'" in result.stderr

@@ -11,6 +11,7 @@ import uuid
 import pytest
 
 from lab import api
+from lab.config import REPO_ROOT
 
 pytestmark = pytest.mark.lab
 
@@ -149,7 +150,7 @@ def test_cli_ssh_runs_a_command_on_each_host(embedded_lab):
         result = subprocess.run(
             [sys.executable, "-m", "lab", "ssh", host.role, "--name", embedded_lab.name,
              "--", "hostname"],
-            capture_output=True, text=True, timeout=60,
+            capture_output=True, text=True, timeout=60, cwd=REPO_ROOT,
         )  # fmt: skip
         assert (result.returncode, result.stdout) == (0, f"{host.hostname}\n"), result.stderr
 
@@ -157,7 +158,7 @@ def test_cli_ssh_runs_a_command_on_each_host(embedded_lab):
 def test_cli_status_says_what_runs_where(embedded_lab):
     result = subprocess.run(
         [sys.executable, "-m", "lab", "status", "--name", embedded_lab.name],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True, text=True, timeout=60, cwd=REPO_ROOT,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"lab {embedded_lab.name!r}: up")
