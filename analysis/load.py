@@ -103,47 +103,64 @@ def load_run(root: Path, exclude: Path | None = None) -> Run:
             continue
         name = CSV_NAME.match(path.name)
         if name is None:
-            problems.append(
-                Problem(path, None, "skipped: name is not METHOD.csv or METHOD.repK.csv")
-            )
+            message = "skipped: name is not METHOD.csv or METHOD.repK.csv"
+            problems.append(Problem(path, None, message))
             continue
-        mode, stack = path.parent.parent.name, path.parent.name
-        method, repetition = name["method"], int(name["rep"] or 1)
-        found.add((mode, stack, method, repetition))
-        parsed = read_csv(path)
-        problems.extend(parsed.problems)
-        if parsed.frame is None:
-            continue
-        meta = _read_json(path.with_name(path.name[: -len(".csv")] + ".meta.json"), problems)
-        measurements.append(
-            Measurement(
-                mode,
-                stack,
-                method,
-                repetition,
-                path,
-                parsed.source_format,
-                len(parsed.frame),
-                meta,
-                client_limit(meta) if meta else None,
-                client_overhead(meta) if meta else None,
-            )
-        )
-        frames.append(
-            parsed.frame.assign(mode=mode, stack=stack, method=method, repetition=repetition)
-        )
-        if meta and meta.get("interrupted"):
-            notes.append(f"{path.relative_to(root)}: the client was interrupted; partial data")
-        if parsed.source_format == "paper":
-            zeros = int(parsed.frame["time_s"].isna().sum())
-            notes.append(
-                f"{path.relative_to(root)}: paper format; {zeros} zero times counted as failures"
-            )
+        key = (path.parent.parent.name, path.parent.name, name["method"], int(name["rep"] or 1))
+        found.add(key)
+        measurement, frame = _read_measurement(root, path, key, problems, notes)
+        if measurement is not None and frame is not None:
+            measurements.append(measurement)
+            frames.append(frame)
     if manifest is not None:
         _check_manifest(root, manifest, problems, notes)
     _check_missing(root, manifest, found, problems)
     run_id = str(manifest.get("run_id", root.name)) if manifest else root.name
     return Run(root, run_id, manifest, _combine(frames), measurements, problems, notes)
+
+
+def _read_measurement(
+    root: Path,
+    path: Path,
+    key: tuple[str, str, str, int],
+    problems: list[Problem],
+    notes: list[str],
+) -> tuple[Measurement | None, pd.DataFrame | None]:
+    """One CSV and its meta file, or (None, None) if the CSV has nothing usable."""
+    try:
+        parsed = read_csv(path)
+    except OSError as error:
+        problems.append(Problem(path, None, f"skipped: unreadable ({error.strerror or error})"))
+        return None, None
+    problems.extend(parsed.problems)
+    if parsed.frame is None:
+        return None, None
+    if parsed.frame.empty:
+        if not parsed.problems:
+            problems.append(Problem(path, 2, "skipped: a header but no requests"))
+        return None, None
+    meta = _read_json(path.with_name(path.name[: -len(".csv")] + ".meta.json"), problems)
+    relative = path.relative_to(root)
+    if meta and meta.get("interrupted"):
+        notes.append(f"{relative}: the client was interrupted; partial data")
+    if parsed.source_format == "paper":
+        zeros = int(parsed.frame["time_s"].isna().sum())
+        notes.append(f"{relative}: paper format; {zeros} zero times counted as failures")
+    mode, stack, method, repetition = key
+    measurement = Measurement(
+        mode,
+        stack,
+        method,
+        repetition,
+        path,
+        parsed.source_format,
+        len(parsed.frame),
+        meta,
+        client_limit(meta) if meta else None,
+        client_overhead(meta) if meta else None,
+    )
+    frame = parsed.frame.assign(mode=mode, stack=stack, method=method, repetition=repetition)
+    return measurement, frame
 
 
 def read_csv(path: Path) -> _Parsed:

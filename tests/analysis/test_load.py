@@ -165,3 +165,11 @@ def test_client_limit_is_found_in_the_meta_file_shapes_the_client_may_write():
     )
     assert client_limit({"client_limited": False, "client_bottleneck": {"detected": False}}) is None
     assert client_limit({"successes": 10}) is None
+
+
+def test_a_header_without_requests_is_reported_at_line_2(run_dir):
+    path = run_dir / "constant" / "fastapi-uvicorn" / "POST.csv"
+    path.write_text(HEADER + "\n")
+    run = load_run(run_dir)
+    assert [(p.file, p.line) for p in run.problems if "no requests" in p.message] == [(path, 2)]
+    assert len(run.measurements) == 23
