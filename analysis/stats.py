@@ -158,8 +158,8 @@ def sort_rows(table: pd.DataFrame) -> pd.DataFrame:
         )
     }
     sort_key = [table[c].astype(str).map(ranks[c]) for c in KEYS]
-    order = np.lexsort(tuple(reversed([k.to_numpy() for k in sort_key])))
-    result = table.iloc[order].reset_index(drop=True)
+    positions = np.lexsort(tuple(reversed([k.to_numpy() for k in sort_key])))  # stable
+    result = table.iloc[positions].reset_index(drop=True)
     for column in KEYS:
         result[column] = result[column].astype(str)
     return result

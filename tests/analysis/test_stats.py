@@ -5,8 +5,9 @@ import statistics
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as scipy_stats
 
-from analysis.stats import SUMMARY_COLUMNS, improvement_pct, summarise
+from analysis.stats import SUMMARY_COLUMNS, improvement_pct, summarise, welch_difference
 
 # Hand-made samples (seconds); NaN = a failed request.
 A_GET = [0.010, 0.011, 0.012, 0.013, 0.014, 0.015, 0.016, 0.017, 0.018, 0.100]
@@ -131,3 +132,15 @@ def test_repetition_spread_is_the_sd_of_per_repetition_means():
     assert summarise(frame)["repetition_sd_s"].item() == pytest.approx(expected)
     single = frame.loc[frame["repetition"] == 1]
     assert pd.isna(summarise(single)["repetition_sd_s"].item())
+
+
+def test_welch_interval_of_a_difference_of_means_by_the_formula():
+    a = np.array([1.0, 2.0, 3.0, 4.0])
+    b = np.array([2.5, 4.0, 5.5, 7.0, 8.5])
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)  # 5/12 and 5.625/5
+    dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    half = scipy_stats.t.ppf(0.975, dof) * (va + vb) ** 0.5
+    diff, low, high = welch_difference(a, b)
+    assert diff == pytest.approx(3.0)
+    assert (low, high) == pytest.approx((3.0 - half, 3.0 + half))
+    assert low > 0  # this difference exceeds its interval
