@@ -22,6 +22,9 @@ class RequestsEngine:
         self.payload = payload
         self.timeout = timeout
 
+    def prepare(self) -> None:
+        """Nothing to tidy: no connection outlives its request."""
+
     def send(self) -> tuple[int, bytes]:
         try:
             if self.method == "GET":

@@ -15,6 +15,7 @@ from typing import Any
 import psutil
 
 CPU_SATURATED_CORES = 0.9  # of the one core the engine's thread can use
+HOST_SATURATED_PERCENT = 95.0  # the whole client host: the client waited for a CPU
 RATE_SHORTFALL = 0.95  # achieved send rate below this share of the target
 LATE_P99_S = 0.002  # timers or dispatches this late (99th percentile) distort times
 
@@ -69,8 +70,12 @@ def assess(
     reasons: list[str] = []
     limits: dict[str, Any] = {**cpu}
     cores = cpu.get("process_cpu_cores")
-    if mode in ("concurrent", "rate") and cores is not None and cores >= CPU_SATURATED_CORES:
-        reasons.append(f"client process used {cores:.0%} of a core (its engine is one thread)")
+    host = cpu.get("host_cpu_percent")
+    if mode in ("concurrent", "rate"):
+        if cores is not None and cores >= CPU_SATURATED_CORES:
+            reasons.append(f"client process used {cores:.0%} of a core (its engine is one thread)")
+        if host is not None and host >= HOST_SATURATED_PERCENT:
+            reasons.append(f"client host CPUs were {host:.0f}% busy")
 
     lag = spread(stats.get("loop_lag_s", []))
     limits["loop_lag_s"] = lag

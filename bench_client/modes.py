@@ -67,6 +67,8 @@ class Runner(Protocol):
 class _Engine(Protocol):
     send: Send
 
+    def prepare(self) -> None: ...  # connection housekeeping, before the clock starts
+
     def close(self) -> None: ...
 
 
@@ -81,6 +83,7 @@ class SequentialRunner:
 
     def run(self, count: int, recorder: Recorder) -> None:
         for iteration in range(1, count + 1):
+            self.engine.prepare()
             sample = measure(iteration, 0, self.engine.send, self.check)
             recorder.add(sample)
             if iteration < count:

@@ -70,7 +70,7 @@ def test_no_body_statuses():
     ("data", "message"),
     [
         (b"SSH-2.0-OpenSSH\r\n\r\n", "not an HTTP/1.x status line"),
-        (b"HTTP/1.1 OK fine\r\n\r\n", "bad status code"),
+        (b"HTTP/1.1 2x0 OK\r\n\r\n", "bad status code"),
         (b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", "bad Content-Length"),
         (b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nab", "bytes after the response"),
         (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "bad chunk size"),

@@ -7,13 +7,20 @@ import pytest
 from bench_client.limits import assess, spread
 
 IDLE = {"process_cpu_cores": 0.2, "host_cpu_percent": 30.0}
-BUSY = {"process_cpu_cores": 0.97, "host_cpu_percent": 99.0}
+BUSY = {"process_cpu_cores": 0.97, "host_cpu_percent": 60.0}
+CROWDED = {"process_cpu_cores": 0.3, "host_cpu_percent": 99.0}
 
 
 def test_a_saturated_client_process_is_flagged_in_load_modes():
     verdict = assess("concurrent", None, BUSY, {"loop_lag_s": [0.0001] * 10})
     assert verdict["client_bottleneck"] is True
     assert "97% of a core" in verdict["reasons"][0]
+
+
+def test_a_crowded_client_host_is_flagged():
+    """Other processes took the CPUs: the client waited, and its times include the wait."""
+    verdict = assess("rate", 100.0, CROWDED, _rate_stats(100, 100, 0.00001))
+    assert verdict["reasons"] == ["client host CPUs were 99% busy"]
 
 
 def test_sequential_modes_are_not_judged_by_cpu():

@@ -8,6 +8,8 @@ The client runs unchanged on Windows: Windows paths, a coarse sleep timer
 from __future__ import annotations
 
 import math
+import socket
+import struct
 import sys
 import time
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -17,6 +19,7 @@ import pytest
 
 from bench_client import facts, limits
 from bench_client.calibrate import cache_dir
+from bench_client.engine_socket import timeout_option
 from bench_client.output import meta_path_for
 from bench_client.timing import (
     clock,
@@ -180,3 +183,16 @@ def test_cpu_watch_survives_psutil_failures(monkeypatch):
     watch = limits.CpuWatch()
     watch.start()
     assert watch.stop() == {"process_cpu_cores": None, "host_cpu_percent": None}
+
+
+def test_kernel_timeout_option_per_platform():
+    """SO_RCVTIMEO takes milliseconds as a DWORD on Windows and a struct timeval elsewhere."""
+    assert timeout_option(5, "win32") == struct.pack("<L", 5000)
+    assert timeout_option(0.0004, "win32") == struct.pack("<L", 1)  # 0 would mean "never"
+    assert timeout_option(2.5, "linux") == struct.pack("ll", 2, 500_000)
+
+
+def test_kernel_timeout_option_is_accepted_by_this_os():
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeout_option(1.5))
+        assert len(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16)) >= 4

@@ -1,0 +1,238 @@
+"""How much does bench_client itself cost, and how fast can it go?
+
+    .venv/bin/python benchmarks/client_overhead.py [--requests 2000] [--wrk-seconds 5]
+
+Prints, against one loopback server (bench_client's reference server, in its
+own process):
+
+1. per-request time of each mode beside a minimal raw-socket client doing the
+   same thing (new connection per request for constant; one kept-alive
+   connection otherwise; the rate mode's baseline is paced at the same rate);
+   goal: keepalive and rate within 1.2x of the raw socket;
+2. capacity (requests/s) of the concurrent and rate modes beside wrk
+   (Debian package `wrk`); goal: at least half of wrk's.
+
+A figure script, not a test: it prints what it measures and asserts nothing.
+The machine is shared, so each figure is the better of two rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench_client import config, modes, refserver
+from bench_client.timing import (
+    Recorder,
+    clock,
+    measure_sleep_granularity,
+    sleep_until,
+)
+
+ROUNDS = 2
+RATE_FOR_LATENCY = 1000.0
+
+
+# -- the raw-socket baseline: the least a Python client can do per request ------------
+
+
+def _raw_request(host: str, port: int) -> bytes:
+    return f"GET /get HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
+
+
+def _read_response(sock: socket.socket) -> None:
+    data = sock.recv(65536)
+    head_end = data.find(b"\r\n\r\n")
+    while head_end < 0:
+        data += sock.recv(65536)
+        head_end = data.find(b"\r\n\r\n")
+    length = int(re.search(rb"Content-Length: (\d+)", data[:head_end], re.I).group(1))
+    while len(data) < head_end + 4 + length:
+        data += sock.recv(65536)
+
+
+def raw_new_connection(url: str, count: int) -> list[float]:
+    host, port = urlsplit(url).hostname, urlsplit(url).port
+    request = _raw_request(host, port)
+    times = []
+    for _ in range(count):
+        start = clock()
+        with socket.create_connection((host, port)) as sock:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.sendall(request)
+            _read_response(sock)
+        times.append(clock() - start)
+    return times
+
+
+def raw_kept_alive(url: str, count: int, pace: float = 0.0) -> list[float]:
+    """One connection; with `pace`, requests start every `pace` seconds like the rate mode."""
+    host, port = urlsplit(url).hostname, urlsplit(url).port
+    request = _raw_request(host, port)
+    times = []
+    granularity = measure_sleep_granularity()
+    with socket.create_connection((host, port)) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        next_start = clock()
+        for _ in range(count):
+            if pace:
+                sleep_until(next_start, granularity)
+                next_start += pace
+            start = clock()
+            sock.sendall(request)
+            _read_response(sock)
+            times.append(clock() - start)
+    return times
+
+
+# -- bench_client's modes, run exactly as the CLI runs them ----------------------------
+
+
+def run_mode(
+    url: str, mode: str, count: int, *, workers: int = 1, rate: float | None = None
+) -> tuple[list[float], float, dict]:
+    """Times of `count` requests, the wall time they took, and the runner's stats."""
+    settings = config.build(
+        base_url=url,
+        method="GET",
+        mode=mode,
+        iterations=count,
+        interval=None if mode == "rate" else 0.0,
+        timeout=5.0,
+        concurrency=workers if mode in ("concurrent", "rate") else None,
+        rate=rate,
+        warmup=min(200, count),
+        path=None,
+        payload=None,
+        out="unused.csv",
+        quiet=True,
+        calibration="off",
+    )
+    runner = modes.make_runner(settings, measure_sleep_granularity())
+    recorder = Recorder()
+    try:
+        modes.execute(runner, settings, recorder)
+        wall = clock() - recorder.origin
+        stats = runner.stats()
+    finally:
+        runner.close()
+    return [s.elapsed for s in recorder.samples if s.elapsed is not None], wall, stats
+
+
+def best_of(measure: Callable[[], list[float]]) -> list[float]:
+    """The round with the lowest median: other people's load only ever adds time."""
+    return min((measure() for _ in range(ROUNDS)), key=statistics.median)
+
+
+def wrk(url: str, threads: int, connections: int, seconds: int) -> float | None:
+    if shutil.which("wrk") is None:
+        return None
+    done = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", f"{url}/get"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    found = re.search(r"Requests/sec:\s+([\d.]+)", done.stdout)
+    return float(found.group(1)) if found else None
+
+
+def _us(seconds: float) -> str:
+    return f"{seconds * 1e6:8.1f}"
+
+
+def per_request(url: str, count: int) -> None:
+    print(f"\n1. per-request time, {count} GET requests each, best of {ROUNDS} rounds (µs)")
+    print(
+        f"{'mode':<11} {'median':>8} {'mean':>8} | {'raw socket baseline':<28} "
+        f"{'median':>8} {'mean':>8} | ratio (median, mean)"
+    )
+    raw_new = best_of(lambda: raw_new_connection(url, count))
+    raw_alive = best_of(lambda: raw_kept_alive(url, count))
+    raw_paced = best_of(lambda: raw_kept_alive(url, count, pace=1 / RATE_FOR_LATENCY))
+    rows = [
+        ("constant", lambda: run_mode(url, "constant", count)[0], "new connection", raw_new),
+        ("keepalive", lambda: run_mode(url, "keepalive", count)[0], "kept alive", raw_alive),
+        (
+            "concurrent",
+            lambda: run_mode(url, "concurrent", count)[0],
+            "kept alive (1 worker)",
+            raw_alive,
+        ),
+        (
+            "rate",
+            lambda: run_mode(url, "rate", count, rate=RATE_FOR_LATENCY)[0],
+            f"kept alive, {RATE_FOR_LATENCY:g}/s paced",
+            raw_paced,
+        ),
+    ]
+    for mode, measure, baseline_name, baseline in rows:
+        times = best_of(measure)
+        median, mean = statistics.median(times), statistics.fmean(times)
+        base_median, base_mean = statistics.median(baseline), statistics.fmean(baseline)
+        print(
+            f"{mode:<11} {_us(median)} {_us(mean)} | {baseline_name:<28} {_us(base_median)} "
+            f"{_us(base_mean)} | {median / base_median:.2f}x, {mean / base_mean:.2f}x"
+        )
+
+
+def capacity(url: str, count: int, wrk_seconds: int) -> None:
+    print(f"\n2. capacity (requests/s), best of {ROUNDS} rounds")
+    wrk_figures = {f"wrk -t{t} -c16": wrk(url, t, 16, wrk_seconds) for t in (1, 2)}
+    if all(v is None for v in wrk_figures.values()):
+        print("   wrk is not installed (apt-get install wrk): no reference figure")
+    for name, value in wrk_figures.items():
+        if value is not None:
+            print(f"   {name:<36} {value:9.0f}")
+    reference = max((v for v in wrk_figures.values() if v), default=None)
+
+    def share(value: float) -> str:
+        return f"  ({value / reference:.0%} of wrk's best)" if reference else ""
+
+    for workers in (16, 64):
+        best = max(
+            len(t) / wall
+            for t, wall, _ in (
+                run_mode(url, "concurrent", count, workers=workers) for _ in range(ROUNDS)
+            )
+        )
+        print(f"   concurrent, {workers} workers, --interval 0  {best:9.0f}{share(best)}")
+    for target in (2000.0, 5000.0, 10000.0, 20000.0):
+        results = [run_mode(url, "rate", count, workers=64, rate=target) for _ in range(ROUNDS)]
+        times, wall, stats = max(results, key=lambda r: len(r[0]) / r[1])
+        achieved = len(times) / wall
+        slip = sorted(stats["schedule_slip_s"])[int(len(times) * 0.99)]
+        print(
+            f"   rate, target {target:>7.0f}/s, 64 connections {achieved:9.0f}{share(achieved)}"
+            f"  slip p99 {slip * 1e3:.2f} ms, median latency "
+            f"{statistics.median(times) * 1e3:.2f} ms"
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--capacity-requests", type=int, default=20000)
+    parser.add_argument("--wrk-seconds", type=int, default=5)
+    args = parser.parse_args()
+    with refserver.running() as url:
+        print(f"loopback server: bench_client.refserver at {url} (one asyncio process)")
+        per_request(url, args.requests)
+        capacity(url, args.capacity_requests, args.wrk_seconds)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
