@@ -7,7 +7,6 @@ difference counts as real only when that interval excludes 0.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from analysis import html as page
 from analysis import tables
 from analysis.load import Problem, Run, load_run
 from analysis.naming import order_methods, order_modes, order_stacks, stack_colours
-from analysis.output import write_bytes, write_text
+from analysis.output import write_bytes, write_csv, write_text
 from analysis.stats import KEYS, annotate, sort_rows, summarise, welch_difference
 
 RUN_HATCHES = ("", "///", "...", "xxx", "\\\\\\", "ooo")
@@ -225,35 +224,37 @@ def build_comparison(folders: list[Path], out: Path) -> Comparison:
     modes = order_modes(comparison.table["mode"].unique())
     comparison.figures = [comparison_figure(comparison, mode) for mode in modes]
     mode_tables = [comparison_table(comparison, mode) for mode in modes]
-    devices = device_rows(comparison)
-    sentences = significance_sentences(comparison)
-
-    buffer = io.StringIO()
-    comparison.table.to_csv(buffer, index=False, lineterminator="\n")
-    markdown = [
-        f"# httplab comparison: {' vs '.join(labels)}",
-        "",
-        *(f"{s}  " for s in sentences),
-        "",
-    ]
-    markdown.append(devices.to_markdown())
-    markdown.extend(t.to_markdown() for t in mode_tables)
-    markdown.extend(f"![{f.title}]({f.name})  \n{f.caption}\n" for f in comparison.figures)
-    sections = [page.section("Devices", devices.to_html())]
-    for table, figure in zip(mode_tables, comparison.figures, strict=True):
-        sections.append(
-            page.section(table.title.split(":")[0], page.figure_html(figure), table.to_html())
-        )
-    document = page.render_page(
-        f"httplab comparison: {' vs '.join(labels)}",
-        [f"{label}: {run.root}" for run, label in zip(runs, labels, strict=True)],
-        sections,
-        warnings=sentences,
-        problems=[str(p) for p in comparison.problems],
-    )
     for figure in comparison.figures:
         write_bytes(out / figure.name, figure.png)
-    write_text(out / "compare.csv", buffer.getvalue())
-    write_text(out / "compare.md", "\n".join(markdown))
-    write_text(out / "index.html", document)
+    write_csv(out / "compare.csv", comparison.table)
+    write_text(out / "compare.md", compare_markdown(comparison, mode_tables))
+    write_text(out / "index.html", compare_html(comparison, mode_tables))
     return comparison
+
+
+def title(comparison: Comparison) -> str:
+    return f"httplab comparison: {' vs '.join(comparison.labels)}"
+
+
+def compare_markdown(comparison: Comparison, mode_tables: list[tables.Table]) -> str:
+    parts = [f"# {title(comparison)}", ""]
+    parts.extend(f"{sentence}  " for sentence in significance_sentences(comparison))
+    parts.extend(["", device_rows(comparison).to_markdown()])
+    parts.extend(table.to_markdown() for table in mode_tables)
+    parts.extend(f"![{f.title}]({f.name})  \n{f.caption}\n" for f in comparison.figures)
+    return "\n".join(parts)
+
+
+def compare_html(comparison: Comparison, mode_tables: list[tables.Table]) -> str:
+    sections = [page.section("Devices", device_rows(comparison).to_html())]
+    for table, figure in zip(mode_tables, comparison.figures, strict=True):
+        heading = table.title.split(":")[0]
+        sections.append(page.section(heading, page.figure_html(figure), table.to_html()))
+    runs = zip(comparison.runs, comparison.labels, strict=True)
+    return page.render_page(
+        title(comparison),
+        [f"{label}: {run.root}" for run, label in runs],
+        sections,
+        warnings=significance_sentences(comparison),
+        problems=[str(p) for p in comparison.problems],
+    )

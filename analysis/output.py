@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from pathlib import Path
+
+import pandas as pd
 
 
 def write_bytes(path: Path, data: bytes) -> None:
@@ -22,3 +25,10 @@ def write_bytes(path: Path, data: bytes) -> None:
 
 def write_text(path: Path, text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
+
+
+def write_csv(path: Path, frame: pd.DataFrame) -> None:
+    """A table as CSV, floats at full precision, no index."""
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False, lineterminator="\n")
+    write_text(path, buffer.getvalue())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from analysis import html as page
 from analysis import tables
 from analysis.load import Problem, Run, load_run
 from analysis.naming import order_modes
-from analysis.output import write_bytes, write_text
+from analysis.output import write_bytes, write_csv, write_text
 from analysis.paper import (
     DAPHNE_DUPLICATE_NOTE,
     PAPER_TABLE_OF_MODE,
@@ -47,17 +46,11 @@ def build_report(results: Path, out: Path) -> Report:
     return report
 
 
-def summary_csv(summary: pd.DataFrame) -> str:
-    buffer = io.StringIO()
-    summary.to_csv(buffer, index=False, lineterminator="\n")
-    return buffer.getvalue()
-
-
 def write_outputs(report: Report) -> None:
     out = report.out
     for figure in report.figures:
         write_bytes(out / figure.name, figure.png)
-    write_text(out / "summary.csv", summary_csv(report.summary))
+    write_csv(out / "summary.csv", report.summary)
     write_text(out / "tables.md", tables_markdown(report))
     write_text(out / "index.html", index_html(report))
 
