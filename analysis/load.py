@@ -39,6 +39,7 @@ CLIENT_LIMIT_KEYS = frozenset(
         "client_saturated",
     }
 )
+MAX_ROW_PROBLEMS = 20  # bad rows listed per file; the rest are counted
 REASON_KEYS = ("reasons", "reason", "message", "why")
 SAMPLE_COLUMNS = ("mode", "stack", "method", "repetition", "iteration", "time_s", "ok", "error")
 
@@ -244,6 +245,10 @@ def _read_by_line(path: Path, source_format: str) -> _Parsed:
     frame = pd.DataFrame(
         {"iteration": np.array(iterations, dtype="int64"), "time_s": times, "error": errors}
     )
+    if len(problems) > MAX_ROW_PROBLEMS:  # a broken file should not drown the other messages
+        hidden = len(problems) - MAX_ROW_PROBLEMS
+        more = Problem(path, None, f"and {hidden} more bad rows, not listed one by one")
+        problems = [*problems[:MAX_ROW_PROBLEMS], more]
     return _Parsed(frame, source_format, problems)
 
 

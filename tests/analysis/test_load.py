@@ -173,3 +173,11 @@ def test_a_header_without_requests_is_reported_at_line_2(run_dir):
     run = load_run(run_dir)
     assert [(p.file, p.line) for p in run.problems if "no requests" in p.message] == [(path, 2)]
     assert len(run.measurements) == 23
+
+
+def test_a_file_of_bad_rows_is_summarised_not_listed_line_by_line(tmp_path):
+    rows = "".join(f"{i},x{i},200,,0,0\n" for i in range(1, 101))
+    parsed = read_csv(write(tmp_path / "GET.csv", f"{HEADER}\n{rows}"))
+    assert [p.line for p in parsed.problems[:20]] == list(range(2, 22))
+    assert parsed.problems[20].line is None and "80 more bad rows" in parsed.problems[20].message
+    assert len(parsed.problems) == 21 and parsed.frame.empty
