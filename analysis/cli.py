@@ -15,30 +15,41 @@ from analysis.load import Problem
 EXIT_OK = 0
 EXIT_SKIPPED = 1
 EXIT_USAGE = 2
+EXIT_HELP = """exit status:
+  0  everything read and written
+  1  some input skipped or inconsistent: each problem is on stderr with its file and line,
+     and the rest was still analysed
+  2  bad arguments"""
 
 
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(
         prog="python -m analysis",
         description="Statistics, figures, tables and an HTML report from httplab results folders.",
-        epilog="Exit status: 0 ok, 1 some input skipped (listed on stderr), 2 bad arguments.",
+        epilog=EXIT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
     report = commands.add_parser(
         "report",
         help="analyse one results folder",
-        description="Read RESULTS_DIR/<mode>/<stack>/<METHOD>.csv (httplab or paper format), "
-        "meta files and manifest.json; write summary.csv, PNG figures, tables.md and a "
-        "self-contained index.html.",
+        description="Read RESULTS_DIR/<mode>/<stack>/<METHOD>.csv (httplab or paper format),\n"
+        "their meta files and manifest.json; write summary.csv, PNG figures, tables.md\n"
+        "and a self-contained index.html.",
+        epilog="example:\n  python -m analysis report results/2026-11-27T0100Z\n\n" + EXIT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     report.add_argument("results", type=Path, metavar="RESULTS_DIR")
     report.add_argument("--out", type=Path, metavar="DIR", help="default: RESULTS_DIR/report")
     compare = commands.add_parser(
         "compare",
         help="compare the same stacks across runs (e.g. different hardware)",
-        description="Set two or more runs side by side: one figure and one table per mode, each "
-        "run's device row, and which differences from the first run exceed their 95%% "
+        description="Set two or more runs side by side: one figure and one table per mode, each\n"
+        "run's device row, and which differences from the first run exceed their 95%\n"
         "confidence interval (Welch).",
+        epilog="example:\n  python -m analysis compare results/laptop results/server\n\n"
+        + EXIT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     compare.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR")
     compare.add_argument(
