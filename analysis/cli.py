@@ -98,5 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m analysis: cannot write the report: {error}", file=sys.stderr)
         return EXIT_SKIPPED
     status = report_problems(result.problems)
-    print(f"wrote {out / 'index.html'}")
+    count = len(result.problems)
+    skipped = f"; {count} problem{'s' * (count != 1)} listed above" if count else ""
+    print(f"wrote {len(result.figures)} figures, tables and {out / 'index.html'}{skipped}")
     return status
