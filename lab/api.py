@@ -125,9 +125,8 @@ def _up(
     boot_started = time.monotonic()
     try:
         network.create_bridge(config)
-        for host in config.hosts:
-            containers.launch(config, host, lab_image, cpus[host.role])
-        _wait_for_ssh(config, progress, boot_started)
+        launched = {h: containers.launch(config, h, lab_image, cpus[h.role]) for h in config.hosts}
+        _wait_for_ssh(config, launched, progress, boot_started)
     except BaseException:
         _teardown(config)
         raise
@@ -286,15 +285,23 @@ def _split_cpus() -> dict[str, list[int]]:
     return {"server": cpus[:half], "client": cpus[half:]}
 
 
-def _wait_for_ssh(config: LabConfig, progress: Progress, since: float) -> None:
+def _wait_for_ssh(
+    config: LabConfig,
+    launched: dict[HostConfig, subprocess.Popen[bytes]],
+    progress: Progress,
+    since: float,
+) -> None:
+    # Polls the launched processes themselves: right after the launch a PID file check
+    # can catch the process mid-exec (empty cmdline) and take it for dead.
     waiting = list(config.hosts)
     deadline = time.monotonic() + BOOT_TIMEOUT
     while waiting:
         for host in list(waiting):
-            if containers.running_process(host) is None:
+            exit_code = launched[host].poll()
+            if exit_code is not None:
                 raise LabError(
-                    f"the {host.role} container stopped while booting; its log "
-                    f"({host.log_file}) ends:\n{containers.log_tail(host)}"
+                    f"the {host.role} container stopped while booting (exit code {exit_code}); "
+                    f"its log ({host.log_file}) ends:\n{containers.log_tail(host)}"
                 )
             if ssh.answers_ssh(config, host):
                 progress(f"{host.hostname} answers SSH ({time.monotonic() - since:.1f} s)")

@@ -62,8 +62,10 @@ def cgroup_dirs(config: LabConfig, role: str | None = None) -> list[Path]:
     return [h.joinpath(*parts) for h in hierarchies]
 
 
-def launch(config: LabConfig, host: HostConfig, image: Image, cpus: list[int]) -> int:
-    """Boot the host in the background and return the PID of its systemd-nspawn."""
+def launch(
+    config: LabConfig, host: HostConfig, image: Image, cpus: list[int]
+) -> subprocess.Popen[bytes]:
+    """Boot the host in the background; return its systemd-nspawn process."""
     cgroups = cgroup_dirs(config, host.role)
     for cgroup in cgroups:
         cgroup.mkdir(parents=True, exist_ok=True)
@@ -101,7 +103,7 @@ def launch(config: LabConfig, host: HostConfig, image: Image, cpus: list[int]) -
             cwd="/",
         )
     write_atomic(host.pid_file, f"{proc.pid}\n")
-    return proc.pid
+    return proc
 
 
 def running_process(host: HostConfig) -> psutil.Process | None:
