@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib import pyplot as plt
 from matplotlib.patches import Patch
 
 from analysis import figures as fig
 from analysis import html as page
 from analysis import tables
+from analysis.figures import plt  # pyplot, with the Agg backend already selected
 from analysis.load import Problem, Run, load_run
 from analysis.naming import order_methods, order_modes, order_stacks, stack_colours
 from analysis.output import write_bytes, write_csv, write_text
