@@ -116,15 +116,18 @@ def _up(
         progress(f"found a stale lab {name!r} ({problem}); cleaning it up")
         _teardown(config)
 
-    config = LabConfig(name, network.choose_subnet(name, bridge_name(name), requested))
     system.require_kernel_features()
-    lab_image = image.ensure_image(progress)
-    _prepare_files(config)
-    cpus = _split_cpus()
-    progress(f"booting {config.server.hostname} and {config.client.hostname} on {config.subnet}")
-    boot_started = time.monotonic()
-    try:
+    with network.allocation_lock():  # two labs coming up at once must not pick one subnet
+        config = LabConfig(name, network.choose_subnet(name, bridge_name(name), requested))
         network.create_bridge(config)
+    cpus = _split_cpus()
+    try:
+        lab_image = image.ensure_image(progress)
+        _prepare_files(config)
+        progress(
+            f"booting {config.server.hostname} and {config.client.hostname} on {config.subnet}"
+        )
+        boot_started = time.monotonic()
         launched = {h: containers.launch(config, h, lab_image, cpus[h.role]) for h in config.hosts}
         _wait_for_ssh(config, launched, progress, boot_started)
     except BaseException:

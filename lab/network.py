@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import ipaddress
 import json
+from collections.abc import Iterator
+from pathlib import Path
 
 from lab.config import LabConfig, default_subnets
 from lab.errors import LabError
 from lab.system import run
+
+# In /run, not in a checkout's .lab/: labs of every checkout share the machine's addresses.
+ALLOCATION_LOCK = Path("/run/httplab-network.lock")
 
 
 def interface_networks() -> dict[str, list[ipaddress.IPv4Network]]:
@@ -59,6 +66,14 @@ def choose_subnet(
         if not _users_of(candidate, bridge):
             return candidate
     raise LabError(f"every default subnet for lab {name!r} is in use; choose one with --subnet")
+
+
+@contextlib.contextmanager
+def allocation_lock() -> Iterator[None]:
+    """Machine-wide lock around choosing a subnet and claiming it with a bridge."""
+    with ALLOCATION_LOCK.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def create_bridge(config: LabConfig) -> None:
