@@ -141,15 +141,22 @@ def mode_table(summary: pd.DataFrame, mode: str) -> Table:
     return table
 
 
+def gigabytes(megabytes: Any) -> str:
+    """RAM as the paper wrote it (GB), from a manifest number or numeric string in MB."""
+    try:
+        return f"{float(megabytes) / 1024:.1f} GB"
+    except (TypeError, ValueError):
+        return "?"
+
+
 def _host_cells(host: dict[str, Any]) -> list[str]:
-    ram = host.get("ram_mb")
     cpu = str(host.get("cpu_model") or "?")
     if host.get("cpu_count"):
         cpu += f" ({host['cpu_count']} CPUs)"
     return [
         str(host.get("name") or "?"),
         cpu,
-        f"{ram / 1024:.1f} GB" if isinstance(ram, int | float) else "?",
+        gigabytes(host.get("ram_mb")),
         str(host.get("os") or "?"),
         str(host.get("kernel") or "?"),
         str(host.get("python") or "?"),
