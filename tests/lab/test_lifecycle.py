@@ -5,6 +5,7 @@ Each test uses a lab of its own, so the session lab other tests converge on stay
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import signal
@@ -15,8 +16,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from lab import api
-from lab.config import IMAGE_ROOT, REPO_ROOT
+from lab import api, containers
+from lab.config import IMAGE_ROOT, REPO_ROOT, LabConfig
 from lab.errors import LabError
 from tests.conftest import require_root
 
@@ -104,6 +105,25 @@ def test_up_cleans_a_crashed_lab(lab_name, capsys):
     assert lab.server.run("hostname").stdout.strip() == lab.server.hostname
     api.down(lab_name)
     assert _traces(crashed) == []
+
+
+@pytest.mark.parametrize("lab_name", ["lt-reboot"], indirect=True)
+def test_up_cleans_a_lab_whose_processes_and_bridge_are_gone(lab_name, capsys):
+    """What a reboot, or the end of a session that kills everything, leaves behind."""
+    gone = api.up(lab_name)
+    for pid in containers.lab_processes(LabConfig(lab_name, ipaddress.IPv4Network(gone.subnet))):
+        with contextlib.suppress(ProcessLookupError):  # gone with its container's init
+            os.kill(pid, signal.SIGKILL)
+    for host in gone.hosts:
+        psutil.Process(host.pid).wait(timeout=10)
+    subprocess.run(["ip", "link", "del", gone.bridge], check=True)
+
+    lab = api.up(lab_name, progress=print)
+    assert f"found a stale lab '{lab_name}' (bridge {gone.bridge} is missing)" in (
+        capsys.readouterr().out
+    )
+    assert api.health_problem(lab_name) is None
+    assert lab.client.run("hostname").stdout.strip() == lab.client.hostname
 
 
 @pytest.mark.parametrize("lab_name", ["lt-subnet"], indirect=True)
