@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 from lab.config import IMAGE_ROOT, LAB_USER
 from lab.errors import LabError
 from lab.system import Progress, require_free_space, run, write_atomic
@@ -112,6 +114,7 @@ apt-get clean
 """
 
 # debootstrap's per-package lines ("I: Retrieving libc6 2.36-9") are summarised, not shown.
+_IMAGE_NAME = re.compile(r"[0-9a-f]{16}(\.partial)?")
 _PACKAGE_LINE = re.compile(
     r"^I: (Retrieving|Validating|Extracting|Unpacking|Configuring) \S+(\.\.\.| \S+)$"
 )
@@ -187,6 +190,34 @@ def _build(image: Image, progress: Progress) -> None:
     info = {"recipe_hash": image.recipe_hash, "seconds": round(seconds, 1), "size_bytes": size}
     write_atomic(_info_path(image.recipe_hash), json.dumps(info, indent=2) + "\n")
     progress(f"image built in {seconds:.0f} s, {size / 2**20:.0f} MiB: {image.path}")
+    for removed in prune_images(IMAGE_ROOT, keep=image.path):
+        progress(f"removed the image of an older recipe: {removed}")
+
+
+def prune_images(root: Path, keep: Path) -> list[Path]:
+    """Remove images (and their records) of other recipes that no running lab boots from.
+
+    Call with the build lock held: a .partial directory then is a crashed build.
+    """
+    in_use = {
+        arg.removeprefix("--directory=")
+        for proc in psutil.process_iter(["cmdline"])
+        for arg in proc.info["cmdline"] or ()
+        if arg.startswith("--directory=")
+    }
+    removed = []
+    for path in sorted(root.iterdir()):
+        if path == keep or not path.is_dir() or not _IMAGE_NAME.fullmatch(path.name):
+            continue
+        if str(path) in in_use:
+            continue
+        shutil.rmtree(path)
+        digest = path.name.removesuffix(".partial")
+        if digest != keep.name:  # a crashed build of the kept recipe keeps its log
+            (root / f"{digest}.json").unlink(missing_ok=True)
+            (root / f"{digest}.log").unlink(missing_ok=True)
+        removed.append(path)
+    return removed
 
 
 def _debootstrap(target: Path, log_path: Path, progress: Progress) -> None:

@@ -116,3 +116,23 @@ def test_image_is_rebuilt_only_when_its_recipe_changes(monkeypatch):
     assert image.recipe_hash() == digest
     monkeypatch.setattr(image, "PACKAGES", (*image.PACKAGES, "curl"))
     assert image.recipe_hash() != digest
+
+
+def test_images_of_other_recipes_are_pruned_unless_in_use(tmp_path):
+    keep, old, crashed = (tmp_path / name for name in ("a" * 16, "b" * 16, "c" * 16 + ".partial"))
+    for image_dir in (keep, old, crashed):
+        (image_dir / "etc").mkdir(parents=True)
+    (tmp_path / f"{'b' * 16}.json").write_text("{}")
+    (tmp_path / "notes").mkdir()  # not an image: left alone
+    busy = tmp_path / ("d" * 16)
+    busy.mkdir()
+    # A process whose command line boots from `busy` keeps it.
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(30)", f"--directory={busy}"]
+    )
+    try:
+        assert image.prune_images(tmp_path, keep=keep) == [old, crashed]
+    finally:
+        holder.kill()
+        holder.wait()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["a" * 16, "d" * 16, "notes"])
