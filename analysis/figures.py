@@ -24,6 +24,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from analysis.naming import order_methods, order_modes, order_stacks, stack_colours
+from analysis.paper import PAPER_TABLE_OF_MODE, RankAgreement, rank_agreement
 
 MS = 1000.0
 MAX_LINE_POINTS = 2000  # above this a series is drawn as bins
@@ -115,6 +116,10 @@ def render_report(samples: pd.DataFrame, summary: pd.DataFrame) -> list[Figure]:
             figures.append(boxplot_figure(mode, ok, rows, colours))
             figures.append(percentiles_figure(mode, ok, colours))
         figures.append(failures_figure(summary, colours))
+        for mode in PAPER_TABLE_OF_MODE:
+            agreement = rank_agreement(summary, mode)
+            if agreement is not None and mode in set(summary["mode"]):
+                figures.append(ranking_figure(agreement, colours))
     return figures
 
 
@@ -391,3 +396,51 @@ def failures_figure(summary: pd.DataFrame, colours: dict[str, str]) -> Figure:
         "0 s entries, as a share of all requests; labels give failed/total."
     )
     return Figure("failure_rate.png", figure.get_suptitle(), caption, to_png(figure))
+
+
+def ranking_figure(agreement: RankAgreement, colours: dict[str, str]) -> Figure:
+    """The paper's ranking (left) against this run's (right), one line per stack and method."""
+    rows = agreement.rows.copy()
+    # Tied ranks get the order in which the paper printed them, so that no two labels overlap.
+    rows["left"] = rows["paper_mean_s"].rank(method="first")
+    rows["right"] = rows["mean_s"].where(~rows["excluded"]).rank(method="first")
+    figure, ax = plt.subplots(figsize=(8.2, 0.42 * len(rows) + 1.6), layout="constrained")
+    for row in rows.itertuples():
+        colour = colours.get(row.stack, "#555555")
+        style = "-" if row.method == "GET" else "--"
+        label = f"{row.stack} {row.method}"
+        ax.text(
+            -0.03,
+            row.left,
+            f"{label}  {row.paper_mean_s * MS:.2f} ms",
+            ha="right",
+            va="center",
+            color=colour,
+            fontsize=8.5,
+        )
+        if pd.isna(row.right):
+            why = "client-limited, not ranked" if pd.notna(row.mean_s) else "not in this run"
+            ax.text(0.03, row.left, f"({why})", va="center", fontsize=7.5, color="#777777")
+            continue
+        ax.plot([0, 1], [row.left, row.right], style, color=colour, linewidth=1.8, marker="o")
+        ax.text(
+            1.03,
+            row.right,
+            f"{row.mean_s * MS:.2f} ms  {label}",
+            va="center",
+            color=colour,
+            fontsize=8.5,
+        )
+    ax.set_xlim(-1.0, 2.0)
+    ax.set_ylim(len(rows) + 0.5, 0.5)
+    ax.set_xticks([0, 1], [f"the paper ({PAPER_TABLE_OF_MODE[agreement.mode]})", "this run"])
+    ax.xaxis.tick_top()
+    ax.set_yticks([])
+    ax.grid(False)
+    for side in ("left", "bottom", "top"):
+        ax.spines[side].set_visible(False)
+    figure.suptitle(f"Ranking by mean latency, fastest on top — {agreement.mode} mode")
+    figure.supxlabel(agreement.sentence() + "  Solid: GET, dashed: POST.", fontsize=8.5)
+    caption = agreement.sentence()
+    name = f"ranking_{agreement.mode}.png"
+    return Figure(name, figure.get_suptitle(), caption, to_png(figure))

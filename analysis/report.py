@@ -161,6 +161,7 @@ def index_html(report: Report) -> str:
         page.section(
             "The paper beside this run",
             *map(page.paragraph, paper_sentences()),
+            *(page.figure_html(f) for f in report.figures if f.name.startswith("ranking_")),
             *(t.to_html() for t in paper_tables(report)),
         )
     )

@@ -15,7 +15,7 @@ FIGURES = [
     f"{kind}_{mode}.png"
     for mode in ("constant", "concurrent")
     for kind in ("means", "iterations", "boxplot", "percentiles")
-] + ["failure_rate.png"]
+] + ["failure_rate.png", "ranking_constant.png", "ranking_concurrent.png"]
 
 
 def is_png(path: Path) -> bool:
