@@ -23,6 +23,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from bench_client.remote_deploy import REPO_DIR, DeployResult, deploy
+from bench_client.remote_errors import RemoteError
 from bench_client.remote_inventory import ClientHost, InventoryError, read_client
 from bench_client.remote_measure import (
     METHODS,
@@ -32,11 +33,11 @@ from bench_client.remote_measure import (
     MeasurementSpec,
     measure,
 )
-from bench_client.remote_session import LinePrefixer, RemoteError, RemoteSession, open_session
-from bench_client.remote_shell import UnportableArgumentError
+from bench_client.remote_session import LinePrefixer, RemoteSession, open_session
 
 __all__ = [
     "DeployResult",
+    "InventoryError",
     "Measurement",
     "MeasurementSpec",
     "RemoteError",
@@ -191,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RemoteError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except (InventoryError, UnportableArgumentError, ValueError) as exc:
+    except ValueError as exc:  # a measurement spec that cannot be (bad stack name, run id)
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -15,6 +15,7 @@ interpreter; a deploy whose stamp matches does nothing.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import stat
 import time
@@ -245,10 +246,13 @@ def deploy(
         )
 
     if not force and read_stamp(session, layout) == digest:
-        log.write(f"up to date in {layout.workdir} (stamp {digest[:12]})\n")
+        log.note(f"up to date in {layout.workdir} (stamp {digest[:12]})")
         return result(changed=False)
 
-    log.write(f"deploying to {layout.workdir} (Python {session.python.version}, from {source})\n")
+    log.note(f"deploying to {layout.workdir} (Python {session.python.version}, from {source})")
+    # Until the new stamp is written, the client counts as not deployed.
+    with contextlib.suppress(FileNotFoundError):
+        session.sftp.remove(sftp_path(layout.stamp))
     sftp_makedirs(session, layout.workdir)
     session.run_python(_RMTREE_CODE, str(layout.package))  # no stale modules
     for relative, path in package_files():
@@ -257,14 +261,14 @@ def deploy(
     install_from: list[str] = []
     if local_wheels is not None:
         copied = upload_wheels(session, local_wheels, layout.wheelhouse)
-        log.write(f"wheelhouse {local_wheels.name}: {copied} wheel(s) copied\n")
+        log.note(f"wheelhouse {local_wheels.name}: {copied} wheel(s) copied")
         # --isolated: the client's pip.conf and PIP_* variables must not add
         # other sources to an offline install.
         install_from = ["--isolated", "--no-index", "--find-links", str(layout.wheelhouse)]
 
     venv_python = str(layout.venv_python)
     if session.run([venv_python, "-c", "pass"], what="venv check").exited != 0:
-        log.write("creating the venv\n")
+        log.note("creating the venv")
         try:
             session.check([*session.python.command, "-m", "venv", str(layout.venv)], what="venv")
         except CommandError as exc:
@@ -287,5 +291,5 @@ def deploy(
     )
     with session.sftp.open(sftp_path(layout.stamp), "w") as handle:
         handle.write(digest + "\n")
-    log.write(f"deployed ({digest[:12]})\n")
+    log.note(f"deployed ({digest[:12]})")
     return result(changed=True)

@@ -17,14 +17,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench_client.remote_errors import RemoteError
+
 CLIENT_GROUP = "clients"
 SERVER_GROUP = "servers"
 DEFAULT_WORKDIR = "httplab-client"
 _STRICT_VALUES = {"yes", "true", "on"}
 
 
-class InventoryError(Exception):
+class InventoryError(RemoteError):
     """The inventory cannot say how to reach the client; the message says what to fix."""
+
+    exit_code = 2
 
 
 @dataclass(frozen=True)

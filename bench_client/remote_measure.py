@@ -238,6 +238,7 @@ def measure(
     session.run_python(_REMOVE_CODE, str(remote_csv), str(remote_meta), python=[venv_python])
     argv = bench_client_argv(layout, spec, remote_csv)
     stream = log if log is not None else LinePrefixer(f"[{session.host.name} {spec.label}] ")
+    stream.note(f"running bench_client against {spec.url}")
     result = session.run(
         argv,
         cwd=str(layout.src),
@@ -285,6 +286,7 @@ def measure(
         context,
     )
     status = "complete" if code == EXIT_DONE else "interrupted"
+    stream.note(f"{status}: fetched {local_csv.name} and {local_meta.name}, sha256 verified")
     measurement = Measurement(
         mode=spec.mode,
         stack=spec.stack,

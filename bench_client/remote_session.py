@@ -22,14 +22,9 @@ import paramiko
 from paramiko.config import SSHConfig
 from paramiko.ssh_exception import NoValidConnectionsError
 
+from bench_client.remote_errors import RemoteError
 from bench_client.remote_inventory import ClientHost
-from bench_client.remote_shell import Shell, build_command
-
-
-class RemoteError(Exception):
-    """Something on or on the way to the client host failed; str() is a one-line message."""
-
-    exit_code = 1
+from bench_client.remote_shell import Shell, UnportableArgumentError, build_command
 
 
 class HostKeyError(RemoteError):
@@ -42,6 +37,12 @@ class UnreachableError(RemoteError):
 
 class ConnectionLostError(RemoteError):
     exit_code = 4
+
+
+class ArgumentError(RemoteError):
+    """An argument the client's shell cannot carry unchanged."""
+
+    exit_code = 2
 
 
 class CommandError(RemoteError):
@@ -109,6 +110,11 @@ class LinePrefixer:
         self.target.flush()
         return len(text)
 
+    def note(self, line: str) -> None:
+        """A line of our own progress: shown, but not taken for the client's last word."""
+        self.target.write(f"{self.prefix}{line}\n")
+        self.target.flush()
+
     def flush(self) -> None:
         if self._pending:
             self._emit(self._pending)
@@ -149,7 +155,10 @@ class RemoteSession:
         With ``stream`` the output goes there as it arrives; otherwise it is
         captured. A connection that drops raises ConnectionLostError.
         """
-        command = build_command(self.shell, [str(part) for part in argv], cwd=cwd)
+        try:
+            command = build_command(self.shell, [str(part) for part in argv], cwd=cwd)
+        except UnportableArgumentError as exc:
+            raise ArgumentError(f"{self.host.label}: {what}: {exc}") from None
         options: dict[str, Any] = {"warn": True, "in_stream": False, "pty": False}
         if stream is not None:
             options.update(out_stream=stream, err_stream=stream)

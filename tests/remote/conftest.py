@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from bench_client.remote_deploy import deploy
+from bench_client.remote_inventory import read_client
+from bench_client.remote_session import LinePrefixer, open_session
 from tests.remote import sshd as sshd_tools
 from tests.remote.contract_server import serving
 
@@ -98,3 +101,11 @@ def first_deploy(inventory: Path, wheelhouse: Path) -> dict:
     done = run_remote_cli("deploy", "-i", str(inventory), "--wheelhouse", str(wheelhouse))
     assert done.returncode == 0, done.stderr
     return last_json(done.stdout)
+
+
+@pytest.fixture
+def deployed(first_deploy: dict, inventory: Path, wheelhouse: Path) -> dict:
+    """An up-to-date client for each test (a no-op unless bench_client changed meanwhile)."""
+    with open_session(read_client(inventory)) as session:
+        deploy(session, wheelhouse=wheelhouse, log=LinePrefixer("[deploy] "))
+    return first_deploy

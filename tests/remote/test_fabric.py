@@ -83,7 +83,7 @@ def test_deploy_then_deploy_again_does_nothing(
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
 def test_measure_fetches_verified_files(
-    first_deploy: dict, inventory: Path, contract_url: str, tmp_path: Path, method: str
+    deployed: dict, inventory: Path, contract_url: str, tmp_path: Path, method: str
 ) -> None:
     out_dir = tmp_path / "results" / "run-1"
     done = measure_cli(inventory, out_dir, contract_url, method=method)
@@ -107,7 +107,7 @@ def test_measure_fetches_verified_files(
 
 
 def test_repetition_and_passthrough_flags(
-    first_deploy: dict, inventory: Path, contract_url: str, tmp_path: Path
+    deployed: dict, inventory: Path, contract_url: str, tmp_path: Path
 ) -> None:
     out_dir = tmp_path / "run-rep"
     payload = '{"a b": "it\'s 100% $HOME"}'
@@ -133,7 +133,7 @@ def test_not_deployed_is_refused(inventory: Path, contract_url: str, sshd, known
 
 
 def test_wrong_answers_stop_with_exit_3(
-    first_deploy: dict, inventory: Path, contract_url: str, tmp_path: Path
+    deployed: dict, inventory: Path, contract_url: str, tmp_path: Path
 ) -> None:
     done = measure_cli(inventory, tmp_path / "run", contract_url, "--path", "/nope")
     assert done.returncode == 3
@@ -144,7 +144,7 @@ def test_wrong_answers_stop_with_exit_3(
 
 
 def test_refused_client_arguments_exit_2(
-    first_deploy: dict, inventory: Path, contract_url: str, tmp_path: Path
+    deployed: dict, inventory: Path, contract_url: str, tmp_path: Path
 ) -> None:
     done = measure_cli(inventory, tmp_path / "run", contract_url, "--warmup", "-1")
     assert done.returncode == 2
@@ -188,14 +188,14 @@ def test_unreachable_client(sshd, known_hosts: Path, tmp_path: Path, contract_ur
 
 
 def test_checksum_mismatch_keeps_nothing(
-    first_deploy: dict, inventory: Path, contract_url: str, tmp_path: Path
+    deployed: dict, inventory: Path, contract_url: str, tmp_path: Path
 ) -> None:
     out_dir = tmp_path / "run-sum"
     assert measure_cli(inventory, out_dir, contract_url).returncode == 0
     local_csv = out_dir / "constant" / "flask-gunicorn" / "GET.csv"
     before = local_csv.read_bytes()
     with open_session(read_client(inventory)) as session:
-        remote_csv = PurePosixPath(first_deploy["workdir"], "results", "run-sum", "constant",
+        remote_csv = PurePosixPath(deployed["workdir"], "results", "run-sum", "constant",
                                    "flask-gunicorn", "GET.csv")  # fmt: skip
         right = sha256(local_csv)
         wrong = hashlib.sha256(b"not the file").hexdigest()
@@ -227,7 +227,7 @@ def _cmdline(pid: int) -> str:
 
 
 def test_client_dying_mid_run(
-    first_deploy: dict, inventory: Path, contract_url: str, sshd, tmp_path: Path
+    deployed: dict, inventory: Path, contract_url: str, sshd, tmp_path: Path
 ) -> None:
     out_dir = tmp_path / "run-die"
     collected = out_dir / "constant" / "flask-dev" / "GET.csv"
@@ -250,13 +250,13 @@ def test_client_dying_mid_run(
     worker.start()
     deadline = time.monotonic() + 60
     client_pids: list[int] = []
-    while time.monotonic() < deadline and not client_pids:
+    while time.monotonic() < deadline and not client_pids and worker.is_alive():
         client_pids = [
             pid for pid in _descendants(sshd.process.pid)
             if "-m bench_client --base-url" in _cmdline(pid)
         ]  # fmt: skip
         time.sleep(0.2)
-    assert client_pids, "bench_client never started on the client"
+    assert client_pids, f"bench_client never started on the client: {raised}"
     for session_pid in sshd.session_processes():
         os.kill(session_pid, signal.SIGKILL)  # the connection dies, not (yet) the client
     worker.join(timeout=120)

@@ -218,3 +218,12 @@ def test_ssh_options(args: str, expected: dict[str, str]) -> None:
 )
 def test_python_command(value, client_os, expected) -> None:
     assert python_command(value, client_os) == expected
+
+
+def test_cli_names_a_missing_inventory(tmp_path: Path) -> None:
+    from tests.remote.conftest import run_remote_cli
+
+    done = run_remote_cli("deploy", "-i", str(tmp_path / "nope.yml"), "--index")
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.strip() == f"error: inventory {tmp_path / 'nope.yml'} does not exist"
