@@ -6,15 +6,16 @@ reports each finished request through a callback. Channels reconnect by
 themselves when a server closes the connection (Gunicorn's sync workers do
 after every response), and that reconnect counts in the request's time.
 
-The loop uses select() and perf_counter() so that timers wake within
-microseconds instead of epoll's whole milliseconds: the rate mode's schedule
-and the concurrent mode's think time are only as exact as the loop's timers.
+The loop's clock is perf_counter() and its waits are exact to microseconds
+(not epoll's whole milliseconds): the rate mode's schedule and the concurrent
+mode's think time are only as exact as the loop's timers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import select
 import selectors
 import time
 from collections.abc import Callable
@@ -29,11 +30,33 @@ from bench_client.timing import Check, Recorder, Sample, clock, failed, finish
 MAX_CONNECTIONS = 256
 
 
+class _PreciseEpollSelector(selectors.EpollSelector):
+    """epoll for many sockets, with waits as exact as select()'s.
+
+    epoll_wait() counts its timeout in whole milliseconds (asyncio rounds up), so
+    a short wait is done with select() on the epoll descriptor itself, which
+    counts in microseconds, and the ready events are then collected at once.
+    """
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        if timeout is not None and timeout > 0:
+            select.select([self.fileno()], [], [], timeout)
+            timeout = 0
+        return super().select(timeout)
+
+
+def precise_selector(
+    has_epoll: bool = hasattr(selectors, "EpollSelector"),
+) -> selectors.BaseSelector:
+    """epoll where there is one (Linux); elsewhere select(), whose timeouts are exact too."""
+    return _PreciseEpollSelector() if has_epoll else selectors.SelectSelector()
+
+
 class PreciseLoop(asyncio.SelectorEventLoop):
     """An event loop whose clock is perf_counter and whose timers are not rounded to 1 ms."""
 
     def __init__(self) -> None:
-        super().__init__(selectors.SelectSelector())
+        super().__init__(precise_selector())
         # asyncio runs timers up to one clock tick early; with monotonic() on
         # Windows (Python < 3.13) that tick is ~16 ms, with perf_counter ~0.
         self._clock_resolution = time.get_clock_info("perf_counter").resolution
@@ -45,19 +68,30 @@ class PreciseLoop(asyncio.SelectorEventLoop):
 OnDone = Callable[["Channel", Sample], None]
 
 
-class _Wire(asyncio.Protocol):
-    """One TCP connection; hands everything to its channel."""
+class _Wire(asyncio.BufferedProtocol):
+    """One TCP connection; hands everything to its channel.
+
+    A BufferedProtocol, so each read lands in one reused buffer: a plain
+    Protocol makes asyncio allocate 256 KiB per recv(), on every request.
+    """
 
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
         self.transport: asyncio.Transport | None = None
+        self.buffer = memoryview(bytearray(65536))
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
 
-    def data_received(self, data: bytes) -> None:
-        self.channel.on_data(self, data)
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.channel.on_data(self, self.buffer[:nbytes].tobytes())
+
+    def eof_received(self) -> None:
+        """Let connection_lost() report it: a close-delimited body may end here."""
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.channel.on_lost(self, exc)

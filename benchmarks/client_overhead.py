@@ -7,7 +7,8 @@ own process):
 
 1. per-request time of each mode beside a minimal raw-socket client doing the
    same thing (new connection per request for constant; one kept-alive
-   connection otherwise; the rate mode's baseline is paced at the same rate);
+   connection otherwise; for the rate mode, requests due on the same schedule
+   and timed from when they were due, as the rate mode times them);
    goal: keepalive and rate within 1.2x of the raw socket;
 2. capacity (requests/s) of the concurrent and rate modes beside wrk
    (Debian package `wrk`); goal: at least half of wrk's.
@@ -28,6 +29,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
+
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -75,20 +78,22 @@ def raw_new_connection(url: str, count: int) -> list[float]:
     return times
 
 
-def raw_kept_alive(url: str, count: int, pace: float = 0.0) -> list[float]:
-    """One connection; with `pace`, requests start every `pace` seconds like the rate mode."""
+def raw_kept_alive(url: str, count: int, rate: float | None = None) -> list[float]:
+    """One connection, requests back to back; or, with `rate`, due every 1/rate seconds and
+    timed from when each was due, exactly as the rate mode times them."""
     host, port = urlsplit(url).hostname, urlsplit(url).port
     request = _raw_request(host, port)
     times = []
     granularity = measure_sleep_granularity()
     with socket.create_connection((host, port)) as sock:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        next_start = clock()
-        for _ in range(count):
-            if pace:
-                sleep_until(next_start, granularity)
-                next_start += pace
-            start = clock()
+        first = clock()
+        for i in range(count):
+            if rate:
+                start = first + i / rate
+                sleep_until(start, granularity)
+            else:
+                start = clock()
             sock.sendall(request)
             _read_response(sock)
             times.append(clock() - start)
@@ -159,7 +164,7 @@ def per_request(url: str, count: int) -> None:
     )
     raw_new = best_of(lambda: raw_new_connection(url, count))
     raw_alive = best_of(lambda: raw_kept_alive(url, count))
-    raw_paced = best_of(lambda: raw_kept_alive(url, count, pace=1 / RATE_FOR_LATENCY))
+    raw_paced = best_of(lambda: raw_kept_alive(url, count, rate=RATE_FOR_LATENCY))
     rows = [
         ("constant", lambda: run_mode(url, "constant", count)[0], "new connection", raw_new),
         ("keepalive", lambda: run_mode(url, "keepalive", count)[0], "kept alive", raw_alive),
@@ -229,6 +234,8 @@ def main() -> int:
     args = parser.parse_args()
     with refserver.running() as url:
         print(f"loopback server: bench_client.refserver at {url} (one asyncio process)")
+        load = ", ".join(f"{x:.1f}" for x in psutil.getloadavg())
+        print(f"machine: {psutil.cpu_count()} CPUs, load average {load} (shared with other work)")
         per_request(url, args.requests)
         capacity(url, args.capacity_requests, args.wrk_seconds)
     return 0
