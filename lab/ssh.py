@@ -47,6 +47,9 @@ def ssh_options(config: LabConfig) -> list[str]:
         "StrictHostKeyChecking=yes",
         "-o",
         "IdentitiesOnly=yes",
+        # Never prompt (password, passphrase, unknown host key): fail instead.
+        "-o",
+        "BatchMode=yes",
     ]
 
 
@@ -58,7 +61,7 @@ def ssh_command(
 
 def answers_ssh(config: LabConfig, host: HostConfig) -> bool:
     """True if the host accepts the lab user's key and runs a command."""
-    options = ("-o", "BatchMode=yes", "-o", "ConnectTimeout=3", "-o", "ControlPath=none")
+    options = ("-o", "ConnectTimeout=3", "-o", "ControlPath=none")
     argv = ssh_command(config, host, "true", options=options)
     try:
         result = subprocess.run(argv, capture_output=True, timeout=15)
