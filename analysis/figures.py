@@ -1,4 +1,4 @@
-"""The report's figures as PNG bytes: the paper's Fig. 6-11 per mode, plus percentiles and failures.
+"""The report's figures as PNG bytes: the paper's Fig. 6-11, percentiles, failures, rankings.
 
 Every figure puts GET and POST side by side, shows latency in milliseconds and gives each stack
 the same colour (analysis.naming). Long series are summarised, never silently thinned: a line plot

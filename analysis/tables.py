@@ -130,8 +130,9 @@ def mode_table(summary: pd.DataFrame, mode: str) -> Table:
         )
         table.rows[-1].extend(ms(row[c], 3) for c in optional)
     table.notes.append(
-        "Statistics over successful requests only. Improvement = (slowest mean − mean) / slowest "
-        "mean of this mode. Outliers: outside [Q1 − 1.5·IQR, Q3 + 1.5·IQR]."
+        "Statistics over successful requests only. Rank: by mean, among the rows whose pace the "
+        "server set. Improvement = (slowest mean − mean) / slowest mean of this mode. Outliers: "
+        "outside [Q1 − 1.5·IQR, Q3 + 1.5·IQR]."
     )
     table.notes.extend(OPTIONAL_COLUMNS[c][1] for c in optional)
     if rows["client_limited"].astype(bool).any():
