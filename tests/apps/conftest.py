@@ -1,0 +1,185 @@
+"""Run each stack of the matrix for real on loopback: the server venv from the
+wheelhouse, and the exact command line and environment the systemd unit gets
+(rendered from the role's unit template), so these tests also cover the unit."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+STACK_ROLE = REPO / "roles" / "httplab_stack"
+REQUIREMENTS = REPO / "requirements" / "server.txt"
+PYTHON_TAG = f"{sys.version_info.major}.{sys.version_info.minor}"
+WHEELS = REPO / "wheelhouse" / "server" / f"py{PYTHON_TAG}"
+VENV_CACHE = REPO / ".lab" / "test-venvs"
+START_TIMEOUT_S = 60.0
+
+
+def load_stacks() -> list[dict[str, Any]]:
+    matrix = REPO / "inventory" / "group_vars" / "all" / "stacks.yml"
+    return yaml.safe_load(matrix.read_text())["httplab_stacks"]
+
+
+@pytest.fixture(scope="session")
+def server_venv() -> Path:
+    """A venv with requirements/server.txt from the wheelhouse, cached by its hash."""
+    if not WHEELS.is_dir():
+        pytest.fail(f"no wheels in {WHEELS}: run `make wheelhouse` first", pytrace=False)
+    digest = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()[:12]
+    venv = VENV_CACHE / f"server-py{PYTHON_TAG}-{digest}"
+    complete = venv / ".complete"
+    if complete.exists():
+        return venv
+    # A venv's scripts embed its path, so it is built in place; the marker says
+    # it finished (an interrupted build is thrown away and redone).
+    shutil.rmtree(venv, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run(
+        [
+            str(venv / "bin" / "pip"),
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-index",
+            "--find-links",
+            str(WHEELS),
+            "-r",
+            str(REQUIREMENTS),
+        ],
+        check=True,
+    )
+    complete.touch()
+    return venv
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def render_unit(stack: dict[str, Any], venv: Path, port: int, access_log: bool) -> str:
+    """The role's unit for this stack, bound to loopback with 2 workers."""
+    servers = yaml.safe_load((STACK_ROLE / "vars" / "main.yml").read_text())
+    server = servers["httplab_stack_servers"][stack["server"]]
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    command = env.from_string(server["command"]).render(
+        _venv=venv,
+        _app=stack["app"],
+        _bind="127.0.0.1",
+        _port=port,
+        _workers=2,
+        _access_log=server["access_log"] if access_log else "",
+    )
+    template = env.from_string((STACK_ROLE / "templates" / "httplab-stack.service.j2").read_text())
+    return template.render(
+        ansible_managed="test",
+        _stack=stack,
+        _command=command,
+        _app_dir=REPO,
+        _secret_file="/dev/null",
+        httplab_service_user="nobody",
+        httplab_service_group="nogroup",
+        httplab_max_body_bytes=1048576,
+        httplab_access_log=access_log,
+        httplab_allowed_hosts=["127.0.0.1", "localhost"],
+    )
+
+
+def unit_settings(unit: str) -> tuple[list[str], dict[str, str]]:
+    """ExecStart argv and Environment= of a rendered unit."""
+    command: list[str] = []
+    environment: dict[str, str] = {}
+    for line in unit.splitlines():
+        key, _, value = line.partition("=")
+        if key == "ExecStart":
+            command = value.split()
+        elif key == "Environment":
+            name, _, setting = value.partition("=")
+            environment[name] = setting
+    return command, environment
+
+
+@dataclass
+class RunningStack:
+    name: str
+    base_url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def wait_healthy(base_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"server exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(base_url + "/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    pytest.fail(f"no /health within {START_TIMEOUT_S} s:\n{log.read_text()}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def start_stack(
+    stack: dict[str, Any], venv: Path, log: Path, access_log: bool = False
+) -> RunningStack:
+    port = free_port()
+    command, environment = unit_settings(render_unit(stack, venv, port, access_log))
+    environment["DJANGO_SECRET_KEY"] = "test-only-secret"  # the unit's EnvironmentFile
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **environment}
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            command,
+            cwd=REPO,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base_url, process, log)
+    except BaseException:
+        stop(process)
+        raise
+    return RunningStack(stack["name"], base_url, process, log)
+
+
+@pytest.fixture(scope="module", params=load_stacks(), ids=lambda stack: stack["name"])
+def running_stack(
+    request: pytest.FixtureRequest, server_venv: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningStack]:
+    stack = request.param
+    log = tmp_path_factory.mktemp(stack["name"]) / "server.log"
+    running = start_stack(stack, server_venv, log)
+    yield running
+    stop(running.process)

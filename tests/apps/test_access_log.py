@@ -1,0 +1,25 @@
+"""httplab_access_log: true turns the per-request log on for every server, which
+shows that the flags behind the default (off) are the ones that matter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from apps import probe
+from tests.apps.conftest import load_stacks, start_stack, stop
+
+
+@pytest.mark.parametrize("stack", load_stacks(), ids=lambda stack: stack["name"])
+def test_access_log_can_be_turned_on(
+    stack: dict[str, Any], server_venv: Path, tmp_path: Path
+) -> None:
+    running = start_stack(stack, server_venv, tmp_path / "server.log", access_log=True)
+    try:
+        target = probe.Target(running.base_url, 1048576)
+        assert target.request("GET", "/get?access-log-marker").status == 200
+    finally:
+        stop(running.process)
+    assert "access-log-marker" in running.output()

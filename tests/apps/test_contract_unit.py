@@ -1,0 +1,70 @@
+"""The shared contract logic, without any framework."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from apps import contract
+
+
+def test_get_body_has_message_timestamp_and_pid() -> None:
+    data = json.loads(contract.get_body())
+    assert data["message"] == "This is a GET request!"
+    assert data["timestamp"].endswith("+00:00")
+    assert isinstance(data["pid"], int)
+
+
+def test_post_body_echoes_the_data() -> None:
+    data = json.loads(contract.post_body({"key": "value"}))
+    assert data["message"] == "This is a POST request!"
+    assert data["received_data"] == {"key": "value"}
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json", "application/json; charset=utf-8", "Application/JSON"]
+)
+def test_json_content_types_are_accepted(content_type: str) -> None:
+    assert contract.parse_post(content_type, b'{"a": 1}') == {"a": 1}
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "message"),
+    [
+        ("text/plain", b'{"a": 1}', "Content-Type"),
+        (None, b'{"a": 1}', "Content-Type"),
+        ("application/json", b"", "empty body"),
+        ("application/json", b"   ", "empty body"),
+        ("application/json", b"\xff", "UTF-8"),
+        ("application/json", b"{", "not valid JSON"),
+        ("application/json", b"[1]", "must be an object"),
+        ("application/json", b'"text"', "must be an object"),
+        ("application/json", b'{"a": Infinity}', "not valid JSON"),
+        ("application/json", b"[" * 200_000 + b"]" * 200_000, "not valid JSON"),
+    ],
+)
+def test_bad_bodies_are_400(content_type: str | None, body: bytes, message: str) -> None:
+    with pytest.raises(contract.ContractError) as error:
+        contract.parse_post(content_type, body)
+    assert error.value.status == 400
+    assert message in error.value.message
+
+
+@pytest.mark.parametrize(("header", "status"), [("abc", 400), ("-1", 400), ("99999999", 413)])
+def test_bad_or_large_content_length(header: str, status: int) -> None:
+    with pytest.raises(contract.ContractError) as error:
+        contract.check_content_length(header)
+    assert error.value.status == status
+
+
+def test_read_limited_stops_past_the_limit() -> None:
+    chunks = iter([b"x" * 65536] * (contract.MAX_BODY_BYTES // 65536 + 2))
+    with pytest.raises(contract.ContractError) as error:
+        contract.read_limited(lambda size: next(chunks, b""))
+    assert error.value.status == 413
+
+
+def test_read_limited_returns_a_small_body() -> None:
+    chunks = iter([b'{"a":', b"1}"])
+    assert contract.read_limited(lambda size: next(chunks, b"")) == b'{"a":1}'

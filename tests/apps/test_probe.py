@@ -1,0 +1,107 @@
+"""The probe's checks must be able to fail: servers that break the contract on
+purpose (Nagle left on, a redirect, a non-JSON 404) are caught."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from apps import probe
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    """Keep-alive HTTP/1.1 that writes headers and body in two sends (like many servers)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def _answer(self, status: int, payload: dict[str, object], **headers: str) -> None:
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        if self.path == "/get/":
+            self._answer(308, {}, Location="/get")
+        else:
+            self._answer(200, {"message": probe.contract.GET_MESSAGE, "timestamp": "t", "pid": 1})
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self._answer(200, {"message": probe.contract.POST_MESSAGE})
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def _serve(nagle: bool) -> Iterator[probe.Target]:
+    handler = type("Handler", (_Handler,), {"disable_nagle_algorithm": not nagle})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield probe.Target(f"http://127.0.0.1:{server.server_address[1]}", 1024)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def nagle_server() -> Iterator[probe.Target]:
+    yield from _serve(nagle=True)
+
+
+@pytest.fixture
+def nodelay_server() -> Iterator[probe.Target]:
+    yield from _serve(nagle=False)
+
+
+def test_nagle_signature_is_flagged(nagle_server: probe.Target) -> None:
+    problem = probe.CHECKS["keep-alive without Nagle delay"](nagle_server)
+    assert problem is not None and "Nagle" in problem
+
+
+def test_nodelay_server_passes_the_nagle_check(nodelay_server: probe.Target) -> None:
+    assert probe.CHECKS["keep-alive without Nagle delay"](nodelay_server) is None
+
+
+def test_redirect_on_trailing_slash_is_flagged(nodelay_server: probe.Target) -> None:
+    problem = probe.CHECKS["GET /get/"](nodelay_server)
+    assert problem is not None and "308" in problem
+
+
+def test_missing_date_header_is_flagged(nodelay_server: probe.Target) -> None:
+    # http.server sends Date; a reply without one must be reported.
+    reply = probe.Reply(200, {"content-type": "application/json", "content-length": "2"}, b"{}")
+    assert probe._framing_error(reply) == "no Date header"
+
+
+def test_wrong_status_is_flagged(nodelay_server: probe.Target) -> None:
+    # This server accepts any POST: the malformed-JSON probe must fail.
+    problem = probe.CHECKS["malformed JSON -> 400"](nodelay_server)
+    assert problem is not None and "expected 400" in problem
+
+
+def test_cli_rejects_a_bad_url(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        probe.main(["--base-url", "ftp://example"])
+    assert exit_info.value.code == 2
+    assert "http://HOST:PORT" in capsys.readouterr().err
+
+
+def test_cli_reports_failures_with_exit_code_1(
+    nodelay_server: probe.Target, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base_url = f"http://{nodelay_server.host}:{nodelay_server.port}"
+    assert probe.main(["--base-url", base_url, "--json"]) == 1
+    results = json.loads(capsys.readouterr().out)
+    assert {result["check"] for result in results} == set(probe.CHECKS)
+    assert any(not result["ok"] for result in results)
