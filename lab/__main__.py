@@ -63,11 +63,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _status(name: str) -> int:
-    lab = api.get(name)
-    if lab is None:
+    problem = api.health_problem(name)
+    if problem == api.NOT_RUNNING:
         print(f"lab {name!r} is not running")
         return 3
-    problem = api.health_problem(name)
+    lab = api.get(name)
+    if lab is None:  # only leftovers of a crashed up or down
+        print(f"lab {name!r}: STALE: {problem}; `python -m lab down --name {name}` removes it")
+        return 1
     print(f"lab {name!r}: {'up' if problem is None else 'STALE: ' + problem}")
     size = Image(lab.image, lab.image.name).size_bytes
     print(f"  subnet    {lab.subnet} on bridge {lab.bridge}")

@@ -34,6 +34,7 @@ from lab.errors import LabError
 from lab.system import Progress
 
 BOOT_TIMEOUT = 180.0
+NOT_RUNNING = "not running"
 
 
 def _quiet(_message: str) -> None:
@@ -169,7 +170,7 @@ def get(name: str = DEFAULT_NAME) -> Lab | None:
 def health_problem(name: str = DEFAULT_NAME) -> str | None:
     """None if the lab runs and both hosts answer SSH, else what is wrong."""
     config = _known_config(validate_name(name))
-    return "not running" if config is None else _health_problem(config)
+    return NOT_RUNNING if config is None else _health_problem(config)
 
 
 @contextlib.contextmanager
@@ -340,4 +341,4 @@ def _unmount_leftovers(config: LabConfig) -> None:
             system.run(["umount", "--lazy", mountpoint], check=False)
 
 
-__all__ = ["Host", "Lab", "LabError", "down", "get", "health_problem", "up"]
+__all__ = ["NOT_RUNNING", "Host", "Lab", "LabError", "down", "get", "health_problem", "up"]

@@ -117,6 +117,12 @@ def test_up_cleans_a_lab_whose_processes_and_bridge_are_gone(lab_name, capsys):
     for host in gone.hosts:
         psutil.Process(host.pid).wait(timeout=10)
     subprocess.run(["ip", "link", "del", gone.bridge], check=True)
+    status = subprocess.run(
+        [sys.executable, "-m", "lab", "status", "--name", lab_name],
+        capture_output=True, text=True, timeout=60, cwd=REPO_ROOT,
+    )  # fmt: skip
+    assert status.returncode == 1
+    assert status.stdout.startswith(f"lab '{lab_name}': STALE: bridge {gone.bridge} is missing")
 
     lab = api.up(lab_name, progress=print)
     assert f"found a stale lab '{lab_name}' (bridge {gone.bridge} is missing)" in (
