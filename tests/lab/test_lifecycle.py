@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import psutil
 import pytest
 
 from lab import api, containers
-from lab.config import IMAGE_ROOT, REPO_ROOT, LabConfig
+from lab.config import IMAGE_ROOT, REPO_ROOT, LabConfig, default_subnets
 from lab.errors import LabError
 from tests.conftest import require_root
 
@@ -31,6 +32,9 @@ def lab_name(request):
     name = request.param
     yield name
     api.down(name)
+    config = LabConfig(name, default_subnets(name)[0])
+    shutil.rmtree(config.state_dir, ignore_errors=True)
+    config.inventory_path.unlink(missing_ok=True)
 
 
 def _traces(lab: api.Lab) -> list[str]:
