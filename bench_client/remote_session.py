@@ -9,8 +9,10 @@ runs commands in and which Python the client has, and returns a
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePath, PureWindowsPath
@@ -50,7 +52,9 @@ class CommandError(RemoteError):
 
 
 CONNECT_TIMEOUT = 15
-KEEPALIVE_SECONDS = 10
+# A client that answers nothing for this long counts as gone (asleep, powered
+# off, cut off): TCP alone may take a quarter of an hour to notice.
+ANSWER_TIMEOUT = 60
 
 # Printed by the probe below: what the client's Python says about itself.
 _FACTS_CODE = """
@@ -127,15 +131,57 @@ class LinePrefixer:
             self.last_line = line.strip()
 
 
+class Liveness(threading.Thread):
+    """Asks the SSH server for an answer now and then; closes the connection when none comes.
+
+    Closing the transport ends whatever waits on it (a running command, an
+    SFTP transfer), which then reports the connection as lost.
+    """
+
+    def __init__(self, transport: paramiko.Transport, timeout: float) -> None:
+        super().__init__(name="ssh-liveness", daemon=True)
+        self.transport = transport
+        self.timeout = timeout
+        self.silent = False  # set when the client stopped answering
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopped.wait(self.timeout / 4):
+            answered = threading.Event()
+
+            def ask(answered: threading.Event = answered) -> None:
+                # Any reply counts, a refusal too (OpenSSH refuses unknown requests).
+                with contextlib.suppress(Exception):
+                    self.transport.global_request("keepalive@openssh.com", wait=True)
+                answered.set()
+
+            threading.Thread(target=ask, name="ssh-keepalive", daemon=True).start()
+            if not answered.wait(self.timeout) and not self._stopped.is_set():
+                self.silent = True
+                self.transport.close()
+                return
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+
 class RemoteSession:
     """One open SSH connection to the client, its shell and its Python."""
 
-    def __init__(self, host: ClientHost, connection: fabric.Connection, shell: Shell) -> None:
+    def __init__(
+        self,
+        host: ClientHost,
+        connection: fabric.Connection,
+        shell: Shell,
+        answer_timeout: float = ANSWER_TIMEOUT,
+    ) -> None:
         self.host = host
         self.connection = connection
         self.shell = shell
         self.python: ClientPython | None = None
         self._sftp: paramiko.SFTPClient | None = None
+        self.liveness = Liveness(connection.transport, answer_timeout)
+        self.liveness.start()
 
     @property
     def is_windows(self) -> bool:
@@ -173,18 +219,19 @@ class RemoteSession:
                 f"{self.host.label}: {what} did not finish within {timeout:g} s"
             ) from None
         except (OSError, EOFError, paramiko.SSHException) as exc:
-            raise ConnectionLostError(
-                f"{self.host.label}: connection lost during {what}: {exc or type(exc).__name__}"
-            ) from None
+            raise self.lost(what, str(exc) or type(exc).__name__) from None
         finally:
             if stream is not None:
                 stream.flush()
         if result.exited == -1 or not self.is_connected:
             # paramiko reports -1 when the channel closed without an exit status.
-            raise ConnectionLostError(
-                f"{self.host.label}: connection lost during {what} (no exit status received)"
-            )
+            raise self.lost(what, "no exit status received")
         return result
+
+    def lost(self, what: str, cause: str) -> ConnectionLostError:
+        if self.liveness.silent:
+            cause = f"the client stopped answering for {self.liveness.timeout:g} s"
+        return ConnectionLostError(f"{self.host.label}: connection lost during {what} ({cause})")
 
     def check(self, argv: Sequence[str], *, cwd: str | None = None, what: str) -> str:
         """Run ``argv`` and return its stdout; a non-zero exit raises CommandError."""
@@ -218,6 +265,7 @@ class RemoteSession:
         return self._sftp
 
     def close(self) -> None:
+        self.liveness.stop()
         if self._sftp is not None:
             self._sftp.close()
         self.connection.close()
@@ -280,7 +328,6 @@ def connect(host: ClientHost, timeout: float = CONNECT_TIMEOUT) -> fabric.Connec
         raise UnreachableError(f"{host.label}: SSH failed: {exc}") from None
     except OSError as exc:  # refused, unreachable, timed out (NoValidConnectionsError too)
         raise UnreachableError(f"{host.label}: cannot connect: {_socket_cause(exc)}") from None
-    connection.transport.set_keepalive(KEEPALIVE_SECONDS)
     return connection
 
 
@@ -326,11 +373,20 @@ def detect_shell(connection: fabric.Connection, host: ClientHost) -> Shell:
     )
 
 
-def open_session(host: ClientHost, timeout: float = CONNECT_TIMEOUT) -> RemoteSession:
-    """Connect, detect the shell and the client's Python."""
+def open_session(
+    host: ClientHost,
+    timeout: float = CONNECT_TIMEOUT,
+    answer_timeout: float = ANSWER_TIMEOUT,
+) -> RemoteSession:
+    """Connect, detect the shell and the client's Python.
+
+    ``answer_timeout``: seconds without any answer from the client after which
+    the connection counts as lost.
+    """
     connection = connect(host, timeout)
+    session: RemoteSession | None = None
     try:
-        session = RemoteSession(host, connection, detect_shell(connection, host))
+        session = RemoteSession(host, connection, detect_shell(connection, host), answer_timeout)
         try:
             facts = json.loads(session.run_python(_FACTS_CODE))
         except CommandError as exc:
@@ -346,6 +402,9 @@ def open_session(host: ClientHost, timeout: float = CONNECT_TIMEOUT) -> RemoteSe
             machine=facts["machine"],
         )
     except BaseException:
-        connection.close()
+        if session is not None:
+            session.close()
+        else:
+            connection.close()
         raise
     return session

@@ -226,46 +226,101 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
+class MidRun:
+    """A long measurement in a thread, and the client-side processes serving it."""
+
+    def __init__(self, inventory: Path, url: str, out_dir: Path, sshd, answer_timeout: float):
+        self.sshd = sshd
+        self.raised: list[BaseException] = []
+        spec = MeasurementSpec(
+            stack="django-daphne", url=url, mode="constant", method="GET", out_dir=out_dir,
+            client_args=("--iterations", "4000", "--interval", "0.005"),
+        )  # fmt: skip
+
+        def run() -> None:
+            session = open_session(read_client(inventory), answer_timeout=answer_timeout)
+            with session:
+                try:
+                    measure(session, spec)
+                except BaseException as exc:
+                    self.raised.append(exc)
+
+        self.worker = threading.Thread(target=run)
+        self.worker.start()
+        self.client_pids = self._wait_for_client()
+
+    def _wait_for_client(self) -> list[int]:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and self.worker.is_alive():
+            found = [
+                pid for pid in _descendants(self.sshd.process.pid)
+                if "-m bench_client --base-url" in _cmdline(pid)
+            ]  # fmt: skip
+            if found:
+                return found
+            time.sleep(0.2)
+        raise AssertionError(f"bench_client never started on the client: {self.raised}")
+
+    def sshd_processes(self) -> list[int]:
+        """The per-connection sshd processes (not the listener, not the client)."""
+        return [
+            pid for pid in _descendants(self.sshd.process.pid) if _cmdline(pid).startswith("sshd")
+        ]
+
+    def outcome(self) -> BaseException:
+        self.worker.join(timeout=120)
+        assert not self.worker.is_alive()
+        assert len(self.raised) == 1, self.raised
+        return self.raised[0]
+
+    def clean_up(self, pids: list[int]) -> None:
+        """End the processes this test stopped or orphaned (all of our own sshd)."""
+        for pid in [*pids, *self.client_pids]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+                os.kill(pid, signal.SIGCONT)
+
+
+def _previous_result(out_dir: Path) -> Path:
+    collected = out_dir / "constant" / "flask-dev" / "GET.csv"
+    collected.parent.mkdir(parents=True)
+    collected.write_text("Iteration,Execution Time (seconds)\n1,0.002\n")
+    return collected
+
+
 def test_client_dying_mid_run(
     deployed: dict, inventory: Path, contract_url: str, sshd, tmp_path: Path
 ) -> None:
     out_dir = tmp_path / "run-die"
-    collected = out_dir / "constant" / "flask-dev" / "GET.csv"
-    collected.parent.mkdir(parents=True)
-    collected.write_text("Iteration,Execution Time (seconds)\n1,0.002\n")
-    spec = MeasurementSpec(
-        stack="django-daphne", url=contract_url, mode="constant", method="GET",
-        out_dir=out_dir, client_args=("--iterations", "4000", "--interval", "0.005"),
-    )  # fmt: skip
-    raised: list[BaseException] = []
-
-    def run() -> None:
-        with open_session(read_client(inventory)) as session:
-            try:
-                measure(session, spec)
-            except BaseException as exc:
-                raised.append(exc)
-
-    worker = threading.Thread(target=run)
-    worker.start()
-    deadline = time.monotonic() + 60
-    client_pids: list[int] = []
-    while time.monotonic() < deadline and not client_pids and worker.is_alive():
-        client_pids = [
-            pid for pid in _descendants(sshd.process.pid)
-            if "-m bench_client --base-url" in _cmdline(pid)
-        ]  # fmt: skip
-        time.sleep(0.2)
-    assert client_pids, f"bench_client never started on the client: {raised}"
-    for session_pid in sshd.session_processes():
+    collected = _previous_result(out_dir)
+    run = MidRun(inventory, contract_url, out_dir, sshd, answer_timeout=60)
+    sessions = sshd.session_processes()
+    for session_pid in sessions:
         os.kill(session_pid, signal.SIGKILL)  # the connection dies, not (yet) the client
-    worker.join(timeout=120)
-    for pid in client_pids:  # the orphaned client of our own sshd
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-    assert not worker.is_alive()
-    assert len(raised) == 1 and isinstance(raised[0], ConnectionLostError), raised
-    message = str(raised[0])
+    error = run.outcome()
+    run.clean_up(sessions)
+    assert isinstance(error, ConnectionLostError), error
+    message = str(error)
     assert "testclient" in message and "django-daphne" in message and "connection lost" in message
+    assert collected.read_text() == "Iteration,Execution Time (seconds)\n1,0.002\n"
+    assert not (out_dir / "constant" / "django-daphne").exists()
+
+
+def test_client_that_stops_answering(
+    deployed: dict, inventory: Path, contract_url: str, sshd, tmp_path: Path
+) -> None:
+    out_dir = tmp_path / "run-hang"
+    collected = _previous_result(out_dir)
+    run = MidRun(inventory, contract_url, out_dir, sshd, answer_timeout=4)
+    frozen = run.sshd_processes()
+    for pid in frozen:  # TCP stays up (the kernel still ACKs); SSH goes silent
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        error = run.outcome()
+    finally:
+        run.clean_up(frozen)
+    assert isinstance(error, ConnectionLostError), error
+    assert "testclient" in str(error) and "django-daphne" in str(error)
+    assert "stopped answering for 4 s" in str(error)
     assert collected.read_text() == "Iteration,Execution Time (seconds)\n1,0.002\n"
     assert not (out_dir / "constant" / "django-daphne").exists()
