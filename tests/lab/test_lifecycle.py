@@ -59,14 +59,19 @@ def _traces(lab: api.Lab) -> list[str]:
 def _ssh_clients(subnet: str) -> list[int]:
     """PIDs of ssh processes (Ansible's ControlPersist masters too) connected into the subnet."""
     network = ipaddress.IPv4Network(subnet)
-    return [
+    pids = [
         conn.pid
         for conn in psutil.net_connections(kind="tcp4")
-        if conn.raddr
-        and conn.pid
-        and ipaddress.IPv4Address(conn.raddr.ip) in network
-        and psutil.Process(conn.pid).name() == "ssh"
+        if conn.raddr and conn.pid and ipaddress.IPv4Address(conn.raddr.ip) in network
     ]
+    return [pid for pid in pids if _name(pid) == "ssh"]
+
+
+def _name(pid: int) -> str | None:
+    try:
+        return psutil.Process(pid).name()
+    except psutil.NoSuchProcess:
+        return None
 
 
 @pytest.mark.parametrize("lab_name", ["lt-cycle"], indirect=True)
