@@ -343,9 +343,10 @@ def _socket_cause(exc: OSError) -> str:
 def detect_shell(connection: fabric.Connection, host: ClientHost) -> Shell:
     """The shell the SSH server runs commands in: inventory first, else a probe.
 
-    ``echo %OS%`` prints Windows_NT only in cmd.exe; a bare
-    ``$PSVersionTable.PSVersion.Major`` prints a number only in PowerShell;
-    ``uname -s`` answers only in a POSIX shell.
+    ``uname -s`` answers only in a POSIX shell (a Git-for-Windows uname says
+    MINGW/MSYS/CYGWIN and does not count); ``echo %OS%`` prints Windows_NT
+    only in cmd.exe; a bare ``$PSVersionTable.PSVersion.Major`` prints a
+    number only in PowerShell.
     """
     if host.shell is not None:
         return Shell(host.shell)
@@ -361,12 +362,14 @@ def detect_shell(connection: fabric.Connection, host: ClientHost) -> Shell:
             ) from None
         return result.stdout.strip() if result.exited == 0 else ""
 
+    if host.os != "windows":
+        system = probe("uname -s")
+        if system and not system.upper().startswith(("MINGW", "MSYS", "CYGWIN")):
+            return Shell.POSIX
     if probe("echo %OS%") == "Windows_NT":
         return Shell.CMD
     if probe("$PSVersionTable.PSVersion.Major").isdigit():
         return Shell.POWERSHELL
-    if host.os != "windows" and probe("uname -s"):
-        return Shell.POSIX
     raise RemoteError(
         f"{host.label}: cannot tell which shell the SSH server runs (not sh, cmd.exe or "
         "PowerShell); set bench_client_shell in the inventory"

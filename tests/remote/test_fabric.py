@@ -81,6 +81,20 @@ def test_deploy_then_deploy_again_does_nothing(
     assert "up to date" in again.stderr
 
 
+def test_deploy_from_the_index(sshd, known_hosts: Path, tmp_path: Path) -> None:
+    """httplab_install_source: index: the client's pip fetches the pinned packages itself."""
+    inventory = sshd_tools.write_inventory(
+        tmp_path / "lab.yml", sshd, known_hosts=known_hosts, workdir=tmp_path / "index client",
+        extra={"httplab_install_source": "index"},
+    )  # fmt: skip
+    done = run_remote_cli("deploy", "-i", str(inventory))
+    assert done.returncode == 0, done.stderr
+    result = last_json(done.stdout)
+    assert (result["install_source"], result["changed"]) == ("index", True)
+    assert not (tmp_path / "index client" / "wheelhouse").exists()
+    assert "Successfully installed" in done.stderr or "already satisfied" in done.stderr
+
+
 @pytest.mark.parametrize("method", ["GET", "POST"])
 def test_measure_fetches_verified_files(
     deployed: dict, inventory: Path, contract_url: str, tmp_path: Path, method: str
