@@ -14,7 +14,7 @@ own process):
    (Debian package `wrk`); goal: at least half of wrk's.
 
 A figure script, not a test: it prints what it measures and asserts nothing.
-The machine is shared, so each figure is the better of two rounds.
+The machine is shared: each figure is the best of a few rounds.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ import socket
 import statistics
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -134,11 +133,6 @@ def run_mode(
     return [s.elapsed for s in recorder.samples if s.elapsed is not None], wall, stats
 
 
-def best_of(measure: Callable[[], list[float]]) -> list[float]:
-    """The round with the lowest median: other people's load only ever adds time."""
-    return min((measure() for _ in range(ROUNDS)), key=statistics.median)
-
-
 def wrk(url: str, threads: int, connections: int, seconds: int) -> float | None:
     if shutil.which("wrk") is None:
         return None
@@ -157,43 +151,36 @@ def _us(seconds: float) -> str:
 
 
 def per_request(url: str, count: int) -> None:
-    print(f"\n1. per-request time, {count} GET requests each, best of {ROUNDS} rounds (µs)")
-    print(
-        f"{'mode':<11} {'median':>8} {'mean':>8} | {'raw socket baseline':<28} "
-        f"{'median':>8} {'mean':>8} | ratio (median, mean)"
-    )
-    raw_new = best_of(lambda: raw_new_connection(url, count))
-    raw_alive = best_of(lambda: raw_kept_alive(url, count))
-    raw_paced = best_of(lambda: raw_kept_alive(url, count, rate=RATE_FOR_LATENCY))
+    rounds = ROUNDS + 1
+    print(f"\n1. per-request time: median of {count} GET requests, lowest of {rounds} rounds "
+          "(µs), mode and baseline alternating")
+    print(f"{'mode':<11} {'median':>8} | {'raw socket baseline':<30} {'median':>8} | ratio")
     rows = [
-        ("constant", lambda: run_mode(url, "constant", count)[0], "new connection", raw_new),
-        ("keepalive", lambda: run_mode(url, "keepalive", count)[0], "kept alive", raw_alive),
-        (
-            "concurrent",
-            lambda: run_mode(url, "concurrent", count)[0],
-            "kept alive (1 worker)",
-            raw_alive,
-        ),
-        (
-            "rate",
-            lambda: run_mode(url, "rate", count, rate=RATE_FOR_LATENCY)[0],
-            f"kept alive, {RATE_FOR_LATENCY:g}/s paced",
-            raw_paced,
-        ),
+        ("constant", lambda: run_mode(url, "constant", count)[0], "new connection per request",
+         lambda: raw_new_connection(url, count)),
+        ("keepalive", lambda: run_mode(url, "keepalive", count)[0], "one kept-alive connection",
+         lambda: raw_kept_alive(url, count)),
+        ("concurrent", lambda: run_mode(url, "concurrent", count)[0], "one kept-alive (1 worker)",
+         lambda: raw_kept_alive(url, count)),
+        ("rate", lambda: run_mode(url, "rate", count, workers=16, rate=RATE_FOR_LATENCY)[0],
+         f"kept alive, {RATE_FOR_LATENCY:g}/s schedule",
+         lambda: raw_kept_alive(url, count, rate=RATE_FOR_LATENCY)),
     ]
     for mode, measure, baseline_name, baseline in rows:
-        times = best_of(measure)
-        median, mean = statistics.median(times), statistics.fmean(times)
-        base_median, base_mean = statistics.median(baseline), statistics.fmean(baseline)
-        print(
-            f"{mode:<11} {_us(median)} {_us(mean)} | {baseline_name:<28} {_us(base_median)} "
-            f"{_us(base_mean)} | {median / base_median:.2f}x, {mean / base_mean:.2f}x"
-        )
+        medians: dict[str, list[float]] = {"mode": [], "raw": []}
+        for _ in range(rounds):
+            medians["mode"].append(statistics.median(measure()))
+            medians["raw"].append(statistics.median(baseline()))
+        ours, raw = min(medians["mode"]), min(medians["raw"])
+        print(f"{mode:<11} {_us(ours)} | {baseline_name:<30} {_us(raw)} | {ours / raw:.2f}x "
+              f"(+{(ours - raw) * 1e6:.1f} µs)")
 
 
-def capacity(url: str, count: int, wrk_seconds: int) -> None:
-    print(f"\n2. capacity (requests/s), best of {ROUNDS} rounds")
-    wrk_figures = {f"wrk -t{t} -c16": wrk(url, t, 16, wrk_seconds) for t in (1, 2)}
+def capacity(url: str, count: int, wrk_seconds: int, targets: tuple[float, ...]) -> None:
+    print(f"\n2. capacity (requests/s) against {url}, best of {ROUNDS} rounds")
+    wrk_figures = {
+        f"wrk -t{t} -c{c}": wrk(url, t, c, wrk_seconds) for t, c in ((1, 16), (2, 16), (2, 64))
+    }
     if all(v is None for v in wrk_figures.values()):
         print("   wrk is not installed (apt-get install wrk): no reference figure")
     for name, value in wrk_figures.items():
@@ -212,7 +199,7 @@ def capacity(url: str, count: int, wrk_seconds: int) -> None:
             )
         )
         print(f"   concurrent, {workers} workers, --interval 0  {best:9.0f}{share(best)}")
-    for target in (2000.0, 5000.0, 10000.0, 20000.0):
+    for target in targets:
         results = [run_mode(url, "rate", count, workers=64, rate=target) for _ in range(ROUNDS)]
         times, wall, stats = max(results, key=lambda r: len(r[0]) / r[1])
         achieved = len(times) / wall
@@ -231,13 +218,16 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--capacity-requests", type=int, default=20000)
     parser.add_argument("--wrk-seconds", type=int, default=5)
+    parser.add_argument("--stack-url", help="also measure capacity against this running stack")
     args = parser.parse_args()
     with refserver.running() as url:
         print(f"loopback server: bench_client.refserver at {url} (one asyncio process)")
         load = ", ".join(f"{x:.1f}" for x in psutil.getloadavg())
         print(f"machine: {psutil.cpu_count()} CPUs, load average {load} (shared with other work)")
         per_request(url, args.requests)
-        capacity(url, args.capacity_requests, args.wrk_seconds)
+        capacity(url, args.capacity_requests, args.wrk_seconds, (5e3, 1e4, 2e4, 4e4))
+    if args.stack_url:
+        capacity(args.stack_url, args.capacity_requests, args.wrk_seconds, (2e3, 4e3, 8e3))
     return 0
 
 
