@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from bench_client.engine_socket import resolve
 from bench_client.failures import describe
-from bench_client.http11 import ProtocolError, ResponseParser, Target
+from bench_client.http11 import ProtocolError, Response, ResponseParser, Target
 from bench_client.timing import Check, Recorder, Sample, clock, failed, finish
 
 # select() handles at most FD_SETSIZE sockets: 1024 on Linux, 512 on Windows.
@@ -156,17 +156,7 @@ class Channel:
         end = clock()
         if response.will_close:
             self._drop(wire)
-        self._done(
-            finish(
-                current.iteration,
-                self.worker,
-                current.origin,
-                end,
-                response.status,
-                response.body,
-                self.engine.check,
-            )
-        )
+        self._complete(response, end)
 
     def on_lost(self, wire: _Wire, exc: Exception | None) -> None:
         if wire is not self.wire:
@@ -183,17 +173,7 @@ class Channel:
         except ConnectionError as error:
             self._fail(str(error))
             return
-        self._done(
-            finish(
-                current.iteration,
-                self.worker,
-                current.origin,
-                clock(),
-                response.status,
-                response.body,
-                self.engine.check,
-            )
-        )
+        self._complete(response, clock())
 
     def expire(self, now: float) -> None:
         """Fail the request in flight if nothing has moved for --timeout seconds."""
@@ -215,6 +195,22 @@ class Channel:
             self.wire = None
         if wire.transport is not None:
             wire.transport.abort()
+
+    def _complete(self, response: Response, end: float) -> None:
+        assert self.current is not None
+        current = self.current
+        check = self.engine.check
+        self._done(
+            finish(
+                current.iteration,
+                self.worker,
+                current.origin,
+                end,
+                response.status,
+                response.body,
+                check,
+            )
+        )
 
     def _fail(self, reason: str) -> None:
         if self.current is not None:

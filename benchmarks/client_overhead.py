@@ -152,19 +152,36 @@ def _us(seconds: float) -> str:
 
 def per_request(url: str, count: int) -> None:
     rounds = ROUNDS + 1
-    print(f"\n1. per-request time: median of {count} GET requests, lowest of {rounds} rounds "
-          "(µs), mode and baseline alternating")
+    print(
+        f"\n1. per-request time: median of {count} GET requests, lowest of {rounds} rounds "
+        "(µs), mode and baseline alternating"
+    )
     print(f"{'mode':<11} {'median':>8} | {'raw socket baseline':<30} {'median':>8} | ratio")
     rows = [
-        ("constant", lambda: run_mode(url, "constant", count)[0], "new connection per request",
-         lambda: raw_new_connection(url, count)),
-        ("keepalive", lambda: run_mode(url, "keepalive", count)[0], "one kept-alive connection",
-         lambda: raw_kept_alive(url, count)),
-        ("concurrent", lambda: run_mode(url, "concurrent", count)[0], "one kept-alive (1 worker)",
-         lambda: raw_kept_alive(url, count)),
-        ("rate", lambda: run_mode(url, "rate", count, workers=16, rate=RATE_FOR_LATENCY)[0],
-         f"kept alive, {RATE_FOR_LATENCY:g}/s schedule",
-         lambda: raw_kept_alive(url, count, rate=RATE_FOR_LATENCY)),
+        (
+            "constant",
+            lambda: run_mode(url, "constant", count)[0],
+            "new connection per request",
+            lambda: raw_new_connection(url, count),
+        ),
+        (
+            "keepalive",
+            lambda: run_mode(url, "keepalive", count)[0],
+            "one kept-alive connection",
+            lambda: raw_kept_alive(url, count),
+        ),
+        (
+            "concurrent",
+            lambda: run_mode(url, "concurrent", count)[0],
+            "one kept-alive (1 worker)",
+            lambda: raw_kept_alive(url, count),
+        ),
+        (
+            "rate",
+            lambda: run_mode(url, "rate", count, workers=16, rate=RATE_FOR_LATENCY)[0],
+            f"kept alive, {RATE_FOR_LATENCY:g}/s schedule",
+            lambda: raw_kept_alive(url, count, rate=RATE_FOR_LATENCY),
+        ),
     ]
     for mode, measure, baseline_name, baseline in rows:
         medians: dict[str, list[float]] = {"mode": [], "raw": []}
@@ -172,8 +189,10 @@ def per_request(url: str, count: int) -> None:
             medians["mode"].append(statistics.median(measure()))
             medians["raw"].append(statistics.median(baseline()))
         ours, raw = min(medians["mode"]), min(medians["raw"])
-        print(f"{mode:<11} {_us(ours)} | {baseline_name:<30} {_us(raw)} | {ours / raw:.2f}x "
-              f"(+{(ours - raw) * 1e6:.1f} µs)")
+        print(
+            f"{mode:<11} {_us(ours)} | {baseline_name:<30} {_us(raw)} | {ours / raw:.2f}x "
+            f"(+{(ours - raw) * 1e6:.1f} µs)"
+        )
 
 
 def capacity(url: str, count: int, wrk_seconds: int, targets: tuple[float, ...]) -> None:

@@ -176,13 +176,30 @@ class Result:
         return [r for r in self.rows if not r["Execution Time (seconds)"]]
 
 
+def flags(**options: object) -> list[str]:
+    """flags(base_url=u, iterations=5) -> ["--base-url", u, "--iterations", "5"]."""
+    return [
+        part
+        for name, value in options.items()
+        for part in (f"--{name.replace('_', '-')}", str(value))
+    ]
+
+
 @pytest.fixture
 def bench(tmp_path: Path) -> Callable[..., Result]:
-    """Run `python -m bench_client` in-process: bench("--base-url", url, ...)."""
+    """Run `python -m bench_client` in-process: bench(server, mode="rate", rate=100, ...)."""
 
-    def run(*args: str, out: str = "GET.csv", calibration: str = "off") -> Result:
+    def run(
+        server: StackServer | None = None,
+        *args: str,
+        out: str = "GET.csv",
+        calibration: str = "off",
+        **options: object,
+    ) -> Result:
         path = tmp_path / out
-        argv = [*args, "--out", str(path), "--quiet"]
+        if server is not None:
+            options = {"base_url": server.url, "method": "GET", **options}
+        argv = [*flags(**options), *args, "--out", str(path), "--quiet"]
         if "--calibration" not in args:
             argv += ["--calibration", calibration]
         return Result(main(argv), path)

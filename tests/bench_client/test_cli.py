@@ -82,7 +82,7 @@ def test_unwritable_output_exits_2_before_any_request(server, tmp_path, capsys, 
 
 
 def test_missing_output_directories_are_created(server, bench, tmp_path):
-    result = bench(*_base(server, "--iterations", "2"), out="results/run-1/constant/x/GET.csv")
+    result = bench(server, iterations=2, out="results/run-1/constant/x/GET.csv")
     assert result.code == 0
     assert len(result.rows) == 2
 
@@ -143,7 +143,7 @@ def test_unresolvable_host_exits_3(tmp_path, capsys):
 
 
 def test_warmup_requests_are_sent_but_not_recorded(server, bench):
-    result = bench(*_base(server, "--mode", "keepalive", "--iterations", "5", "--warmup", "7"))
+    result = bench(server, mode="keepalive", iterations=5, warmup=7)
     assert result.code == 0
     assert len(result.rows) == 5
     assert server.count == 1 + 7 + 5
@@ -151,14 +151,14 @@ def test_warmup_requests_are_sent_but_not_recorded(server, bench):
 
 
 def test_path_override_like_the_papers_trailing_slash(server, bench):
-    result = bench(*_base(server, "--path", "/get/", "--iterations", "3"))
+    result = bench(server, path="/get/", iterations=3)
     assert result.code == 0
     assert set(server.paths) == {"/get/"}
     assert result.meta["config"]["url"] == f"{server.url}/get/"
 
 
 def test_base_url_with_a_path_prefix(server, bench):
-    result = bench("--base-url", f"{server.url}/api/", "--method", "GET", "--iterations", "2")
+    result = bench(base_url=f"{server.url}/api/", method="GET", iterations=2)
     assert result.code == 0
     assert set(server.paths) == {"/api/get"}
 
@@ -167,17 +167,7 @@ def test_base_url_with_a_path_prefix(server, bench):
 def test_payload_is_sent_and_its_echo_checked(server, bench, mode):
     payload = {"numbers": [1, 2, 3], "text": "héllo"}
     result = bench(
-        "--base-url",
-        server.url,
-        "--method",
-        "post",
-        "--mode",
-        mode,
-        "--iterations",
-        "3",
-        "--payload",
-        json.dumps(payload),
-        out="POST.csv",
+        server, method="post", mode=mode, iterations=3, payload=json.dumps(payload), out="POST.csv"
     )
     assert result.code == 0
     assert len(result.times) == 3
@@ -202,7 +192,7 @@ def test_quiet_prints_nothing_and_loud_prints_a_summary(server, tmp_path, capsys
 @pytest.mark.parametrize("mode", ["constant", "rate"])
 def test_quick_calibration_is_recorded(server, bench, mode):
     rate = ["--rate", "100"] if mode == "rate" else []
-    result = bench(*_base(server, "--mode", mode, "--iterations", "2", *rate), calibration="quick")
+    result = bench(server, *rate, mode=mode, iterations=2, calibration="quick")
     overhead = result.meta["client_overhead"]
     assert overhead["source"] == "quick"
     assert overhead["mode"] == mode
@@ -213,7 +203,7 @@ def test_quick_calibration_is_recorded(server, bench, mode):
 
 
 def test_calibration_off(server, bench):
-    result = bench(*_base(server, "--iterations", "2"), calibration="off")
+    result = bench(server, iterations=2, calibration="off")
     assert result.meta["client_overhead"] is None
 
 
@@ -237,7 +227,7 @@ def test_calibrate_command_then_cached_calibration(server, bench, tmp_path, monk
         f"{m} {v}" for m in ("constant", "keepalive", "concurrent", "rate") for v in ("GET", "POST")
     }
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    result = bench(*_base(server, "--mode", "keepalive", "--iterations", "2"), calibration="cached")
+    result = bench(server, mode="keepalive", iterations=2, calibration="cached")
     overhead = result.meta["client_overhead"]
     assert overhead["source"].startswith("cached")
     assert overhead["median_s"] == cached["keepalive GET"]["median_s"]
@@ -245,7 +235,7 @@ def test_calibrate_command_then_cached_calibration(server, bench, tmp_path, monk
 
 def test_cached_calibration_without_a_cache_measures_quickly(server, bench, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty"))
-    result = bench(*_base(server, "--iterations", "2"), calibration="cached")
+    result = bench(server, iterations=2, calibration="cached")
     assert result.meta["client_overhead"]["source"] == "quick (no matching cached calibration)"
 
 

@@ -12,25 +12,18 @@ DELAY = 0.05
 SLACK = 0.25
 
 
-def _args(server, mode: str, method: str = "GET", iterations: int = 12) -> list[str]:
-    extra = MODES[mode] + ([] if mode == "rate" else ["--interval", "0"])
-    return [
-        "--base-url",
-        server.url,
-        "--method",
-        method,
-        "--mode",
-        mode,
-        "--iterations",
-        str(iterations),
-        *extra,
-    ]
+def _run(bench, server, mode: str, iterations: int = 12, *extra: str, **options):
+    """One run in `mode`, back to back (--interval 0) except in rate mode."""
+    pacing = {} if mode == "rate" else {"interval": 0}
+    return bench(
+        server, *MODES[mode], *extra, mode=mode, iterations=iterations, **pacing, **options
+    )
 
 
 @pytest.mark.parametrize("mode", MODES)
 def test_times_of_a_server_with_a_known_delay(server, bench, mode):
     server.delay = DELAY
-    result = bench(*_args(server, mode))
+    result = _run(bench, server, mode)
     assert result.code == 0
     assert len(result.rows) == 12
     assert [int(r["Iteration"]) for r in result.rows] == list(range(1, 13))
@@ -61,7 +54,7 @@ def test_each_failure_is_counted_and_described_never_zero(server, bench, mode, k
     server.misbehave = kind
     server.misbehave_on = lambda n: n % 3 == 0  # request 1 (verification) is fine
     server.slow_seconds = 0.8
-    result = bench(*_args(server, mode, iterations=9), "--timeout", "0.3")
+    result = _run(bench, server, mode, 9, timeout=0.3)
     assert result.code == 0  # failures are data
     assert len(result.rows) == 9
     failures = result.failures
@@ -80,7 +73,7 @@ def test_each_failure_is_counted_and_described_never_zero(server, bench, mode, k
 def test_post_echo_is_verified(server, bench, mode):
     server.misbehave = "wrong_echo"
     server.misbehave_on = lambda n: n == 4
-    result = bench(*_args(server, mode, method="POST", iterations=5), out="POST.csv")
+    result = _run(bench, server, mode, 5, method="POST", out="POST.csv")
     assert result.code == 0
     assert [r["Error"] for r in result.failures] == [
         "received_data is {'key': 'other'}, want {'key': 'value'}"
@@ -93,7 +86,7 @@ def test_post_echo_is_verified(server, bench, mode):
 def test_reconnects_when_the_server_closes_every_connection(server, bench, mode):
     """Gunicorn's sync workers answer with Connection: close; keep-alive modes must cope."""
     server.close_every_response = True
-    result = bench(*_args(server, mode, iterations=10))
+    result = _run(bench, server, mode, 10)
     assert result.code == 0
     assert len(result.times) == 10
     assert server.connections == 11
@@ -102,19 +95,19 @@ def test_reconnects_when_the_server_closes_every_connection(server, bench, mode)
 @pytest.mark.parametrize("mode", ["keepalive", "concurrent", "rate"])
 def test_keepalive_modes_reuse_connections(server, bench, mode):
     workers = [] if mode == "keepalive" else ["--concurrency", "2"]
-    result = bench(*_args(server, mode, iterations=20), *workers)
+    result = _run(bench, server, mode, 20, *workers)
     assert result.code == 0
     assert server.connections <= 2
 
 
 def test_constant_mode_opens_a_connection_per_request(server, bench):
-    result = bench(*_args(server, "constant", iterations=10))
+    result = _run(bench, server, "constant", 10)
     assert result.code == 0
     assert server.connections == 11
 
 
 def test_csv_columns(server, bench):
-    result = bench(*_args(server, "concurrent", iterations=8), "--concurrency", "3")
+    result = _run(bench, server, "concurrent", 8, concurrency=3)
     header = result.out.read_text(encoding="utf-8").splitlines()[0]
     assert header == ",".join(CSV_HEADER)
     assert "\r" not in result.out.read_text(encoding="utf-8")
@@ -128,7 +121,7 @@ def test_csv_columns(server, bench):
 
 def test_concurrent_workers_share_the_requests_in_parallel(server, bench):
     server.delay = 0.1
-    result = bench(*_args(server, "concurrent", iterations=16), "--concurrency", "4")
+    result = _run(bench, server, "concurrent", 16, concurrency=4)
     assert result.code == 0
     assert len(result.rows) == 16
     assert {r["Worker"] for r in result.rows} == {"0", "1", "2", "3"}
@@ -138,38 +131,14 @@ def test_concurrent_workers_share_the_requests_in_parallel(server, bench):
 
 
 def test_concurrent_interval_is_each_workers_pause(server, bench):
-    result = bench(
-        "--base-url",
-        server.url,
-        "--method",
-        "GET",
-        "--mode",
-        "concurrent",
-        "--concurrency",
-        "2",
-        "--iterations",
-        "10",
-        "--interval",
-        "0.05",
-    )
+    result = bench(server, mode="concurrent", concurrency=2, iterations=10, interval=0.05)
     assert result.code == 0
     assert 0.05 <= result.meta["achieved_interval_s"] <= 0.05 + SLACK
     assert server.max_in_flight <= 2
 
 
 def test_rate_mode_keeps_its_schedule_and_reports_the_rate(server, bench):
-    result = bench(
-        "--base-url",
-        server.url,
-        "--method",
-        "GET",
-        "--mode",
-        "rate",
-        "--rate",
-        "100",
-        "--iterations",
-        "50",
-    )
+    result = bench(server, mode="rate", rate=100, iterations=50)
     assert result.code == 0
     starts = [float(r["Start (s)"]) for r in result.rows]
     # Start (s) is the scheduled start: exactly (i-1)/rate after the first.
@@ -185,20 +154,7 @@ def test_rate_mode_counts_a_stall_in_every_request_it_delayed(server, bench):
     server.misbehave = "slow"
     server.misbehave_on = lambda n: n == 6
     server.slow_seconds = 0.5
-    result = bench(
-        "--base-url",
-        server.url,
-        "--method",
-        "GET",
-        "--mode",
-        "rate",
-        "--rate",
-        "50",
-        "--iterations",
-        "40",
-        "--concurrency",
-        "1",
-    )
+    result = bench(server, mode="rate", rate=50, iterations=40, concurrency=1)
     assert result.code == 0
     assert len(result.times) == 40
     # One request stalls 0.5 s; the ~24 due within it (every 20 ms) wait behind it.
@@ -208,18 +164,7 @@ def test_rate_mode_counts_a_stall_in_every_request_it_delayed(server, bench):
 
 
 def test_constant_mode_sleeps_the_interval_after_each_response(server, bench):
-    result = bench(
-        "--base-url",
-        server.url,
-        "--method",
-        "GET",
-        "--mode",
-        "constant",
-        "--iterations",
-        "10",
-        "--interval",
-        "0.03",
-    )
+    result = bench(server, mode="constant", iterations=10, interval=0.03)
     assert 0.03 <= result.meta["achieved_interval_s"] <= 0.03 + SLACK
     starts = [float(r["Start (s)"]) for r in result.rows]
     assert starts[-1] >= 9 * 0.03
@@ -228,7 +173,7 @@ def test_constant_mode_sleeps_the_interval_after_each_response(server, bench):
 def test_a_run_where_every_measured_request_fails(server, bench):
     server.misbehave = "drop"
     server.misbehave_on = lambda n: n >= 2
-    result = bench(*_args(server, "keepalive", iterations=5))
+    result = _run(bench, server, "keepalive", 5)
     assert result.code == 0
     assert len(result.failures) == 5
     assert result.meta["successes"] == 0

@@ -45,20 +45,7 @@ def test_csv_rows_failures_empty_never_zero():
 
 
 def test_meta_file_contents(server, bench):
-    result = bench(
-        "--base-url",
-        server.url,
-        "--method",
-        "GET",
-        "--mode",
-        "keepalive",
-        "--iterations",
-        "6",
-        "--interval",
-        "0.01",
-        "--warmup",
-        "2",
-    )
+    result = bench(server, mode="keepalive", iterations=6, interval=0.01, warmup=2)
     meta = result.meta
     assert result.meta_path.name == "GET.meta.json"
     assert meta["schema"] == 1
