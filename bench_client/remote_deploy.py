@@ -136,6 +136,8 @@ def deploy_digest(session: RemoteSession) -> str:
 
 def wheelhouse_subdir(python: ClientPython, is_windows: bool) -> str:
     """client/py<X.Y>-<linux|win_amd64>: where `make wheelhouse` puts this client's wheels."""
+    if python.machine.lower() not in ("x86_64", "amd64"):
+        raise ValueError(f"no wheelhouse for {python.machine} machines")
     if is_windows:
         platform = "win_amd64"
     elif python.platform.startswith("linux"):
@@ -227,7 +229,8 @@ def deploy(
     ``wheelhouse`` is the control node's wheelhouse root (offline install);
     None installs from the package index.
     """
-    assert session.python is not None
+    python = session.python
+    assert python is not None
     started = time.monotonic()
     layout = layout_for(session)
     digest = deploy_digest(session)
@@ -238,7 +241,7 @@ def deploy(
         return DeployResult(
             host=session.host.name,
             workdir=str(layout.workdir),
-            python=session.python.version if session.python else "?",
+            python=python.version,
             install_source=source,
             changed=changed,
             digest=digest,
@@ -249,28 +252,29 @@ def deploy(
         log.note(f"up to date in {layout.workdir} (stamp {digest[:12]})")
         return result(changed=False)
 
-    log.note(f"deploying to {layout.workdir} (Python {session.python.version}, from {source})")
-    # Until the new stamp is written, the client counts as not deployed.
-    with contextlib.suppress(FileNotFoundError):
-        session.sftp.remove(sftp_path(layout.stamp))
-    sftp_makedirs(session, layout.workdir)
-    session.run_python(_RMTREE_CODE, str(layout.package))  # no stale modules
-    for relative, path in package_files():
-        upload(session, path, layout.package / PurePath(relative))
-    upload(session, REQUIREMENTS, layout.requirements)
+    log.note(f"deploying to {layout.workdir} (Python {python.version}, from {source})")
     install_from: list[str] = []
-    if local_wheels is not None:
-        copied = upload_wheels(session, local_wheels, layout.wheelhouse)
-        log.note(f"wheelhouse {local_wheels.name}: {copied} wheel(s) copied")
-        # --isolated: the client's pip.conf and PIP_* variables must not add
-        # other sources to an offline install.
-        install_from = ["--isolated", "--no-index", "--find-links", str(layout.wheelhouse)]
+    with session.file_transfer(f"copying bench_client to {layout.workdir}"):
+        # Until the new stamp is written, the client counts as not deployed.
+        with contextlib.suppress(FileNotFoundError):
+            session.sftp.remove(sftp_path(layout.stamp))
+        sftp_makedirs(session, layout.workdir)
+        session.run_python(_RMTREE_CODE, str(layout.package))  # no stale modules
+        for relative, path in package_files():
+            upload(session, path, layout.package / PurePath(relative))
+        upload(session, REQUIREMENTS, layout.requirements)
+        if local_wheels is not None:
+            copied = upload_wheels(session, local_wheels, layout.wheelhouse)
+            log.note(f"wheelhouse {local_wheels.name}: {copied} wheel(s) copied")
+            # --isolated: the client's pip.conf and PIP_* variables must not add
+            # other sources to an offline install.
+            install_from = ["--isolated", "--no-index", "--find-links", str(layout.wheelhouse)]
 
     venv_python = str(layout.venv_python)
     if session.run([venv_python, "-c", "pass"], what="venv check").exited != 0:
         log.note("creating the venv")
         try:
-            session.check([*session.python.command, "-m", "venv", str(layout.venv)], what="venv")
+            session.check([*python.command, "-m", "venv", str(layout.venv)], what="venv")
         except CommandError as exc:
             raise CommandError(
                 f"{exc} (on Debian/Ubuntu the client needs the python3-venv package)"
@@ -281,7 +285,7 @@ def deploy(
     if installed.exited != 0:
         raise CommandError(
             f"{session.host.label}: pip install of requirements/client.txt failed "
-            f"(exit {installed.exited}); see the lines above"
+            f"(exit {installed.exited}): {log.last_line}"
         )
     # The client's own CLI must start: this imports every dependency.
     session.check(
@@ -289,7 +293,10 @@ def deploy(
         cwd=str(layout.src),
         what="bench_client --help",
     )
-    with session.sftp.open(sftp_path(layout.stamp), "w") as handle:
+    with (
+        session.file_transfer("writing the deploy stamp"),
+        session.sftp.open(sftp_path(layout.stamp), "w") as handle,
+    ):
         handle.write(digest + "\n")
     log.note(f"deployed ({digest[:12]})")
     return result(changed=True)

@@ -175,27 +175,24 @@ def fetch_verified(
     """
     downloaded: list[tuple[Path, Path]] = []
     try:
-        for remote, local, expected in files:
-            local.parent.mkdir(parents=True, exist_ok=True)
-            handle, temp_name = tempfile.mkstemp(dir=local.parent, prefix=f".{local.name}.")
-            os.close(handle)
-            temp = Path(temp_name)
-            temp.chmod(_FILE_MODE)  # mkstemp makes 0600; results are ordinary files
-            downloaded.append((temp, local))
-            session.sftp.get(sftp_path(remote), str(temp))
-            actual = sha256_file(temp)
-            if actual != expected:
-                raise ChecksumMismatchError(
-                    f"{session.host.label}: {context}: sha256 of {local.name} differs after "
-                    f"the copy (client {expected[:16]}…, here {actual[:16]}…); nothing was kept"
-                )
-        for temp, local in downloaded:
-            temp.replace(local)
-        downloaded.clear()
-    except OSError as exc:
-        raise RemoteError(
-            f"{session.host.label}: {context}: fetching results failed: {exc}"
-        ) from None
+        with session.file_transfer(f"{context}: fetching results"):
+            for remote, local, expected in files:
+                local.parent.mkdir(parents=True, exist_ok=True)
+                handle, temp_name = tempfile.mkstemp(dir=local.parent, prefix=f".{local.name}.")
+                os.close(handle)
+                temp = Path(temp_name)
+                temp.chmod(_FILE_MODE)  # mkstemp makes 0600; results are ordinary files
+                downloaded.append((temp, local))
+                session.sftp.get(sftp_path(remote), str(temp))
+                actual = sha256_file(temp)
+                if actual != expected:
+                    raise ChecksumMismatchError(
+                        f"{session.host.label}: {context}: sha256 of {local.name} differs after "
+                        f"the copy (client {expected[:16]}…, here {actual[:16]}…); nothing was kept"
+                    )
+            for temp, local in downloaded:
+                temp.replace(local)
+            downloaded.clear()
     finally:
         for temp, _ in downloaded:
             temp.unlink(missing_ok=True)

@@ -13,7 +13,7 @@ import contextlib
 import json
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath, PureWindowsPath
 from typing import IO, Any
@@ -58,13 +58,12 @@ ANSWER_TIMEOUT = 60
 
 # Printed by the probe below: what the client's Python says about itself.
 _FACTS_CODE = """
-import json, os, pathlib, platform, sys
+import json, pathlib, platform, sys
 print(json.dumps({
     "version": "{}.{}".format(*sys.version_info[:2]),
     "home": str(pathlib.Path.home()),
     "platform": sys.platform,
     "machine": platform.machine(),
-    "executable": sys.executable,
 }))
 """
 
@@ -94,7 +93,7 @@ class ClientPython:
     version: str  # "3.11"
     home: str
     platform: str  # sys.platform: "linux", "win32"
-    machine: str
+    machine: str  # platform.machine(): "x86_64", "AMD64", "ARM64"
 
 
 class LinePrefixer:
@@ -227,6 +226,16 @@ class RemoteSession:
             # paramiko reports -1 when the channel closed without an exit status.
             raise self.lost(what, "no exit status received")
         return result
+
+    @contextlib.contextmanager
+    def file_transfer(self, what: str) -> Iterator[None]:
+        """Turn an SFTP failure into a RemoteError that names host, step and cause."""
+        try:
+            yield
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            if not self.is_connected:
+                raise self.lost(what, str(exc) or type(exc).__name__) from None
+            raise RemoteError(f"{self.host.label}: {what} failed: {exc}") from None
 
     def lost(self, what: str, cause: str) -> ConnectionLostError:
         if self.liveness.silent:

@@ -66,13 +66,17 @@ def test_client_layout(home, workdir, windows, workdir_expected, python_expected
     ],
 )
 def test_wheelhouse_subdir(version, platform, windows, expected) -> None:
-    python = ClientPython(["python"], version, "/h", platform, "x86_64")
+    python = ClientPython(["python"], version, "/h", platform, "AMD64" if windows else "x86_64")
     assert wheelhouse_subdir(python, windows) == expected
 
 
-def test_wheelhouse_subdir_refuses_other_systems() -> None:
-    with pytest.raises(ValueError, match="darwin"):
-        wheelhouse_subdir(ClientPython(["python3"], "3.12", "/h", "darwin", "arm64"), False)
+@pytest.mark.parametrize(
+    ("platform", "machine", "windows", "refused"),
+    [("darwin", "x86_64", False, "darwin"), ("win32", "ARM64", True, "ARM64")],
+)
+def test_wheelhouse_subdir_refuses_other_systems(platform, machine, windows, refused) -> None:
+    with pytest.raises(ValueError, match=refused):
+        wheelhouse_subdir(ClientPython(["python"], "3.12", "/h", platform, machine), windows)
 
 
 def test_package_files_leave_out_the_control_node_modules() -> None:

@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -220,6 +221,43 @@ def test_checksum_mismatch_keeps_nothing(
         copy = tmp_path / "copy.csv"
         fetch_verified(session, [(remote_csv, copy, right)], "stack flask-gunicorn")
         assert copy.read_bytes() == before
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path):
+    """A tiny tmpfs, filled up: the control node's results disk with no space left."""
+    mountpoint = tmp_path / "small"
+    mountpoint.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mountpoint)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {mounted.stderr.strip()}")
+    try:
+        yield mountpoint
+    finally:
+        subprocess.run(["umount", str(mountpoint)], check=True)
+
+
+def test_full_results_disk(
+    deployed: dict, inventory: Path, contract_url: str, full_disk: Path
+) -> None:
+    out_dir = full_disk / "run-full"
+    collected = _previous_result(out_dir)
+    with contextlib.suppress(OSError), (full_disk / "filler").open("wb") as filler:
+        while True:
+            filler.write(b"x" * 4096)
+            filler.flush()
+    done = measure_cli(inventory, out_dir, contract_url)
+    assert done.returncode == 1
+    message = done.stderr.strip().splitlines()[-1]
+    assert "testclient" in message and "flask-gunicorn" in message
+    assert "No space left on device" in message
+    assert collected.read_text() == "Iteration,Execution Time (seconds)\n1,0.002\n"
+    assert not (out_dir / "constant" / "flask-gunicorn").exists() or not list(
+        (out_dir / "constant" / "flask-gunicorn").iterdir()
+    )
 
 
 def _descendants(pid: int) -> list[int]:
