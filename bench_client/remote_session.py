@@ -55,6 +55,7 @@ CONNECT_TIMEOUT = 15
 # A client that answers nothing for this long counts as gone (asleep, powered
 # off, cut off): TCP alone may take a quarter of an hour to notice.
 ANSWER_TIMEOUT = 60
+MIN_PYTHON = (3, 10)
 
 # Printed by the probe below: what the client's Python says about itself.
 _FACTS_CODE = """
@@ -406,6 +407,12 @@ def open_session(
                 f"{exc}; is Python 3.10+ installed as {' '.join(session.python_command())!r}? "
                 "(set bench_client_python in the inventory)"
             ) from None
+        if tuple(map(int, facts["version"].split("."))) < MIN_PYTHON:
+            raise RemoteError(
+                f"{host.label}: Python {facts['version']} ({' '.join(session.python_command())}) "
+                f"is too old; bench_client needs {'.'.join(map(str, MIN_PYTHON))} or newer "
+                "(set bench_client_python in the inventory)"
+            )
         session.python = ClientPython(
             command=session.python_command(),
             version=facts["version"],

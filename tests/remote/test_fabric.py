@@ -191,6 +191,17 @@ def test_unknown_host_key_is_refused(sshd, tmp_path: Path) -> None:
     assert known_hosts.read_text() == ""
 
 
+def test_missing_client_python(sshd, known_hosts: Path, tmp_path: Path) -> None:
+    inventory = sshd_tools.write_inventory(
+        tmp_path / "lab.yml", sshd, known_hosts=known_hosts, workdir=tmp_path / "w",
+        extra={"bench_client_python": "/nonexistent/python3"},
+    )  # fmt: skip
+    done = run_remote_cli("deploy", "-i", str(inventory), "--index")
+    assert done.returncode == 1
+    assert "testclient" in done.stderr and "/nonexistent/python3" in done.stderr
+    assert "set bench_client_python" in done.stderr
+
+
 def test_unreachable_client(sshd, known_hosts: Path, tmp_path: Path, contract_url: str) -> None:
     inventory = sshd_tools.write_inventory(
         tmp_path / "lab.yml", sshd, known_hosts=known_hosts, workdir=tmp_path / "w",
