@@ -39,7 +39,8 @@ examples:
 
 exit codes:
   0    the run completed (failed requests are data, counted in the files)
-  2    bad arguments or an unwritable output path; nothing was sent
+  2    bad arguments or an unwritable output path (checked before any request
+       is sent; also if writing the results fails at the end)
   3    the first (verification) request got a wrong answer or none; nothing written
   130  interrupted (Ctrl-C): the requests measured so far are written, marked
        "interrupted": true in the meta file

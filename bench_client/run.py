@@ -17,7 +17,7 @@ from bench_client.timing import Recorder, fine_timer_resolution, measure_sleep_g
 
 class ExitCode(enum.IntEnum):
     DONE = 0  # the run completed; failed requests are data, not an error
-    BAD_ARGUMENTS = 2  # bad arguments or an unwritable output; nothing was sent
+    BAD_ARGUMENTS = 2  # bad arguments or an unwritable output (checked before sending)
     FIRST_REQUEST_FAILED = 3  # the verification request got a wrong answer or none
     INTERRUPTED = 130  # Ctrl-C: what was measured so far is written, marked interrupted
 
@@ -79,7 +79,11 @@ def run(config: RunConfig) -> ExitCode:
         overhead=overhead,
         limits=limits.assess(config.mode, config.rate, usage, runner.stats()),
     )
-    output.write_results(config.out, recorder.samples, recorder.origin, document)
+    try:
+        output.write_results(config.out, recorder.samples, recorder.origin, document)
+    except OSError as exc:  # e.g. on Windows, the old CSV is open in another program
+        _say(f"error: could not write {config.out}: {exc.strerror or exc}")
+        return ExitCode.BAD_ARGUMENTS
     _report(config, document)
     return ExitCode.INTERRUPTED if interrupted else ExitCode.DONE
 

@@ -13,6 +13,7 @@ import csv
 import json
 import socket
 import struct
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,6 +24,8 @@ import pytest
 
 from bench_client.cli import main
 
+# struct linger: two u_shorts on Windows, two ints elsewhere.
+LINGER_ZERO = struct.pack("HH" if sys.platform == "win32" else "ii", 1, 0)
 GET_MESSAGE = "This is a GET request!"
 POST_MESSAGE = "This is a POST request!"
 
@@ -103,7 +106,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         elif kind == "reset":
             # Linger 0 and close now (before socketserver's graceful shutdown): an RST.
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_ZERO)
             self.connection.close()
             self.close_connection = True
         elif kind == "500":

@@ -208,7 +208,9 @@ def test_calibration_off(server, bench):
 
 
 def test_calibrate_command_then_cached_calibration(server, bench, tmp_path, monkeypatch):
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "PYTHONPATH": str(REPO)}
+    # The cache lives under %LOCALAPPDATA% on Windows, $XDG_CACHE_HOME elsewhere.
+    cache_env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "LOCALAPPDATA": str(tmp_path / "cache")}
+    env = {**os.environ, **cache_env, "PYTHONPATH": str(REPO)}
     done = subprocess.run(
         [sys.executable, "-m", "bench_client", "calibrate", "--requests", "20"],
         env=env,
@@ -226,7 +228,8 @@ def test_calibrate_command_then_cached_calibration(server, bench, tmp_path, monk
     assert set(cached) == {
         f"{m} {v}" for m in ("constant", "keepalive", "concurrent", "rate") for v in ("GET", "POST")
     }
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    for name, value in cache_env.items():
+        monkeypatch.setenv(name, value)
     result = bench(server, mode="keepalive", iterations=2, calibration="cached")
     overhead = result.meta["client_overhead"]
     assert overhead["source"].startswith("cached")
@@ -234,7 +237,8 @@ def test_calibrate_command_then_cached_calibration(server, bench, tmp_path, monk
 
 
 def test_cached_calibration_without_a_cache_measures_quickly(server, bench, tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty"))
+    for name in ("XDG_CACHE_HOME", "LOCALAPPDATA"):
+        monkeypatch.setenv(name, str(tmp_path / "empty"))
     result = bench(server, iterations=2, calibration="cached")
     assert result.meta["client_overhead"]["source"] == "quick (no matching cached calibration)"
 
@@ -261,3 +265,36 @@ def _exit_code(call) -> int:
         return call()
     except SystemExit as exit_:
         return int(exit_.code or 0)
+
+
+def test_a_write_failure_after_the_run_is_one_line_and_exit_2(server, tmp_path, capsys):
+    """Something takes the output's place mid-run (on Windows: the CSV open in Excel)."""
+    blocker = tmp_path / "GET.csv"
+
+    def occupy_the_output(number: int) -> bool:
+        if number == 3:
+            blocker.mkdir()
+            (blocker / "in-the-way").write_text("x")
+        return False
+
+    server.misbehave_on = occupy_the_output
+    result = main(
+        [
+            "--base-url",
+            server.url,
+            "--method",
+            "GET",
+            "--iterations",
+            "4",
+            "--out",
+            str(blocker),
+            "--calibration",
+            "off",
+            "--quiet",
+        ]
+    )
+    assert result == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"bench_client: error: could not write {blocker}")
+    assert len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["GET.csv"]  # no temp files left
