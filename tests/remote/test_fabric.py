@@ -29,6 +29,7 @@ from tests.remote import sshd as sshd_tools
 from tests.remote.conftest import last_json, run_remote_cli
 
 ITERATIONS = 40
+PREVIOUS_CSV = "Iteration,Execution Time (seconds)\n1,0.002\n"
 
 
 def sha256(path: Path) -> str:
@@ -265,7 +266,7 @@ def test_full_results_disk(
     message = done.stderr.strip().splitlines()[-1]
     assert "testclient" in message and "flask-gunicorn" in message
     assert "No space left on device" in message
-    assert collected.read_text() == "Iteration,Execution Time (seconds)\n1,0.002\n"
+    assert collected.read_text() == PREVIOUS_CSV
     assert not (out_dir / "constant" / "flask-gunicorn").exists() or not list(
         (out_dir / "constant" / "flask-gunicorn").iterdir()
     )
@@ -294,6 +295,8 @@ class MidRun:
 
     def __init__(self, inventory: Path, url: str, out_dir: Path, sshd, answer_timeout: float):
         self.sshd = sshd
+        self.out_dir = out_dir
+        self.collected = _previous_result(out_dir)
         self.raised: list[BaseException] = []
         spec = MeasurementSpec(
             stack="django-daphne", url=url, mode="constant", method="GET", out_dir=out_dir,
@@ -330,11 +333,19 @@ class MidRun:
             pid for pid in _descendants(self.sshd.process.pid) if _cmdline(pid).startswith("sshd")
         ]
 
-    def outcome(self) -> BaseException:
+    def connection_lost(self) -> str:
+        """The measurement's error, checked: connection lost, named, nothing touched."""
         self.worker.join(timeout=120)
         assert not self.worker.is_alive()
         assert len(self.raised) == 1, self.raised
-        return self.raised[0]
+        error = self.raised[0]
+        assert isinstance(error, ConnectionLostError), error
+        message = str(error)
+        assert "testclient" in message and "django-daphne" in message
+        assert "connection lost" in message
+        assert self.collected.read_text() == PREVIOUS_CSV
+        assert not (self.out_dir / "constant" / "django-daphne").exists()
+        return message
 
     def clean_up(self, pids: list[int]) -> None:
         """End the processes this test stopped or orphaned (all of our own sshd)."""
@@ -347,43 +358,33 @@ class MidRun:
 def _previous_result(out_dir: Path) -> Path:
     collected = out_dir / "constant" / "flask-dev" / "GET.csv"
     collected.parent.mkdir(parents=True)
-    collected.write_text("Iteration,Execution Time (seconds)\n1,0.002\n")
+    collected.write_text(PREVIOUS_CSV)
     return collected
 
 
 def test_client_dying_mid_run(
     deployed: dict, inventory: Path, contract_url: str, sshd, tmp_path: Path
 ) -> None:
-    out_dir = tmp_path / "run-die"
-    collected = _previous_result(out_dir)
-    run = MidRun(inventory, contract_url, out_dir, sshd, answer_timeout=60)
+    run = MidRun(inventory, contract_url, tmp_path / "run-die", sshd, answer_timeout=60)
     sessions = sshd.session_processes()
     for session_pid in sessions:
         os.kill(session_pid, signal.SIGKILL)  # the connection dies, not (yet) the client
-    error = run.outcome()
-    run.clean_up(sessions)
-    assert isinstance(error, ConnectionLostError), error
-    message = str(error)
-    assert "testclient" in message and "django-daphne" in message and "connection lost" in message
-    assert collected.read_text() == "Iteration,Execution Time (seconds)\n1,0.002\n"
-    assert not (out_dir / "constant" / "django-daphne").exists()
+    try:
+        error = run.connection_lost()
+    finally:
+        run.clean_up(sessions)
+    assert "(no exit status received)" in error
 
 
 def test_client_that_stops_answering(
     deployed: dict, inventory: Path, contract_url: str, sshd, tmp_path: Path
 ) -> None:
-    out_dir = tmp_path / "run-hang"
-    collected = _previous_result(out_dir)
-    run = MidRun(inventory, contract_url, out_dir, sshd, answer_timeout=4)
+    run = MidRun(inventory, contract_url, tmp_path / "run-hang", sshd, answer_timeout=4)
     frozen = run.sshd_processes()
     for pid in frozen:  # TCP stays up (the kernel still ACKs); SSH goes silent
         os.kill(pid, signal.SIGSTOP)
     try:
-        error = run.outcome()
+        error = run.connection_lost()
     finally:
         run.clean_up(frozen)
-    assert isinstance(error, ConnectionLostError), error
-    assert "testclient" in str(error) and "django-daphne" in str(error)
-    assert "stopped answering for 4 s" in str(error)
-    assert collected.read_text() == "Iteration,Execution Time (seconds)\n1,0.002\n"
-    assert not (out_dir / "constant" / "django-daphne").exists()
+    assert "the client stopped answering for 4 s" in error
