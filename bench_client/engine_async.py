@@ -97,7 +97,7 @@ class _Wire(asyncio.BufferedProtocol):
         self.channel.on_lost(self, exc)
 
 
-@dataclass
+@dataclass(slots=True)
 class _InFlight:
     iteration: int
     origin: float  # what the time is measured from: the send, or the schedule in rate mode
