@@ -1,0 +1,234 @@
+"""The server roles on the embedded lab's server (real systemd): bad input to
+the role fails cleanly, provision converges and is idempotent, verify passes,
+stacks_state starts only the stack under test, and stack facts are recorded.
+
+The tests share one lab and run in file order: bad input first (it must leave
+the server as it was), then converge, verify and the rest."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ansible_runner
+import pytest
+import yaml
+
+pytestmark = pytest.mark.roles
+
+REPO = Path(__file__).resolve().parents[2]
+STACKS: list[dict[str, Any]] = yaml.safe_load(
+    (REPO / "inventory" / "group_vars" / "all" / "stacks.yml").read_text()
+)["httplab_stacks"]
+PINS = dict(
+    line.split("#", 1)[0].strip().split("==")
+    for line in (REPO / "requirements" / "server.txt").read_text().splitlines()
+    if "==" in line.split("#", 1)[0]
+)
+FRAMEWORK_PACKAGES = {"flask": "flask", "django": "django", "fastapi": "fastapi"}
+
+
+@dataclass
+class Run:
+    status: str
+    stats: dict[str, dict[str, int]]
+    seconds: float
+    failure_messages: list[str]
+    ok_messages: list[str]
+
+    def changed(self) -> int:
+        return sum(self.stats.get("changed", {}).values())
+
+
+def run_playbook(
+    lab: Any, venv_bin: Path, workdir: Path, playbook: str, extravars: dict[str, Any] | None = None
+) -> Run:
+    workdir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    result = ansible_runner.run(
+        private_data_dir=str(workdir),
+        project_dir=str(REPO),
+        playbook=str(REPO / "playbooks" / playbook),
+        inventory=str(lab.inventory_path),
+        extravars=extravars or {},
+        envvars={
+            "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",
+            "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+        },
+        quiet=True,
+    )
+    seconds = time.monotonic() - started
+    failures, oks = [], []
+    for event in result.events:
+        data = event.get("event_data", {})
+        message = str(data.get("res", {}).get("msg", ""))
+        # A looped task reports each failed item, then "One or more items failed".
+        if event.get("event") in ("runner_on_failed", "runner_item_on_failed") and not data.get(
+            "ignore_errors"
+        ):
+            failures.append(message)
+        elif event.get("event") == "runner_on_ok" and message:
+            oks.append(message)
+    return Run(result.status, result.stats or {}, seconds, failures, oks)
+
+
+def server_state(lab: Any) -> str:
+    """What the roles could have installed: files, units, the service user."""
+    script = (
+        "find /opt/httplab /etc/systemd/system -path '*httplab*' -printf '%p %s\\n' 2>/dev/null"
+        " | sort; getent passwd httplab-svc; systemctl list-units 'httplab-*' --no-legend --plain"
+    )
+    return lab.server.run("sudo", "-n", "sh", "-c", script, check=False).stdout
+
+
+@pytest.fixture
+def runner_dir(tmp_path: Path) -> Path:
+    return tmp_path / "runner"
+
+
+def _fails_cleanly(
+    lab: Any, venv_bin: Path, workdir: Path, extravars: dict[str, Any], expected: list[str]
+) -> None:
+    before = server_state(lab)
+    run = run_playbook(lab, venv_bin, workdir, "provision.yml", extravars)
+    assert run.status == "failed", run
+    print(f"failure messages: {run.failure_messages}")
+    assert any(all(text in message for text in expected) for message in run.failure_messages), (
+        f"no failure message says {expected}: {run.failure_messages}"
+    )
+    assert server_state(lab) == before, "a failed validation must not change the server"
+
+
+def test_unknown_stack_name_fails_before_install(embedded_lab, venv_bin, runner_dir):
+    _fails_cleanly(
+        embedded_lab,
+        venv_bin,
+        runner_dir,
+        {"httplab_only_stack": "flask-tornado"},
+        ['unknown stack "flask-tornado"', "flask-gunicorn"],
+    )
+
+
+def test_port_clash_fails_before_install(embedded_lab, venv_bin, runner_dir):
+    clashing = [dict(stack) for stack in STACKS]
+    clashing[1]["port"] = clashing[0]["port"]
+    port = clashing[0]["port"]
+    names = f"{clashing[0]['name']}, {clashing[1]['name']}"
+    _fails_cleanly(
+        embedded_lab,
+        venv_bin,
+        runner_dir,
+        {"httplab_stacks": clashing},
+        [f"port {port} is used by {names}"],
+    )
+
+
+def test_unknown_server_kind_fails_before_install(embedded_lab, venv_bin, runner_dir):
+    broken = [dict(stack) for stack in STACKS]
+    broken[0]["server"] = "tornado"
+    _fails_cleanly(
+        embedded_lab, venv_bin, runner_dir, {"httplab_stacks": broken}, ["server", "tornado"]
+    )
+
+
+def test_missing_wheel_fails_before_install(embedded_lab, venv_bin, runner_dir, tmp_path):
+    source = REPO / "wheelhouse" / "server"
+    partial = tmp_path / "wheelhouse"
+    for python_dir in source.iterdir():
+        if python_dir.is_dir():
+            shutil.copytree(
+                python_dir, partial / python_dir.name, ignore=shutil.ignore_patterns("flask-*")
+            )
+    _fails_cleanly(
+        embedded_lab,
+        venv_bin,
+        runner_dir,
+        {"httplab_wheelhouse_dir": str(partial)},
+        ["lacks 1 wheel(s)", f"flask=={PINS['flask']}", "make wheelhouse"],
+    )
+
+
+@pytest.fixture(scope="module")
+def converged(embedded_lab, venv_bin, tmp_path_factory) -> tuple[Run, Run]:
+    """provision.yml twice: the converge, then the re-run that must change nothing."""
+    first = run_playbook(
+        embedded_lab, venv_bin, tmp_path_factory.mktemp("converge"), "provision.yml"
+    )
+    second = run_playbook(embedded_lab, venv_bin, tmp_path_factory.mktemp("rerun"), "provision.yml")
+    print(f"\nprovision: converge {first.seconds:.1f} s, re-run {second.seconds:.1f} s")
+    return first, second
+
+
+def test_provision_converges(converged):
+    first, _ = converged
+    assert first.status == "successful", first.failure_messages
+    assert not first.stats.get("failures")
+
+
+def test_second_provision_changes_nothing(converged):
+    _, second = converged
+    assert second.status == "successful", second.failure_messages
+    assert second.changed() == 0, second.stats
+
+
+def test_verify_passes(embedded_lab, venv_bin, converged, runner_dir):
+    run = run_playbook(embedded_lab, venv_bin, runner_dir, "verify.yml")
+    assert run.status == "successful", run.failure_messages
+    exposures = {
+        match.group(1): float(match.group(2))
+        for message in run.ok_messages
+        if (match := re.fullmatch(r"(\S+): exposure ([0-9.]+)", message))
+    }
+    print(f"\nverify: {run.seconds:.1f} s; exposure per unit: {exposures}")
+    assert set(exposures) == {stack["name"] for stack in STACKS}
+    assert all(score <= 2.0 for score in exposures.values()), exposures
+    probes = [message for message in run.ok_messages if "probes passed" in message]
+    assert len(probes) == len(STACKS), probes
+
+
+def _active(lab: Any) -> dict[str, str]:
+    units = [f"httplab-{stack['name']}.service" for stack in STACKS]
+    states = lab.server.run("systemctl", "is-active", *units, check=False).stdout.split()
+    return {stack["name"]: state for stack, state in zip(STACKS, states, strict=True)}
+
+
+def test_stacks_state_runs_only_the_stack_under_test(embedded_lab, venv_bin, converged, tmp_path):
+    only = STACKS[1]["name"]
+    run = run_playbook(
+        embedded_lab, venv_bin, tmp_path / "only", "stacks_state.yml", {"httplab_only_stack": only}
+    )
+    assert run.status == "successful", run.failure_messages
+    states = _active(embedded_lab)
+    assert states[only] == "active", states
+    assert all(state == "inactive" for name, state in states.items() if name != only), states
+
+    again = run_playbook(
+        embedded_lab, venv_bin, tmp_path / "again", "stacks_state.yml", {"httplab_only_stack": only}
+    )
+    assert again.status == "successful" and again.changed() == 0, again.stats
+    print(f"\nstacks_state: {run.seconds:.1f} s, unchanged re-run {again.seconds:.1f} s")
+
+    everything = run_playbook(embedded_lab, venv_bin, tmp_path / "all", "stacks_state.yml")
+    assert everything.status == "successful", everything.failure_messages
+    assert set(_active(embedded_lab).values()) == {"active"}
+
+
+@pytest.mark.parametrize("stack", STACKS, ids=lambda stack: stack["name"])
+def test_stack_facts_are_recorded(embedded_lab, converged, stack):
+    path = f"/opt/httplab/{stack['name']}/stack.json"
+    facts = json.loads(embedded_lab.server.run("cat", path).stdout)
+    nproc = int(embedded_lab.server.run("nproc").stdout)
+    assert {key: facts[key] for key in ("name", "framework", "server", "port")} == {
+        key: stack[key] for key in ("name", "framework", "server", "port")
+    }
+    assert facts["url"] == f"http://{embedded_lab.server.address}:{stack['port']}"
+    assert facts["workers"] == (1 if stack["server"] == "werkzeug" else nproc)
+    package = FRAMEWORK_PACKAGES[stack["framework"]]
+    assert facts["versions"][package] == PINS[package]
+    assert facts["access_log"] is False
