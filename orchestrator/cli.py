@@ -150,7 +150,9 @@ def finalize(args: argparse.Namespace) -> dict[str, Any]:
     client = _client_facts(args.run_dir, manifest)
     if client:
         manifest.data["hosts"]["client"] = client
-    manifest.data["stacks"] = args.stacks_info
+    # The server describes every stack it runs; the manifest lists those this run measured.
+    measured = set(manifest.data["selection"]["stacks"])
+    manifest.data["stacks"] = [s for s in args.stacks_info if s["name"] in measured]
     manifest.data["tuning"] = args.tuning
     manifest.data["finished"] = utc_now()
     manifest.save()

@@ -97,14 +97,14 @@ def test_bad_selection_is_a_one_line_error(capsys, tmp_path: Path, extra, messag
 
 
 def test_finalize_adds_hosts_stacks_and_client_facts(capsys, tmp_path: Path) -> None:
-    plan(capsys, tmp_path, "--run-id=r1")
+    plan(capsys, tmp_path, "--run-id=r1", "--stacks=s1")
     run_dir = tmp_path / "r1"
     m = Measurement("constant", "s1", "GET")
     fake_collect(run_dir, m)
     (run_dir / m.meta).write_text(json.dumps({"client": {"os": "Windows 11"}}))
     status, out = run(
         capsys, "finalize", f"--run-dir={run_dir}",
-        '--server-facts={"cpu_count": 2}', '--stacks-info=[{"name": "s1"}]',
+        '--server-facts={"cpu_count": 2}', '--stacks-info=[{"name": "s1"}, {"name": "s9"}]',
     )  # fmt: skip
     assert status == 0 and out["measurements"] == {"complete": 1}
     manifest = json.loads((run_dir / "manifest.json").read_text())

@@ -1,0 +1,144 @@
+"""run_all.yml end to end on the embedded lab: a small matrix, a resume, a crash mid-run."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lab.api import Lab
+
+ROOT = Path(__file__).resolve().parents[2]
+MATRIX = yaml.safe_load((ROOT / "inventory/group_vars/all/stacks.yml").read_text())
+STACKS = [stack["name"] for stack in MATRIX["httplab_stacks"]]
+ITERATIONS = 100
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
+
+
+def playbook(
+    lab: Lab, venv_bin: Path, name: str, results: Path, log: Path, **extra: object
+) -> subprocess.CompletedProcess[str]:
+    """Run a playbook against the lab; the output goes to `log` and the tail into failures."""
+    extra_vars = {"results_dir": str(results), **extra}
+    with log.open("w") as out:
+        done = subprocess.run(
+            [str(venv_bin / "ansible-playbook"), "-i", str(lab.inventory_path), name,
+             "-e", json.dumps(extra_vars)],
+            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, text=True, check=False,
+        )  # fmt: skip
+    assert done.returncode == 0, f"{name} failed:\n" + "".join(
+        log.read_text().splitlines(True)[-60:]
+    )
+    return done
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def small_run(embedded_lab: Lab, venv_bin: Path, tmp_path_factory) -> Path:
+    results = tmp_path_factory.mktemp("results")
+    playbook(
+        embedded_lab, venv_bin, "run_all.yml", results, results / "run_all.log",
+        run_id="e2e", stacks=",".join(STACKS), modes="constant,concurrent",
+        iterations=ITERATIONS, warmup=5, concurrency=4,
+    )  # fmt: skip
+    return results / "e2e"
+
+
+def test_every_measurement_is_collected_with_matching_checksums(small_run: Path) -> None:
+    manifest = json.loads((small_run / "manifest.json").read_text())
+    entries = manifest["measurements"]
+    assert len(entries) == len(STACKS) * 2 * 2
+    assert {e["status"] for e in entries} == {"complete"}
+    for entry in entries:
+        for kind in ("csv", "meta"):
+            data = (small_run / entry[kind]).read_bytes()
+            assert hashlib.sha256(data).hexdigest() == entry[f"sha256_{kind}"], entry[kind]
+        assert len(rows(small_run / entry["csv"])) == ITERATIONS
+
+
+def test_manifest_describes_hosts_and_stacks(small_run: Path) -> None:
+    manifest = json.loads((small_run / "manifest.json").read_text())
+    server, client = manifest["hosts"]["server"], manifest["hosts"]["client"]
+    assert int(server["cpu_count"]) >= 1 and server["kernel"] and server["os"]
+    assert client, "the client's facts come from its meta files"
+    assert sorted(s["name"] for s in manifest["stacks"]) == sorted(STACKS)
+    assert all(s["versions"] for s in manifest["stacks"])
+    assert manifest["lab"]["kind"] == "embedded" and manifest["lab"]["notes"]
+    assert manifest["git_commit"] and isinstance(manifest["seed"], int)
+
+
+def test_report_is_written(small_run: Path) -> None:
+    report = small_run / "report"
+    assert (report / "index.html").stat().st_size > 10_000
+    summary = rows(report / "summary.csv")
+    assert len(summary) == len(STACKS) * 2 * 2
+    assert {r["stack"] for r in summary} == set(STACKS)
+
+
+def test_resume_measures_nothing_new(
+    small_run: Path, embedded_lab: Lab, venv_bin: Path, tmp_path: Path
+) -> None:
+    before = {p: p.stat().st_mtime_ns for p in small_run.rglob("*.csv")}
+    log = tmp_path / "resume.log"
+    playbook(
+        embedded_lab, venv_bin, "playbooks/benchmark.yml", small_run.parent, log,
+        run_id="e2e", stacks=",".join(STACKS), modes="constant,concurrent",
+        iterations=ITERATIONS, warmup=5, concurrency=4,
+    )  # fmt: skip
+    assert "0 of 24 measurements to make" in log.read_text()
+    assert {p: p.stat().st_mtime_ns for p in small_run.rglob("*.csv")} == before
+
+
+def test_a_stack_killed_mid_run_shows_up_as_failures(
+    embedded_lab: Lab, venv_bin: Path, tmp_path: Path
+) -> None:
+    stack = "flask-gunicorn"
+    killed = threading.Event()
+
+    def kill_when_the_client_runs() -> None:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            probe = embedded_lab.client.run(
+                "pgrep", "-f", "-m", "bench_client --base-url", check=False
+            )
+            if probe.returncode == 0:
+                time.sleep(1.0)
+                embedded_lab.server.run(
+                    "sudo", "systemctl", "kill", "--signal=SIGKILL", f"httplab-{stack}.service"
+                )
+                killed.set()
+                return
+            time.sleep(0.2)
+
+    killer = threading.Thread(target=kill_when_the_client_runs, daemon=True)
+    killer.start()
+    playbook(
+        embedded_lab, venv_bin, "playbooks/benchmark.yml", tmp_path, tmp_path / "kill.log",
+        run_id="kill", stacks=stack, modes="constant", methods="GET",
+        iterations=1500, warmup=5,
+    )  # fmt: skip
+    killer.join(timeout=10)
+    assert killed.is_set(), "the client never ran, so nothing was killed"
+
+    samples = rows(tmp_path / "kill" / "constant" / stack / "GET.csv")
+    assert len(samples) == 1500
+    failed = [r for r in samples if r["Error"]]
+    assert failed, "requests during the restart must be recorded as failures"
+    assert all(r["Execution Time (seconds)"] == "" for r in failed)
+    ok = [r for r in samples if not r["Error"]]
+    assert all(float(r["Execution Time (seconds)"]) > 0 for r in ok)
+    assert ok, "systemd restarted the stack, so later requests succeed"
+    manifest = json.loads((tmp_path / "kill" / "manifest.json").read_text())
+    assert [e["status"] for e in manifest["measurements"]] == ["complete"]
