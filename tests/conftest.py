@@ -31,6 +31,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         uses_lab = "embedded_lab" in getattr(item, "fixturenames", ())
         if uses_lab and not any(item.get_closest_marker(m) for m in LAB_MARKERS):
             item.add_marker(pytest.mark.lab)
+    # The role tests converge on a fresh server, so the end-to-end runs, which
+    # provision the same session lab, go last.
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)
 
 
 def require_root() -> None:
