@@ -44,6 +44,7 @@ class StackServer(ThreadingHTTPServer):
         self.misbehave_on: Callable[[int], bool] = lambda n: False  # by request number, from 1
         self.slow_seconds = 1.0
         self.close_every_response = False
+        self.nodelay = True
         self.lock = threading.Lock()
         self.count = 0
         self.paths: list[str] = []
@@ -66,6 +67,14 @@ class StackServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: StackServer
+
+    def setup(self) -> None:
+        super().setup()
+        # http.server writes the head and the body separately; with Nagle on, the
+        # body would wait ~40 ms for the client's delayed ACK on kept-alive
+        # connections (FINDINGS.md's uvicorn trap). Real servers set TCP_NODELAY.
+        if self.server.nodelay:
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: object) -> None:
         """Quiet: the tests read counts, not logs."""

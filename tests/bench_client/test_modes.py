@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+import sys
 
 import pytest
 
@@ -182,3 +183,15 @@ def test_a_run_where_every_measured_request_fails(server, bench):
     assert len(result.failures) == 5
     assert result.meta["successes"] == 0
     assert result.meta["mean_s"] is None
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="Linux's 40 ms delayed-ACK timer")
+@pytest.mark.parametrize(
+    ("mode", "workers"), [("keepalive", {}), ("concurrent", {"concurrency": 1})]
+)
+def test_a_server_with_nagle_on_shows_its_stall(server, bench, mode, workers):
+    """FINDINGS.md's uvicorn trap: the client must measure the ~40 ms stall, not hide it."""
+    server.nodelay = False
+    result = _run(bench, server, mode, 10, **workers)
+    assert result.code == 0
+    assert statistics.median(result.times) > 0.03, result.times
