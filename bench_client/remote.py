@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -182,6 +183,9 @@ def run(args: argparse.Namespace) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # paramiko logs a traceback for every failed handshake; the one-line
+    # error below says the same for people.
+    logging.getLogger("paramiko").addHandler(logging.NullHandler())
     try:
         print(json.dumps(run(args)), flush=True)
     except MeasurementInterrupted as exc:

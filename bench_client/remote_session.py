@@ -316,29 +316,46 @@ def connect(host: ClientHost, timeout: float = CONNECT_TIMEOUT) -> fabric.Connec
     connection.client.set_missing_host_key_policy(paramiko.RejectPolicy())
     try:
         connection.open()
-    except paramiko.BadHostKeyException as exc:
-        raise HostKeyError(
+    except Exception as exc:
+        transport = connection.client.get_transport()
+        handshake_done = transport is not None and transport.initial_kex_done
+        connection.close()
+        raise _connect_error(exc, host, timeout, handshake_done) from None
+    return connection
+
+
+def _connect_error(
+    exc: Exception, host: ClientHost, timeout: float, handshake_done: bool
+) -> RemoteError:
+    """The one-line error, with what to do next, for a failed connect."""
+    if isinstance(exc, paramiko.BadHostKeyException):
+        return HostKeyError(
             f"{host.label}: HOST KEY CHANGED: the server offered {exc.key.get_name()} "
             f"{exc.key.fingerprint}, but {host.known_hosts} holds {exc.expected_key.fingerprint}; "
             "if the host was reinstalled, remove the old key (ssh-keygen -R "
             f"'[{host.address}]:{host.port}' -f {host.known_hosts}) and add the new one"
-        ) from None
-    except paramiko.AuthenticationException as exc:
-        raise UnreachableError(
+        )
+    if isinstance(exc, paramiko.AuthenticationException):
+        return UnreachableError(
             f"{host.label}: authentication failed ({exc}); is the public key of "
             f"{host.key_file} in the user's authorized_keys?"
-        ) from None
-    except paramiko.SSHException as exc:
-        if "known_hosts" in str(exc):
-            raise HostKeyError(
-                f"{host.label}: host key unknown: {host.known_hosts} has no key for "
-                f"{host.address} port {host.port}; add it (ssh-keyscan -p {host.port} "
-                f"{host.address}) after comparing its fingerprint with the host's"
-            ) from None
-        raise UnreachableError(f"{host.label}: SSH failed: {exc}") from None
-    except OSError as exc:  # refused, unreachable, timed out (NoValidConnectionsError too)
-        raise UnreachableError(f"{host.label}: cannot connect: {_socket_cause(exc)}") from None
-    return connection
+        )
+    if isinstance(exc, paramiko.SSHException) and "known_hosts" in str(exc):
+        return HostKeyError(
+            f"{host.label}: host key unknown: {host.known_hosts} has no key for "
+            f"{host.address} port {host.port}; add it (ssh-keyscan -p {host.port} "
+            f"{host.address}) after comparing its fingerprint with the host's"
+        )
+    if isinstance(exc, paramiko.SSHException) and not handshake_done:
+        # paramiko reports a handshake that ran out of time as "No existing session".
+        cause = f"timed out after {timeout:g} s" if "No existing session" in str(exc) else exc
+        return UnreachableError(
+            f"{host.label}: no SSH handshake ({cause}); is sshd running and answering "
+            f"on port {host.port}?"
+        )
+    if isinstance(exc, OSError):  # refused, unreachable, timed out (NoValidConnectionsError too)
+        return UnreachableError(f"{host.label}: cannot connect: {_socket_cause(exc)}")
+    return UnreachableError(f"{host.label}: SSH failed: {exc}")
 
 
 def _socket_cause(exc: OSError) -> str:

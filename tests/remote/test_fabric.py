@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -23,7 +24,7 @@ from bench_client.remote_measure import (
     fetch_verified,
     measure,
 )
-from bench_client.remote_session import ConnectionLostError, open_session
+from bench_client.remote_session import ConnectionLostError, UnreachableError, open_session
 from bench_client.remote_shell import Shell
 from tests.remote import sshd as sshd_tools
 from tests.remote.conftest import last_json, run_remote_cli
@@ -190,6 +191,19 @@ def test_unknown_host_key_is_refused(sshd, tmp_path: Path) -> None:
     assert done.returncode == 4
     assert "testclient" in done.stderr and "host key unknown" in done.stderr
     assert known_hosts.read_text() == ""
+
+
+def test_silent_port_is_unreachable(sshd, known_hosts: Path, tmp_path: Path) -> None:
+    """Something listens but never speaks SSH (a hung sshd, the wrong service)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        inventory = sshd_tools.write_inventory(
+            tmp_path / "lab.yml", sshd, known_hosts=known_hosts, workdir=tmp_path / "w",
+            port=silent.getsockname()[1],
+        )  # fmt: skip
+        with pytest.raises(UnreachableError, match=r"testclient.*no SSH handshake"):
+            open_session(read_client(inventory), timeout=2)
 
 
 def test_missing_client_python(sshd, known_hosts: Path, tmp_path: Path) -> None:
