@@ -11,6 +11,11 @@ checked against the inventory's known_hosts file. On success each command
 prints one JSON line on stdout; progress and bench_client's own output go to
 stderr behind a ``[host ...]`` prefix. On failure it prints a one-line
 message naming host, stack and cause on stderr and exits non-zero.
+
+The client may run Linux (any POSIX shell) or Windows with OpenSSH Server
+(DefaultShell cmd.exe or PowerShell); bench_client_os / bench_client_shell in
+the inventory skip the probe. Every remote command line is built by
+bench_client.remote_shell.build_command.
 """
 
 from __future__ import annotations
@@ -53,7 +58,7 @@ EXIT_CODES = """exit codes:
   0    done (one JSON line on stdout)
   1    a command on the client failed
   2    bad arguments, here or refused by bench_client; no wheels for the client
-  3    the stack's first answer failed verification (not serving the contract)
+  3    nothing measured: the stack's first request failed or its answer was wrong
   4    client unreachable, authentication failed, host key unknown or changed,
        or the connection was lost mid-run
   5    a fetched file's sha256 differs from the client's (nothing was kept)

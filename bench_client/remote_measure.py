@@ -17,7 +17,7 @@ import re
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path, PurePath
 
 from bench_client.remote_deploy import ClientLayout, require_deployed
@@ -145,9 +145,6 @@ class Measurement:
     host: str
     remote_csv: str
     seconds: float
-
-    def as_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=False)
 
 
 def sha256_file(path: Path) -> str:
