@@ -20,6 +20,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from pathlib import Path
 
 from bench_client.verify import GET_MESSAGE, POST_MESSAGE
 
@@ -115,6 +116,7 @@ def running(host: str = "127.0.0.1", lifetime: float = 600) -> Iterator[str]:
         ],
         stdout=subprocess.PIPE,
         text=True,
+        cwd=Path(__file__).resolve().parents[1],  # where `-m bench_client...` is found
     )
     try:
         assert process.stdout is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import subprocess
 import sys
 import time
 from typing import Any
@@ -26,10 +27,21 @@ def _say(message: str) -> None:
     print(f"bench_client: {message}", file=sys.stderr, flush=True)
 
 
+def _first_request_failed(reason: str) -> ExitCode:
+    _say(f"first request failed, nothing measured: {reason}")
+    return ExitCode.FIRST_REQUEST_FAILED
+
+
 def _overhead(config: RunConfig, granularity: float) -> dict[str, Any] | None:
     try:
         return calibrate.for_run(config, granularity)
-    except (OSError, RuntimeError, RequestFailed, modes.FirstRequestFailed) as exc:
+    except (
+        OSError,
+        RuntimeError,
+        subprocess.SubprocessError,
+        RequestFailed,
+        modes.FirstRequestFailed,
+    ) as exc:
         # The run is still worth having; the meta file says why this is missing.
         return {"source": config.calibration, "error": str(exc)}
 
@@ -40,9 +52,8 @@ def run(config: RunConfig) -> ExitCode:
         overhead = _overhead(config, granularity)
         try:
             runner = modes.make_runner(config, granularity)
-        except RequestFailed as exc:
-            _say(f"first request failed: {config.method} {config.target.url}: {exc}")
-            return ExitCode.FIRST_REQUEST_FAILED
+        except RequestFailed as exc:  # the host name did not resolve
+            return _first_request_failed(f"{config.method} {config.target.url}: {exc}")
         progress = tqdm(
             total=config.iterations,
             desc=f"{config.mode} {config.method}",
@@ -59,8 +70,7 @@ def run(config: RunConfig) -> ExitCode:
         except KeyboardInterrupt:
             interrupted = True
         except modes.FirstRequestFailed as exc:
-            _say(f"first request failed, nothing measured: {exc}")
-            return ExitCode.FIRST_REQUEST_FAILED
+            return _first_request_failed(str(exc))
         finally:
             progress.close()
             runner.close()
