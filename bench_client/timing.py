@@ -7,7 +7,9 @@ in different callbacks). Rules, in one place:
 * the clock is `time.perf_counter`: monotonic and the finest clock on every OS
   (on Windows before Python 3.13 `time.monotonic` ticks every ~16 ms);
 * a request's time runs from just before connecting/sending to the last byte
-  of the response; verifying the body happens after the clock stops;
+  of the response; verifying the body happens after the clock stops, and so
+  does noticing that the server closed an idle kept-alive connection
+  (reconnecting, though, is inside the time: the server made it necessary);
 * in the rate mode the time runs from the *scheduled* start, not the actual
   one, so a server stall that delays later sends still shows in their times
   (no coordinated omission);
