@@ -21,6 +21,7 @@ from typing import Any
 
 import bench_client
 from bench_client import config, modes, refserver
+from bench_client.limits import spread
 from bench_client.output import write_atomic
 from bench_client.timing import Recorder, fine_timer_resolution, measure_sleep_granularity
 from bench_client.verify import DEFAULT_PAYLOAD
@@ -94,7 +95,7 @@ def measure(
     finally:
         runner.close()
     times = [s.elapsed for s in recorder.samples if s.elapsed is not None]
-    ordered = sorted(times)
+    tail = spread(times)
     return {
         "mode": mode,
         "method": method,
@@ -102,7 +103,7 @@ def measure(
         "failures": count - len(times),
         "mean_s": statistics.fmean(times) if times else None,
         "median_s": statistics.median(times) if times else None,
-        "p99_s": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if times else None,
+        "p99_s": tail["p99"] if tail else None,
         "pacing": {"interval_s": interval} if mode != "rate" else {"rate": rate},
         "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "against": "bench_client.refserver on 127.0.0.1 (answers in microseconds)",
