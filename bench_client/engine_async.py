@@ -40,7 +40,9 @@ class _PreciseEpollSelector(selectors.EpollSelector):
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         if timeout is not None and timeout > 0:
-            select.select([self.fileno()], [], [], timeout)
+            ready, _, _ = select.select([self.fileno()], [], [], timeout)
+            if not ready:
+                return []  # a timer is due and no socket is: skip the epoll call
             timeout = 0
         return super().select(timeout)
 
