@@ -15,6 +15,11 @@ import requests
 from bench_client.failures import RequestFailed, describe
 
 
+# Measure the stack, never a proxy in between, even if HTTP_PROXY is set on the
+# client host (the raw-socket engines never use one either).
+NO_PROXY = {"http": "", "https": ""}
+
+
 class RequestsEngine:
     def __init__(self, url: str, method: str, payload: Any, timeout: float) -> None:
         self.url = url
@@ -28,9 +33,11 @@ class RequestsEngine:
     def send(self) -> tuple[int, bytes]:
         try:
             if self.method == "GET":
-                response = requests.get(self.url, timeout=self.timeout)
+                response = requests.get(self.url, timeout=self.timeout, proxies=NO_PROXY)
             else:
-                response = requests.post(self.url, json=self.payload, timeout=self.timeout)
+                response = requests.post(
+                    self.url, json=self.payload, timeout=self.timeout, proxies=NO_PROXY
+                )
         except requests.Timeout:
             raise RequestFailed(f"timeout after {self.timeout:g} s") from None
         except (requests.RequestException, OSError) as exc:
