@@ -14,7 +14,6 @@ import requests
 
 from bench_client.failures import RequestFailed, describe
 
-
 # Measure the stack, never a proxy in between, even if HTTP_PROXY is set on the
 # client host (the raw-socket engines never use one either).
 NO_PROXY = {"http": "", "https": ""}
