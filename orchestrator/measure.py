@@ -7,7 +7,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bench_client.remote import MeasurementSpec, RemoteError, measure, open_session, read_client
+from bench_client.remote import (
+    MeasurementInterrupted,
+    MeasurementSpec,
+    RemoteError,
+    measure,
+    open_session,
+    read_client,
+)
 from orchestrator.manifest import Manifest
 from orchestrator.plan import MODES, Measurement
 
@@ -49,6 +56,20 @@ def run_measurement(args: argparse.Namespace) -> dict[str, Any]:
     try:
         with open_session(read_client(args.inventory)) as session:
             result = measure(session, spec)
+    except MeasurementInterrupted as error:
+        # What was measured before the interruption is fetched and verified: keep it.
+        partial = error.measurement
+        if partial is None:
+            manifest.record(wanted, status="failed", message=str(error))
+        else:
+            manifest.record(
+                wanted,
+                status=partial.status,
+                message=partial.message,
+                sha256_csv=partial.sha256,
+                sha256_meta=partial.meta_sha256,
+            )
+        raise
     except RemoteError as error:
         manifest.record(wanted, status="failed", message=str(error))
         raise
