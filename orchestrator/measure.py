@@ -8,6 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from bench_client.remote import (
+    Measurement as Fetched,
+)
+from bench_client.remote import (
     MeasurementInterrupted,
     MeasurementSpec,
     RemoteError,
@@ -58,21 +61,19 @@ def run_measurement(args: argparse.Namespace) -> dict[str, Any]:
             result = measure(session, spec)
     except MeasurementInterrupted as error:
         # What was measured before the interruption is fetched and verified: keep it.
-        partial = error.measurement
-        if partial is None:
+        if error.measurement is None:
             manifest.record(wanted, status="failed", message=str(error))
         else:
-            manifest.record(
-                wanted,
-                status=partial.status,
-                message=partial.message,
-                sha256_csv=partial.sha256,
-                sha256_meta=partial.meta_sha256,
-            )
+            _record(manifest, wanted, error.measurement)
         raise
     except RemoteError as error:
         manifest.record(wanted, status="failed", message=str(error))
         raise
+    _record(manifest, wanted, result)
+    return {"csv": result.csv, "summary": summary(args.run_dir / result.meta, wanted)}
+
+
+def _record(manifest: Manifest, wanted: Measurement, result: Fetched) -> None:
     manifest.record(
         wanted,
         status=result.status,
@@ -80,7 +81,6 @@ def run_measurement(args: argparse.Namespace) -> dict[str, Any]:
         sha256_csv=result.sha256,
         sha256_meta=result.meta_sha256,
     )
-    return {"csv": result.csv, "summary": summary(args.run_dir / result.meta, wanted)}
 
 
 def summary(meta_path: Path, measurement: Measurement) -> str:
