@@ -9,7 +9,6 @@ for `--calibration cached`.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -134,34 +133,16 @@ def _from_cache(mode: str, method: str) -> dict[str, Any] | None:
     return cached.get("results", {}).get(f"{mode} {method}")
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench_client calibrate",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
-        "--requests",
-        type=int,
-        default=CALIBRATE_REQUESTS,
-        help=f"requests per mode and method (default {CALIBRATE_REQUESTS})",
-    )
-    parser.add_argument("--method", choices=("GET", "POST", "both"), default="both")
-    parser.add_argument("--no-save", action="store_true", help=f"do not write {cache_file()}")
-    args = parser.parse_args(argv)
-    if args.requests < 1:
-        parser.error("--requests must be at least 1")
-    methods = ("GET", "POST") if args.method == "both" else (args.method,)
+def calibrate_all(requests: int, methods: tuple[str, ...], save: bool) -> int:
+    """`python -m bench_client calibrate`: print every mode's cost, cache it unless told not to."""
     results: dict[str, Any] = {}
     with fine_timer_resolution(), refserver.running() as url:
         granularity = measure_sleep_granularity()
-        print(f"{args.requests} requests per mode against the reference server at {url}")
+        print(f"{requests} requests per mode against the reference server at {url}")
         print(f"{'mode':<11} {'method':<6} {'mean ms':>8} {'median ms':>10} {'p99 ms':>8} failures")
         for mode in modes.MODES:
             for method in methods:
-                result = measure(
-                    url, mode, method, DEFAULT_PAYLOAD, None, args.requests, granularity
-                )
+                result = measure(url, mode, method, DEFAULT_PAYLOAD, None, requests, granularity)
                 results[f"{mode} {method}"] = result
                 print(
                     f"{mode:<11} {method:<6} {_ms(result['mean_s']):>8} "
@@ -169,7 +150,7 @@ def main(argv: list[str]) -> int:
                     f"{result['failures']}"
                 )
     print(f"sleep granularity: {granularity * 1e3:.3f} ms")
-    if not args.no_save:
+    if save:
         path = cache_file()
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, json.dumps({"key": _cache_key(), "results": results}, indent=2))

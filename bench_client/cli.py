@@ -20,7 +20,9 @@ measured overhead and whether the client itself was the bottleneck).
 A failed request (timeout, refused or reset connection, non-2xx, a body that is
 not the expected JSON) has an empty execution time and a non-empty Error; it is
 never recorded as 0. Before timing counts, one request is sent and verified
-(GET: the expected message; POST: the payload echoed back).
+(GET: the expected message; POST: the payload echoed back). If the client
+itself may have been the limit (a busy CPU, late timers, a slipped rate
+schedule), the meta file says so (client_limits) and stderr warns.
 
 modes:
 """ + "\n".join(
@@ -51,6 +53,11 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         """One line, not argparse's usage dump: the orchestrator logs it as is."""
         self.exit(ExitCode.BAD_ARGUMENTS, f"bench_client: error: {message} (see --help)\n")
+
+
+def _error(message: str) -> ExitCode:
+    print(f"bench_client: error: {message}", file=sys.stderr)
+    return ExitCode.BAD_ARGUMENTS
 
 
 def _number(text: str) -> float:
@@ -132,17 +139,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def build_calibrate_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m bench_client calibrate",
+        description=calibrate.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--requests",
+        type=int,
+        default=calibrate.CALIBRATE_REQUESTS,
+        help=f"requests per mode and method (default {calibrate.CALIBRATE_REQUESTS})",
+    )
+    parser.add_argument("--method", choices=("GET", "POST", "both"), default="both")
+    parser.add_argument(
+        "--no-save", action="store_true", help=f"do not write {calibrate.cache_file()}"
+    )
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["calibrate"]:
-        return calibrate.main(argv[1:])
+        options = build_calibrate_parser().parse_args(argv[1:])
+        if options.requests < 1:
+            return _error("--requests must be at least 1")
+        methods = ("GET", "POST") if options.method == "both" else (options.method,)
+        return calibrate.calibrate_all(options.requests, methods, save=not options.no_save)
     args = build_parser().parse_args(argv)
     try:
         settings = config.build(**vars(args))
         output.check_writable(settings.out)
     except (config.ConfigError, output.OutputError) as exc:
-        print(f"bench_client: error: {exc}", file=sys.stderr)
-        return ExitCode.BAD_ARGUMENTS
+        return _error(str(exc))
     try:
         return run(settings)
     except KeyboardInterrupt:

@@ -311,3 +311,12 @@ def test_proxy_settings_of_the_client_host_are_ignored(
     result = bench(server, mode=mode, iterations=3)
     assert result.code == 0
     assert len(result.times) == 3
+
+
+def test_calibrate_rejects_bad_arguments_in_one_line(capsys):
+    assert main(["calibrate", "--requests", "0"]) == 2
+    assert capsys.readouterr().err == "bench_client: error: --requests must be at least 1\n"
+    assert _exit_code(lambda: main(["calibrate", "--method", "PUT"])) == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'PUT'" in err
+    assert len(err.strip().splitlines()) == 1
