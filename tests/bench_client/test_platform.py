@@ -102,11 +102,15 @@ def test_measure_sleep_granularity_sees_a_coarse_timer(monkeypatch):
 
 def test_sleep_until_on_this_machine():
     granularity = measure_sleep_granularity()
+    lateness = []
     for _ in range(5):
         deadline = clock() + 0.01
         sleep_until(deadline, granularity)
-        late = clock() - deadline
-        assert 0 <= late < 0.005  # generous: a shared, loaded machine
+        lateness.append(clock() - deadline)
+    assert min(lateness) >= 0
+    # Typically microseconds; generous for a shared machine that may preempt us.
+    assert min(lateness) < 0.002
+    assert max(lateness) < 0.05
 
 
 class FakeWinmm:
