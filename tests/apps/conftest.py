@@ -78,6 +78,8 @@ def render_unit(stack: dict[str, Any], venv: Path, port: int, access_log: bool) 
     servers = yaml.safe_load((STACK_ROLE / "vars" / "main.yml").read_text())
     server = servers["httplab_stack_servers"][stack["server"]]
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    # The one Ansible filter the template uses (variables may arrive as "true" from -e).
+    env.filters["bool"] = lambda value: str(value).lower() in ("1", "true", "yes", "on")
     command = env.from_string(server["command"]).render(
         _venv=venv,
         _app=stack["app"],

@@ -232,3 +232,28 @@ def test_stack_facts_are_recorded(embedded_lab, converged, stack):
     package = FRAMEWORK_PACKAGES[stack["framework"]]
     assert facts["versions"][package] == PINS[package]
     assert facts["access_log"] is False
+
+
+def _tuning_facts(host: Any) -> dict[str, Any]:
+    return json.loads(host.run("cat", "/var/lib/httplab/tuning.json").stdout)
+
+
+def test_tuning_is_applied_recorded_and_removed(embedded_lab, venv_bin, converged, tmp_path):
+    on = run_playbook(
+        embedded_lab, venv_bin, tmp_path / "on", "provision.yml", {"httplab_tuning_enabled": True}
+    )
+    assert on.status == "successful", on.failure_messages
+    for host in (embedded_lab.server, embedded_lab.client):
+        facts = _tuning_facts(host)
+        assert facts["enabled"] is True
+        assert facts["sysctl"]["net.core.somaxconn"] == "65535"
+        assert host.run("cat", "/proc/sys/net/core/somaxconn").stdout.strip() == "65535"
+    drop_in = "/etc/systemd/system/httplab-.service.d/90-tuning.conf"
+    assert embedded_lab.server.run("test", "-f", drop_in, check=False).returncode == 0
+
+    off = run_playbook(embedded_lab, venv_bin, tmp_path / "off", "provision.yml")
+    assert off.status == "successful", off.failure_messages
+    for host in (embedded_lab.server, embedded_lab.client):
+        assert _tuning_facts(host)["enabled"] is False
+    assert embedded_lab.server.run("test", "-e", drop_in, check=False).returncode == 1
+    print(f"\ntuning: on {on.seconds:.1f} s, off again {off.seconds:.1f} s")
