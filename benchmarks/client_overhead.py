@@ -191,7 +191,7 @@ def per_request(url: str, count: int) -> None:
         ours, raw = min(medians["mode"]), min(medians["raw"])
         print(
             f"{mode:<11} {_us(ours)} | {baseline_name:<30} {_us(raw)} | {ours / raw:.2f}x "
-            f"(+{(ours - raw) * 1e6:.1f} µs)"
+            f"({(ours - raw) * 1e6:+.1f} µs)"
         )
 
 
