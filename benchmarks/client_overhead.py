@@ -133,11 +133,30 @@ def run_mode(
     return [s.elapsed for s in recorder.samples if s.elapsed is not None], wall, stats
 
 
+# Like the embedded lab: the server on one CPU, the client (bench_client or wrk) on another,
+# so that neither measures the other's CPU use.
+SERVER_CPU, CLIENT_CPU = 0, 1
+WRK_PREFIX: list[str] = []
+
+
+def pin_client_and_server() -> str:
+    """Pin this process and wrk to CLIENT_CPU, the reference server (our child) to SERVER_CPU."""
+    me = psutil.Process()
+    if psutil.cpu_count() < 2 or not hasattr(me, "cpu_affinity"):
+        return "not pinned (needs 2 CPUs and CPU affinity)"
+    me.cpu_affinity([CLIENT_CPU])
+    for child in me.children():
+        child.cpu_affinity([SERVER_CPU])
+    if shutil.which("taskset"):
+        WRK_PREFIX[:] = ["taskset", "-c", str(CLIENT_CPU)]
+    return f"reference server on CPU {SERVER_CPU}, clients (bench_client, wrk) on CPU {CLIENT_CPU}"
+
+
 def wrk(url: str, threads: int, connections: int, seconds: int) -> float | None:
     if shutil.which("wrk") is None:
         return None
     done = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", f"{url}/get"],
+        [*WRK_PREFIX, "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", f"{url}/get"],
         capture_output=True,
         text=True,
         check=False,
@@ -238,9 +257,11 @@ def main() -> int:
     parser.add_argument("--capacity-requests", type=int, default=20000)
     parser.add_argument("--wrk-seconds", type=int, default=5)
     parser.add_argument("--stack-url", help="also measure capacity against this running stack")
+    parser.add_argument("--no-pin", action="store_true", help="leave CPU placement to the OS")
     args = parser.parse_args()
     with refserver.running() as url:
         print(f"loopback server: bench_client.refserver at {url} (one asyncio process)")
+        print("placement: " + ("not pinned" if args.no_pin else pin_client_and_server()))
         load = ", ".join(f"{x:.1f}" for x in psutil.getloadavg())
         print(f"machine: {psutil.cpu_count()} CPUs, load average {load} (shared with other work)")
         per_request(url, args.requests)
