@@ -41,7 +41,9 @@ run: venv wheelhouse ## provision, benchmark and analyse (embedded lab unless IN
 	  $(BIN)/python -m lab up --name $(LAB_NAME); \
 	  inventory=inventory/$(LAB_NAME).yml; \
 	fi; \
-	$(BIN)/ansible-playbook -i "$$inventory" run_all.yml $(if $(EXTRA_VARS),-e '$(EXTRA_VARS)')
+	$(BIN)/ansible-playbook -i "$$inventory" run_all.yml $(if $(EXTRA_VARS),-e '$(EXTRA_VARS)'); \
+	echo "Report: $$(readlink -f results/latest)/report/index.html"; \
+	if [ -z "$(INVENTORY)" ]; then echo "The lab stays up: make lab-status, make lab-down"; fi
 
 test: venv wheelhouse ## ruff, ansible-lint (production profile) and pytest
 	$(BIN)/ruff check .
