@@ -81,8 +81,9 @@ def run_playbook(
 def server_state(lab: Any) -> str:
     """What the roles could have installed: files, units, the service user."""
     script = (
-        "find /opt/httplab /var/lib/httplab /etc/systemd/system -path '*httplab*' -printf '%p %s\\n' 2>/dev/null"
-        " | sort; getent passwd httplab-svc; systemctl list-units 'httplab-*' --no-legend --plain"
+        "find /opt/httplab /var/lib/httplab /etc/systemd/system -path '*httplab*'"
+        " -printf '%p %s\\n' 2>/dev/null | sort; getent passwd httplab-svc;"
+        " systemctl list-units 'httplab-*' --no-legend --plain"
     )
     return lab.server.run("sudo", "-n", "sh", "-c", script, check=False).stdout
 
