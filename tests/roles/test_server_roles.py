@@ -233,6 +233,7 @@ def test_stack_facts_are_recorded(embedded_lab, converged, stack):
     package = FRAMEWORK_PACKAGES[stack["framework"]]
     assert facts["versions"][package] == PINS[package]
     assert facts["access_log"] is False
+    assert 0 < facts["unit_exposure"] <= 2.0
 
 
 def _tuning_facts(host: Any) -> dict[str, Any]:
