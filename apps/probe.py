@@ -14,7 +14,6 @@ import argparse
 import http.client
 import json
 import socket
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -217,9 +216,11 @@ def _check_nagle(target: Target) -> str | None:
             seconds.append(time.perf_counter() - started)
         finally:
             connection.close()
-    median = statistics.median(seconds)
-    if median >= NAGLE_THRESHOLD_S:
-        return f"kept-alive request took {median * 1000:.1f} ms (Nagle/delayed-ACK signature)"
+    # Nagle delays every such request by the same ~40 ms; a busy CPU slows some of
+    # them. So the fastest of five decides, not the typical one.
+    fastest = min(seconds)
+    if fastest >= NAGLE_THRESHOLD_S:
+        return f"kept-alive request took {fastest * 1000:.1f} ms (Nagle/delayed-ACK signature)"
     return None
 
 
