@@ -102,17 +102,17 @@ def test_resume_measures_nothing_new(
 
 
 def test_a_stack_killed_mid_run_shows_up_as_failures(
-    embedded_lab: Lab, venv_bin: Path, tmp_path: Path
+    small_run: Path, embedded_lab: Lab, venv_bin: Path, tmp_path: Path
 ) -> None:
+    """After run_all.yml (small_run) has provisioned the server, crash a stack under load."""
     stack = "flask-gunicorn"
     killed = threading.Event()
 
     def kill_when_the_client_runs() -> None:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
-            probe = embedded_lab.client.run(
-                "pgrep", "-f", "-m", "bench_client --base-url", check=False
-            )
+            # [b] keeps the pattern from matching the shell that runs pgrep.
+            probe = embedded_lab.client.run("pgrep", "-f", "[b]ench_client --base-url", check=False)
             if probe.returncode == 0:
                 time.sleep(1.0)
                 embedded_lab.server.run(
