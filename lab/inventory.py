@@ -7,6 +7,14 @@ import yaml
 from lab.config import LAB_USER, LabConfig
 from lab.system import write_atomic
 
+
+class _IndentedDumper(yaml.SafeDumper):
+    """Indent list items under their key, as yamllint (and so ansible-lint) expects."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
+
+
 HEADER = "# Written by `python -m lab up --name {name}`; rewritten on every up. Do not edit.\n"
 CGROUP_NOTE = "cgroup v1 controllers read-only in the container: MemoryMax=/CPUQuota= not enforced"
 
@@ -67,7 +75,9 @@ def render(config: LabConfig, cpus: dict[str, list[int]]) -> str:
             },
         }
     }
-    body = yaml.safe_dump(inventory, sort_keys=False, default_flow_style=False, width=1000)
+    body = yaml.dump(
+        inventory, Dumper=_IndentedDumper, sort_keys=False, default_flow_style=False, width=1000
+    )
     return HEADER.format(name=config.name) + body
 
 
