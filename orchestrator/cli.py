@@ -149,6 +149,9 @@ def finalize(args: argparse.Namespace) -> dict[str, Any]:
     manifest.data["hosts"]["server"] = args.server_facts
     client = _client_facts(args.run_dir, manifest)
     if client:
+        # The client describes itself in its own words; add the manifest's common keys.
+        client.setdefault("address", args.client_address)
+        client.setdefault("kernel", client.get("release"))
         manifest.data["hosts"]["client"] = client
     # The server describes every stack it runs; the manifest lists those this run measured.
     measured = set(manifest.data["selection"]["stacks"])
@@ -219,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     f = commands.add_parser("finalize", help="add host facts and stack versions to the manifest")
     f.add_argument("--run-dir", type=Path, required=True)
     f.add_argument("--server-facts", type=_json_arg, required=True)
+    f.add_argument("--client-address", default=None, help="the client host's address")
     f.add_argument("--stacks-info", type=_json_arg, required=True)
     f.add_argument("--tuning", type=_json_arg, default={"enabled": False})
     f.set_defaults(func=finalize)

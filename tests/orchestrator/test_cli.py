@@ -101,14 +101,19 @@ def test_finalize_adds_hosts_stacks_and_client_facts(capsys, tmp_path: Path) -> 
     run_dir = tmp_path / "r1"
     m = Measurement("constant", "s1", "GET")
     fake_collect(run_dir, m)
-    (run_dir / m.meta).write_text(json.dumps({"client": {"os": "Windows 11"}}))
+    client = {"os": "Windows 11", "release": "10.0.26100"}
+    (run_dir / m.meta).write_text(json.dumps({"client": client}))
     status, out = run(
         capsys, "finalize", f"--run-dir={run_dir}",
-        '--server-facts={"cpu_count": 2}', '--stacks-info=[{"name": "s1"}, {"name": "s9"}]',
+        "--client-address=192.0.2.20", '--server-facts={"cpu_count": 2}',
+        '--stacks-info=[{"name": "s1"}, {"name": "s9"}]',
     )  # fmt: skip
     assert status == 0 and out["measurements"] == {"complete": 1}
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    assert manifest["hosts"] == {"server": {"cpu_count": 2}, "client": {"os": "Windows 11"}}
+    assert manifest["hosts"] == {
+        "server": {"cpu_count": 2},
+        "client": {**client, "address": "192.0.2.20", "kernel": "10.0.26100"},
+    }
     assert manifest["stacks"] == [{"name": "s1"}]
     assert manifest["finished"]
 
