@@ -1,0 +1,54 @@
+"""The benchmark phase refuses a broken inventory with a message that says what to fix."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PLAYBOOK = ROOT / "playbooks" / "benchmark.yml"
+
+
+def run_benchmark(inventory: Path, results: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory),
+         str(PLAYBOOK), "-e", f"results_dir={results}"],
+        cwd=ROOT, capture_output=True, text=True, check=False, timeout=300,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "inventory_text",
+    [
+        pytest.param(
+            "all:\n  children:\n    servers:\n      hosts:\n        s1:\n", id="no-client"
+        ),
+        pytest.param(
+            "all:\n  children:\n    servers:\n      hosts:\n        s1:\n        s2:\n"
+            "    clients:\n      hosts:\n        c1:\n",
+            id="two-servers",
+        ),
+    ],
+)
+def test_a_broken_inventory_stops_before_anything_runs(tmp_path: Path, inventory_text: str) -> None:
+    inventory = tmp_path / "lab.yml"
+    inventory.write_text(inventory_text)
+    done = run_benchmark(inventory, tmp_path / "results")
+    assert done.returncode != 0
+    assert "needs exactly one host in group `servers`" in done.stdout
+    assert str(inventory) in done.stdout
+    assert not (tmp_path / "results").exists(), "nothing is planned or written"
+
+
+def test_an_inventory_outside_inventory_dir_is_told_where_the_matrix_is(tmp_path: Path) -> None:
+    inventory = tmp_path / "lab.yml"
+    inventory.write_text(
+        "all:\n  children:\n    servers:\n      hosts:\n        s1:\n"
+        "    clients:\n      hosts:\n        c1:\n"
+    )
+    done = run_benchmark(inventory, tmp_path / "results")
+    assert done.returncode != 0
+    assert "inventory/group_vars/all/stacks.yml" in done.stdout
