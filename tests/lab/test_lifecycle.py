@@ -25,6 +25,11 @@ from tests.conftest import require_root
 pytestmark = pytest.mark.lab
 
 
+def _image_files() -> list[str]:
+    """The cached images; hidden lock files (nspawn's .#<image>.lck, .build.lock) come and go."""
+    return sorted(p.name for p in IMAGE_ROOT.iterdir() if not p.name.startswith("."))
+
+
 @pytest.fixture
 def lab_name(request):
     """A lab of the test's own; whatever happens, it is down afterwards."""
@@ -87,12 +92,12 @@ def test_down_leaves_nothing_behind(lab_name, venv_bin):
     assert _ssh_clients(lab.subnet), "ansible should have left ssh masters running"
     probe = "/etc/httplab-overlay-probe"
     lab.server.run("sudo", "touch", probe)
-    image_before = sorted(p.name for p in IMAGE_ROOT.iterdir())
+    image_before = _image_files()
     assert api.down(lab_name) is True
     assert _traces(lab) == []
     assert _ssh_clients(lab.subnet) == []
     assert api.get(lab_name) is None
-    assert sorted(p.name for p in IMAGE_ROOT.iterdir()) == image_before, "the image stays"
+    assert _image_files() == image_before, "the image stays"
     assert not (lab.image / probe.lstrip("/")).exists(), "writes go to the overlay, not the image"
     assert api.down(lab_name) is False, "a second down has nothing to do"
 
