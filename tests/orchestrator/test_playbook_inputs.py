@@ -1,4 +1,4 @@
-"""The benchmark phase refuses a broken inventory with a message that says what to fix."""
+"""run_all.yml and the benchmark phase refuse a broken inventory, saying what to fix."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PLAYBOOK = ROOT / "playbooks" / "benchmark.yml"
+PLAYBOOKS = ["run_all.yml", "playbooks/benchmark.yml"]
 
 
-def run_benchmark(inventory: Path, results: Path) -> subprocess.CompletedProcess[str]:
+def run_playbook(playbook: str, inventory: Path, results: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory),
-         str(PLAYBOOK), "-e", f"results_dir={results}"],
+         playbook, "-e", f"results_dir={results}"],
         cwd=ROOT, capture_output=True, text=True, check=False, timeout=300,
     )  # fmt: skip
 
@@ -33,10 +33,13 @@ def run_benchmark(inventory: Path, results: Path) -> subprocess.CompletedProcess
         ),
     ],
 )
-def test_a_broken_inventory_stops_before_anything_runs(tmp_path: Path, inventory_text: str) -> None:
+@pytest.mark.parametrize("playbook", PLAYBOOKS)
+def test_a_broken_inventory_stops_before_anything_runs(
+    tmp_path: Path, inventory_text: str, playbook: str
+) -> None:
     inventory = tmp_path / "lab.yml"
     inventory.write_text(inventory_text)
-    done = run_benchmark(inventory, tmp_path / "results")
+    done = run_playbook(playbook, inventory, tmp_path / "results")
     assert done.returncode != 0
     assert "needs exactly one host in group `servers`" in done.stdout
     assert str(inventory) in done.stdout
@@ -49,6 +52,6 @@ def test_an_inventory_outside_inventory_dir_is_told_where_the_matrix_is(tmp_path
         "all:\n  children:\n    servers:\n      hosts:\n        s1:\n"
         "    clients:\n      hosts:\n        c1:\n"
     )
-    done = run_benchmark(inventory, tmp_path / "results")
+    done = run_playbook("playbooks/benchmark.yml", inventory, tmp_path / "results")
     assert done.returncode != 0
     assert "inventory/group_vars/all/stacks.yml" in done.stdout
