@@ -20,6 +20,8 @@ from orchestrator.plan import Measurement
 
 SCHEMA = 1
 COMPLETE = "complete"
+# Where an entry keeps each file's sha256: "sha256" is the CSV's (DESIGN.md's name).
+CHECKSUM_KEYS = {"csv": "sha256", "meta": "sha256_meta"}
 
 
 def utc_now() -> str:
@@ -133,7 +135,7 @@ class Manifest:
             path = self.run_dir / entry[kind]
             if not path.is_file():
                 problems.append(f"{entry[kind]}: missing")
-            elif sha256_file(path) != entry[f"sha256_{kind}"]:
+            elif sha256_file(path) != entry[CHECKSUM_KEYS[kind]]:
                 problems.append(f"{entry[kind]}: sha256 differs from the manifest")
         return problems
 
@@ -151,9 +153,8 @@ class Manifest:
             **asdict(measurement),
             "csv": measurement.csv,
             "meta": measurement.meta,
-            "sha256": sha256_csv,
-            "sha256_csv": sha256_csv,
-            "sha256_meta": sha256_meta,
+            CHECKSUM_KEYS["csv"]: sha256_csv,
+            CHECKSUM_KEYS["meta"]: sha256_meta,
             "status": status,
             "message": message,
             "recorded": utc_now(),

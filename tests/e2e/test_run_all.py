@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from lab.api import Lab
+from orchestrator.manifest import CHECKSUM_KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
 MATRIX = yaml.safe_load((ROOT / "inventory/group_vars/all/stacks.yml").read_text())
@@ -64,7 +65,7 @@ def test_every_measurement_is_collected_with_matching_checksums(small_run: Path)
     for entry in entries:
         for kind in ("csv", "meta"):
             data = (small_run / entry[kind]).read_bytes()
-            assert hashlib.sha256(data).hexdigest() == entry[f"sha256_{kind}"], entry[kind]
+            assert hashlib.sha256(data).hexdigest() == entry[CHECKSUM_KEYS[kind]], entry[kind]
         assert len(rows(small_run / entry["csv"])) == ITERATIONS
 
 
