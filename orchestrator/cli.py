@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench_client.remote import RemoteError
-from orchestrator.manifest import Manifest, git_commit, utc_now
+from orchestrator.manifest import COMPLETE, Manifest, git_commit, utc_now
 from orchestrator.measure import run_measurement
 from orchestrator.plan import (
     METHODS,
@@ -169,24 +169,19 @@ def _client_facts(run_dir: Path, manifest: Manifest) -> dict[str, Any] | None:
     """The client describes itself in every meta file; the first complete one speaks for it."""
     for entry in manifest.data["measurements"]:
         meta = run_dir / entry["meta"]
-        if entry["status"] == "complete" and meta.is_file():
+        if entry["status"] == COMPLETE and meta.is_file():
             return json.loads(meta.read_text(encoding="utf-8")).get("client")
     return None
 
 
 def verify(args: argparse.Namespace) -> dict[str, Any]:
     manifest = Manifest.load(args.run_dir)
-    problems = [
-        problem
-        for entry in manifest.data["measurements"]
-        if entry["status"] == "complete"
-        for problem in manifest.checksum_problems(entry)
-    ]
+    complete = [e for e in manifest.data["measurements"] if e["status"] == COMPLETE]
+    problems = [problem for entry in complete for problem in manifest.checksum_problems(entry)]
     if problems:
         raise RunError(f"{args.run_dir}: {len(problems)} file(s) fail verification: "
                        + "; ".join(problems))  # fmt: skip
-    complete = sum(e["status"] == "complete" for e in manifest.data["measurements"])
-    return {"run_dir": str(args.run_dir), "verified": complete}
+    return {"run_dir": str(args.run_dir), "verified": len(complete)}
 
 
 def build_parser() -> argparse.ArgumentParser:
