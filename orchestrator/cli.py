@@ -21,7 +21,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench_client.remote import RemoteError
 from orchestrator.manifest import COMPLETE, Manifest, git_commit, utc_now
 from orchestrator.measure import run_measurement
 from orchestrator.plan import (
@@ -32,6 +31,7 @@ from orchestrator.plan import (
     build_plan,
     parse_selection,
 )
+from orchestrator.remote import RemoteError
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")

@@ -15,8 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench_client.remote_measure import sha256_file
 from orchestrator.plan import Measurement
+from orchestrator.remote.measure import sha256_file
 
 SCHEMA = 1
 COMPLETE = "complete"

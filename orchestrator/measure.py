@@ -7,10 +7,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bench_client.remote import (
+from orchestrator.manifest import Manifest
+from orchestrator.plan import MODES, Measurement
+from orchestrator.remote import (
     Measurement as Fetched,
 )
-from bench_client.remote import (
+from orchestrator.remote import (
     MeasurementInterrupted,
     MeasurementSpec,
     RemoteError,
@@ -18,8 +20,6 @@ from bench_client.remote import (
     open_session,
     read_client,
 )
-from orchestrator.manifest import Manifest
-from orchestrator.plan import MODES, Measurement
 
 # Manifest client settings -> bench_client flag, and the modes the flag applies
 # to (bench_client refuses a flag that means nothing in the mode at hand).

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from bench_client.remote_deploy import deploy
-from bench_client.remote_inventory import read_client
-from bench_client.remote_session import LinePrefixer, open_session
+from orchestrator.remote.deploy import deploy
+from orchestrator.remote.inventory import read_client
+from orchestrator.remote.session import LinePrefixer, open_session
 from tests.remote import sshd as sshd_tools
 from tests.remote.contract_server import serving
 
@@ -20,9 +20,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def run_remote_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """``python -m bench_client.remote ARGS`` as the playbook runs it."""
+    """``python -m orchestrator.remote ARGS`` as the playbook runs it."""
     return subprocess.run(
-        [sys.executable, "-m", "bench_client.remote", *args],
+        [sys.executable, "-m", "orchestrator.remote", *args],
         capture_output=True,
         text=True,
         cwd=REPO,

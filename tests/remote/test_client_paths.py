@@ -15,10 +15,10 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import pytest
 
-from bench_client.remote_deploy import client_layout, package_files, wheelhouse_subdir
-from bench_client.remote_measure import _SHA256_CODE, MeasurementSpec, bench_client_argv
-from bench_client.remote_session import ClientPython, python_snippet, sftp_path
-from bench_client.remote_shell import Shell, build_command
+from orchestrator.remote.deploy import client_layout, package_files, wheelhouse_subdir
+from orchestrator.remote.measure import _SHA256_CODE, MeasurementSpec, bench_client_argv
+from orchestrator.remote.session import ClientPython, python_snippet, sftp_path
+from orchestrator.remote.shell import Shell, build_command
 from tests.remote import winparse
 from tests.remote.test_shell import WIN_ENV
 

@@ -17,15 +17,15 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from bench_client.remote_inventory import read_client
-from bench_client.remote_measure import (
+from orchestrator.remote.inventory import read_client
+from orchestrator.remote.measure import (
     ChecksumMismatchError,
     MeasurementSpec,
     fetch_verified,
     measure,
 )
-from bench_client.remote_session import ConnectionLostError, UnreachableError, open_session
-from bench_client.remote_shell import Shell
+from orchestrator.remote.session import ConnectionLostError, UnreachableError, open_session
+from orchestrator.remote.shell import Shell
 from tests.remote import sshd as sshd_tools
 from tests.remote.conftest import last_json, run_remote_cli
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench_client.remote_inventory import (
+from orchestrator.remote.inventory import (
     InventoryError,
     python_command,
     read_client,

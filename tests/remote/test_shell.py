@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from bench_client.remote_shell import (
+from orchestrator.remote.shell import (
     Shell,
     UnportableArgumentError,
     build_command,

@@ -1,22 +1,4 @@
-"""Drive bench_client on the client host over SSH (Fabric): deploy it, run it, fetch results.
-
-The benchmark playbook calls this once to deploy and once per measurement::
-
-    python -m bench_client.remote deploy  -i INVENTORY [--wheelhouse DIR | --index]
-    python -m bench_client.remote measure -i INVENTORY --stack NAME --url URL \\
-        --mode MODE --method GET --out-dir results/RUN [client flags]
-
-Connection settings come from the inventory's ``clients`` host; host keys are
-checked against the inventory's known_hosts file. On success each command
-prints one JSON line on stdout; progress and bench_client's own output go to
-stderr behind a ``[host ...]`` prefix. On failure it prints a one-line
-message naming host, stack and cause on stderr and exits non-zero.
-
-The client may run Linux (any POSIX shell) or Windows with OpenSSH Server
-(DefaultShell cmd.exe or PowerShell); bench_client_os / bench_client_shell in
-the inventory skip the probe. Every remote command line is built by
-bench_client.remote_shell.build_command.
-"""
+"""The command line of the Fabric driver: `python -m orchestrator.remote deploy|measure`."""
 
 from __future__ import annotations
 
@@ -28,31 +10,17 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from bench_client.remote_deploy import REPO_DIR, DeployResult, deploy
-from bench_client.remote_errors import RemoteError
-from bench_client.remote_inventory import ClientHost, InventoryError, read_client
-from bench_client.remote_measure import (
+from orchestrator.remote.deploy import REPO_DIR, deploy
+from orchestrator.remote.errors import RemoteError
+from orchestrator.remote.inventory import ClientHost, read_client
+from orchestrator.remote.measure import (
     METHODS,
     MODES,
-    Measurement,
     MeasurementInterrupted,
     MeasurementSpec,
     measure,
 )
-from bench_client.remote_session import LinePrefixer, RemoteSession, open_session
-
-__all__ = [
-    "DeployResult",
-    "InventoryError",
-    "Measurement",
-    "MeasurementSpec",
-    "RemoteError",
-    "RemoteSession",
-    "deploy",
-    "measure",
-    "open_session",
-    "read_client",
-]
+from orchestrator.remote.session import LinePrefixer, open_session
 
 EXIT_CODES = """exit codes:
   0    done (one JSON line on stdout)
@@ -81,7 +49,7 @@ CLIENT_FLAGS: tuple[tuple[str, type, str], ...] = (
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m bench_client.remote",
+        prog="python -m orchestrator.remote",
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=EXIT_CODES,
@@ -208,7 +176,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: interrupted; files already collected are unchanged", file=sys.stderr)
         return 130
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

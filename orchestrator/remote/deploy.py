@@ -3,7 +3,7 @@
 Layout under the client's work directory (``~/httplab-client`` on Linux,
 ``%USERPROFILE%\\httplab-client`` on Windows, or ``bench_client_workdir``)::
 
-    src/bench_client/          the client-side modules (never remote*.py)
+    src/bench_client/          the bench_client package
     requirements-client.txt    requirements/client.txt
     wheelhouse/                offline installs: the wheels for this Python and OS
     venv/                      python -m venv; venv/httplab-client.stamp
@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 
-from bench_client.remote_session import (
+from orchestrator.remote.session import (
     ClientPython,
     CommandError,
     LinePrefixer,
@@ -32,8 +32,9 @@ from bench_client.remote_session import (
     sftp_path,
 )
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-REPO_DIR = PACKAGE_DIR.parent
+REPO_DIR = Path(__file__).resolve().parents[2]
+# What ships to the client: the bench_client package, nothing of the control node.
+PACKAGE_DIR = REPO_DIR / "bench_client"
 REQUIREMENTS = REPO_DIR / "requirements" / "client.txt"
 STAMP_NAME = "httplab-client.stamp"
 
@@ -118,8 +119,6 @@ def package_files() -> Iterator[tuple[str, Path]]:
         relative = path.relative_to(PACKAGE_DIR)
         if "__pycache__" in relative.parts:
             continue
-        if len(relative.parts) == 1 and relative.name.startswith("remote"):
-            continue  # control-node code; the client never runs it
         yield relative.as_posix(), path
 
 
@@ -179,7 +178,7 @@ def require_deployed(session: RemoteSession) -> ClientLayout:
         state = "is not deployed" if stamp is None else "is out of date"
         raise NotDeployedError(
             f"{session.host.label}: bench_client {state} in {layout.workdir}; "
-            "run `python -m bench_client.remote deploy -i INVENTORY` first"
+            "run `python -m orchestrator.remote deploy -i INVENTORY` first"
         )
     return layout
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench_client.remote_errors import RemoteError
+from orchestrator.remote.errors import RemoteError
 
 CLIENT_GROUP = "clients"
 SERVER_GROUP = "servers"

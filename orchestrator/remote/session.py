@@ -24,9 +24,9 @@ import paramiko
 from paramiko.config import SSHConfig
 from paramiko.ssh_exception import NoValidConnectionsError
 
-from bench_client.remote_errors import RemoteError
-from bench_client.remote_inventory import ClientHost
-from bench_client.remote_shell import Shell, UnportableArgumentError, build_command
+from orchestrator.remote.errors import RemoteError
+from orchestrator.remote.inventory import ClientHost
+from orchestrator.remote.shell import Shell, UnportableArgumentError, build_command
 
 
 class HostKeyError(RemoteError):

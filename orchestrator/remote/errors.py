@@ -6,7 +6,7 @@ from __future__ import annotations
 class RemoteError(Exception):
     """Reaching or using the client host failed; str() is a one-line message naming host and cause.
 
-    ``exit_code`` is what `python -m bench_client.remote` exits with.
+    ``exit_code`` is what `python -m orchestrator.remote` exits with.
     """
 
     exit_code = 1

@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
-from bench_client.remote_deploy import ClientLayout, require_deployed
-from bench_client.remote_session import LinePrefixer, RemoteError, RemoteSession, sftp_path
+from orchestrator.remote.deploy import ClientLayout, require_deployed
+from orchestrator.remote.session import LinePrefixer, RemoteError, RemoteSession, sftp_path
 
 MODES = ("constant", "concurrent", "keepalive", "rate")
 METHODS = ("GET", "POST")

@@ -1,0 +1,5 @@
+import sys
+
+from orchestrator.remote.cli import main
+
+sys.exit(main())
