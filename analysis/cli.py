@@ -1,7 +1,8 @@
 """Command line: ``python -m analysis report|compare``.
 
-Exit status: 0 everything read and written; 1 something was skipped or inconsistent (each
-problem printed with its file and line; the rest was still analysed); 2 bad arguments.
+Exit status (bench_client.results_format.ExitCode): 0 everything read and written; 7 something
+was skipped or inconsistent (each problem printed with its file and line; the rest was still
+analysed); 2 bad arguments.
 """
 
 from __future__ import annotations
@@ -11,15 +12,12 @@ import sys
 from pathlib import Path
 
 from analysis.load import Problem
+from bench_client.results_format import ExitCode, exit_codes_help
 
-EXIT_OK = 0
-EXIT_SKIPPED = 1
-EXIT_USAGE = 2
-EXIT_HELP = """exit status:
-  0  everything read and written
-  1  some input skipped or inconsistent: each problem is on stderr with its file and line,
-     and the rest was still analysed
-  2  bad arguments"""
+EXIT_OK = ExitCode.DONE
+EXIT_SKIPPED = ExitCode.INPUT_SKIPPED
+EXIT_USAGE = ExitCode.USAGE
+EXIT_HELP = exit_codes_help((EXIT_OK, EXIT_USAGE, EXIT_SKIPPED))
 
 
 def parser() -> argparse.ArgumentParser:

@@ -25,8 +25,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-HTTPLAB_HEADER = ("Iteration", "Execution Time (seconds)", "Status", "Error", "Start (s)", "Worker")
-PAPER_HEADER = HTTPLAB_HEADER[:2]
+from bench_client.results_format import CSV_HEADER, PAPER_CSV_HEADER
+
+HTTPLAB_HEADER = CSV_HEADER
+PAPER_HEADER = PAPER_CSV_HEADER
 PAPER_ZERO_ERROR = "0 s in a paper-format CSV (the paper's client wrote 0 for a failed request)"
 CSV_NAME = re.compile(r"^(?P<method>[A-Z]+)(?:\.rep(?P<rep>[0-9]+))?\.csv$")
 # Keys a meta file may use to say that the client, not the server, set the pace.

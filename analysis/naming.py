@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-# The paper's two modes first, then the ones httplab adds.
-MODE_ORDER = ("constant", "concurrent", "keepalive", "rate")
-METHOD_ORDER = ("GET", "POST")
+from bench_client.results_format import METHODS, MODES
+
+# The paper's two modes first, then the ones httplab adds (the format's order).
+MODE_ORDER = MODES
+METHOD_ORDER = METHODS
 # DESIGN.md's stack matrix, in its order.
 STACK_ORDER = (
     "flask-dev",

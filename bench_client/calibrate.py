@@ -21,7 +21,7 @@ from typing import Any
 import bench_client
 from bench_client import config, modes, refserver
 from bench_client.limits import spread
-from bench_client.output import write_atomic
+from bench_client.results_format import write_atomic
 from bench_client.timing import Recorder, fine_timer_resolution, measure_sleep_granularity
 from bench_client.verify import DEFAULT_PAYLOAD
 

@@ -9,7 +9,8 @@ from typing import NoReturn
 
 from bench_client import calibrate, config, output
 from bench_client.modes import MODES
-from bench_client.run import ExitCode, run
+from bench_client.results_format import ExitCode, exit_codes_help
+from bench_client.run import run
 
 DESCRIPTION = """\
 Time HTTP requests against one web stack and write PATH.csv (Iteration,
@@ -39,25 +40,20 @@ examples:
       --iterations 20000 --warmup 500 --out rate/GET.csv --quiet
   python -m bench_client calibrate          # the client's own cost per mode, cached
 
-exit codes:
-  0    the run completed (failed requests are data, counted in the files)
-  2    bad arguments or an unwritable output path (checked before any request
-       is sent; also if writing the results fails at the end)
-  3    the first (verification) request got a wrong answer or none; nothing written
-  130  interrupted (Ctrl-C): the requests measured so far are written, marked
-       "interrupted": true in the meta file
-"""
+""" + exit_codes_help(
+    (ExitCode.DONE, ExitCode.USAGE, ExitCode.FIRST_REQUEST_FAILED, ExitCode.INTERRUPTED)
+)
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         """One line, not argparse's usage dump: the orchestrator logs it as is."""
-        self.exit(ExitCode.BAD_ARGUMENTS, f"bench_client: error: {message} (see --help)\n")
+        self.exit(ExitCode.USAGE, f"bench_client: error: {message} (see --help)\n")
 
 
 def _error(message: str) -> ExitCode:
     print(f"bench_client: error: {message}", file=sys.stderr)
-    return ExitCode.BAD_ARGUMENTS
+    return ExitCode.USAGE
 
 
 def _number(text: str) -> float:

@@ -10,9 +10,9 @@ from typing import Any
 
 from bench_client.config import RunConfig
 from bench_client.modes import MODES
+from bench_client.results_format import META_SCHEMA
 from bench_client.timing import Sample
 
-SCHEMA = 1
 TIMING = (
     "time.perf_counter from just before connecting/sending to the last byte of the response "
     "(rate mode: from the scheduled start); body verification is not timed"
@@ -57,7 +57,7 @@ def build(
     duration = finished - started
     mode = MODES[config.mode]
     return {
-        "schema": SCHEMA,
+        "schema": META_SCHEMA,
         "config": config.as_json(),
         "mode_definition": mode.definition,
         "engine": mode.engine,

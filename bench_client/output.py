@@ -1,6 +1,5 @@
-"""The CSV and its meta file, written atomically (temp file, then os.replace).
+"""Write one measurement's CSV and meta file (atomically, see results_format.write_atomic).
 
-A reader never sees half a file: either the old one or the complete new one.
 The CSV is written before the meta file, so a meta file means a finished CSV.
 Lines end in "\\n" on every OS, so a CSV's sha256 does not depend on the client.
 """
@@ -8,27 +7,19 @@ Lines end in "\\n" on every OS, so a CSV's sha256 does not depend on the client.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
-import os
 import tempfile
 from collections.abc import Iterable
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import Any
 
+from bench_client.results_format import CSV_HEADER, meta_path_for, write_atomic
 from bench_client.timing import Sample
-
-CSV_HEADER = ("Iteration", "Execution Time (seconds)", "Status", "Error", "Start (s)", "Worker")
 
 
 class OutputError(Exception):
     """The output path cannot be written; the message says why."""
-
-
-def meta_path_for(csv_path: PurePath) -> PurePath:
-    """X/GET.csv -> X/GET.meta.json (also for Windows paths)."""
-    return csv_path.with_suffix(".meta.json")
 
 
 def check_writable(csv_path: Path) -> None:
@@ -64,22 +55,6 @@ def csv_text(samples: Iterable[Sample], origin: float) -> str:
             )
         )
     return buffer.getvalue()
-
-
-def write_atomic(path: Path, text: str) -> str:
-    """Write `text` to `path` via a temp file in the same directory; return its sha256."""
-    data = text.encode("utf-8")
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as temp:
-            temp.write(data)
-            temp.flush()
-            os.fsync(temp.fileno())
-        os.replace(temp_name, path)  # noqa: PTH105  (the atomic rename, by its usual name)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    return hashlib.sha256(data).hexdigest()
 
 
 def write_results(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import subprocess
 import sys
 import time
@@ -13,14 +12,8 @@ from tqdm import tqdm
 from bench_client import calibrate, facts, limits, meta, modes, output
 from bench_client.config import RunConfig
 from bench_client.failures import RequestFailed
+from bench_client.results_format import ExitCode
 from bench_client.timing import Recorder, fine_timer_resolution, measure_sleep_granularity
-
-
-class ExitCode(enum.IntEnum):
-    DONE = 0  # the run completed; failed requests are data, not an error
-    BAD_ARGUMENTS = 2  # bad arguments or an unwritable output (checked before sending)
-    FIRST_REQUEST_FAILED = 3  # the verification request got a wrong answer or none
-    INTERRUPTED = 130  # Ctrl-C: what was measured so far is written, marked interrupted
 
 
 def _say(message: str) -> None:
@@ -93,7 +86,7 @@ def run(config: RunConfig) -> ExitCode:
         output.write_results(config.out, recorder.samples, recorder.origin, document)
     except OSError as exc:  # e.g. on Windows, the old CSV is open in another program
         _say(f"error: could not write {config.out}: {exc.strerror or exc}")
-        return ExitCode.BAD_ARGUMENTS
+        return ExitCode.USAGE
     _report(config, document)
     return ExitCode.INTERRUPTED if interrupted else ExitCode.DONE
 

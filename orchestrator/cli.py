@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import secrets
 import sys
 from collections.abc import Sequence
@@ -21,20 +20,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from bench_client.results_format import METHODS, MODES, Measurement, check_name
 from orchestrator.manifest import COMPLETE, Manifest, git_commit, utc_now
 from orchestrator.measure import run_measurement
-from orchestrator.plan import (
-    METHODS,
-    MODES,
-    Measurement,
-    SelectionError,
-    build_plan,
-    parse_selection,
-)
+from orchestrator.plan import SelectionError, build_plan, parse_selection
 from orchestrator.remote import RemoteError
 
 ROOT = Path(__file__).resolve().parents[1]
-RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 CLIENT_SETTINGS = ("iterations", "interval", "timeout", "concurrency", "rate", "warmup")
 
 
@@ -60,9 +52,10 @@ def _optional(convert: type) -> Any:
 
 
 def _run_dir(results: Path, run_id: str) -> Path:
-    if not RUN_ID.match(run_id):
-        raise RunError(f"run id {run_id!r}: use letters, digits, '.', '_' and '-' only")
-    return results / run_id
+    try:
+        return results / check_name("run id", run_id)
+    except ValueError as error:
+        raise RunError(str(error)) from None
 
 
 def _point_latest_at(results: Path, run_id: str) -> None:
@@ -127,7 +120,7 @@ def _by_stack(pending: list[Measurement], stacks: dict[str, dict]) -> list[dict[
     for m in pending:
         if not groups or groups[-1]["stack"] != m.stack:
             groups.append({"stack": m.stack, "port": stacks[m.stack]["port"], "measurements": []})
-        groups[-1]["measurements"].append({**vars(m), "csv": m.csv})
+        groups[-1]["measurements"].append({**vars(m), "csv": m.csv, "label": m.label})
     return groups
 
 

@@ -7,41 +7,21 @@ a full disk leaves the previous manifest intact, never half of a new one.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import tempfile
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from orchestrator.plan import Measurement
-from orchestrator.remote.measure import sha256_file
+from bench_client.results_format import MANIFEST_SCHEMA, Measurement, sha256_file, write_atomic
 
-SCHEMA = 1
 COMPLETE = "complete"
-# Where an entry keeps each file's sha256: "sha256" is the CSV's (DESIGN.md's name).
+# Where an entry keeps each file's sha256: "sha256" is the CSV's (the manifest's original name).
 CHECKSUM_KEYS = {"csv": "sha256", "meta": "sha256_meta"}
 
 
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON so that readers see either the old file or the whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=False)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def git_commit(repo: Path) -> str:
@@ -78,8 +58,8 @@ class Manifest:
             data = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as error:
             raise ValueError(f"{path}: not valid JSON ({error}); the run cannot resume") from error
-        if data.get("schema") != SCHEMA:
-            raise ValueError(f"{path}: schema {data.get('schema')!r}, expected {SCHEMA}")
+        if data.get("schema") != MANIFEST_SCHEMA:
+            raise ValueError(f"{path}: schema {data.get('schema')!r}, expected {MANIFEST_SCHEMA}")
         return cls(run_dir, data)
 
     @classmethod
@@ -95,7 +75,7 @@ class Manifest:
         lab: dict[str, Any],
     ) -> Manifest:
         data = {
-            "schema": SCHEMA,
+            "schema": MANIFEST_SCHEMA,
             "run_id": run_id,
             "started": utc_now(),
             "finished": None,
@@ -114,7 +94,7 @@ class Manifest:
         return manifest
 
     def save(self) -> None:
-        write_json_atomic(self.path, self.data)
+        write_atomic(self.path, json.dumps(self.data, indent=2) + "\n")
 
     def entry(self, measurement: Measurement) -> dict[str, Any] | None:
         for entry in self.data["measurements"]:

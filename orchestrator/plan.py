@@ -4,39 +4,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from itertools import product
 
-MODES = ("constant", "concurrent", "keepalive", "rate")
-METHODS = ("GET", "POST")
+from bench_client.results_format import Measurement
 
 
 class SelectionError(ValueError):
     """The user asked for a stack, mode or method that does not exist."""
-
-
-@dataclass(frozen=True)
-class Measurement:
-    """One CSV: a mode × stack × method, possibly repeated."""
-
-    mode: str
-    stack: str
-    method: str
-    repetition: int = 1
-
-    @property
-    def stem(self) -> str:
-        """Path of the CSV without its extension, relative to the run folder."""
-        suffix = "" if self.repetition == 1 else f".rep{self.repetition}"
-        return f"{self.mode}/{self.stack}/{self.method}{suffix}"
-
-    @property
-    def csv(self) -> str:
-        return f"{self.stem}.csv"
-
-    @property
-    def meta(self) -> str:
-        return f"{self.stem}.meta.json"
 
 
 def parse_selection(

@@ -22,7 +22,7 @@ from orchestrator.remote.deploy import DeployResult, deploy
 from orchestrator.remote.errors import RemoteError
 from orchestrator.remote.inventory import ClientHost, InventoryError, read_client
 from orchestrator.remote.measure import (
-    Measurement,
+    Fetched,
     MeasurementInterrupted,
     MeasurementSpec,
     measure,
@@ -32,8 +32,8 @@ from orchestrator.remote.session import RemoteSession, open_session
 __all__ = [
     "ClientHost",
     "DeployResult",
+    "Fetched",
     "InventoryError",
-    "Measurement",
     "MeasurementInterrupted",
     "MeasurementSpec",
     "RemoteError",

@@ -10,29 +10,24 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
+from bench_client.results_format import (
+    METHODS,
+    MODES,
+    ExitCode,
+    Measurement,
+    exit_codes_help,
+)
 from orchestrator.remote.deploy import REPO_DIR, deploy
 from orchestrator.remote.errors import RemoteError
 from orchestrator.remote.inventory import ClientHost, read_client
 from orchestrator.remote.measure import (
-    METHODS,
-    MODES,
     MeasurementInterrupted,
     MeasurementSpec,
     measure,
 )
 from orchestrator.remote.session import LinePrefixer, open_session
 
-EXIT_CODES = """exit codes:
-  0    done (one JSON line on stdout)
-  1    a command on the client failed
-  2    bad arguments, here or refused by bench_client; no wheels for the client
-  3    nothing measured: the stack's first request failed or its answer was wrong
-  4    client unreachable, authentication failed, host key unknown or changed,
-       or the connection was lost mid-run
-  5    a fetched file's sha256 differs from the client's (nothing was kept)
-  6    bench_client is not deployed, or out of date: run `deploy`
-  130  interrupted (the partial result, if any, is fetched and printed as JSON)
-"""
+EXIT_CODES = exit_codes_help((*tuple(ExitCode)[:-2], ExitCode.INTERRUPTED))
 
 # bench_client flags passed through when given: (flag, type, help).
 CLIENT_FLAGS: tuple[tuple[str, type, str], ...] = (
@@ -137,12 +132,9 @@ def run(args: argparse.Namespace) -> dict:
     host = read_client(args.inventory, args.client)
     if args.command == "measure":
         spec = MeasurementSpec(
-            stack=args.stack,
+            Measurement(args.mode, args.stack, args.method, args.repetition),
             url=args.url,
-            mode=args.mode,
-            method=args.method,
             out_dir=args.out_dir,
-            repetition=args.repetition,
             client_args=client_args(args),
         )
     with open_session(host, args.connect_timeout) as session:
@@ -151,7 +143,7 @@ def run(args: argparse.Namespace) -> dict:
             return asdict(
                 deploy(session, wheelhouse=wheelhouse_choice(args, host), log=log, force=args.force)
             )
-        return asdict(measure(session, spec, run_timeout=args.run_timeout))
+        return measure(session, spec, run_timeout=args.run_timeout).as_json()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -162,8 +154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         print(json.dumps(run(args)), flush=True)
     except MeasurementInterrupted as exc:
-        if exc.measurement is not None:
-            print(json.dumps(asdict(exc.measurement)), flush=True)
+        if exc.fetched is not None:
+            print(json.dumps(exc.fetched.as_json()), flush=True)
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except RemoteError as exc:
@@ -171,8 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except ValueError as exc:  # a measurement spec that cannot be (bad stack name, run id)
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     except KeyboardInterrupt:
         print("error: interrupted; files already collected are unchanged", file=sys.stderr)
-        return 130
+        return ExitCode.INTERRUPTED
     return 0

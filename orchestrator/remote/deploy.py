@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 
+from bench_client.results_format import ExitCode
 from orchestrator.remote.session import (
     ClientPython,
     CommandError,
@@ -42,11 +43,11 @@ _RMTREE_CODE = "import shutil, sys\nshutil.rmtree(sys.argv[1], ignore_errors=Tru
 
 
 class NotDeployedError(RemoteError):
-    exit_code = 6
+    exit_code = ExitCode.NOT_DEPLOYED
 
 
 class WheelhouseError(RemoteError):
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,7 @@ def require_deployed(session: RemoteSession) -> ClientLayout:
         state = "is not deployed" if stamp is None else "is out of date"
         raise NotDeployedError(
             f"{session.host.label}: bench_client {state} in {layout.workdir}; "
-            "run `python -m orchestrator.remote deploy -i INVENTORY` first"
+            "run `httplab deploy -i INVENTORY` first"
         )
     return layout
 

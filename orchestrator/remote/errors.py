@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from bench_client.results_format import ExitCode
+
 
 class RemoteError(Exception):
     """Reaching or using the client host failed; str() is a one-line message naming host and cause.
 
-    ``exit_code`` is what `python -m orchestrator.remote` exits with.
+    ``exit_code`` is what the command exits with (bench_client.results_format.ExitCode).
     """
 
-    exit_code = 1
+    exit_code: int = ExitCode.FAILED

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench_client.results_format import ExitCode
 from orchestrator.remote.errors import RemoteError
 
 CLIENT_GROUP = "clients"
@@ -28,7 +29,7 @@ _STRICT_VALUES = {"yes", "true", "on"}
 class InventoryError(RemoteError):
     """The inventory cannot say how to reach the client; the message says what to fix."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 @dataclass(frozen=True)

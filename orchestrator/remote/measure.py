@@ -10,31 +10,21 @@ measurement is complete). Nothing else in the results directory is touched.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import re
 import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
+from bench_client.results_format import ExitCode, Measurement, check_name, sha256_file
 from orchestrator.remote.deploy import ClientLayout, require_deployed
 from orchestrator.remote.session import LinePrefixer, RemoteError, RemoteSession, sftp_path
 
-MODES = ("constant", "concurrent", "keepalive", "rate")
-METHODS = ("GET", "POST")
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 _FILE_MODE = 0o666 & ~_UMASK
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-
-# bench_client's exit codes (its CLI contract) and what they mean here.
-EXIT_DONE = 0
-EXIT_BAD_ARGUMENTS = 2
-EXIT_VERIFICATION = 3
-EXIT_INTERRUPTED = 130
 
 _SHA256_CODE = """
 import hashlib, json, os, sys
@@ -58,13 +48,13 @@ for name in sys.argv[1:]:
 class ClientArgumentsError(RemoteError):
     """bench_client refused its arguments or could not write its output (its exit 2)."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
-class VerificationFailedError(RemoteError):
-    """The stack's first answer was wrong (bench_client's exit 3)."""
+class FirstRequestFailedError(RemoteError):
+    """The stack's first answer was wrong or missing (bench_client's exit 3)."""
 
-    exit_code = 3
+    exit_code = ExitCode.FIRST_REQUEST_FAILED
 
 
 class ClientFailedError(RemoteError):
@@ -72,87 +62,62 @@ class ClientFailedError(RemoteError):
 
 
 class ChecksumMismatchError(RemoteError):
-    exit_code = 5
+    exit_code = ExitCode.CHECKSUM_MISMATCH
 
 
 class MeasurementInterrupted(RemoteError):
-    """bench_client was interrupted; what it measured was still fetched (``measurement``)."""
+    """bench_client was interrupted; what it measured was still fetched (``fetched``)."""
 
-    exit_code = 130
+    exit_code = ExitCode.INTERRUPTED
 
-    def __init__(self, message: str, measurement: Measurement | None) -> None:
+    def __init__(self, message: str, fetched: Fetched | None) -> None:
         super().__init__(message)
-        self.measurement = measurement
+        self.fetched = fetched
 
 
 @dataclass(frozen=True)
 class MeasurementSpec:
-    """One cell of the matrix: which stack, how, and where its files go."""
+    """One measurement to make: which cell, against which URL, and where its files go."""
 
-    stack: str
+    measurement: Measurement
     url: str
-    mode: str
-    method: str
     out_dir: Path  # results/<run-id>
-    repetition: int = 1
     client_args: tuple[str, ...] = ()  # --iterations 200 --interval 0.005 ...
 
     def __post_init__(self) -> None:
-        for label, value in (("stack", self.stack), ("run id", self.run_id)):
-            if not _SAFE_NAME.match(value):
-                raise ValueError(f"{label} {value!r} must be letters, digits, '.', '_' or '-'")
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
-        if self.method not in METHODS:
-            raise ValueError(f"method must be GET or POST, not {self.method!r}")
-        if self.repetition < 1:
-            raise ValueError(f"repetition must be 1 or more, not {self.repetition}")
+        check_name("run id", self.run_id)
 
     @property
     def run_id(self) -> str:
         return self.out_dir.resolve().name
 
-    @property
-    def stem(self) -> str:
-        """GET for repetition 1, GET.rep<k> after it (DESIGN.md's naming)."""
-        return self.method if self.repetition == 1 else f"{self.method}.rep{self.repetition}"
-
-    @property
-    def relative_dir(self) -> PurePath:
-        return PurePath(self.mode, self.stack)
-
-    @property
-    def label(self) -> str:
-        return f"{self.stack} {self.mode} {self.method}" + (
-            f" rep {self.repetition}" if self.repetition > 1 else ""
-        )
-
 
 @dataclass(frozen=True)
-class Measurement:
-    """A fetched, verified measurement: the manifest's entry plus where it came from."""
+class Fetched:
+    """A measurement's files, fetched from the client and checked against its sha256."""
 
-    mode: str
-    stack: str
-    method: str
-    repetition: int
-    csv: str  # relative to the run directory
-    meta: str
-    sha256: str
-    meta_sha256: str
+    measurement: Measurement
+    sha256_csv: str
+    sha256_meta: str
     status: str  # "complete" | "interrupted"
     message: str
     host: str
     remote_csv: str
     seconds: float
 
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    def as_json(self) -> dict[str, object]:
+        return {
+            **vars(self.measurement),
+            "csv": self.measurement.csv,
+            "meta": self.measurement.meta,
+            "sha256_csv": self.sha256_csv,
+            "sha256_meta": self.sha256_meta,
+            "status": self.status,
+            "message": self.message,
+            "host": self.host,
+            "remote_csv": self.remote_csv,
+            "seconds": self.seconds,
+        }
 
 
 def remote_sha256(session: RemoteSession, paths: Sequence[PurePath]) -> dict[str, str]:
@@ -199,7 +164,8 @@ def bench_client_argv(layout: ClientLayout, spec: MeasurementSpec, out: PurePath
     """The client's command for ``spec``, writing ``out`` (its cwd: ``layout.src``)."""
     return [
         str(layout.venv_python), "-m", "bench_client",
-        "--base-url", spec.url, "--method", spec.method, "--mode", spec.mode,
+        "--base-url", spec.url, "--method", spec.measurement.method,
+        "--mode", spec.measurement.mode,
         *spec.client_args,
         "--out", str(out), "--quiet",
     ]  # fmt: skip
@@ -211,7 +177,7 @@ def measure(
     *,
     log: LinePrefixer | None = None,
     run_timeout: float | None = None,
-) -> Measurement:
+) -> Fetched:
     """Run bench_client for ``spec`` on the client, stream its output, fetch and verify its files.
 
     Raises a RemoteError subclass naming host, stack and cause; files already
@@ -219,19 +185,17 @@ def measure(
     completes and verifies, and then only its own two files are replaced.
     """
     started = time.monotonic()
-    context = f"stack {spec.label}"
+    cell = spec.measurement
+    context = f"stack {cell.label}"
     layout = require_deployed(session)
-    remote_dir = layout.results / spec.run_id / spec.mode / spec.stack
-    remote_csv = remote_dir / f"{spec.stem}.csv"
-    remote_meta = remote_dir / f"{spec.stem}.meta.json"
-    local_dir = spec.out_dir / spec.relative_dir
-    local_csv = local_dir / f"{spec.stem}.csv"
-    local_meta = local_dir / f"{spec.stem}.meta.json"
+    run_dir = layout.results / spec.run_id
+    remote_csv, remote_meta = run_dir / cell.csv, run_dir / cell.meta
+    local_csv, local_meta = spec.out_dir / cell.csv, spec.out_dir / cell.meta
 
     venv_python = str(layout.venv_python)
     session.run_python(_REMOVE_CODE, str(remote_csv), str(remote_meta), python=[venv_python])
     argv = bench_client_argv(layout, spec, remote_csv)
-    stream = log if log is not None else LinePrefixer(f"[{session.host.name} {spec.label}] ")
+    stream = log if log is not None else LinePrefixer(f"[{session.host.name} {cell.label}] ")
     stream.note(f"running bench_client against {spec.url}")
     result = session.run(
         argv,
@@ -243,24 +207,24 @@ def measure(
 
     code = result.exited
     said = f": {stream.last_line}" if stream.last_line else ""
-    if code == EXIT_BAD_ARGUMENTS:
+    if code == ExitCode.USAGE:
         raise ClientArgumentsError(
             f"{session.host.label}: {context}: bench_client refused the arguments or could not "
             f"write its output (exit 2){said}"
         )
-    if code == EXIT_VERIFICATION:
-        raise VerificationFailedError(
+    if code == ExitCode.FIRST_REQUEST_FAILED:
+        raise FirstRequestFailedError(
             f"{session.host.label}: {context}: nothing measured: the first request to "
             f"{spec.url} failed or its answer was wrong (exit 3){said}"
         )
-    if code not in (EXIT_DONE, EXIT_INTERRUPTED):
+    if code not in (ExitCode.DONE, ExitCode.INTERRUPTED):
         signal = f", killed by signal {code - 128}" if 128 < code < 160 else ""
         raise ClientFailedError(
             f"{session.host.label}: {context}: bench_client ended with exit {code}{signal}{said}"
         )
 
     present = remote_sha256(session, [remote_csv, remote_meta])
-    if code == EXIT_INTERRUPTED and str(remote_csv) not in present:
+    if code == ExitCode.INTERRUPTED and str(remote_csv) not in present:
         raise MeasurementInterrupted(
             f"{session.host.label}: {context}: bench_client was interrupted before it wrote a CSV",
             None,
@@ -279,17 +243,12 @@ def measure(
         ],
         context,
     )
-    status = "complete" if code == EXIT_DONE else "interrupted"
+    status = "complete" if code == ExitCode.DONE else "interrupted"
     stream.note(f"{status}: fetched {local_csv.name} and {local_meta.name}, sha256 verified")
-    measurement = Measurement(
-        mode=spec.mode,
-        stack=spec.stack,
-        method=spec.method,
-        repetition=spec.repetition,
-        csv=(spec.relative_dir / local_csv.name).as_posix(),
-        meta=(spec.relative_dir / local_meta.name).as_posix(),
-        sha256=present[str(remote_csv)],
-        meta_sha256=present[str(remote_meta)],
+    fetched = Fetched(
+        measurement=cell,
+        sha256_csv=present[str(remote_csv)],
+        sha256_meta=present[str(remote_meta)],
         status=status,
         message="" if status == "complete" else "bench_client was interrupted (exit 130)",
         host=session.host.name,
@@ -300,6 +259,6 @@ def measure(
         raise MeasurementInterrupted(
             f"{session.host.label}: {context}: bench_client was interrupted; "
             "the partial result was fetched and marked interrupted",
-            measurement,
+            fetched,
         )
-    return measurement
+    return fetched

@@ -24,27 +24,28 @@ import paramiko
 from paramiko.config import SSHConfig
 from paramiko.ssh_exception import NoValidConnectionsError
 
+from bench_client.results_format import ExitCode
 from orchestrator.remote.errors import RemoteError
 from orchestrator.remote.inventory import ClientHost
 from orchestrator.remote.shell import Shell, UnportableArgumentError, build_command
 
 
 class HostKeyError(RemoteError):
-    exit_code = 4
+    exit_code = ExitCode.UNREACHABLE
 
 
 class UnreachableError(RemoteError):
-    exit_code = 4
+    exit_code = ExitCode.UNREACHABLE
 
 
 class ConnectionLostError(RemoteError):
-    exit_code = 4
+    exit_code = ExitCode.UNREACHABLE
 
 
 class ArgumentError(RemoteError):
     """An argument the client's shell cannot carry unchanged."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 class CommandError(RemoteError):

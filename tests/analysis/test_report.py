@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from analysis.cli import main
+from bench_client.results_format import ExitCode
 from tests.analysis.synthetic import write_run
 
 FIGURES = [
@@ -78,7 +79,9 @@ def test_nagle_signature_is_flagged(tmp_path):
     frame = pd.read_csv(slow)
     frame["Execution Time (seconds)"] = 0.0415 + frame.index * 1e-6
     frame.to_csv(slow, index=False)
-    assert main(["report", str(root)]) == 1  # the edited CSV no longer matches its sha256
+    assert (
+        main(["report", str(root)]) == ExitCode.INPUT_SKIPPED
+    )  # the edited CSV no longer matches its sha256
     summary = pd.read_csv(root / "report" / "summary.csv").set_index(["stack", "method"])
     assert summary.loc[("fastapi-uvicorn", "GET"), "nagle_suspect"]
     assert not summary.loc[("flask-gunicorn", "GET"), "nagle_suspect"]
@@ -90,7 +93,7 @@ def test_bad_input_reported_with_file_and_line_rest_analysed(run_dir, capsys):
     paper = run_dir / "concurrent" / "flask-dev" / "GET.csv"
     paper.write_text("Iteration,Execution Time (seconds)\n1,0.01\n2,0.0\n3,abc\n4,0.02\n")
     (run_dir / "manifest.json").unlink()
-    assert main(["report", str(run_dir)]) == 1
+    assert main(["report", str(run_dir)]) == ExitCode.INPUT_SKIPPED
     err = capsys.readouterr().err
     assert (
         f"{run_dir / 'constant' / 'flask-gunicorn' / 'POST.csv'}:1: skipped: unexpected header"
@@ -125,7 +128,7 @@ def test_usage_errors_exit_2(tmp_path, capsys):
 
 
 def test_empty_folder_is_reported_not_a_crash(tmp_path, capsys):
-    assert main(["report", str(tmp_path)]) == 1
+    assert main(["report", str(tmp_path)]) == ExitCode.INPUT_SKIPPED
     assert "no readable" in capsys.readouterr().err
 
 
@@ -174,7 +177,7 @@ def test_a_mode_the_paper_lacks_with_a_stack_that_never_answered(tmp_path):
     for stack, body in (("x-stack", "1,0.002,200,,0,0\n"), ("y-stack", "1,,,timeout,0,0\n")):
         (tmp_path / "rate" / stack).mkdir(parents=True)
         (tmp_path / "rate" / stack / "GET.csv").write_text(header + body)
-    assert main(["report", str(tmp_path)]) == 1  # no manifest
+    assert main(["report", str(tmp_path)]) == ExitCode.INPUT_SKIPPED  # no manifest
     summary = pd.read_csv(tmp_path / "report" / "summary.csv").set_index("stack")
     assert (
         summary.loc["x-stack", "mean_s"] == 0.002 and summary.loc["x-stack", "improvement_pct"] == 0

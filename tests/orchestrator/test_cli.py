@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from bench_client.results_format import Measurement
 from orchestrator.cli import main
 from orchestrator.manifest import Manifest
-from orchestrator.plan import Measurement
 
 MATRIX = [{"name": "s1", "port": 5001}, {"name": "s2", "port": 5002}]
 

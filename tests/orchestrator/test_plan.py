@@ -5,8 +5,8 @@ from itertools import pairwise
 
 import pytest
 
-from orchestrator.measure import client_args
-from orchestrator.plan import Measurement, SelectionError, build_plan, parse_selection
+from bench_client.results_format import Measurement, client_flags
+from orchestrator.plan import SelectionError, build_plan, parse_selection
 
 STACKS = ["a", "b", "c"]
 
@@ -72,8 +72,8 @@ SEQUENTIAL = ["--iterations", "10", "--interval", "0.005", "--timeout", "5", "--
 def test_client_flags_are_only_those_that_apply_to_the_mode(mode: str, expected: list[str]) -> None:
     settings = {"iterations": 10, "interval": 0.005, "timeout": 5, "concurrency": 4,
                 "rate": 300.0, "warmup": 2}  # fmt: skip
-    assert list(client_args(settings, mode)) == expected
+    assert list(client_flags(settings, mode)) == expected
 
 
 def test_an_unset_rate_is_not_passed() -> None:
-    assert "--rate" not in client_args({"rate": None, "iterations": 1}, "rate")
+    assert "--rate" not in client_flags({"rate": None, "iterations": 1}, "rate")

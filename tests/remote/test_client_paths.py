@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import pytest
 
+from bench_client.results_format import Measurement
 from orchestrator.remote.deploy import client_layout, package_files, wheelhouse_subdir
 from orchestrator.remote.measure import _SHA256_CODE, MeasurementSpec, bench_client_argv
 from orchestrator.remote.session import ClientPython, python_snippet, sftp_path
@@ -87,12 +88,9 @@ def test_package_files_leave_out_the_control_node_modules() -> None:
 
 
 WINDOWS_SPEC = MeasurementSpec(
-    stack="flask-gunicorn",
+    Measurement("constant", "flask-gunicorn", "POST", 3),
     url="http://192.0.2.10:5001",
-    mode="constant",
-    method="POST",
     out_dir=Path("results/run-1"),
-    repetition=3,
     client_args=(
         "--payload",
         '{"name": "Jane Doe", "pct": "100%", "cost": "$5"}',

@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
+from bench_client.results_format import Measurement
 from orchestrator.remote.inventory import read_client
 from orchestrator.remote.measure import (
     ChecksumMismatchError,
@@ -112,8 +113,8 @@ def test_measure_fetches_verified_files(
     assert result["meta"] == f"constant/flask-gunicorn/{method}.meta.json"
     assert result["status"] == "complete"
     assert result["host"] == "testclient"
-    assert sha256(csv_path) == result["sha256"]
-    assert sha256(meta_path) == result["meta_sha256"]
+    assert sha256(csv_path) == result["sha256_csv"]
+    assert sha256(meta_path) == result["sha256_meta"]
     with csv_path.open(newline="") as handle:
         rows = list(csv.reader(handle))
     assert rows[0][:2] == ["Iteration", "Execution Time (seconds)"]
@@ -313,7 +314,7 @@ class MidRun:
         self.collected = _previous_result(out_dir)
         self.raised: list[BaseException] = []
         spec = MeasurementSpec(
-            stack="django-daphne", url=url, mode="constant", method="GET", out_dir=out_dir,
+            Measurement("constant", "django-daphne", "GET"), url=url, out_dir=out_dir,
             client_args=("--iterations", "4000", "--interval", "0.005"),
         )  # fmt: skip
 

@@ -1,0 +1,203 @@
+"""THE results format: the one module that says what a run's files are called and hold.
+
+Everything that writes or reads a run uses this module and restates none of it:
+bench_client (on the client), the orchestrator (on the control node), analysis,
+and the tests' fixtures. It ships with the client, so it imports nothing beyond
+the standard library.
+
+A run folder::
+
+    results/<run-id>/
+      manifest.json                        MANIFEST_SCHEMA: the run, its hosts, every file's sha256
+      <mode>/<stack>/<METHOD>.csv          repetition 1
+      <mode>/<stack>/<METHOD>.rep<k>.csv   repetition k >= 2
+      <mode>/<stack>/<METHOD>[.rep<k>].meta.json   META_SCHEMA: how the CSV was measured
+
+Every CSV has the header CSV_HEADER; a failed request has an empty time and a
+non-empty Error, never a 0. Files are written atomically and named by their
+sha256 in the manifest.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+from typing import Any
+
+MODES = ("constant", "concurrent", "keepalive", "rate")
+METHODS = ("GET", "POST")
+
+# The paper's two columns first (its tools read only those), then httplab's.
+CSV_HEADER = ("Iteration", "Execution Time (seconds)", "Status", "Error", "Start (s)", "Worker")
+PAPER_CSV_HEADER = CSV_HEADER[:2]
+
+META_SCHEMA = 1  # <METHOD>.meta.json, written by bench_client
+MANIFEST_SCHEMA = 1  # manifest.json, written by the orchestrator
+
+# Stack names and run ids become folder names on every OS.
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_CSV_NAME = re.compile(r"^(?P<method>[A-Z]+)(?:\.rep(?P<repetition>[1-9][0-9]*))?\.csv$")
+
+# bench_client settings -> the modes in which the flag means something
+# (bench_client refuses a flag that has no meaning in the mode at hand).
+CLIENT_FLAG_MODES: Mapping[str, frozenset[str]] = {
+    "iterations": frozenset(MODES),
+    "interval": frozenset(MODES) - {"rate"},
+    "timeout": frozenset(MODES),
+    "concurrency": frozenset({"concurrent", "rate"}),
+    "rate": frozenset({"rate"}),
+    "warmup": frozenset(MODES),
+}
+
+
+class ExitCode(enum.IntEnum):
+    """Exit statuses of every httplab command (bench_client's included)."""
+
+    DONE = 0  # done; failed requests are data, not an error
+    FAILED = 1  # a step failed: the message names the host, the stack and the cause
+    USAGE = 2  # bad arguments, or an output that cannot be written; checked before any work
+    FIRST_REQUEST_FAILED = 3  # the stack's first (verification) request got a wrong answer or none
+    UNREACHABLE = 4  # a host is unreachable, refused us, has an unknown key or was lost mid-run
+    CHECKSUM_MISMATCH = 5  # a file's sha256 differs from the one recorded; nothing was kept
+    NOT_DEPLOYED = 6  # bench_client is missing or out of date on the client
+    INPUT_SKIPPED = 7  # the output is written, but some input was skipped (each one named)
+    INTERRUPTED = 130  # Ctrl-C; what was measured so far is kept, marked interrupted
+
+
+EXIT_CODE_MEANINGS: Mapping[ExitCode, str] = {
+    ExitCode.DONE: "done (failed requests are data, counted in the files)",
+    ExitCode.FAILED: "a step failed; the message names the host, the stack and the cause",
+    ExitCode.USAGE: "bad arguments or an unwritable output; nothing was done",
+    ExitCode.FIRST_REQUEST_FAILED: "the stack's first answer was wrong or missing; none measured",
+    ExitCode.UNREACHABLE: "a host is unreachable, its key unknown or changed, or it was lost",
+    ExitCode.CHECKSUM_MISMATCH: "a fetched file's sha256 differs from the client's; nothing kept",
+    ExitCode.NOT_DEPLOYED: "bench_client is not deployed or out of date on the client",
+    ExitCode.INPUT_SKIPPED: "written, but some input was skipped (each one named on stderr)",
+    ExitCode.INTERRUPTED: "interrupted; what was measured so far is kept, marked interrupted",
+}
+
+
+def exit_codes_help(codes: tuple[ExitCode, ...] = tuple(ExitCode)) -> str:
+    """The exit-code table for a command's --help: the codes it can return."""
+    lines = [f"  {code.value:<4} {EXIT_CODE_MEANINGS[code]}" for code in codes]
+    return "exit codes:\n" + "\n".join(lines)
+
+
+def check_name(what: str, value: str) -> str:
+    """``value`` if it may name a stack or a run (a folder on every OS), else ValueError."""
+    if not _NAME.match(value):
+        raise ValueError(
+            f"{what} {value!r}: use 1-64 letters, digits, '.', '_' and '-', starting with a "
+            "letter or digit"
+        )
+    return value
+
+
+@dataclass(frozen=True, order=True)
+class Measurement:
+    """One cell of a run: a mode × stack × method, in one repetition; one CSV and its meta file."""
+
+    mode: str
+    stack: str
+    method: str
+    repetition: int = 1
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, not {self.method!r}")
+        check_name("stack", self.stack)
+        if self.repetition < 1:
+            raise ValueError(f"repetition must be 1 or more, not {self.repetition}")
+
+    @property
+    def folder(self) -> PurePath:
+        return PurePath(self.mode, self.stack)
+
+    @property
+    def name(self) -> str:
+        """GET for repetition 1, GET.rep<k> after it."""
+        return self.method if self.repetition == 1 else f"{self.method}.rep{self.repetition}"
+
+    @property
+    def csv(self) -> str:
+        """The CSV's path relative to the run folder, with '/' on every OS."""
+        return (self.folder / f"{self.name}.csv").as_posix()
+
+    @property
+    def meta(self) -> str:
+        return meta_path_for(PurePath(self.csv)).as_posix()
+
+    @property
+    def label(self) -> str:
+        """How messages name the cell: 'flask-gunicorn constant GET rep 2'."""
+        rep = f" rep {self.repetition}" if self.repetition > 1 else ""
+        return f"{self.stack} {self.mode} {self.method}{rep}"
+
+    @classmethod
+    def from_csv_path(cls, relative: PurePath) -> Measurement:
+        """The cell a CSV path names (<mode>/<stack>/<METHOD>[.rep<k>].csv); ValueError if none."""
+        parts = relative.parts[-3:]
+        match = _CSV_NAME.match(parts[-1]) if len(parts) == 3 else None
+        if match is None:
+            raise ValueError(
+                f"{relative.as_posix()}: not <mode>/<stack>/<METHOD>.csv or <METHOD>.rep<k>.csv"
+            )
+        return cls(parts[0], parts[1], match["method"], int(match["repetition"] or 1))
+
+
+def meta_path_for(csv_path: PurePath) -> PurePath:
+    """X/GET.csv -> X/GET.meta.json (for Windows paths too)."""
+    return csv_path.with_suffix(".meta.json")
+
+
+def client_flags(settings: Mapping[str, Any], mode: str) -> tuple[str, ...]:
+    """The run's bench_client settings as its command-line flags, for one mode."""
+    flags: list[str] = []
+    for key, modes in CLIENT_FLAG_MODES.items():
+        if mode in modes and settings.get(key) is not None:
+            flags += [f"--{key}", str(settings[key])]
+    return tuple(flags)
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_atomic(path: Path, data: bytes | str, mode: int = 0o644) -> str:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one.
+
+    The bytes go to a temporary file beside ``path``, reach the disk, then
+    replace it in one rename; a full disk or a crash leaves the old file. Text
+    is UTF-8 with the line ends given (so a file's sha256 is the same on every
+    OS). Returns the sha256 of what was written.
+    """
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as temp:
+            temp.write(payload)
+            temp.flush()
+            os.fsync(temp.fileno())
+        Path(temp_name).chmod(mode)
+        os.replace(temp_name, path)  # noqa: PTH105  (the atomic rename, by its usual name)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    return sha256_bytes(payload)
