@@ -13,7 +13,7 @@ from bench_client.results_format import METHODS, MODES
 # The paper's two modes first, then the ones httplab adds (the format's order).
 MODE_ORDER = MODES
 METHOD_ORDER = METHODS
-# DESIGN.md's stack matrix, in its order.
+# The stack matrix's order (inventory/group_vars/all/stacks.yml).
 STACK_ORDER = (
     "flask-dev",
     "flask-gunicorn",

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
-# The paper's framework labels -> DESIGN.md's stack names.
+# The paper's framework labels -> httplab's stack names.
 PAPER_LABELS = {
     "flask (Gevent)": "flask-gunicorn-gevent",
     "Flask": "flask-gunicorn",

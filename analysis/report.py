@@ -67,7 +67,7 @@ def flag_sentences(summary: pd.DataFrame) -> list[str]:
         sentences.append(
             f"{row.mode}/{row.stack}/{row.method}: median {row.median_s * 1000:.1f} ms on "
             "kept-alive connections: the ~40 ms Nagle/delayed-ACK signature "
-            "(TCP_NODELAY off, FINDINGS.md)."
+            "(TCP_NODELAY off, docs/traps.md)."
         )
     return sentences
 

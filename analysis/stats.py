@@ -14,7 +14,7 @@ from analysis.load import Measurement
 from analysis.naming import order_methods, order_modes, order_stacks
 
 KEYS = ["mode", "stack", "method"]
-# DESIGN.md's contract: these columns first, in this order.
+# The summary's contract (docs/design.md): these columns first, in this order.
 SUMMARY_COLUMNS = [
     *KEYS,
     "requests",
@@ -41,7 +41,7 @@ EXTRA_COLUMNS = [
 OUTLIER_IQR_FACTOR = 1.5
 CONFIDENCE = 0.95
 # A kept-alive connection that waits for the peer's delayed ACK (Nagle left on) takes ~40 ms
-# per request (FINDINGS.md: uvicorn --workers); a median in this band is that signature.
+# per request (docs/traps.md: uvicorn --workers); a median in this band is that signature.
 NAGLE_MEDIAN_BAND_S = (0.035, 0.050)
 
 
@@ -148,7 +148,7 @@ def annotate(summary: pd.DataFrame, measurements: list[Measurement]) -> pd.DataF
 
 
 def sort_rows(table: pd.DataFrame) -> pd.DataFrame:
-    """Rows in display order: the paper's modes first, DESIGN.md's stack order, GET before POST."""
+    """Rows in display order: the paper's modes first, the stack matrix's order, GET before POST."""
     ranks = {
         column: {name: i for i, name in enumerate(order(table[column].astype(str).unique()))}
         for column, order in (

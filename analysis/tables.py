@@ -22,7 +22,7 @@ CLIENT_NOTE = (
 )
 OVERHEAD_NOTE = (
     "Client alone: the client's own mean time per request of this mode against a trivial local "
-    "server (bench_client calibration); it is part of every average above. FINDINGS.md saw the "
+    "server (bench_client calibration); it is part of every average above. docs/traps.md shows the "
     "same stack move by up to 0.8 ms between runs of the constant mode: smaller differences "
     "between stacks need repeated runs (python -m analysis compare) before they rank anything."
 )
@@ -32,7 +32,7 @@ REPETITION_NOTE = (
 )
 NAGLE_NOTE = (
     f"{NAGLE_MARK} median near 40 ms on kept-alive connections: the signature of Nagle's algorithm "
-    "meeting delayed ACKs (TCP_NODELAY off, e.g. uvicorn --workers; see FINDINGS.md), not of the "
+    "meeting delayed ACKs (TCP_NODELAY off, e.g. uvicorn --workers; see docs/traps.md), not of the "
     "framework."
 )
 

@@ -2,7 +2,7 @@
 
 No Session means every request builds a fresh connection pool and so opens a
 new TCP connection, exactly as the paper's script did. That costs ~2 ms of
-client time per request (FINDINGS.md), which the meta file reports beside the
+client time per request (docs/traps.md), which the meta file reports beside the
 results as the client's measured overhead.
 """
 

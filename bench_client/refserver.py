@@ -1,4 +1,4 @@
-"""A tiny loopback reference server: DESIGN.md's /get and /post, answered in microseconds.
+"""A tiny loopback reference server: the stacks' /get and /post, answered in microseconds.
 
 `calibrate` and the overhead benchmark time the client against it: whatever a
 request costs here is, to within a few microseconds, the client's own cost.

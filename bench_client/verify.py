@@ -1,4 +1,4 @@
-"""What counts as a correct answer (DESIGN.md's endpoints).
+"""What counts as a correct answer (the endpoints of docs/design.md).
 
 Every response is checked, not only the first: a 200 with the wrong body is a
 failure, so a stack that answers fast but wrong cannot look fast.

@@ -2,7 +2,7 @@
 
 `StackServer` is a stdlib ThreadingHTTPServer (not the client's own reference
 server, so the client is not tested against its own code). It serves
-DESIGN.md's /get and /post correctly, with an optional fixed delay, and can be
+the stacks' /get and /post correctly, with an optional fixed delay, and can be
 told to misbehave on chosen requests: drop the connection, reset it, answer
 500, answer after the client's timeout, send broken or wrong JSON.
 """
@@ -72,7 +72,7 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
         # http.server writes the head and the body separately; with Nagle on, the
         # body would wait ~40 ms for the client's delayed ACK on kept-alive
-        # connections (FINDINGS.md's uvicorn trap). Real servers set TCP_NODELAY.
+        # connections (the uvicorn trap, docs/traps.md). Real servers set TCP_NODELAY.
         if self.server.nodelay:
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
