@@ -194,7 +194,7 @@ def test_a_run_where_every_measured_request_fails(server, bench):
     ("mode", "workers"), [("keepalive", {}), ("concurrent", {"concurrency": 1})]
 )
 def test_a_server_with_nagle_on_shows_its_stall(server, bench, mode, workers):
-    """The uvicorn Nagle trap (docs/traps.md): the client must measure the ~40 ms stall, not hide it."""
+    """The uvicorn Nagle trap (docs/traps.md): the client measures the ~40 ms stall."""
     server.nodelay = False
     result = _run(bench, server, mode, 10, **workers)
     assert result.code == 0

@@ -1,4 +1,4 @@
-"""A tiny HTTP server on loopback that serves the stacks' endpoints (apps/contract.py), for the Fabric tests."""
+"""A tiny loopback HTTP server with the stacks' endpoints (apps/contract.py), for Fabric tests."""
 
 from __future__ import annotations
 
