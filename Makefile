@@ -20,7 +20,13 @@ CLIENT_PYTHONS   ?= 3.11 3.12
 CLIENT_PLATFORMS ?= linux win_amd64
 LINUX_PLATFORMS  := --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 --platform linux_x86_64
 
-.PHONY: help venv run test lint unit wheelhouse lab-up lab-down lab-status clean
+# Debian packages the tests need on this machine: the embedded lab (debootstrap,
+# systemd-nspawn, ip), real SSH for the Fabric tests (sshd), wrk for the
+# client-overhead benchmark. `make test` installs the missing ones as root, or
+# names the command to run.
+HOST_PACKAGES := debootstrap systemd-container openssh-client openssh-server iproute2 procps wrk
+
+.PHONY: help venv host-packages run test lint unit wheelhouse lab-up lab-down lab-status clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -34,7 +40,6 @@ $(BIN)/.installed: requirements.txt requirements/dev.txt
 venv: $(BIN)/.installed ## create .venv with the pinned control-node and dev tools
 
 run: venv wheelhouse ## provision, benchmark and analyse (embedded lab unless INVENTORY=path)
-	@test -f run_all.yml || { echo "make run: not yet: run_all.yml has not landed (issue 5)"; exit 1; }
 	@set -e; \
 	inventory="$(INVENTORY)"; \
 	if [ -z "$$inventory" ]; then \
@@ -45,7 +50,20 @@ run: venv wheelhouse ## provision, benchmark and analyse (embedded lab unless IN
 	echo "Report: $$(readlink -f results/latest)/report/index.html"; \
 	if [ -z "$(INVENTORY)" ]; then echo "The lab stays up: make lab-status, make lab-down"; fi
 
-test: venv wheelhouse ## ruff, ansible-lint (production profile) and pytest
+host-packages: ## install the Debian packages the tests need (as root), or say which
+	@missing=$$(for package in $(HOST_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}\n' $$package 2>/dev/null | grep -q '^install ok installed' \
+	    || echo $$package; done | tr '\n' ' '); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then \
+	  echo "make: missing Debian packages; run: sudo apt-get install --no-install-recommends $$missing"; \
+	  exit 1; \
+	fi; \
+	echo "make: installing $$missing"; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq --no-install-recommends $$missing >/dev/null
+
+test: venv wheelhouse host-packages ## ruff, ansible-lint (production profile) and pytest
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/ansible-lint

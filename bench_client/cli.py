@@ -107,7 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="rate mode: requests started per second (required there)",
     )
     parser.add_argument(
-        "--warmup", type=int, default=0, help="requests sent first and not recorded (default 0)"
+        "--warmup",
+        type=int,
+        default=config.DEFAULT_WARMUP,
+        help=f"requests sent first and not recorded (default {config.DEFAULT_WARMUP})",
     )
     parser.add_argument(
         "--path",

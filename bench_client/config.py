@@ -12,8 +12,10 @@ from bench_client.engine_async import MAX_CONNECTIONS
 from bench_client.http11 import Target
 from bench_client.verify import DEFAULT_PATHS, DEFAULT_PAYLOAD
 
+# The same defaults as a run's (inventory/group_vars/all/benchmark.yml; a test checks).
 DEFAULT_INTERVAL = 0.005
 DEFAULT_CONCURRENCY = 16
+DEFAULT_WARMUP = 50
 CALIBRATION_CHOICES = ("quick", "cached", "off")
 
 

@@ -41,6 +41,15 @@ def _json_arg(text: str) -> Any:
         raise argparse.ArgumentTypeError(f"not JSON: {error}") from error
 
 
+def _names(text: str) -> str | list[str]:
+    """A JSON list or string as Ansible's to_json writes it, or plain "a,b"."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return text
+    return value if isinstance(value, list | str) else text
+
+
 def _optional(convert: type) -> Any:
     """An option that an empty string leaves unset, so a playbook can always pass it."""
 
@@ -188,21 +197,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("plan", help="create or resume a run; print what is left to measure")
     p.add_argument("--results", type=Path, default=ROOT / "results", help="results folder")
-    p.add_argument("--run-id", default="", help="resume this run (default: a new UTC timestamp)")
+    p.add_argument("--run-id", default="", help='resume this run ("" = a new UTC timestamp)')
     p.add_argument("--matrix", type=_json_arg, required=True, help="httplab_stacks as JSON")
-    p.add_argument("--stacks", default="", help="comma-separated stack names (default: all)")
-    p.add_argument("--modes", default="constant,concurrent", help="comma-separated modes")
-    p.add_argument("--methods", default="GET,POST", help="comma-separated methods")
-    p.add_argument("--repetitions", type=int, default=1)
-    p.add_argument(
-        "--seed", type=_optional(int), default=None, help="order seed (default: random, recorded)"
-    )
-    p.add_argument("--iterations", type=int, default=1000)
-    p.add_argument("--interval", type=float, default=0.005)
-    p.add_argument("--timeout", type=float, default=5.0)
-    p.add_argument("--concurrency", type=int, default=16)
-    p.add_argument("--rate", type=_optional(float), default=None, help="rate mode: requests/s")
-    p.add_argument("--warmup", type=int, default=50)
+    # No defaults here: the playbook passes every httplab_bench_* setting, whose defaults live
+    # in inventory/group_vars/all/benchmark.yml alone.
+    for name in ("stacks", "modes", "methods"):
+        p.add_argument(f"--{name}", type=_names, required=True,
+                       help=f'{name} as a JSON list or "a,b" ([] or "" = all)')  # fmt: skip
+    p.add_argument("--repetitions", type=int, required=True)
+    p.add_argument("--seed", type=_optional(int), required=True, help='order seed ("" = random)')
+    p.add_argument("--iterations", type=int, required=True)
+    p.add_argument("--interval", type=float, required=True)
+    p.add_argument("--timeout", type=float, required=True)
+    p.add_argument("--concurrency", type=int, required=True)
+    p.add_argument("--rate", type=_optional(float), required=True, help="rate mode: requests/s")
+    p.add_argument("--warmup", type=int, required=True)
     p.add_argument("--lab", type=_json_arg, default={"kind": "real", "notes": []},
                    help='{"kind": "embedded"|"real", "notes": [...]} as JSON')  # fmt: skip
     p.set_defaults(func=plan)

@@ -37,6 +37,8 @@ def _command(server, out: Path, mode: str, iterations: int) -> list[str]:
         str(out),
         "--calibration",
         "off",
+        "--warmup",
+        "0",
     ]
 
 

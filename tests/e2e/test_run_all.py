@@ -28,7 +28,7 @@ def playbook(
     lab: Lab, venv_bin: Path, name: str, results: Path, log: Path, **extra: object
 ) -> subprocess.CompletedProcess[str]:
     """Run a playbook against the lab; the output goes to `log` and the tail into failures."""
-    extra_vars = {"results_dir": str(results), **extra}
+    extra_vars = {"httplab_results_dir": str(results), **extra}
     with log.open("w") as out:
         done = subprocess.run(
             [str(venv_bin / "ansible-playbook"), "-i", str(lab.inventory_path), name,
@@ -51,8 +51,9 @@ def small_run(embedded_lab: Lab, venv_bin: Path, tmp_path_factory) -> Path:
     results = tmp_path_factory.mktemp("results")
     playbook(
         embedded_lab, venv_bin, "run_all.yml", results, results / "run_all.log",
-        run_id="e2e", stacks=",".join(STACKS), modes="constant,concurrent",
-        iterations=ITERATIONS, warmup=5, concurrency=4,
+        httplab_run_id="e2e", httplab_bench_stacks=STACKS,
+        httplab_bench_modes=["constant", "concurrent"], httplab_bench_iterations=ITERATIONS,
+        httplab_bench_warmup=5, httplab_bench_concurrency=4,
     )  # fmt: skip
     return results / "e2e"
 
@@ -95,8 +96,9 @@ def test_resume_measures_nothing_new(
     log = tmp_path / "resume.log"
     playbook(
         embedded_lab, venv_bin, "playbooks/benchmark.yml", small_run.parent, log,
-        run_id="e2e", stacks=",".join(STACKS), modes="constant,concurrent",
-        iterations=ITERATIONS, warmup=5, concurrency=4,
+        httplab_run_id="e2e", httplab_bench_stacks=STACKS,
+        httplab_bench_modes=["constant", "concurrent"], httplab_bench_iterations=ITERATIONS,
+        httplab_bench_warmup=5, httplab_bench_concurrency=4,
     )  # fmt: skip
     assert "0 of 24 measurements to make" in log.read_text()
     assert {p: p.stat().st_mtime_ns for p in small_run.rglob("*.csv")} == before
@@ -127,8 +129,8 @@ def test_a_stack_killed_mid_run_shows_up_as_failures(
     killer.start()
     playbook(
         embedded_lab, venv_bin, "playbooks/benchmark.yml", tmp_path, tmp_path / "kill.log",
-        run_id="kill", stacks=stack, modes="constant", methods="GET",
-        iterations=1500, warmup=5,
+        httplab_run_id="kill", httplab_bench_stacks=stack, httplab_bench_modes="constant",
+        httplab_bench_methods="GET", httplab_bench_iterations=1500, httplab_bench_warmup=5,
     )  # fmt: skip
     killer.join(timeout=10)
     assert killed.is_set(), "the client never ran, so nothing was killed"

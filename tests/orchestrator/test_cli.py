@@ -5,12 +5,28 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from bench_client.results_format import Measurement
 from orchestrator.cli import main
 from orchestrator.manifest import Manifest
 
 MATRIX = [{"name": "s1", "port": 5001}, {"name": "s2", "port": 5002}]
+SETTINGS = yaml.safe_load(
+    (Path(__file__).resolve().parents[2] / "inventory/group_vars/all/benchmark.yml").read_text()
+)
+
+
+def plan_args(results: Path, *extra: str) -> list[str]:
+    """`plan` as the playbook calls it: every setting given, from benchmark.yml's defaults."""
+    given = {arg.split("=")[0] for arg in extra}
+    defaults = [
+        f"--{key.removeprefix('httplab_bench_')}={json.dumps(value) if value is not None else ''}"
+        for key, value in SETTINGS.items()
+        if key.startswith("httplab_bench_")
+    ]
+    defaults = [arg for arg in defaults if arg.split("=")[0] not in given]
+    return ["plan", f"--results={results}", f"--matrix={json.dumps(MATRIX)}", *defaults, *extra]
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict | str]:
@@ -20,10 +36,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict | str
 
 
 def plan(capsys, results: Path, *extra: str) -> tuple[int, dict | str]:
-    return run(
-        capsys, "plan", f"--results={results}", f"--matrix={json.dumps(MATRIX)}",
-        "--modes=constant", "--iterations=10", *extra,
-    )  # fmt: skip
+    return run(capsys, *plan_args(results, "--modes=constant", "--iterations=10", *extra))
 
 
 def fake_collect(run_dir: Path, m: Measurement) -> None:
@@ -90,7 +103,7 @@ def test_resume_with_other_settings_is_refused(capsys, tmp_path: Path) -> None:
     ],
 )
 def test_bad_selection_is_a_one_line_error(capsys, tmp_path: Path, extra, message) -> None:
-    status = main(["plan", f"--results={tmp_path}", f"--matrix={json.dumps(MATRIX)}", *extra])
+    status = main(plan_args(tmp_path, *extra))
     err = capsys.readouterr().err
     assert status == 1 and message in err and err.count("\n") == 1
     assert not (tmp_path / "escape").exists()

@@ -15,7 +15,7 @@ PLAYBOOKS = ["run_all.yml", "playbooks/benchmark.yml"]
 def run_playbook(playbook: str, inventory: Path, results: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory),
-         playbook, "-e", f"results_dir={results}"],
+         playbook, "-e", f"httplab_results_dir={results}"],
         cwd=ROOT, capture_output=True, text=True, check=False, timeout=300,
     )  # fmt: skip
 
