@@ -31,10 +31,12 @@ HOST_PACKAGES := debootstrap systemd-container openssh-client openssh-server ipr
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(BIN)/.installed: requirements.txt requirements/dev.txt
+$(BIN)/.installed: requirements.txt requirements/dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements/dev.txt
+	# The `httplab` command, editable: it runs this checkout's code.
+	$(BIN)/pip install --quiet --no-deps --editable .
 	touch $@
 
 venv: $(BIN)/.installed ## create .venv with the pinned control-node and dev tools

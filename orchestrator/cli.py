@@ -3,7 +3,7 @@
     plan      create a run folder (or resume one) and print what is left to measure
     measure   measure one mode × stack × method on the client host and record it
     finalize  add host facts and stack versions to the manifest
-    verify    check every recorded checksum
+    checksums check every collected file against its recorded sha256
 
 Each prints one line of JSON on success; on failure a one-line message that
 names the cause, and a non-zero exit status.
@@ -20,7 +20,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench_client.results_format import METHODS, MODES, Measurement, check_name
+from bench_client.results_format import (
+    METHODS,
+    MODES,
+    ExitCode,
+    Measurement,
+    check_name,
+    exit_codes_help,
+)
 from orchestrator.manifest import COMPLETE, Manifest, git_commit, utc_now
 from orchestrator.measure import run_measurement
 from orchestrator.plan import SelectionError, build_plan, parse_selection
@@ -176,7 +183,7 @@ def _client_facts(run_dir: Path, manifest: Manifest) -> dict[str, Any] | None:
     return None
 
 
-def verify(args: argparse.Namespace) -> dict[str, Any]:
+def checksums(args: argparse.Namespace) -> dict[str, Any]:
     manifest = Manifest.load(args.run_dir)
     complete = [e for e in manifest.data["measurements"] if e["status"] == COMPLETE]
     problems = [problem for entry in complete for problem in manifest.checksum_problems(entry)]
@@ -191,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m orchestrator",
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split("\n\n", 1)[1],
+        epilog=__doc__.split("\n\n", 1)[1] + "\n" + exit_codes_help(),
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -234,9 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--repetition", type=int, default=1)
     m.set_defaults(func=run_measurement)
 
-    v = commands.add_parser("verify", help="check the sha256 of every collected file")
-    v.add_argument("--run-dir", type=Path, required=True)
-    v.set_defaults(func=verify)
+    c = commands.add_parser("checksums", help="check the sha256 of every collected file")
+    c.add_argument("--run-dir", type=Path, required=True)
+    c.set_defaults(func=checksums)
     return parser
 
 
@@ -245,8 +252,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         result = args.func(args)
-    except (RunError, SelectionError, RemoteError, ValueError, OSError) as error:
+    except RemoteError as error:
         print(f"orchestrator {args.command}: {error}", file=sys.stderr)
-        return 1
+        return error.exit_code
+    except (RunError, SelectionError, ValueError, OSError) as error:
+        print(f"orchestrator {args.command}: {error}", file=sys.stderr)
+        return ExitCode.FAILED
     print(json.dumps(result))
     return 0

@@ -83,7 +83,7 @@ def test_resume_measures_again_a_file_that_no_longer_matches_its_checksum(
     fake_collect(tmp_path / "r1", m)
     (tmp_path / "r1" / m.csv).write_text("tampered\n")
     assert plan(capsys, tmp_path, "--run-id=r1")[1]["pending"] == 4
-    status, err = run(capsys, "verify", f"--run-dir={tmp_path / 'r1'}")
+    status, err = run(capsys, "checksums", f"--run-dir={tmp_path / 'r1'}")
     assert status == 1 and "constant/s1/GET.csv: sha256 differs" in err
 
 

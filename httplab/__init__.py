@@ -1,0 +1,1 @@
+"""httplab's one command line: `httplab COMMAND ...` (also `python -m httplab`)."""

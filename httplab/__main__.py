@@ -1,0 +1,5 @@
+import sys
+
+from httplab.cli import main
+
+sys.exit(main())
