@@ -67,10 +67,13 @@ def measure(
     """Time `count` requests of `mode` against the reference server at `url`.
 
     Paced like the run when there is one (an idle server wakes up slower than a
-    busy one), but never slower than 200 requests/s so calibrating stays quick.
+    busy one), but never slower than 200 requests/s so calibrating stays quick;
+    and with the run's concurrency, so the figure is the cost of what was run
+    (without a run: one connection at a time).
     """
     interval = min(run.interval, 0.005) if run and run.interval is not None else 0.0
     rate = min(max(run.rate, 200.0), 2000.0) if run and run.rate else 1000.0
+    concurrency = run.concurrency if run else 1
     settings = config.build(
         base_url=url,
         method=method,
@@ -78,7 +81,7 @@ def measure(
         iterations=count,
         interval=None if mode == "rate" else interval,
         timeout=5.0,
-        concurrency=1 if mode in ("concurrent", "rate") else None,
+        concurrency=concurrency if mode in ("concurrent", "rate") else None,
         rate=rate if mode == "rate" else None,
         warmup=WARMUP,
         path=None,
@@ -99,6 +102,7 @@ def measure(
         "mode": mode,
         "method": method,
         "requests": count,
+        "concurrency": concurrency if mode in ("concurrent", "rate") else 1,
         "failures": count - len(times),
         "mean_s": statistics.fmean(times) if times else None,
         "median_s": statistics.median(times) if times else None,
@@ -115,7 +119,7 @@ def for_run(run: config.RunConfig, granularity: float) -> dict[str, Any] | None:
         return None
     if run.calibration == "cached":
         cached = _from_cache(run.mode, run.method)
-        if cached is not None:
+        if cached is not None and cached.get("concurrency", 1) == run.concurrency:
             return {**cached, "source": f"cached ({cache_file()})"}
     with refserver.running() as url:
         result = measure(url, run.mode, run.method, run.payload, run, QUICK_REQUESTS, granularity)

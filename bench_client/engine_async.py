@@ -119,6 +119,8 @@ class Channel:
         self._connecting: asyncio.Task[None] | None = None
 
     def send(self, iteration: int, on_done: OnDone, origin: float | None = None) -> None:
+        if self.wire is not None and self._closed_by_server(self.wire):
+            self._drop(self.wire)  # before the clock starts, as the keepalive engine does
         now = clock()
         self.current = _InFlight(iteration, now if origin is None else origin, on_done)
         self.last_progress = now
@@ -191,6 +193,20 @@ class Channel:
             self._connecting.cancel()
         if self.wire is not None:
             self._drop(self.wire)
+
+    @staticmethod
+    def _closed_by_server(wire: _Wire) -> bool:
+        """Did the server close this idle connection (its keep-alive timeout)?
+
+        The loop may not have seen it yet: between a run's phases it is not
+        running, and a close that arrives with the send's timer is only handled
+        after it. An idle socket that is readable holds an EOF (or junk).
+        """
+        transport = wire.transport
+        if transport is None or transport.is_closing():
+            return True
+        readable, _, _ = select.select([transport.get_extra_info("socket")], [], [], 0)
+        return bool(readable)
 
     def _drop(self, wire: _Wire) -> None:
         if wire is self.wire:

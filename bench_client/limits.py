@@ -25,7 +25,7 @@ class CpuWatch:
     """Process and host CPU use between start() and stop(); None where psutil cannot tell."""
 
     process: psutil.Process | None = field(default=None, init=False)
-    _wall: float = 0.0
+    started: float = 0.0  # perf_counter() at start()
     _cpu: float = 0.0
 
     def start(self) -> None:
@@ -36,10 +36,10 @@ class CpuWatch:
             psutil.cpu_percent(interval=None)  # starts the host-wide measuring window
         except (psutil.Error, OSError):
             self.process = None
-        self._wall = time.perf_counter()
+        self.started = time.perf_counter()
 
     def stop(self) -> dict[str, float | None]:
-        wall = time.perf_counter() - self._wall
+        wall = time.perf_counter() - self.started
         if self.process is None or wall <= 0:
             return {"process_cpu_cores": None, "host_cpu_percent": None}
         try:

@@ -74,7 +74,8 @@ def build(
         "failures": len(failures),
         "errors": dict(collections.Counter(s.error for s in failures).most_common()),
         "mean_s": statistics.fmean(times) if times else None,
-        "throughput_rps": len(samples) / duration if duration > 0 and samples else None,
+        # Correct responses per second: a failure is not served work.
+        "throughput_rps": len(times) / duration if duration > 0 and samples else None,
         "achieved_interval_s": None if config.mode == "rate" else achieved_interval(samples),
         "client_overhead": overhead,
         "client_limits": limits,

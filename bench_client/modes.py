@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -96,10 +97,13 @@ class SequentialRunner:
         self.engine.close()
 
 
-def make_runner(config: RunConfig, sleep_granularity: float) -> Runner:
-    """Build the mode's engine; raises RequestFailed if the host name does not resolve."""
+def make_runner(config: RunConfig, sleep_granularity: float, check: Check | None = None) -> Runner:
+    """Build the mode's engine; raises RequestFailed if the host name does not resolve.
+
+    `check` judges each response (default: the endpoint's contract, verify.py).
+    """
     target = config.target
-    check = Check(config.method, config.payload)
+    check = check or Check(config.method, config.payload)
     if config.mode == "constant":
         engine = RequestsEngine(target.url, config.method, config.payload, config.timeout)
         return SequentialRunner(engine, check, _interval(config), sleep_granularity)
@@ -123,8 +127,17 @@ class FirstRequestFailed(Exception):
     """The first request, sent before timing counts, got a wrong answer or none."""
 
 
-def execute(runner: Runner, config: RunConfig, recorder: Recorder) -> None:
-    """Verify with one request, warm up, then measure --iterations requests into `recorder`."""
+def execute(
+    runner: Runner,
+    config: RunConfig,
+    recorder: Recorder,
+    on_timing: Callable[[], None] | None = None,
+) -> None:
+    """Verify with one request, warm up, then measure --iterations requests into `recorder`.
+
+    `on_timing` is called once the probe and warm-up are over, just before the
+    timed requests: what reads the client's own CPU starts there.
+    """
     probe = Recorder()
     runner.run(1, probe)
     first = probe.samples[0]
@@ -132,5 +145,7 @@ def execute(runner: Runner, config: RunConfig, recorder: Recorder) -> None:
         raise FirstRequestFailed(f"{config.method} {config.target.url}: {first.error}")
     if config.warmup:
         runner.run(config.warmup, Recorder())
+    if on_timing is not None:
+        on_timing()
     recorder.begin()
     runner.run(config.iterations, recorder)

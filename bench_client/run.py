@@ -55,11 +55,10 @@ def run(config: RunConfig) -> ExitCode:
             disable=config.quiet or not sys.stderr.isatty(),
         )
         recorder = Recorder(on_sample=None if progress.disable else lambda _: progress.update())
-        cpu = limits.CpuWatch()
-        cpu.start()
+        cpu = limits.CpuWatch()  # over the timed requests only, not the probe or warm-up
         interrupted = False
         try:
-            modes.execute(runner, config, recorder)
+            modes.execute(runner, config, recorder, on_timing=cpu.start)
         except KeyboardInterrupt:
             interrupted = True
         except modes.FirstRequestFailed as exc:

@@ -4,7 +4,9 @@
 server, so the client is not tested against its own code). It serves
 the stacks' /get and /post correctly, with an optional fixed delay, and can be
 told to misbehave on chosen requests: drop the connection, reset it, answer
-500, answer after the client's timeout, send broken or wrong JSON.
+500, answer after the client's timeout, send broken or wrong JSON. It runs in
+the tests' process, so the moments it records (`accepted`, `arrived`) are on
+the client's own clock, time.perf_counter.
 """
 
 from __future__ import annotations
@@ -44,12 +46,15 @@ class StackServer(ThreadingHTTPServer):
         self.misbehave_on: Callable[[int], bool] = lambda n: False  # by request number, from 1
         self.slow_seconds = 1.0
         self.close_every_response = False
+        self.idle_timeout: float | None = None  # close a kept-alive connection idle this long
         self.nodelay = True
         self.lock = threading.Lock()
         self.count = 0
         self.paths: list[str] = []
         self.bodies: list[bytes] = []
         self.connections = 0
+        self.accepted: list[float] = []  # perf_counter() of each accepted connection
+        self.arrived: list[float] = []  # perf_counter() of each request, once read
         self.in_flight = 0
         self.max_in_flight = 0
 
@@ -61,6 +66,7 @@ class StackServer(ThreadingHTTPServer):
         conn, address = super().get_request()
         with self.lock:
             self.connections += 1
+            self.accepted.append(time.perf_counter())
         return conn, address
 
 
@@ -75,6 +81,10 @@ class _Handler(BaseHTTPRequestHandler):
         # connections (the uvicorn trap, docs/traps.md). Real servers set TCP_NODELAY.
         if self.server.nodelay:
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.server.idle_timeout is not None:
+            # http.server closes the connection when a read times out: what
+            # uvicorn's or gunicorn's keep-alive timeout does, without a header.
+            self.connection.settimeout(self.server.idle_timeout)
 
     def log_message(self, format: str, *args: object) -> None:
         """Quiet: the tests read counts, not logs."""
@@ -94,6 +104,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, document: dict, body: bytes = b"") -> None:
         server = self.server
         with server.lock:
+            server.arrived.append(time.perf_counter())
             server.count += 1
             number = server.count
             server.paths.append(self.path)
