@@ -70,6 +70,27 @@ def _ram_mb() -> int | None:
     return memory.total // 2**20 if memory else None
 
 
+def cpu_affinity() -> list[int] | None:
+    """The CPUs this process may run on; None where the OS cannot tell (macOS)."""
+    return _maybe(lambda: sorted(psutil.Process().cpu_affinity()))  # type: ignore[attr-defined]
+
+
+def cpu_governor(
+    cpus: list[int] | None, sysfs: Path = Path("/sys/devices/system/cpu")
+) -> str | None:
+    """Linux's cpufreq governor of those CPUs ("performance", "powersave,schedutil"...).
+
+    None where there is no cpufreq (most VMs and containers, Windows, macOS): a
+    Windows power plan is not read.
+    """
+    governors = set()
+    for cpu in cpus or []:
+        text = _maybe(lambda cpu=cpu: (sysfs / f"cpu{cpu}/cpufreq/scaling_governor").read_text())
+        if text:
+            governors.add(text.strip())
+    return ",".join(sorted(governors)) or None
+
+
 def versions() -> dict[str, str | None]:
     found: dict[str, str | None] = {"bench_client": bench_client.__version__}
     for name in LIBRARIES:
@@ -82,6 +103,8 @@ def versions() -> dict[str, str | None]:
 
 def client_facts(sleep_granularity: float) -> dict[str, Any]:
     """The client's row of the paper's device table, and what shapes its timing."""
+    affinity = cpu_affinity()
+    count = psutil.cpu_count()
     return {
         "name": socket.gethostname(),
         "os": platform.platform(),
@@ -89,7 +112,10 @@ def client_facts(sleep_granularity: float) -> dict[str, Any]:
         "release": platform.release(),
         "machine": platform.machine(),
         "cpu_model": cpu_model(),
-        "cpu_count": psutil.cpu_count() or _maybe(lambda: len(psutil.Process().cpu_affinity())),
+        "cpu_count": count or (len(affinity) if affinity else None),
+        "cpu_affinity": affinity,
+        "cpus_pinned": None if affinity is None or not count else len(affinity) < count,
+        "cpu_governor": cpu_governor(affinity),
         "cpu_cores_physical": _maybe(lambda: psutil.cpu_count(logical=False)),
         "cpu_mhz": _cpu_mhz(),
         "ram_mb": _ram_mb(),

@@ -51,6 +51,7 @@ def build(
     versions: dict[str, str | None],
     overhead: dict[str, Any] | None,
     limits: dict[str, Any],
+    host_noise: dict[str, Any],
 ) -> dict[str, Any]:
     failures = [s for s in samples if s.elapsed is None]
     times = [s.elapsed for s in samples if s.elapsed is not None]
@@ -79,4 +80,5 @@ def build(
         "achieved_interval_s": None if config.mode == "rate" else achieved_interval(samples),
         "client_overhead": overhead,
         "client_limits": limits,
+        "host_noise": host_noise,
     }

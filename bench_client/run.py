@@ -9,11 +9,13 @@ from typing import Any
 
 from tqdm import tqdm
 
-from bench_client import calibrate, facts, limits, meta, modes, output
+from bench_client import calibrate, facts, limits, meta, modes, noise, output
 from bench_client.config import RunConfig
 from bench_client.failures import RequestFailed
 from bench_client.results_format import ExitCode
 from bench_client.timing import Recorder, fine_timer_resolution, measure_sleep_granularity
+
+SERVER_NOT_READ = "bench_client sees only its own host; the orchestrator adds the server's"
 
 
 def _say(message: str) -> None:
@@ -55,10 +57,17 @@ def run(config: RunConfig) -> ExitCode:
             disable=config.quiet or not sys.stderr.isatty(),
         )
         recorder = Recorder(on_sample=None if progress.disable else lambda _: progress.update())
-        cpu = limits.CpuWatch()  # over the timed requests only, not the probe or warm-up
+        # Both read over the timed requests only, not the probe or the warm-up.
+        cpu = limits.CpuWatch()
+        host = noise.ClientWatch()
+
+        def timing_begins() -> None:
+            host.start()
+            cpu.start()
+
         interrupted = False
         try:
-            modes.execute(runner, config, recorder, on_timing=cpu.start)
+            modes.execute(runner, config, recorder, on_timing=timing_begins)
         except KeyboardInterrupt:
             interrupted = True
         except modes.FirstRequestFailed as exc:
@@ -68,6 +77,7 @@ def run(config: RunConfig) -> ExitCode:
             runner.close()
         finished = time.time()
         usage = cpu.stop()
+        client_noise = host.stop()
     if not recorder.started:  # interrupted before measuring began
         recorder.begin()
     document = meta.build(
@@ -80,6 +90,7 @@ def run(config: RunConfig) -> ExitCode:
         versions=facts.versions(),
         overhead=overhead,
         limits=limits.assess(config.mode, config.rate, usage, runner.stats()),
+        host_noise=noise.host_noise(client_noise, None, SERVER_NOT_READ),
     )
     try:
         output.write_results(config.out, recorder.samples, recorder.origin, document)
@@ -97,7 +108,7 @@ def _report(config: RunConfig, document: dict[str, Any]) -> None:
     if document["interrupted"]:
         _say(f"interrupted: wrote the {document['requests']} requests measured so far")
     if config.quiet:
-        return
+        return  # the meta file's host_noise still says whether the host was busy
     mean = document["mean_s"]
     errors = ", ".join(f"{reason} x{count}" for reason, count in document["errors"].items())
     print(
@@ -105,3 +116,5 @@ def _report(config: RunConfig, document: dict[str, Any]) -> None:
         f"{document['failures']} failed{f' ({errors})' if errors else ''}"
         f"{f', mean {mean * 1e3:.3f} ms' if mean is not None else ''} -> {config.out}"
     )
+    if document["host_noise"]["busy"]:
+        print(f"  the host was busy meanwhile: {'; '.join(document['host_noise']['reasons'])}")

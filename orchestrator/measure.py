@@ -16,8 +16,8 @@ from orchestrator.remote import (
     RemoteError,
     measure,
     open_session,
-    read_client,
 )
+from orchestrator.server_noise import ServerWatch, add_to_meta, lab_hosts
 
 
 def run_measurement(args: argparse.Namespace) -> dict[str, Any]:
@@ -30,30 +30,37 @@ def run_measurement(args: argparse.Namespace) -> dict[str, Any]:
         out_dir=args.run_dir,
         client_args=client_flags(manifest.data["client_settings"], args.mode),
     )
+    client, server = lab_hosts(args.inventory)
+    watch = ServerWatch(server, args.stack)  # what else the server did meanwhile
+    watch.start()
     try:
-        with open_session(read_client(args.inventory)) as session:
+        with open_session(client) as session:
             fetched = measure(session, spec)
     except MeasurementInterrupted as error:
         # What was measured before the interruption is fetched and verified: keep it.
         if error.fetched is None:
+            watch.stop()
             manifest.record(wanted, status="failed", message=str(error))
         else:
-            _record(manifest, error.fetched)
+            _record(manifest, error.fetched, args.run_dir, watch)
         raise
     except RemoteError as error:
+        watch.stop()
         manifest.record(wanted, status="failed", message=str(error))
         raise
-    _record(manifest, fetched)
+    _record(manifest, fetched, args.run_dir, watch)
     return {"csv": wanted.csv, "summary": summary(args.run_dir / wanted.meta, wanted)}
 
 
-def _record(manifest: Manifest, fetched: Fetched) -> None:
+def _record(manifest: Manifest, fetched: Fetched, run_dir: Path, watch: ServerWatch) -> None:
+    """Record a fetched measurement, its meta file completed with the server's noise."""
+    server = watch.stop()
     manifest.record(
         fetched.measurement,
         status=fetched.status,
         message=fetched.message,
         sha256_csv=fetched.sha256_csv,
-        sha256_meta=fetched.sha256_meta,
+        sha256_meta=add_to_meta(run_dir / fetched.measurement.meta, server, watch.problem),
     )
 
 

@@ -1,0 +1,105 @@
+"""The server's half of the noise guard (bench_client/noise.py): /proc read over SSH.
+
+The orchestrator reads the server once before bench_client starts and once
+after its files are fetched, over its own SSH connection to the server (the
+inventory's settings, host key checked). So the server's window spans the whole
+client invocation (its start, calibration, probe and warm-up: a few seconds
+more than the timed requests); the stack under test's own CPU time is left out
+of "others" wherever it falls. A server that cannot be read does not stop the
+measurement: the meta file then says why its half is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+import paramiko
+
+from bench_client import noise
+from bench_client.output import write_atomic
+from orchestrator.remote import RemoteError
+from orchestrator.remote.inventory import (
+    CLIENT_GROUP,
+    SERVER_GROUP,
+    ClientHost,
+    client_from_hostvars,
+    group_hosts,
+    list_inventory,
+    read_client,
+)
+from orchestrator.remote.session import connect
+
+
+def lab_hosts(inventory: str) -> tuple[ClientHost, ClientHost | None]:
+    """The client and the server of the inventory, from one `ansible-inventory` call."""
+    listing = list_inventory(inventory)
+    hostvars = listing.get("_meta", {}).get("hostvars", {})
+    clients = group_hosts(listing, CLIENT_GROUP)
+    # read_client says what is wrong with zero or several clients.
+    client = (
+        client_from_hostvars(clients[0], hostvars.get(clients[0], {}))
+        if len(clients) == 1
+        else read_client(inventory)
+    )
+    servers = group_hosts(listing, SERVER_GROUP)
+    server = client_from_hostvars(servers[0], hostvars.get(servers[0], {})) if servers else None
+    return client, server
+
+
+class ServerWatch:
+    """Readings of the server around one measurement of `stack`; never raises."""
+
+    def __init__(self, host: ClientHost | None, stack: str) -> None:
+        self.host = host
+        self.unit = f"httplab-{stack}.service"
+        self.connection: Any = None
+        self.before: noise.Reading | None = None
+        self.problem = "" if host else "the inventory has no host in group servers"
+
+    def start(self) -> None:
+        if self.host is None:
+            return
+        try:
+            self.connection = connect(self.host)
+        except RemoteError as error:
+            self.problem = f"cannot reach the server: {error}"
+            return
+        self.before = self._read()
+
+    def stop(self) -> dict[str, Any] | None:
+        """The server's window, or None (and self.problem says why)."""
+        try:
+            after = self._read() if self.before is not None else None
+        finally:
+            if self.connection is not None:
+                self.connection.close()
+        if self.before is None or after is None:
+            return None
+        return noise.window(self.before, after)
+
+    def _read(self) -> noise.Reading | None:
+        assert self.host is not None and self.connection is not None
+        # ansible_python_interpreter may be "auto" and the like: a path is used as is.
+        interpreter = str(self.host.hostvars.get("ansible_python_interpreter", ""))
+        python = interpreter if interpreter.startswith("/") else "python3"
+        command = shlex.join([python, "-c", noise.SERVER_READING, self.unit])
+        try:
+            result = self.connection.run(command, hide=True, warn=True, in_stream=False)
+        except (OSError, paramiko.SSHException) as error:  # the reading is optional
+            self.problem = f"reading the server failed: {error}"
+            return None
+        if result.exited != 0:
+            self.problem = f"reading the server failed: {result.stderr.strip()[-200:]}"
+            return None
+        return json.loads(result.stdout)
+
+
+def add_to_meta(meta_path: Path, server: dict[str, Any] | None, problem: str) -> str:
+    """Put the server's window into the meta file's host_noise; return the new sha256."""
+    document = json.loads(meta_path.read_text(encoding="utf-8"))
+    client = document.get("host_noise", {}).get("client")
+    document["host_noise"] = noise.host_noise(client, server, problem)
+    return write_atomic(meta_path, json.dumps(document, indent=2) + "\n")
