@@ -38,6 +38,8 @@ examples:
       --concurrency 16 --interval 0 --iterations 5000 --out concurrent/POST.csv
   python -m bench_client --base-url http://10.0.0.5:5002 --method GET --mode rate --rate 2000 \\
       --iterations 20000 --warmup 500 --out rate/GET.csv --quiet
+  python -m bench_client --paired flask-gunicorn=http://10.0.0.5:5001 \
+      --paired fastapi-uvicorn=http://10.0.0.5:5005 --method GET --out constant/{stack}/GET.csv
   python -m bench_client calibrate          # the client's own cost per mode, cached
 
 """ + exit_codes_help(
@@ -70,7 +72,24 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--base-url", required=True, help="http://HOST:PORT of the stack")
+    parser.add_argument("--base-url", help="http://HOST:PORT of the stack")
+    parser.add_argument(
+        "--paired",
+        action="append",
+        metavar="NAME=URL",
+        help="the paired design (constant, keepalive): instead of --base-url, one per stack; "
+        "the stacks are measured in one time window, --block requests to each in turn "
+        "(a new random order each round); --out must contain {stack}",
+    )
+    parser.add_argument(
+        "--block",
+        type=int,
+        default=config.DEFAULT_BLOCK,
+        help=f"--paired: requests to one stack before the next (default {config.DEFAULT_BLOCK})",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=None, help="--paired: seed of the order (default random)"
+    )
     parser.add_argument("--method", required=True, type=str.upper, choices=("GET", "POST"))
     parser.add_argument(
         "--mode",
@@ -168,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = config.build(**vars(args))
-        output.check_writable(settings.out)
+        for _, target in settings.per_stack():
+            output.check_writable(target.out)
     except (config.ConfigError, output.OutputError) as exc:
         return _error(str(exc))
     try:

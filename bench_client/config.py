@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+import re
+import secrets
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,11 +18,27 @@ from bench_client.verify import DEFAULT_PATHS, DEFAULT_PAYLOAD
 DEFAULT_INTERVAL = 0.005
 DEFAULT_CONCURRENCY = 16
 DEFAULT_WARMUP = 50
+DEFAULT_BLOCK = 25
 CALIBRATION_CHOICES = ("quick", "cached", "off")
+SEQUENTIAL_MODES = ("constant", "keepalive")
+STACK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 class ConfigError(ValueError):
     """A setting is wrong; the message says which and what would be right."""
+
+
+@dataclass(frozen=True)
+class Paired:
+    """The paired design: several stacks measured in one time window, in turn.
+
+    Blocks of `block` requests go to the stacks in a fresh random order each
+    round (from `seed`), so a drift of the hosts hits every stack alike.
+    """
+
+    stacks: tuple[tuple[str, str], ...]  # (name, base URL)
+    block: int
+    seed: int
 
 
 @dataclass(frozen=True)
@@ -39,6 +57,16 @@ class RunConfig:
     out: Path
     quiet: bool
     calibration: str
+    paired: Paired | None = None
+
+    def per_stack(self) -> list[tuple[str, RunConfig]]:
+        """Paired: one single-stack config per stack, --out's {stack} filled in."""
+        if self.paired is None:
+            return [("", self)]
+        return [
+            (name, replace(self, base_url=url, out=Path(str(self.out).format(stack=name))))
+            for name, url in self.paired.stacks
+        ]
 
     @property
     def target(self) -> Target:
@@ -54,12 +82,13 @@ class RunConfig:
         settings = asdict(self)
         settings["out"] = str(self.out)
         settings["url"] = self.target.url
+        settings["paired"] = None if self.paired is None else asdict(self.paired)
         return settings
 
 
 def build(
     *,
-    base_url: str,
+    base_url: str | None,
     method: str,
     mode: str,
     iterations: int,
@@ -73,6 +102,9 @@ def build(
     out: str,
     quiet: bool,
     calibration: str,
+    paired: list[str] | None = None,
+    block: int = DEFAULT_BLOCK,
+    seed: int | None = None,
 ) -> RunConfig:
     """Check every setting against the others; raise ConfigError naming the first problem."""
     method = method.upper()
@@ -104,10 +136,14 @@ def build(
         _require(interval >= 0, f"--interval must be 0 or more seconds, got {interval:g}")
     if path is not None:
         _require(path.startswith("/"), f"--path must start with '/', got {path!r}")
-    try:
-        Target.from_url(base_url, "/")
-    except ValueError as exc:
-        raise ConfigError(f"--base-url: {exc}") from None
+    design = _paired(paired, block, seed, mode, out) if paired else None
+    if design is None:
+        _require(base_url is not None, "give --base-url URL (or --paired NAME=URL for each stack)")
+        assert base_url is not None
+        _check_url(base_url, "--base-url")
+    else:
+        _require(base_url is None, "--base-url and --paired exclude each other")
+        base_url = design.stacks[0][1]
     return RunConfig(
         base_url=base_url.rstrip("/"),
         method=method,
@@ -123,7 +159,37 @@ def build(
         out=Path(out),
         quiet=quiet,
         calibration=calibration,
+        paired=design,
     )
+
+
+def _check_url(url: str, flag: str) -> None:
+    try:
+        Target.from_url(url, "/")
+    except ValueError as exc:
+        raise ConfigError(f"{flag}: {exc}") from None
+
+
+def _paired(items: list[str], block: int, seed: int | None, mode: str, out: str) -> Paired:
+    _require(
+        mode in SEQUENTIAL_MODES,
+        f"--paired applies to the sequential modes ({', '.join(SEQUENTIAL_MODES)}), not {mode}",
+    )
+    _require(len(items) >= 2, "--paired needs at least two stacks (NAME=URL each)")
+    _require(block >= 1, f"--block must be at least 1, got {block}")
+    _require("{stack}" in out, "with --paired, --out must contain {stack}, e.g. {stack}/GET.csv")
+    stacks = []
+    for item in items:
+        name, equals, url = item.partition("=")
+        _require(
+            bool(equals) and STACK_NAME.match(name) is not None,
+            f"--paired wants NAME=URL, a name of letters, digits, '.', '_', '-': {item!r}",
+        )
+        _check_url(url, f"--paired {name}")
+        stacks.append((name, url.rstrip("/")))
+    names = [name for name, _ in stacks]
+    _require(len(set(names)) == len(names), f"--paired names a stack twice: {', '.join(names)}")
+    return Paired(tuple(stacks), block, seed if seed is not None else secrets.randbelow(2**31))
 
 
 def _interval(mode: str, given: float | None) -> float | None:

@@ -61,6 +61,8 @@ def build(
         "schema": META_SCHEMA,
         "config": config.as_json(),
         "mode_definition": mode.definition,
+        # paired: this stack shared its time window with others (config.paired says which)
+        "design": "single" if config.paired is None else "paired",
         "engine": mode.engine,
         "timing": TIMING,
         "timeout": TIMEOUT,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -82,12 +83,15 @@ class SequentialRunner:
         self.interval = interval
         self.granularity = granularity
 
-    def run(self, count: int, recorder: Recorder) -> None:
-        for iteration in range(1, count + 1):
+    def run(self, count: int, recorder: Recorder, first: int = 1, pause_last: bool = False) -> None:
+        """Requests numbered first, first+1, ...; the pause after the last only if asked
+        (the paired design's next block, to another stack, keeps the same pace)."""
+        last = first + count - 1
+        for iteration in range(first, last + 1):
             self.engine.prepare()
             sample = measure(iteration, 0, self.engine.send, self.check)
             recorder.add(sample)
-            if iteration < count:
+            if iteration < last or pause_last:
                 sleep_until(sample.end + self.interval, self.granularity)
 
     def stats(self) -> dict[str, object]:
@@ -138,6 +142,14 @@ def execute(
     `on_timing` is called once the probe and warm-up are over, just before the
     timed requests: what reads the client's own CPU starts there.
     """
+    _verify_and_warm_up(runner, config)
+    if on_timing is not None:
+        on_timing()
+    recorder.begin()
+    runner.run(config.iterations, recorder)
+
+
+def _verify_and_warm_up(runner: Runner, config: RunConfig) -> None:
     probe = Recorder()
     runner.run(1, probe)
     first = probe.samples[0]
@@ -145,7 +157,27 @@ def execute(
         raise FirstRequestFailed(f"{config.method} {config.target.url}: {first.error}")
     if config.warmup:
         runner.run(config.warmup, Recorder())
+
+
+def execute_paired(
+    runners: list[SequentialRunner],
+    configs: list[RunConfig],
+    recorders: list[Recorder],
+    on_timing: Callable[[], None] | None = None,
+) -> None:
+    """The paired design (config.Paired): every stack verified and warmed up, then
+    blocks of requests to the stacks in turn, in a fresh random order each round."""
+    for runner, config in zip(runners, configs, strict=True):
+        _verify_and_warm_up(runner, config)
+    design = configs[0].paired
+    assert design is not None
     if on_timing is not None:
         on_timing()
-    recorder.begin()
-    runner.run(config.iterations, recorder)
+    for recorder in recorders:
+        recorder.begin(like=recorders[0] if recorder is not recorders[0] else None)
+    rng = random.Random(design.seed)  # noqa: S311 - a reproducible order, not a secret
+    iterations = configs[0].iterations
+    for first in range(1, iterations + 1, design.block):
+        count = min(design.block, iterations - first + 1)
+        for index in rng.sample(range(len(runners)), k=len(runners)):
+            runners[index].run(count, recorders[index], first, pause_last=True)

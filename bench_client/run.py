@@ -42,21 +42,28 @@ def _overhead(config: RunConfig, granularity: float) -> dict[str, Any] | None:
 
 
 def run(config: RunConfig) -> ExitCode:
+    """One stack, or with --paired several in one time window (one CSV and meta file each)."""
+    stacks = config.per_stack()
     with fine_timer_resolution():
         granularity = measure_sleep_granularity()
-        overhead = _overhead(config, granularity)
-        try:
-            runner = modes.make_runner(config, granularity)
-        except RequestFailed as exc:  # the host name did not resolve
-            return _first_request_failed(f"{config.method} {config.target.url}: {exc}")
+        overhead = _overhead(config, granularity)  # the same mode and pacing for every stack
+        runners: list[modes.Runner] = []
+        for _, target in stacks:
+            try:
+                runners.append(modes.make_runner(target, granularity))
+            except RequestFailed as exc:  # the host name did not resolve
+                for runner in runners:
+                    runner.close()
+                return _first_request_failed(f"{target.method} {target.target.url}: {exc}")
         progress = tqdm(
-            total=config.iterations,
+            total=config.iterations * len(stacks),
             desc=f"{config.mode} {config.method}",
             unit="req",
             file=sys.stderr,
             disable=config.quiet or not sys.stderr.isatty(),
         )
-        recorder = Recorder(on_sample=None if progress.disable else lambda _: progress.update())
+        on_sample = None if progress.disable else lambda _: progress.update()
+        recorders = [Recorder(on_sample=on_sample) for _ in stacks]
         # Both read over the timed requests only, not the probe or the warm-up.
         cpu = limits.CpuWatch()
         host = noise.ClientWatch()
@@ -67,37 +74,47 @@ def run(config: RunConfig) -> ExitCode:
 
         interrupted = False
         try:
-            modes.execute(runner, config, recorder, on_timing=timing_begins)
+            if config.paired is None:
+                modes.execute(runners[0], config, recorders[0], on_timing=timing_begins)
+            else:
+                sequential = [r for r in runners if isinstance(r, modes.SequentialRunner)]
+                targets = [target for _, target in stacks]
+                modes.execute_paired(sequential, targets, recorders, on_timing=timing_begins)
         except KeyboardInterrupt:
             interrupted = True
         except modes.FirstRequestFailed as exc:
             return _first_request_failed(str(exc))
         finally:
             progress.close()
-            runner.close()
+            for runner in runners:
+                runner.close()
         finished = time.time()
         usage = cpu.stop()
         client_noise = host.stop()
-    if not recorder.started:  # interrupted before measuring began
-        recorder.begin()
-    document = meta.build(
-        config,
-        recorder.samples,
-        started=recorder.started,
-        finished=finished,
-        interrupted=interrupted,
-        client=facts.client_facts(granularity),
-        versions=facts.versions(),
-        overhead=overhead,
-        limits=limits.assess(config.mode, config.rate, usage, runner.stats()),
-        host_noise=noise.host_noise(client_noise, None, SERVER_NOT_READ),
-    )
-    try:
-        output.write_results(config.out, recorder.samples, recorder.origin, document)
-    except OSError as exc:  # e.g. on Windows, the old CSV is open in another program
-        _say(f"error: could not write {config.out}: {exc.strerror or exc}")
-        return ExitCode.USAGE
-    _report(config, document)
+    client = facts.client_facts(granularity)
+    versions = facts.versions()
+    host_noise = noise.host_noise(client_noise, None, SERVER_NOT_READ)
+    for (_, target), recorder, runner in zip(stacks, recorders, runners, strict=True):
+        if not recorder.started:  # interrupted before measuring began
+            recorder.begin()
+        document = meta.build(
+            target,
+            recorder.samples,
+            started=recorder.started,
+            finished=finished,
+            interrupted=interrupted,
+            client=client,
+            versions=versions,
+            overhead=overhead,
+            limits=limits.assess(config.mode, config.rate, usage, runner.stats()),
+            host_noise=host_noise,
+        )
+        try:
+            output.write_results(target.out, recorder.samples, recorder.origin, document)
+        except OSError as exc:  # e.g. on Windows, the old CSV is open in another program
+            _say(f"error: could not write {target.out}: {exc.strerror or exc}")
+            return ExitCode.USAGE
+        _report(target, document)
     return ExitCode.INTERRUPTED if interrupted else ExitCode.DONE
 
 

@@ -90,9 +90,9 @@ class Recorder:
     origin: float = 0.0  # clock() when measuring began: the CSV's Start (s) counts from here
     started: float = 0.0  # the same moment as a wall-clock time.time()
 
-    def begin(self) -> None:
-        self.origin = clock()
-        self.started = time.time()
+    def begin(self, like: Recorder | None = None) -> None:
+        """Measuring begins now, or when `like` began (the paired design's one window)."""
+        self.origin, self.started = (like.origin, like.started) if like else (clock(), time.time())
 
     def add(self, sample: Sample) -> None:
         self.samples.append(sample)

@@ -11,6 +11,7 @@ the client's own clock, time.perf_counter.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import socket
@@ -154,8 +155,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-@pytest.fixture
-def server() -> Iterator[StackServer]:
+@contextlib.contextmanager
+def serving() -> Iterator[StackServer]:
     stack = StackServer()
     thread = threading.Thread(target=stack.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
@@ -163,6 +164,19 @@ def server() -> Iterator[StackServer]:
     stack.shutdown()
     stack.server_close()
     thread.join(timeout=5)
+
+
+@pytest.fixture
+def server() -> Iterator[StackServer]:
+    with serving() as stack:
+        yield stack
+
+
+@pytest.fixture
+def other_server() -> Iterator[StackServer]:
+    """A second stack, for the paired design."""
+    with serving() as stack:
+        yield stack
 
 
 @pytest.fixture
