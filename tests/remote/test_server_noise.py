@@ -1,0 +1,62 @@
+"""The server's half of the noise guard through real SSH (the throwaway sshd plays the server)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+
+import yaml
+
+from orchestrator.server_noise import ServerWatch, add_to_meta, lab_hosts
+from tests.remote import sshd as sshd_tools
+
+
+def with_server(inventory: Path, tmp_path: Path) -> Path:
+    """The test inventory plus a `servers` group whose host is the same sshd."""
+    data = yaml.safe_load(inventory.read_text())
+    client = data["all"]["children"]["clients"]["hosts"]["testclient"]
+    server = {key: client[key] for key in ("ansible_host", "ansible_port")}
+    data["all"]["children"]["servers"] = {"hosts": {"testserver": server}}
+    path = tmp_path / "lab.yml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_the_server_is_read_before_and_after_over_ssh(inventory, tmp_path):
+    client, server = lab_hosts(with_server(inventory, tmp_path))
+    assert (client.name, server and server.name) == ("testclient", "testserver")
+    watch = ServerWatch(server, "flask-gunicorn")
+    watch.start()
+    window = watch.stop()
+    assert watch.problem == ""
+    assert window is not None and window["window_s"] > 0
+    assert window["own_cpu_cores"] == 0  # no httplab-flask-gunicorn.service here
+    assert window["others_cpu_cores"] is not None and window["cpus"]
+
+    meta = tmp_path / "GET.meta.json"
+    client_window = {**window, "others_cpu_cores": 0.0}
+    meta.write_text(json.dumps({"mean_s": 0.001, "host_noise": {"client": client_window}}))
+    digest = add_to_meta(meta, window, watch.problem)
+    assert digest == hashlib.sha256(meta.read_bytes()).hexdigest()
+    document = json.loads(meta.read_text())
+    assert document["mean_s"] == 0.001
+    assert document["host_noise"]["client"] == client_window
+    assert document["host_noise"]["server"] == window
+    assert "server_unavailable" not in document["host_noise"]
+
+
+def test_an_unreachable_server_leaves_its_half_empty_with_the_reason(inventory, tmp_path):
+    _, server = lab_hosts(with_server(inventory, tmp_path))
+    assert server is not None
+    gone = dataclasses.replace(server, port=sshd_tools.free_port())
+    watch = ServerWatch(gone, "flask-gunicorn")
+    watch.start()
+    assert watch.stop() is None
+    assert watch.problem.startswith("cannot reach the server")
+    meta = tmp_path / "GET.meta.json"
+    meta.write_text(json.dumps({"host_noise": {"client": None}}))
+    add_to_meta(meta, None, watch.problem)
+    noise = json.loads(meta.read_text())["host_noise"]
+    assert noise["server"] is None and noise["server_unavailable"] == watch.problem
