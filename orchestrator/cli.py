@@ -34,6 +34,9 @@ from orchestrator.plan import SelectionError, build_plan, parse_selection
 from orchestrator.remote import RemoteError
 
 ROOT = Path(__file__).resolve().parents[1]
+# From the server's noise reading (bench_client/noise.py): the CPUs the server's
+# processes may use, all of its CPUs, those of the stack's processes, the governor.
+SERVER_CPU_KEYS = ("cpus", "cpu_count", "stack_cpus", "governor")
 CLIENT_SETTINGS = ("iterations", "interval", "timeout", "concurrency", "rate", "warmup")
 
 
@@ -155,8 +158,14 @@ def _check_same_run(manifest: Manifest, selection: dict, settings: dict) -> None
 
 def finalize(args: argparse.Namespace) -> dict[str, Any]:
     manifest = Manifest.load(args.run_dir)
-    manifest.data["hosts"]["server"] = args.server_facts
-    client = _client_facts(args.run_dir, manifest)
+    meta = _first_meta(args.run_dir, manifest)
+    # How the server's CPUs were set up, as its noise reading saw them (pinning, governor).
+    server_cpus = (meta.get("host_noise") or {}).get("server") or {}
+    manifest.data["hosts"]["server"] = {
+        **args.server_facts,
+        **{key: server_cpus[key] for key in SERVER_CPU_KEYS if key in server_cpus},
+    }
+    client = meta.get("client")
     if client:
         # The client describes itself in its own words; add the manifest's common keys.
         client.setdefault("address", args.client_address)
@@ -174,13 +183,13 @@ def finalize(args: argparse.Namespace) -> dict[str, Any]:
     return {"manifest": str(manifest.path), "measurements": counts}
 
 
-def _client_facts(run_dir: Path, manifest: Manifest) -> dict[str, Any] | None:
-    """The client describes itself in every meta file; the first complete one speaks for it."""
+def _first_meta(run_dir: Path, manifest: Manifest) -> dict[str, Any]:
+    """Every meta file describes the hosts; the first complete one speaks for the run."""
     for entry in manifest.data["measurements"]:
         meta = run_dir / entry["meta"]
         if entry["status"] == COMPLETE and meta.is_file():
-            return json.loads(meta.read_text(encoding="utf-8")).get("client")
-    return None
+            return json.loads(meta.read_text(encoding="utf-8"))
+    return {}
 
 
 def checksums(args: argparse.Namespace) -> dict[str, Any]:

@@ -114,8 +114,10 @@ def test_finalize_adds_hosts_stacks_and_client_facts(capsys, tmp_path: Path) -> 
     run_dir = tmp_path / "r1"
     m = Measurement("constant", "s1", "GET")
     fake_collect(run_dir, m)
-    client = {"os": "Windows 11", "release": "10.0.26100"}
-    (run_dir / m.meta).write_text(json.dumps({"client": client}))
+    client = {"os": "Windows 11", "release": "10.0.26100", "cpu_affinity": [1]}
+    server_noise = {"cpus": [0], "cpu_count": 2, "stack_cpus": [0], "governor": None}
+    noise = {"client": {}, "server": {**server_noise, "others_cpu_cores": 0.01}}
+    (run_dir / m.meta).write_text(json.dumps({"client": client, "host_noise": noise}))
     status, out = run(
         capsys, "finalize", f"--run-dir={run_dir}",
         "--client-address=192.0.2.20", '--server-facts={"cpu_count": 2}',
@@ -124,7 +126,7 @@ def test_finalize_adds_hosts_stacks_and_client_facts(capsys, tmp_path: Path) -> 
     assert status == 0 and out["measurements"] == {"complete": 1}
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["hosts"] == {
-        "server": {"cpu_count": 2},
+        "server": {"cpu_count": 2, **server_noise},
         "client": {**client, "address": "192.0.2.20", "kernel": "10.0.26100"},
     }
     assert manifest["stacks"] == [{"name": "s1"}]
