@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import secrets
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -12,6 +11,7 @@ from urllib.parse import urlsplit
 
 from bench_client.engine_async import MAX_CONNECTIONS
 from bench_client.http11 import Target
+from bench_client.results_format import check_name
 from bench_client.verify import DEFAULT_PATHS, DEFAULT_PAYLOAD
 
 # The same defaults as a run's (inventory/group_vars/all/benchmark.yml; a test checks).
@@ -21,7 +21,6 @@ DEFAULT_WARMUP = 50
 DEFAULT_BLOCK = 25
 CALIBRATION_CHOICES = ("quick", "cached", "off")
 SEQUENTIAL_MODES = ("constant", "keepalive")
-STACK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 class ConfigError(ValueError):
@@ -181,10 +180,11 @@ def _paired(items: list[str], block: int, seed: int | None, mode: str, out: str)
     stacks = []
     for item in items:
         name, equals, url = item.partition("=")
-        _require(
-            bool(equals) and STACK_NAME.match(name) is not None,
-            f"--paired wants NAME=URL, a name of letters, digits, '.', '_', '-': {item!r}",
-        )
+        _require(bool(equals), f"--paired wants NAME=URL, got {item!r}")
+        try:
+            check_name("--paired stack name", name)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         _check_url(url, f"--paired {name}")
         stacks.append((name, url.rstrip("/")))
     names = [name for name, _ in stacks]

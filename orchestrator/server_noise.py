@@ -19,7 +19,7 @@ from typing import Any
 import paramiko
 
 from bench_client import noise
-from bench_client.output import write_atomic
+from bench_client.results_format import write_atomic
 from orchestrator.remote import RemoteError
 from orchestrator.remote.inventory import (
     CLIENT_GROUP,

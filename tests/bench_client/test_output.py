@@ -65,7 +65,9 @@ def test_meta_file_contents(server, bench):
         "quiet": True,
         "calibration": "off",
         "url": f"{server.url}/get",
+        "paired": None,
     }
+    assert meta["design"] == "single"
     assert "kept-alive connection" in meta["mode_definition"]
     assert meta["engine"] == "raw socket, blocking"
     client = meta["client"]
