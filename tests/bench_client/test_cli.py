@@ -234,6 +234,12 @@ def test_calibrate_command_then_cached_calibration(server, bench, tmp_path, monk
     overhead = result.meta["client_overhead"]
     assert overhead["source"].startswith("cached")
     assert overhead["median_s"] == cached["keepalive GET"]["median_s"]
+    # The cache holds one connection at a time: a run at another concurrency measures its own.
+    assert cached["concurrent GET"]["concurrency"] == 1
+    result = bench(server, mode="concurrent", concurrency=3, iterations=2, calibration="cached")
+    overhead = result.meta["client_overhead"]
+    assert overhead["source"] == "quick (no matching cached calibration)"
+    assert overhead["concurrency"] == 3
 
 
 def test_cached_calibration_without_a_cache_measures_quickly(server, bench, tmp_path, monkeypatch):
