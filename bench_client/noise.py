@@ -154,10 +154,10 @@ def host_noise(
 
 
 # The server's reading: stdlib only (the server has no bench_client), Linux /proc.
-# argv[1] is the unit of the stack under test; its processes are the "own" time.
+# argv[1:] are the units of the stacks under test; their processes are the "own" time.
 SERVER_READING = r"""
 import json, os, sys, time
-unit = "/" + sys.argv[1]
+units = ["/" + unit for unit in sys.argv[1:]]
 tick = os.sysconf("SC_CLK_TCK")
 cpus = sorted(os.sched_getaffinity(0))
 fields = {}
@@ -172,8 +172,9 @@ stack_cpus = None
 for pid in filter(str.isdigit, os.listdir("/proc")):
     try:
         with open(f"/proc/{pid}/cgroup") as handle:
-            if unit not in handle.read():
-                continue
+            cgroup = handle.read()
+        if not any(unit in cgroup for unit in units):
+            continue
         with open(f"/proc/{pid}/stat") as handle:
             values = handle.read().rsplit(")", 1)[1].split()
         own += int(values[11]) + int(values[12])

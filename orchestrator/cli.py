@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from bench_client.config import SEQUENTIAL_MODES
 from bench_client.results_format import (
     METHODS,
     MODES,
@@ -30,14 +31,14 @@ from bench_client.results_format import (
 )
 from orchestrator.manifest import COMPLETE, Manifest, git_commit, utc_now
 from orchestrator.measure import run_measurement
-from orchestrator.plan import SelectionError, build_plan, parse_selection
+from orchestrator.plan import DESIGNS, SelectionError, build_plan, parse_selection
 from orchestrator.remote import RemoteError
 
 ROOT = Path(__file__).resolve().parents[1]
 # From the server's noise reading (bench_client/noise.py): the CPUs the server's
 # processes may use, all of its CPUs, those of the stack's processes, the governor.
 SERVER_CPU_KEYS = ("cpus", "cpu_count", "stack_cpus", "governor")
-CLIENT_SETTINGS = ("iterations", "interval", "timeout", "concurrency", "rate", "warmup")
+CLIENT_SETTINGS = ("iterations", "interval", "timeout", "concurrency", "rate", "warmup", "block")
 
 
 class RunError(Exception):
@@ -92,6 +93,7 @@ def plan(args: argparse.Namespace) -> dict[str, Any]:
         "modes": parse_selection(args.modes, MODES, "mode"),
         "methods": parse_selection(args.methods, METHODS, "method"),
         "repetitions": args.repetitions,
+        "design": args.design,
     }
     settings = {name: getattr(args, name) for name in CLIENT_SETTINGS}
     if "rate" in selection["modes"] and not settings["rate"]:
@@ -119,7 +121,7 @@ def plan(args: argparse.Namespace) -> dict[str, Any]:
     selection = manifest.data["selection"]
     measurements = build_plan(
         selection["stacks"], selection["modes"], selection["methods"],
-        selection["repetitions"], manifest.data["seed"],
+        selection["repetitions"], manifest.data["seed"], selection.get("design", "sequential"),
     )  # fmt: skip
     pending = [m for m in measurements if not manifest.is_collected(m)]
     return {
@@ -129,14 +131,29 @@ def plan(args: argparse.Namespace) -> dict[str, Any]:
         "resumed": resumed,
         "planned": len(measurements),
         "pending": len(pending),
-        "by_stack": _by_stack(pending, stacks),
+        "by_stack": _by_stack(pending, stacks, selection.get("design", "sequential")),
     }
 
 
-def _by_stack(pending: list[Measurement], stacks: dict[str, dict]) -> list[dict[str, Any]]:
-    """Consecutive measurements of one stack, so the playbook switches the server once per group."""
+def _by_stack(
+    pending: list[Measurement], stacks: dict[str, dict], design: str = "sequential"
+) -> list[dict[str, Any]]:
+    """Consecutive measurements of one stack, so the playbook switches the server once per group.
+
+    In the paired design, a sequential mode's cell of every stack is one group
+    (stack "": all stacks run) with one item that lists the stacks measured together.
+    """
     groups: list[dict[str, Any]] = []
     for m in pending:
+        if design == "paired" and m.mode in SEQUENTIAL_MODES:
+            cell = (m.mode, m.method, m.repetition)
+            if not groups or groups[-1].get("cell") != cell:
+                item = {**vars(m), "stack": "", "label": f"all stacks {m.label}", "paired": []}
+                groups.append({"stack": "", "port": None, "cell": cell, "measurements": [item]})
+            groups[-1]["measurements"][0]["paired"].append(
+                {"stack": m.stack, "port": stacks[m.stack]["port"], "csv": m.csv}
+            )
+            continue
         if not groups or groups[-1]["stack"] != m.stack:
             groups.append({"stack": m.stack, "port": stacks[m.stack]["port"], "measurements": []})
         groups[-1]["measurements"].append({**vars(m), "csv": m.csv, "label": m.label})
@@ -145,7 +162,9 @@ def _by_stack(pending: list[Measurement], stacks: dict[str, dict]) -> list[dict[
 
 def _check_same_run(manifest: Manifest, selection: dict, settings: dict) -> None:
     """A resumed run must measure the same matrix with the same client settings."""
-    recorded = {**manifest.data["selection"], **manifest.data["client_settings"]}
+    # Runs planned before there was a choice of design were sequential.
+    recorded = {"design": "sequential", **manifest.data["selection"],
+                **manifest.data["client_settings"]}  # fmt: skip
     asked = {**selection, **settings}
     differ = [f"{key}: recorded {recorded.get(key)!r}, asked {asked[key]!r}"
               for key in asked if recorded.get(key) != asked[key]]  # fmt: skip
@@ -221,6 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{name}", type=_names, required=True,
                        help=f'{name} as a JSON list or "a,b" ([] or "" = all)')  # fmt: skip
     p.add_argument("--repetitions", type=int, required=True)
+    p.add_argument("--design", choices=DESIGNS, required=True,
+                   help="sequential: one stack at a time; paired: see docs/method.md")  # fmt: skip
+    p.add_argument("--block", type=int, required=True, help="paired: requests per turn")
     p.add_argument("--seed", type=_optional(int), required=True, help='order seed ("" = random)')
     p.add_argument("--iterations", type=int, required=True)
     p.add_argument("--interval", type=float, required=True)
@@ -243,8 +265,10 @@ def build_parser() -> argparse.ArgumentParser:
     m = commands.add_parser("measure", help="measure one mode × stack × method and record it")
     m.add_argument("--run-dir", type=Path, required=True)
     m.add_argument("-i", "--inventory", required=True, help="the Ansible inventory of the lab")
-    m.add_argument("--url", required=True, help="the stack's base URL as the client sees it")
-    m.add_argument("--stack", required=True)
+    m.add_argument("--url", required=True, action="append",
+                   help="the stack's base URL as the client sees it")  # fmt: skip
+    m.add_argument("--stack", required=True, action="append",
+                   help="the stack; several (each with its --url): the paired design")  # fmt: skip
     m.add_argument("--mode", required=True, choices=MODES)
     m.add_argument("--method", required=True, choices=METHODS)
     m.add_argument("--repetition", type=int, default=1)

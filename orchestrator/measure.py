@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -14,54 +15,83 @@ from orchestrator.remote import (
     MeasurementInterrupted,
     MeasurementSpec,
     RemoteError,
-    measure,
     open_session,
 )
+from orchestrator.remote.measure import measure_together
 from orchestrator.server_noise import ServerWatch, add_to_meta, lab_hosts
 
 
 def run_measurement(args: argparse.Namespace) -> dict[str, Any]:
-    """Measure, fetch with checksums, record; a failure is recorded too, then re-raised."""
+    """Measure, fetch with checksums, record; a failure is recorded too, then re-raised.
+
+    Several --stack/--url pairs: the paired design, one cell of each stack measured
+    together in one time window (bench_client --paired).
+    """
     manifest = Manifest.load(args.run_dir)
-    wanted = Measurement(args.mode, args.stack, args.method, args.repetition)
-    spec = MeasurementSpec(
-        wanted,
-        url=args.url,
-        out_dir=args.run_dir,
-        client_args=client_flags(manifest.data["client_settings"], args.mode),
-    )
+    if len(args.stack) != len(args.url):
+        raise ValueError("give one --url for each --stack")
+    settings = manifest.data["client_settings"]
+    flags = client_flags(settings, args.mode)
+    if len(args.stack) > 1:
+        flags += ("--block", str(settings["block"]), "--seed", str(_block_seed(manifest, args)))
+    specs = [
+        MeasurementSpec(
+            Measurement(args.mode, stack, args.method, args.repetition),
+            url=url,
+            out_dir=args.run_dir,
+            client_args=flags,
+        )
+        for stack, url in zip(args.stack, args.url, strict=True)
+    ]
+    wanted = [spec.measurement for spec in specs]
     client, server = lab_hosts(args.inventory)
     watch = ServerWatch(server, args.stack)  # what else the server did meanwhile
     watch.start()
     try:
         with open_session(client) as session:
-            fetched = measure(session, spec)
+            fetched = measure_together(session, specs)
     except MeasurementInterrupted as error:
         # What was measured before the interruption is fetched and verified: keep it.
         if error.fetched is None:
-            watch.stop()
-            manifest.record(wanted, status="failed", message=str(error))
+            _failed(manifest, wanted, error, watch)
         else:
-            _record(manifest, error.fetched, args.run_dir, watch)
+            _record(manifest, [error.fetched, *error.others], args.run_dir, watch)
         raise
     except RemoteError as error:
-        watch.stop()
-        manifest.record(wanted, status="failed", message=str(error))
+        _failed(manifest, wanted, error, watch)
         raise
     _record(manifest, fetched, args.run_dir, watch)
-    return {"csv": wanted.csv, "summary": summary(args.run_dir / wanted.meta, wanted)}
+    return {
+        "csv": [cell.csv for cell in wanted],
+        "summary": "; ".join(summary(args.run_dir / cell.meta, cell) for cell in wanted),
+    }
 
 
-def _record(manifest: Manifest, fetched: Fetched, run_dir: Path, watch: ServerWatch) -> None:
-    """Record a fetched measurement, its meta file completed with the server's noise."""
+def _block_seed(manifest: Manifest, args: argparse.Namespace) -> int:
+    """The order of the blocks: from the run's seed and the cell, so a rerun repeats it."""
+    key = f"{manifest.data['seed']} {args.mode} {args.method} {args.repetition}"
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big")
+
+
+def _failed(
+    manifest: Manifest, wanted: list[Measurement], error: RemoteError, watch: ServerWatch
+) -> None:
+    watch.stop()
+    for cell in wanted:
+        manifest.record(cell, status="failed", message=str(error))
+
+
+def _record(manifest: Manifest, fetched: list[Fetched], run_dir: Path, watch: ServerWatch) -> None:
+    """Record fetched measurements, their meta files completed with the server's noise."""
     server = watch.stop()
-    manifest.record(
-        fetched.measurement,
-        status=fetched.status,
-        message=fetched.message,
-        sha256_csv=fetched.sha256_csv,
-        sha256_meta=add_to_meta(run_dir / fetched.measurement.meta, server, watch.problem),
-    )
+    for one in fetched:
+        manifest.record(
+            one.measurement,
+            status=one.status,
+            message=one.message,
+            sha256_csv=one.sha256_csv,
+            sha256_meta=add_to_meta(run_dir / one.measurement.meta, server, watch.problem),
+        )
 
 
 def summary(meta_path: Path, measurement: Measurement) -> str:

@@ -6,7 +6,12 @@ import random
 from collections.abc import Iterable, Sequence
 from itertools import product
 
+from bench_client.config import SEQUENTIAL_MODES
 from bench_client.results_format import Measurement
+
+# sequential: one stack at a time (only it runs); paired: in the sequential modes,
+# all stacks in one time window, blocks of requests in turn (docs/method.md).
+DESIGNS = ("sequential", "paired")
 
 
 class SelectionError(ValueError):
@@ -35,6 +40,7 @@ def build_plan(
     methods: Iterable[str],
     repetitions: int,
     seed: int,
+    design: str = "sequential",
 ) -> list[Measurement]:
     """Every measurement of the matrix, in a random order that ``seed`` reproduces.
 
@@ -42,14 +48,22 @@ def build_plan(
     stack, its mode × method pairs in a random order. Keeping a stack's
     measurements together means one service start per stack and repetition,
     while the shuffles keep slow drifts of the hosts (thermal, caches, other
-    load) from always favouring the same stack.
+    load) from always favouring the same stack. In the paired design each
+    repetition first measures the sequential modes' mode × method pairs, in a
+    random order, each with all stacks together (consecutive in the plan).
     """
     if repetitions < 1:
         raise SelectionError("repetitions must be at least 1")
+    if design not in DESIGNS:
+        raise SelectionError(f"unknown design {design}; choose from {', '.join(DESIGNS)}")
     stacks, pairs = list(stacks), list(product(modes, methods))
+    together = [p for p in pairs if design == "paired" and p[0] in SEQUENTIAL_MODES]
+    pairs = [p for p in pairs if p not in together]
     rng = random.Random(seed)  # noqa: S311 - reproducible order, not a secret
     plan: list[Measurement] = []
     for repetition in range(1, repetitions + 1):
+        for mode, method in rng.sample(together, k=len(together)):
+            plan += [Measurement(mode, stack, method, repetition) for stack in stacks]
         for stack in rng.sample(stacks, k=len(stacks)):
             for mode, method in rng.sample(pairs, k=len(pairs)):
                 plan.append(Measurement(mode, stack, method, repetition))

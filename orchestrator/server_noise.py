@@ -50,11 +50,11 @@ def lab_hosts(inventory: str) -> tuple[ClientHost, ClientHost | None]:
 
 
 class ServerWatch:
-    """Readings of the server around one measurement of `stack`; never raises."""
+    """Readings of the server around one measurement of `stacks`; never raises."""
 
-    def __init__(self, host: ClientHost | None, stack: str) -> None:
+    def __init__(self, host: ClientHost | None, stacks: list[str]) -> None:
         self.host = host
-        self.unit = f"httplab-{stack}.service"
+        self.units = [f"httplab-{stack}.service" for stack in stacks]  # under test: "own"
         self.connection: Any = None
         self.before: noise.Reading | None = None
         self.problem = "" if host else "the inventory has no host in group servers"
@@ -85,7 +85,7 @@ class ServerWatch:
         # ansible_python_interpreter may be "auto" and the like: a path is used as is.
         interpreter = str(self.host.hostvars.get("ansible_python_interpreter", ""))
         python = interpreter if interpreter.startswith("/") else "python3"
-        command = shlex.join([python, "-c", noise.SERVER_READING, self.unit])
+        command = shlex.join([python, "-c", noise.SERVER_READING, *self.units])
         try:
             result = self.connection.run(command, hide=True, warn=True, in_stream=False)
         except (OSError, paramiko.SSHException) as error:  # the reading is optional

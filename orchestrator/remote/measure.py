@@ -70,9 +70,10 @@ class MeasurementInterrupted(RemoteError):
 
     exit_code = ExitCode.INTERRUPTED
 
-    def __init__(self, message: str, fetched: Fetched | None) -> None:
+    def __init__(self, message: str, fetched: Fetched | None, *others: Fetched) -> None:
         super().__init__(message)
         self.fetched = fetched
+        self.others = others  # the paired design: the other stacks measured together
 
 
 @dataclass(frozen=True)
@@ -160,12 +161,18 @@ def fetch_verified(
             temp.unlink(missing_ok=True)
 
 
-def bench_client_argv(layout: ClientLayout, spec: MeasurementSpec, out: PurePath) -> list[str]:
-    """The client's command for ``spec``, writing ``out`` (its cwd: ``layout.src``)."""
+def bench_client_argv(
+    layout: ClientLayout, spec: MeasurementSpec, out: PurePath, paired: Sequence[str] = ()
+) -> list[str]:
+    """The client's command for ``spec``, writing ``out`` (its cwd: ``layout.src``).
+
+    ``paired``: NAME=URL of every stack measured together (the paired design); ``out``
+    then holds ``{stack}``.
+    """
+    target = [part for item in paired for part in ("--paired", item)] or ["--base-url", spec.url]
     return [
-        str(layout.venv_python), "-m", "bench_client",
-        "--base-url", spec.url, "--method", spec.measurement.method,
-        "--mode", spec.measurement.mode,
+        str(layout.venv_python), "-m", "bench_client", *target,
+        "--method", spec.measurement.method, "--mode", spec.measurement.mode,
         *spec.client_args,
         "--out", str(out), "--quiet",
     ]  # fmt: skip
@@ -184,19 +191,40 @@ def measure(
     in the results directory are never modified unless this measurement
     completes and verifies, and then only its own two files are replaced.
     """
+    return measure_together(session, [spec], log=log, run_timeout=run_timeout)[0]
+
+
+def measure_together(
+    session: RemoteSession,
+    specs: Sequence[MeasurementSpec],
+    *,
+    log: LinePrefixer | None = None,
+    run_timeout: float | None = None,
+) -> list[Fetched]:
+    """``measure`` for one spec; for several (one cell of each stack, same mode, method and
+    repetition), one bench_client --paired run that measures them in one time window."""
     started = time.monotonic()
-    cell = spec.measurement
-    context = f"stack {cell.label}"
+    first = specs[0]
+    cells = [spec.measurement for spec in specs]
+    label = first.measurement.label if len(specs) == 1 else f"{len(specs)} stacks {cells[0].label}"
+    context = f"stack {label}"
+    urls = ", ".join(spec.url for spec in specs)
     layout = require_deployed(session)
-    run_dir = layout.results / spec.run_id
-    remote_csv, remote_meta = run_dir / cell.csv, run_dir / cell.meta
-    local_csv, local_meta = spec.out_dir / cell.csv, spec.out_dir / cell.meta
+    run_dir = layout.results / first.run_id
+    files = [(run_dir / cell.csv, run_dir / cell.meta) for cell in cells]
 
     venv_python = str(layout.venv_python)
-    session.run_python(_REMOVE_CODE, str(remote_csv), str(remote_meta), python=[venv_python])
-    argv = bench_client_argv(layout, spec, remote_csv)
-    stream = log if log is not None else LinePrefixer(f"[{session.host.name} {cell.label}] ")
-    stream.note(f"running bench_client against {spec.url}")
+    session.run_python(
+        _REMOVE_CODE, *(str(path) for pair in files for path in pair), python=[venv_python]
+    )
+    if len(specs) == 1:
+        argv = bench_client_argv(layout, first, files[0][0])
+    else:
+        out = run_dir / first.measurement.mode / "{stack}" / PurePath(first.measurement.csv).name
+        paired = [f"{spec.measurement.stack}={spec.url}" for spec in specs]
+        argv = bench_client_argv(layout, first, out, paired)
+    stream = log if log is not None else LinePrefixer(f"[{session.host.name} {label}] ")
+    stream.note(f"running bench_client against {urls}")
     result = session.run(
         argv,
         cwd=str(layout.src),
@@ -215,7 +243,7 @@ def measure(
     if code == ExitCode.FIRST_REQUEST_FAILED:
         raise FirstRequestFailedError(
             f"{session.host.label}: {context}: nothing measured: the first request to "
-            f"{spec.url} failed or its answer was wrong (exit 3){said}"
+            f"{urls} failed or its answer was wrong (exit 3){said}"
         )
     if code not in (ExitCode.DONE, ExitCode.INTERRUPTED):
         signal = f", killed by signal {code - 128}" if 128 < code < 160 else ""
@@ -223,13 +251,13 @@ def measure(
             f"{session.host.label}: {context}: bench_client ended with exit {code}{signal}{said}"
         )
 
-    present = remote_sha256(session, [remote_csv, remote_meta])
-    if code == ExitCode.INTERRUPTED and str(remote_csv) not in present:
+    present = remote_sha256(session, [path for pair in files for path in pair])
+    if code == ExitCode.INTERRUPTED and str(files[0][0]) not in present:
         raise MeasurementInterrupted(
             f"{session.host.label}: {context}: bench_client was interrupted before it wrote a CSV",
             None,
         )
-    missing = [str(p) for p in (remote_csv, remote_meta) if str(p) not in present]
+    missing = [str(path) for pair in files for path in pair if str(path) not in present]
     if missing:
         raise ClientFailedError(
             f"{session.host.label}: {context}: bench_client exited {code} but did not write "
@@ -238,27 +266,31 @@ def measure(
     fetch_verified(
         session,
         [
-            (remote_meta, local_meta, present[str(remote_meta)]),
-            (remote_csv, local_csv, present[str(remote_csv)]),
+            (remote, first.out_dir / local, present[str(remote)])
+            for cell, (remote_csv, remote_meta) in zip(cells, files, strict=True)
+            for remote, local in ((remote_meta, cell.meta), (remote_csv, cell.csv))
         ],
         context,
     )
     status = "complete" if code == ExitCode.DONE else "interrupted"
-    stream.note(f"{status}: fetched {local_csv.name} and {local_meta.name}, sha256 verified")
-    fetched = Fetched(
-        measurement=cell,
-        sha256_csv=present[str(remote_csv)],
-        sha256_meta=present[str(remote_meta)],
-        status=status,
-        message="" if status == "complete" else "bench_client was interrupted (exit 130)",
-        host=session.host.name,
-        remote_csv=str(remote_csv),
-        seconds=round(time.monotonic() - started, 3),
-    )
+    stream.note(f"{status}: fetched {len(files)} CSV and meta file(s), sha256 verified")
+    fetched = [
+        Fetched(
+            measurement=cell,
+            sha256_csv=present[str(remote_csv)],
+            sha256_meta=present[str(remote_meta)],
+            status=status,
+            message="" if status == "complete" else "bench_client was interrupted (exit 130)",
+            host=session.host.name,
+            remote_csv=str(remote_csv),
+            seconds=round(time.monotonic() - started, 3),
+        )
+        for cell, (remote_csv, remote_meta) in zip(cells, files, strict=True)
+    ]
     if status == "interrupted":
         raise MeasurementInterrupted(
             f"{session.host.label}: {context}: bench_client was interrupted; "
             "the partial result was fetched and marked interrupted",
-            fetched,
+            *fetched,
         )
     return fetched

@@ -23,6 +23,7 @@ def test_bench_client_defaults_are_the_runs_defaults() -> None:
     assert given.warmup == SETTINGS["httplab_bench_warmup"]
     assert SETTINGS["httplab_bench_interval"] == config.DEFAULT_INTERVAL
     assert SETTINGS["httplab_bench_concurrency"] == config.DEFAULT_CONCURRENCY
+    assert given.block == SETTINGS["httplab_bench_block"]
 
 
 def test_no_playbook_or_doc_uses_the_old_unprefixed_names() -> None:

@@ -21,12 +21,17 @@ def plan_args(results: Path, *extra: str) -> list[str]:
     """`plan` as the playbook calls it: every setting given, from benchmark.yml's defaults."""
     given = {arg.split("=")[0] for arg in extra}
     defaults = [
-        f"--{key.removeprefix('httplab_bench_')}={json.dumps(value) if value is not None else ''}"
+        f"--{key.removeprefix('httplab_bench_')}={_as_given(value)}"
         for key, value in SETTINGS.items()
         if key.startswith("httplab_bench_")
     ]
     defaults = [arg for arg in defaults if arg.split("=")[0] not in given]
     return ["plan", f"--results={results}", f"--matrix={json.dumps(MATRIX)}", *defaults, *extra]
+
+
+def _as_given(value: object) -> str:
+    """As the playbook renders a setting: lists as JSON, a string as is, null as ""."""
+    return "" if value is None else value if isinstance(value, str) else json.dumps(value)
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict | str]:
@@ -139,3 +144,36 @@ def test_a_corrupt_manifest_is_reported_not_overwritten(capsys, tmp_path: Path) 
     status, err = plan(capsys, tmp_path, "--run-id=r1")
     assert status == 1 and "not valid JSON" in err
     assert (tmp_path / "r1/manifest.json").read_text() == "{not json"
+
+
+def test_paired_design_measures_each_sequential_cell_of_all_stacks_together(
+    capsys, tmp_path: Path
+) -> None:
+    status, out = plan(capsys, tmp_path, "--run-id=r1", "--design=paired", "--block=10",
+                       "--modes=constant,concurrent", "--repetitions=2")  # fmt: skip
+    assert status == 0
+    manifest = json.loads((tmp_path / "r1/manifest.json").read_text())
+    assert manifest["selection"]["design"] == "paired"
+    assert manifest["client_settings"]["block"] == 10
+    together = [g for g in out["by_stack"] if g["stack"] == ""]
+    alone = [g for g in out["by_stack"] if g["stack"] != ""]
+    # constant × GET/POST × 2 repetitions, each one group of both stacks.
+    assert len(together) == 4
+    for group in together:
+        (item,) = group["measurements"]
+        assert item["mode"] == "constant"
+        assert [(c["stack"], c["port"]) for c in item["paired"]] == [("s1", 5001), ("s2", 5002)]
+    assert {m["mode"] for g in alone for m in g["measurements"]} == {"concurrent"}
+    assert sum(len(g["measurements"]) for g in alone) == 2 * 2 * 2
+
+
+def test_a_run_planned_before_designs_resumes_as_sequential(capsys, tmp_path: Path) -> None:
+    plan(capsys, tmp_path, "--run-id=r1")
+    path = tmp_path / "r1/manifest.json"
+    manifest = json.loads(path.read_text())
+    del manifest["selection"]["design"]
+    path.write_text(json.dumps(manifest))
+    status, out = plan(capsys, tmp_path, "--run-id=r1")
+    assert status == 0 and out["resumed"] is True
+    status, err = plan(capsys, tmp_path, "--run-id=r1", "--design=paired")
+    assert status == 1 and "design: recorded 'sequential', asked 'paired'" in err

@@ -77,3 +77,23 @@ def test_client_flags_are_only_those_that_apply_to_the_mode(mode: str, expected:
 
 def test_an_unset_rate_is_not_passed() -> None:
     assert "--rate" not in client_flags({"rate": None, "iterations": 1}, "rate")
+
+
+def test_paired_design_puts_every_stack_of_a_sequential_cell_together() -> None:
+    modes = ["constant", "keepalive", "concurrent"]
+    plan = build_plan(STACKS, modes, ["GET", "POST"], repetitions=2, seed=5, design="paired")
+    assert len(plan) == len(set(plan)) == 3 * 3 * 2 * 2
+    for repetition in (1, 2):
+        cells = [m for m in plan if m.repetition == repetition]
+        together = cells[: 2 * 2 * len(STACKS)]  # the sequential modes' cells come first
+        assert {m.mode for m in together} == {"constant", "keepalive"}
+        for start in range(0, len(together), len(STACKS)):
+            group = together[start : start + len(STACKS)]
+            assert [m.stack for m in group] == STACKS
+            assert len({(m.mode, m.method) for m in group}) == 1
+        assert {m.mode for m in cells[len(together) :]} == {"concurrent"}
+
+
+def test_an_unknown_design_is_refused() -> None:
+    with pytest.raises(SelectionError, match="unknown design interleaved; choose from"):
+        build_plan(STACKS, ["constant"], ["GET"], 1, 9, design="interleaved")

@@ -27,7 +27,7 @@ def with_server(inventory: Path, tmp_path: Path) -> Path:
 def test_the_server_is_read_before_and_after_over_ssh(inventory, tmp_path):
     client, server = lab_hosts(with_server(inventory, tmp_path))
     assert (client.name, server and server.name) == ("testclient", "testserver")
-    watch = ServerWatch(server, "flask-gunicorn")
+    watch = ServerWatch(server, ["flask-gunicorn"])
     watch.start()
     window = watch.stop()
     assert watch.problem == ""
@@ -51,7 +51,7 @@ def test_an_unreachable_server_leaves_its_half_empty_with_the_reason(inventory, 
     _, server = lab_hosts(with_server(inventory, tmp_path))
     assert server is not None
     gone = dataclasses.replace(server, port=sshd_tools.free_port())
-    watch = ServerWatch(gone, "flask-gunicorn")
+    watch = ServerWatch(gone, ["flask-gunicorn"])
     watch.start()
     assert watch.stop() is None
     assert watch.problem.startswith("cannot reach the server")
