@@ -1,4 +1,4 @@
-"""The server's half of the noise guard through real SSH (the throwaway sshd plays the server)."""
+"""Through real SSH (a throwaway sshd): the server's half of the noise guard, the paired design."""
 
 from __future__ import annotations
 
@@ -9,6 +9,10 @@ from pathlib import Path
 
 import yaml
 
+from bench_client.results_format import Measurement
+from orchestrator.remote.inventory import read_client
+from orchestrator.remote.measure import MeasurementSpec, measure_together
+from orchestrator.remote.session import open_session
 from orchestrator.server_noise import ServerWatch, add_to_meta, lab_hosts
 from tests.remote import sshd as sshd_tools
 
@@ -60,3 +64,25 @@ def test_an_unreachable_server_leaves_its_half_empty_with_the_reason(inventory, 
     add_to_meta(meta, None, watch.problem)
     noise = json.loads(meta.read_text())["host_noise"]
     assert noise["server"] is None and noise["server_unavailable"] == watch.problem
+
+
+def test_the_paired_design_measures_and_fetches_every_stack_together(
+    deployed, inventory, contract_url, tmp_path
+):
+    """One bench_client --paired run over real SSH; each stack's files fetched and checked."""
+    out_dir = tmp_path / "results" / "run-paired"
+    flags = ("--iterations", "6", "--interval", "0", "--block", "2", "--seed", "3")
+    specs = [
+        MeasurementSpec(Measurement("keepalive", stack, "GET", 2), contract_url, out_dir, flags)
+        for stack in ("alpha", "beta")
+    ]
+    with open_session(read_client(inventory)) as session:
+        fetched = measure_together(session, specs)
+    assert [f.measurement.stack for f in fetched] == ["alpha", "beta"]
+    for one in fetched:
+        csv_path = out_dir / one.measurement.csv
+        assert one.measurement.csv == f"keepalive/{one.measurement.stack}/GET.rep2.csv"
+        assert one.sha256_csv == hashlib.sha256(csv_path.read_bytes()).hexdigest()
+        meta = json.loads((out_dir / one.measurement.meta).read_text())
+        assert meta["design"] == "paired" and meta["successes"] == 6
+        assert meta["config"]["paired"]["block"] == 2
