@@ -1,4 +1,4 @@
-"""The inference checked against simulated runs whose true mean is known (tests/analysis/simulate.py):
+"""The inference checked against simulated runs whose true mean is known (simulate.py):
 serially correlated, heavy-tailed latencies with a run-level offset per repetition.
 
 Seeds are fixed, so each figure is the same on every machine; the sizes are modest so the module
