@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench_client.remote_measure import sha256_file
+from bench_client.results_format import sha256_file
 from orchestrator.cli import finalize
 from orchestrator.manifest import COMPLETE, Manifest
 from orchestrator.plan import build_plan
