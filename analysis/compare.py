@@ -209,7 +209,7 @@ def comparison_figure(comparison: Comparison, mode: str) -> fig.Figure:
                     color=[colours[s] for s in stacks],
                     hatch=RUN_HATCHES[index % len(RUN_HATCHES)],
                     edgecolor="white",
-                    xerr=np.nan_to_num(error),
+                    xerr=np.clip(np.nan_to_num(error), 0, None),
                     capsize=2,
                     error_kw={"elinewidth": 0.8, "ecolor": "#333333"},
                 )
