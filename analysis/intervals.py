@@ -57,11 +57,12 @@ def cell_seed(*names: str) -> int:
 
 
 def sectioning(pooled: np.ndarray, per_repetition: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """pooled ± t(R − 1) · SD(per-repetition statistics) / √R, one column per statistic."""
+    """pooled ± t(R − 1) · SD(per-repetition statistics) / √R, one column per statistic; the
+    lower end no lower than 0 (a p99 of few requests per repetition can spread that far)."""
     count = per_repetition.shape[0]
     spread = per_repetition.std(axis=0, ddof=1) / np.sqrt(count)
     half = scipy_stats.t.ppf(0.5 + CONFIDENCE / 2, count - 1) * spread
-    return pooled - half, pooled + half
+    return np.maximum(pooled - half, 0.0), pooled + half
 
 
 def block_bootstrap(times: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
