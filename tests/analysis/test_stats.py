@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from analysis.intervals import WELCH, CellInterval, difference
+from analysis.intervals import NORMAL_WITHIN_RUN, WELCH, CellInterval, cell_interval, difference
 from analysis.ranking import improvement_pct
 from analysis.stats import SUMMARY_COLUMNS, summarise
 
@@ -177,3 +177,13 @@ def test_welch_interval_of_a_difference_of_repetition_means_by_the_formula():
     assert found.diff_s == pytest.approx(3.0)
     assert (found.low_s, found.high_s) == pytest.approx((3.0 - half, 3.0 + half))
     assert found.low_s > 0  # this difference exceeds its interval
+
+
+def test_a_comparison_with_a_single_repetition_says_run_to_run_noise_was_not_measured():
+    rng = np.random.default_rng(3)
+    a = cell_interval(0.004 + rng.exponential(0.001, 300), np.ones(300), seed=1)
+    b = cell_interval(0.006 + rng.exponential(0.001, 300), np.ones(300), seed=2)
+    found = difference(a, b)
+    assert found.method == NORMAL_WITHIN_RUN and "not measured" in found.method
+    assert 0 < found.low_s < found.diff_s < found.high_s  # 2 ms slower, clearly
+    assert found.diff_s == pytest.approx(b.repetition_means[0] - a.repetition_means[0])
