@@ -18,6 +18,10 @@ EXIT_OK = ExitCode.DONE
 EXIT_SKIPPED = ExitCode.INPUT_SKIPPED
 EXIT_USAGE = ExitCode.USAGE
 EXIT_HELP = exit_codes_help((EXIT_OK, EXIT_USAGE, EXIT_SKIPPED))
+SUSPECT_HELP = (
+    "keep the CSVs the manifest does not vouch for (sha256 changed, measurement interrupted or "
+    "failed); by default they are left out of the statistics and listed in the report"
+)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -38,18 +42,20 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     report.add_argument("results", type=Path, metavar="RESULTS_DIR")
+    report.add_argument("--include-suspect", action="store_true", help=SUSPECT_HELP)
     report.add_argument("--out", type=Path, metavar="DIR", help="default: RESULTS_DIR/report")
     compare = commands.add_parser(
         "compare",
         help="compare the same stacks across runs (e.g. different hardware)",
         description="Set two or more runs side by side: one figure and one table per mode, each\n"
-        "run's device row, and which differences from the first run exceed their 95%\n"
-        "confidence interval (Welch).",
+        'run\'s device row, and each cell against the first run: "x% slower/faster [95% CI]"\n'
+        'or "indistinguishable", judged from the repetitions (Welch\'s t on their means).',
         epilog="example:\n  python -m analysis compare results/laptop results/server\n\n"
         + EXIT_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     compare.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR")
+    compare.add_argument("--include-suspect", action="store_true", help=SUSPECT_HELP)
     compare.add_argument(
         "--out",
         type=Path,
@@ -83,12 +89,12 @@ def main(argv: list[str] | None = None) -> int:
             from analysis.report import build_report  # imported late: --help stays fast
 
             out = args.out or args.results / "report"
-            result = build_report(args.results, out)
+            result = build_report(args.results, out, args.include_suspect)
         else:
             from analysis.compare import build_comparison, default_out
 
             out = args.out or default_out(args.runs)
-            result = build_comparison(args.runs, out)
+            result = build_comparison(args.runs, out, args.include_suspect)
     except ValueError as error:
         print(f"python -m analysis: {error}", file=sys.stderr)
         return EXIT_SKIPPED

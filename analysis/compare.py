@@ -1,8 +1,11 @@
 """``python -m analysis compare``: the same stacks across runs (e.g. different hardware).
 
 The first run is the reference. For every mode × stack × method present in it and in another run,
-the difference of means gets a Welch 95% confidence interval (unequal variances and sizes); a
-difference counts as real only when that interval excludes 0.
+the difference of means gets a 95% interval judged at the level of repetitions: Welch's t over the
+two runs' repetition means when both have two or more repetitions (the default), else a normal
+interval from within-run block-bootstrap standard errors, which cannot see run-to-run noise
+(analysis/intervals.py). A difference counts as real only when its interval excludes 0; it is then
+stated as "x% slower/faster [95% CI]", otherwise as "indistinguishable".
 """
 
 from __future__ import annotations
@@ -18,10 +21,11 @@ from analysis import figures as fig
 from analysis import html as page
 from analysis import tables
 from analysis.figures import plt  # pyplot, with the Agg backend already selected
+from analysis.intervals import WELCH, CellInterval, difference
 from analysis.load import Problem, Run, load_run
 from analysis.naming import order_methods, order_modes, order_stacks, stack_colours
 from analysis.output import write_bytes, write_csv, write_text
-from analysis.stats import KEYS, annotate, sort_rows, summarise, welch_difference
+from analysis.stats import annotate, cell_intervals, sort_rows, summarise
 
 RUN_HATCHES = ("", "///", "...", "xxx", "\\\\\\", "ooo")
 
@@ -54,44 +58,67 @@ def unique_labels(runs: list[Run]) -> list[str]:
     return labels
 
 
-def success_arrays(run: Run) -> dict[tuple[str, str, str], np.ndarray]:
-    ok = run.samples.loc[run.samples["ok"]]
-    return {key: part.to_numpy() for key, part in ok.groupby(KEYS, observed=True)["time_s"]}
-
-
 def compare_runs(runs: list[Run], labels: list[str]) -> pd.DataFrame:
-    """Each run's summary rows, with the difference from the first run and its Welch CI."""
-    reference = success_arrays(runs[0])
+    """Each run's summary rows, with the difference from the first run and its 95% interval."""
+    reference = cell_intervals(runs[0].samples)
     frames = []
     for run, label in zip(runs, labels, strict=True):
-        summary = annotate(summarise(run.samples), run.measurements)
-        arrays = success_arrays(run) if run is not runs[0] else reference
-        differences = [
-            welch_difference(reference[key], arrays[key])
-            if key in reference and key in arrays and run is not runs[0]
-            else (np.nan, np.nan, np.nan)
+        cells = reference if run is runs[0] else cell_intervals(run.samples)
+        summary = annotate(summarise(run.samples, cells), run.measurements)
+        rows = [
+            difference_row(reference.get(key), cells.get(key)) if run is not runs[0] else {}
             for key in zip(summary["mode"], summary["stack"], summary["method"], strict=True)
         ]
-        diff = pd.DataFrame(differences, columns=["diff_s", "diff_ci95_low_s", "diff_ci95_high_s"])
-        frames.append(pd.concat([summary.assign(run=label), diff], axis=1))
-    table = pd.concat(frames, ignore_index=True)
-    excludes_zero = (table["diff_ci95_low_s"] > 0) | (table["diff_ci95_high_s"] < 0)
-    table["exceeds_ci"] = excludes_zero
+        frames.append(pd.concat([summary.assign(run=label), pd.DataFrame(rows)], axis=1))
+    table = pd.concat(frames, ignore_index=True).reindex(
+        columns=[*frames[0].columns, *DIFFERENCE_COLUMNS]
+    )
+    table["exceeds_ci"] = (table["diff_ci95_low_s"] > 0) | (table["diff_ci95_high_s"] < 0)
+    table["verdict"] = [verdict(row, labels[0]) for _, row in table.iterrows()]
     return sort_rows(table)  # a stable sort: within a stack, runs stay in the order given
 
 
+DIFFERENCE_COLUMNS = [
+    "diff_s",
+    "diff_ci95_low_s",
+    "diff_ci95_high_s",
+    "diff_pct",
+    "diff_pct_ci95_low",
+    "diff_pct_ci95_high",
+    "diff_method",
+]
+
+
+def difference_row(a: CellInterval | None, b: CellInterval | None) -> dict[str, object]:
+    """The DIFFERENCE_COLUMNS of cell b against the same cell a of the reference run."""
+    if a is None or b is None:
+        return {}
+    found = difference(a, b)
+    base = a.repetition_means.mean()  # percent of the reference's mean, what the interval tests
+    return {
+        "diff_s": found.diff_s,
+        "diff_ci95_low_s": found.low_s,
+        "diff_ci95_high_s": found.high_s,
+        "diff_pct": found.diff_s / base * 100,
+        "diff_pct_ci95_low": found.low_s / base * 100,
+        "diff_pct_ci95_high": found.high_s / base * 100,
+        "diff_method": found.method,
+    }
+
+
 def verdict(row: pd.Series, reference: str) -> str:
+    """ "12.3% slower [5.1%, 19.5%]", "indistinguishable (+1.2% [-3.0%, +5.4%])" or why neither."""
     if row["run"] == reference:
         return "reference"
     if pd.isna(row["diff_s"]):
         return "not in the reference run"
     if pd.isna(row["diff_ci95_low_s"]):
-        return "too few samples"
-    low, high = row["diff_ci95_low_s"] * 1000, row["diff_ci95_high_s"] * 1000
-    change = f"{row['diff_s'] * 1000:+.3f} ms [{low:+.3f}, {high:+.3f}]"
+        return "no interval (too few successes)"
+    interval = f"[{row['diff_pct_ci95_low']:+.1f}%, {row['diff_pct_ci95_high']:+.1f}%]"
     if not row["exceeds_ci"]:
-        return f"{change}: within noise"
-    return f"{change}: {'slower' if row['diff_s'] > 0 else 'faster'}"
+        return f"indistinguishable ({row['diff_pct']:+.1f}% {interval})"
+    direction = "slower" if row["diff_s"] > 0 else "faster"
+    return f"{abs(row['diff_pct']):.1f}% {direction} {interval}"
 
 
 def comparison_table(comparison: Comparison, mode: str) -> tables.Table:
@@ -107,12 +134,14 @@ def comparison_table(comparison: Comparison, mode: str) -> tables.Table:
             "Median (ms)",
             "p99 (ms)",
             "Failures",
-            f"Difference from {reference} (ms), 95% CI",
+            f"Against {reference}, 95% CI",
         ],
         [],
         [
-            "A difference is called slower/faster only when its Welch 95% confidence interval "
-            "excludes 0."
+            "Against the reference: the difference of means in percent of the reference's mean, "
+            "called slower/faster only when its 95% interval excludes 0 (Welch's t over the "
+            "repetition means; with a single repetition, within-run bootstrap errors that cannot "
+            "see run-to-run noise)."
         ],
     )
     for _, row in rows.iterrows():
@@ -125,7 +154,7 @@ def comparison_table(comparison: Comparison, mode: str) -> tables.Table:
                 tables.ms(row["median_s"], 3),
                 tables.ms(row["p99_s"], 3),
                 f"{int(row['failures'])}/{int(row['requests'])}",
-                verdict(row, reference),
+                row["verdict"],
             ]
         )
     if rows["client_limited"].astype(bool).any():
@@ -137,16 +166,20 @@ def significance_sentences(comparison: Comparison) -> list[str]:
     others = comparison.table.loc[comparison.table["diff_s"].notna()]
     real = others.loc[others["exceeds_ci"]]
     lines = [
-        f"{len(real)} of {len(others)} differences from {comparison.labels[0]} exceed their 95% "
-        "confidence interval (Welch); the others are within run-to-run noise."
+        f"{len(real)} of {len(others)} cells differ from {comparison.labels[0]} beyond their 95% "
+        "interval; the others are indistinguishable from it."
     ]
-    for _, row in real.iterrows():
-        direction = "slower" if row["diff_s"] > 0 else "faster"
+    within_run = others.loc[others["diff_method"] != WELCH]
+    if not within_run.empty:
         lines.append(
-            f"{row['mode']}/{row['stack']}/{row['method']}: {row['run']} is {direction} by "
-            f"{abs(row['diff_s']) * 1000:.3f} ms (95% CI {row['diff_ci95_low_s'] * 1000:+.3f} to "
-            f"{row['diff_ci95_high_s'] * 1000:+.3f} ms)."
+            f"{len(within_run)} of these differences involve a run with a single repetition: "
+            "run-to-run noise was not measured, so their intervals are too narrow and a call of "
+            "'different' is provisional. Measure with repetitions (the default) to settle it."
         )
+    lines.extend(
+        f"{row['mode']}/{row['stack']}/{row['method']}: {row['run']} is {row['verdict']}."
+        for _, row in real.iterrows()
+    )
     return lines
 
 
@@ -176,7 +209,7 @@ def comparison_figure(comparison: Comparison, mode: str) -> fig.Figure:
                     color=[colours[s] for s in stacks],
                     hatch=RUN_HATCHES[index % len(RUN_HATCHES)],
                     edgecolor="white",
-                    xerr=np.nan_to_num(error),
+                    xerr=np.clip(np.nan_to_num(error), 0, None),
                     capsize=2,
                     error_kw={"elinewidth": 0.8, "ecolor": "#333333"},
                 )
@@ -197,10 +230,10 @@ def comparison_figure(comparison: Comparison, mode: str) -> fig.Figure:
             handles=legend, title="run (bar hatch)", loc="upper left", bbox_to_anchor=(1.01, 1.0)
         )
         figure.suptitle(f"Mean latency across runs — {mode} mode")
-        figure.supxlabel(f"* the difference from {labels[0]} exceeds its Welch 95% CI", fontsize=9)
+        figure.supxlabel(f"* the difference from {labels[0]} exceeds its 95% CI", fontsize=9)
         caption = (
-            f"Bars: each run's mean with its 95% CI; * marks a difference from {labels[0]} whose "
-            "Welch 95% confidence interval excludes 0."
+            f"Bars: each run's mean with its 95% CI (from the repetitions); * marks a difference "
+            f"from {labels[0]} whose 95% interval excludes 0."
         )
         return fig.Figure(f"compare_{mode}.png", figure.get_suptitle(), caption, fig.to_png(figure))
 
@@ -213,9 +246,12 @@ def device_rows(comparison: Comparison) -> tables.Table:
     return tables.Table("Devices", tables.DEVICE_ROW_HEADERS, rows)
 
 
-def build_comparison(folders: list[Path], out: Path) -> Comparison:
+def build_comparison(folders: list[Path], out: Path, include_suspect: bool = False) -> Comparison:
     """Load every run, compare them with the first, write the outputs to ``out``."""
-    runs = [load_run(folder, exclude=folder / "report") for folder in folders]
+    runs = [
+        load_run(folder, exclude=folder / "report", include_suspect=include_suspect)
+        for folder in folders
+    ]
     empty = [str(run.root) for run in runs if run.samples.empty]
     if empty:
         raise ValueError(f"no readable <mode>/<stack>/<METHOD>.csv in {', '.join(empty)}")

@@ -138,12 +138,13 @@ def means_figure(mode: str, rows: pd.DataFrame, colours: dict[str, str]) -> Figu
         part = rows.loc[rows["method"] == method].set_index("stack").reindex(stacks)
         mean = part["mean_s"] * MS
         error = np.vstack([mean - part["ci95_low_s"] * MS, part["ci95_high_s"] * MS - mean])
+        error = np.clip(np.nan_to_num(error), 0, None)  # a bootstrap interval may miss the mean
         y = np.arange(len(stacks))
         ax.barh(
             y,
             mean,
             color=[colours[s] for s in stacks],
-            xerr=np.nan_to_num(error),
+            xerr=error,
             capsize=3,
             error_kw={"elinewidth": 1, "ecolor": "#333333"},
         )
@@ -156,14 +157,15 @@ def means_figure(mode: str, rows: pd.DataFrame, colours: dict[str, str]) -> Figu
                 label, end = "no successful request", 0.0
             else:
                 label = f"{mean[stack]:.2f} ms" + flag_label(part.loc[stack])
-                end = max(mean[stack] + np.nan_to_num(error[1][index]), mean[stack])
+                end = mean[stack] + error[1][index]
             ax.text(end + right * 0.02, index, label, va="center", fontsize=8.5)
         ax.set_xlim(0, right * 1.45)
         stack_rows(ax, stacks, method, "mean latency per request (ms); whisker = 95% CI")
     figure.suptitle(_title("means", mode, "Mean latency"))
     caption = (
-        "Mean over successful requests; error bars are t-based 95% confidence intervals of the "
-        "mean. Hatched bars: the client, not the server, was the bottleneck."
+        "Mean over successful requests; error bars are 95% intervals of the mean from the "
+        "repetitions (a block bootstrap within a run of one repetition; docs/results.md). "
+        "Hatched bars: the client, not the server, was the bottleneck."
     )
     return Figure(f"means_{mode}.png", figure.get_suptitle(), caption, to_png(figure))
 

@@ -19,6 +19,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from itertools import product
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ import numpy as np
 import pandas as pd
 
 from bench_client.results_format import CSV_HEADER, PAPER_CSV_HEADER
+from bench_client.results_format import Measurement as Planned
+from orchestrator.manifest import COMPLETE
 
 HTTPLAB_HEADER = CSV_HEADER
 PAPER_HEADER = PAPER_CSV_HEADER
@@ -73,6 +76,10 @@ class Measurement:
     meta: dict[str, Any] | None = None
     client_limit: str | None = None  # why the client was the bottleneck, if its meta says so
     client_overhead_s: float | None = None  # the client's own time per request, if calibrated
+    client_overhead_concurrency: int | None = None  # the concurrency it was calibrated at
+    concurrency: int | None = None  # the concurrency the measurement ran at
+    host_busy: str | None = None  # why the hosts were busy during it, if its meta file says so
+    suspect: str | None = None  # why the manifest does not vouch for it (kept by --include-suspect)
 
 
 @dataclass
@@ -84,6 +91,7 @@ class Run:
     measurements: list[Measurement]
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)  # suspect CSVs kept out of the statistics
 
 
 @dataclass
@@ -93,11 +101,18 @@ class _Parsed:
     problems: list[Problem]
 
 
-def load_run(root: Path, exclude: Path | None = None) -> Run:
-    """Read everything under ``root``; ``exclude`` (the report folder) is never read as data."""
+def load_run(root: Path, exclude: Path | None = None, include_suspect: bool = False) -> Run:
+    """Read everything under ``root``; ``exclude`` (the report folder) is never read as data.
+
+    A CSV whose sha256 no longer matches the manifest, or whose manifest status is not complete
+    (interrupted, failed), is suspect: left out of the statistics and listed in ``left_out``,
+    unless ``include_suspect``.
+    """
     problems: list[Problem] = []
     notes: list[str] = []
+    left_out: list[str] = []
     manifest = _read_manifest(root, problems)
+    suspects = _check_manifest(root, manifest, problems, notes) if manifest is not None else {}
     frames: list[pd.DataFrame] = []
     measurements: list[Measurement] = []
     found: set[tuple[str, str, str, int]] = set()
@@ -111,15 +126,19 @@ def load_run(root: Path, exclude: Path | None = None) -> Run:
             continue
         key = (path.parent.parent.name, path.parent.name, name["method"], int(name["rep"] or 1))
         found.add(key)
+        suspect = suspects.get(path.relative_to(root).as_posix())
+        if suspect and not include_suspect:
+            left_out.append(f"{path.relative_to(root)}: {suspect}")
+            continue
         measurement, frame = _read_measurement(root, path, key, problems, notes)
         if measurement is not None and frame is not None:
+            measurement.suspect = suspect
             measurements.append(measurement)
             frames.append(frame)
-    if manifest is not None:
-        _check_manifest(root, manifest, problems, notes)
     _check_missing(root, manifest, found, problems)
     run_id = str(manifest.get("run_id", root.name)) if manifest else root.name
-    return Run(root, run_id, manifest, _combine(frames), measurements, problems, notes)
+    samples = _combine(frames)
+    return Run(root, run_id, manifest, samples, measurements, problems, notes, left_out)
 
 
 def _read_measurement(
@@ -161,6 +180,9 @@ def _read_measurement(
         meta,
         client_limit(meta) if meta else None,
         client_overhead(meta) if meta else None,
+        calibration_concurrency(meta) if meta else None,
+        run_concurrency(meta) if meta else None,
+        host_busy(meta) if meta else None,
     )
     frame = parsed.frame.assign(mode=mode, stack=stack, method=method, repetition=repetition)
     return measurement, frame
@@ -191,12 +213,12 @@ def _read_fast(path: Path, source_format: str) -> pd.DataFrame | None:
     """Vectorised read of a well-formed file; None when any line needs a closer look."""
     paper = source_format == "paper"
     names = ["iteration", "time_s"] if paper else ["iteration", "time_s", "status", "error"]
+    names += [] if paper else ["start", "worker"]
     try:
         frame = pd.read_csv(
             path,
             header=0,
             names=names,
-            usecols=range(len(names)),
             dtype={
                 "iteration": "int64",
                 "time_s": "float64",
@@ -208,7 +230,7 @@ def _read_fast(path: Path, source_format: str) -> pd.DataFrame | None:
             encoding="utf-8-sig",
         )
     except (ValueError, pd.errors.ParserError):
-        return None
+        return None  # too many fields, or a cell that is not a number
     times = frame["time_s"]
     if paper:
         if times.isna().any() or (times < 0).any() or not np.isfinite(times).all():
@@ -216,12 +238,25 @@ def _read_fast(path: Path, source_format: str) -> pd.DataFrame | None:
         failed = times == 0
         frame["error"] = np.where(failed, PAPER_ZERO_ERROR, None)
         frame["time_s"] = times.mask(failed)
-    else:
-        has_error = frame["error"].notna()
-        if (times.isna() & ~has_error).any() or (times < 0).any() or np.isinf(times).any():
-            return None
-        frame["time_s"] = times.mask(has_error)  # an Error makes it a failure whatever the time
+        return frame[["iteration", "time_s", "error"]]
+    if frame["worker"].isna().any():
+        return None  # a short line (pandas fills missing fields with NaN): name it line by line
+    has_error = frame["error"].notna()
+    timed_without_status = times.notna() & ~has_error & frame["status"].isna()
+    if (times.isna() & ~has_error).any() or timed_without_status.any():
+        return None
+    if (times < 0).any() or np.isinf(times).any():
+        return None
+    status_ok = frame["status"].fillna("").astype(str).map(_is_success_status).astype(bool)
+    refused = ~has_error & ~status_ok
+    frame["error"] = frame["error"].mask(refused, "HTTP " + frame["status"].astype(str))
+    frame["time_s"] = times.mask(has_error | refused)  # an Error or a non-2xx makes it a failure
     return frame[["iteration", "time_s", "error"]]
+
+
+def _is_success_status(status: str) -> bool:
+    """A 2xx HTTP status; anything else, even with a time and no Error, is a failed request."""
+    return status.strip().isdigit() and 200 <= int(status) < 300
 
 
 def _read_by_line(path: Path, source_format: str) -> _Parsed:
@@ -276,8 +311,15 @@ def _parse_row(row: list[str], width: int, paper: bool) -> tuple[int, float, str
         return f"non-numeric Execution Time {cell!r}"
     if not math.isfinite(seconds) or seconds < 0:
         return f"Execution Time {cell!r} is not a duration"
-    if paper and seconds == 0:
-        return iteration, math.nan, PAPER_ZERO_ERROR
+    if paper:
+        return (
+            (iteration, math.nan, PAPER_ZERO_ERROR) if seconds == 0 else (iteration, seconds, None)
+        )
+    status = row[2].strip()
+    if error is None and not status:
+        return "an Execution Time without a Status or an Error"
+    if error is None and not _is_success_status(status):
+        error = f"HTTP {status}"
     return iteration, (math.nan if error else seconds), error
 
 
@@ -317,6 +359,43 @@ def client_overhead(meta: dict[str, Any]) -> float | None:
     overhead = meta.get("client_overhead")
     mean = overhead.get("mean_s") if isinstance(overhead, dict) else None
     return float(mean) if isinstance(mean, int | float) else None
+
+
+def calibration_concurrency(meta: dict[str, Any]) -> int | None:
+    """The concurrency the calibration ran at; bench_client used 1 before it recorded it."""
+    overhead = meta.get("client_overhead")
+    if client_overhead(meta) is None or not isinstance(overhead, dict):
+        return None
+    concurrency = overhead.get("concurrency", 1)
+    return concurrency if isinstance(concurrency, int) else None
+
+
+def run_concurrency(meta: dict[str, Any]) -> int | None:
+    """The concurrency the measurement ran at (1 for the modes without one)."""
+    config = meta.get("config")
+    if not isinstance(config, dict):
+        return None
+    concurrency = config.get("concurrency")
+    return concurrency if isinstance(concurrency, int) else 1
+
+
+def host_busy(meta: dict[str, Any]) -> str | None:
+    """Why the hosts were busy during the measurement, if its ``host_noise`` block says so.
+
+    Read defensively: ``busy`` may sit in the block itself or in one block per host, with its
+    ``reasons`` (a list or a string) beside it.
+    """
+    noise = meta.get("host_noise")
+    reasons: list[str] = []
+    for parent, key, value in _walk({"host_noise": noise}):
+        if key != "busy" or not _truthy(value):
+            continue
+        given = next((parent[k] for k in REASON_KEYS if parent.get(k)), None)
+        if isinstance(given, list):
+            reasons.extend(map(str, given))
+        else:
+            reasons.append(str(given) if given else "busy (no reason given)")
+    return "; ".join(dict.fromkeys(reasons)) or None
 
 
 def _walk(node: Any) -> list[tuple[dict[str, Any], str, Any]]:
@@ -383,21 +462,27 @@ def _check_manifest(
     manifest: dict[str, Any],
     problems: list[Problem],
     notes: list[str],
-) -> None:
-    """Compare the files on disk with the manifest's list: missing files, checksums, statuses."""
+) -> dict[str, str]:
+    """Compare the files on disk with the manifest's list: missing files, checksums, statuses.
+
+    Returns the suspect CSVs (relative path -> why): a status other than complete, or a sha256
+    that no longer matches.
+    """
     manifest_path = root / "manifest.json"
+    suspects: dict[str, str] = {}
     for entry in manifest.get("measurements") or []:
         if not isinstance(entry, dict) or not entry.get("csv"):
             continue
-        csv_path = root / str(entry["csv"])
+        relative = str(entry["csv"])
+        csv_path = root / relative
         label = f"{entry.get('mode')}/{entry.get('stack')}/{entry.get('method')}"
-        status = entry.get("status", "complete")
-        if status != "complete":
-            notes.append(
-                f"{label}: manifest status '{status}' {entry.get('message') or ''}".strip()
-            )
+        status = entry.get("status", COMPLETE)
+        if status != COMPLETE:
+            why = f"manifest status '{status}' {entry.get('message') or ''}".strip()
+            notes.append(f"{label}: {why}")
+            suspects[relative] = why
         if not csv_path.exists():
-            line = _line_of(manifest_path, f'"{entry["csv"]}"')
+            line = _line_of(manifest_path, f'"{relative}"')
             problems.append(
                 Problem(manifest_path, line, f"{label}: listed, but {csv_path} is missing")
             )
@@ -406,6 +491,8 @@ def _check_manifest(
         if expected and hashlib.sha256(csv_path.read_bytes()).hexdigest() != expected:
             message = "sha256 differs from manifest.json: the file changed after it was collected"
             problems.append(Problem(csv_path, None, message))
+            suspects[relative] = message
+    return suspects
 
 
 def _check_missing(
@@ -414,26 +501,26 @@ def _check_missing(
     found: set[tuple[str, str, str, int]],
     problems: list[Problem],
 ) -> None:
-    """Report every mode × stack × method that the run should have but has no CSV for."""
-    stacks = {key[1] for key in found}
-    modes = {key[0] for key in found}
-    methods = {key[2] for key in found}
-    if manifest:
-        entries = manifest.get("stacks") or []
-        stacks |= {str(s["name"]) for s in entries if isinstance(s, dict) and s.get("name")}
-        settings = manifest.get("client_settings") or {}
-        modes |= set(settings.get("modes") or [])
-        methods |= set(settings.get("methods") or [])
-    have = {key[:3] for key in found}
+    """Report every CSV of the run's matrix (the manifest's ``selection``: stacks, modes, methods,
+    repetitions) that is not on disk, and, without a manifest, the gaps between the cells found."""
+    selection = (manifest or {}).get("selection") or {}
+    stacks = {key[1] for key in found} | set(selection.get("stacks") or [])
+    modes = {key[0] for key in found} | set(selection.get("modes") or [])
+    methods = {key[2] for key in found} | set(selection.get("methods") or [])
+    planned = selection.get("repetitions")
+    repetitions = set(range(1, int(planned) + 1)) if planned else {key[3] for key in found}
     manifest_path = root / "manifest.json"
     listed = {str(e.get("csv")) for e in (manifest or {}).get("measurements") or []}
-    for mode in sorted(modes):
-        for stack in sorted(stacks):
-            for method in sorted(methods):
-                relative = f"{mode}/{stack}/{method}.csv"
-                if (mode, stack, method) in have or relative in listed:
-                    continue  # present, or already reported by the manifest check
-                line = _line_of(manifest_path, f'"{stack}"') if manifest else None
-                where = manifest_path if line is not None else root / relative
-                message = f"missing stack data: no {relative} (expected by the run's matrix)"
-                problems.append(Problem(where, line, message))
+    for mode, stack, method, repetition in product(
+        sorted(modes), sorted(stacks), sorted(methods), sorted(repetitions)
+    ):
+        try:
+            relative = Planned(mode, stack, method, repetition).csv
+        except ValueError:
+            continue  # a folder that is no cell of a run; reported when its CSVs were read
+        if (mode, stack, method, repetition) in found or relative in listed:
+            continue  # present, or already reported by the manifest check
+        line = _line_of(manifest_path, f'"{stack}"') if manifest else None
+        where = manifest_path if line is not None else root / relative
+        message = f"missing stack data: no {relative} (expected by the run's matrix)"
+        problems.append(Problem(where, line, message))

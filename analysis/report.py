@@ -11,6 +11,7 @@ import pandas as pd
 from analysis import figures as fig
 from analysis import html as page
 from analysis import tables
+from analysis.guard import run_warnings
 from analysis.load import Problem, Run, load_run
 from analysis.naming import order_modes
 from analysis.output import write_bytes, write_csv, write_text
@@ -35,9 +36,11 @@ class Report:
         return self.run.problems
 
 
-def build_report(results: Path, out: Path) -> Report:
-    """Read ``results`` and write every output to ``out``; raises ValueError if there is no data."""
-    run = load_run(results, exclude=out)
+def build_report(results: Path, out: Path, include_suspect: bool = False) -> Report:
+    """Read ``results`` and write every output to ``out``; raises ValueError if there is no data.
+    Suspect CSVs (checksum changed, measurement interrupted or failed) are left out unless
+    ``include_suspect``."""
+    run = load_run(results, exclude=out, include_suspect=include_suspect)
     if run.samples.empty:
         raise ValueError(f"{results}: no readable <mode>/<stack>/<METHOD>.csv found")
     summary = annotate(summarise(run.samples), run.measurements)
@@ -55,9 +58,10 @@ def write_outputs(report: Report) -> None:
     write_text(out / "index.html", index_html(report))
 
 
-def flag_sentences(summary: pd.DataFrame) -> list[str]:
-    """Warnings about rows whose number is not the server's own."""
-    sentences = []
+def flag_sentences(run: Run, summary: pd.DataFrame) -> list[str]:
+    """Warnings: how far the run can be trusted (analysis/guard.py), then rows whose number is
+    not the server's own."""
+    sentences = run_warnings(run, summary)
     for row in summary.loc[summary["client_limited"].astype(bool)].itertuples():
         sentences.append(
             f"{row.mode}/{row.stack}/{row.method}: the client was the bottleneck "
@@ -84,7 +88,8 @@ def run_lines(run: Run) -> list[str]:
         f"Results: {run.root}",
         f"Started {manifest.get('started', '?')}, finished {manifest.get('finished', '?')}; "
         f"git commit {manifest.get('git_commit', '?')}; lab: {lab.get('kind', '?')}.",
-        f"{len(run.samples):,} requests in {len(run.measurements)} CSV files.",
+        f"{len(run.samples):,} requests in {len(run.measurements)} CSV files"
+        + (f" ({len(run.left_out)} suspect CSV files left out)." if run.left_out else "."),
     ]
     lines.extend(f"Lab note: {note}" for note in lab.get("notes") or [])
     lines.extend(f"Note: {note}" for note in run.notes)
@@ -124,7 +129,7 @@ def tables_markdown(report: Report) -> str:
     parts = [f"# httplab report: {report.run.run_id}", ""]
     parts.extend(f"{line}  " for line in run_lines(report.run))
     parts.append("")
-    parts.extend(f"> **Warning:** {line}\n" for line in flag_sentences(report.summary))
+    parts.extend(f"> **Warning:** {line}\n" for line in flag_sentences(report.run, report.summary))
     parts.extend(t.to_markdown() for t in mode_tables(report))
     parts.append(tables.device_table(report.run.manifest).to_markdown())
     parts.append("## The paper beside this run\n")
@@ -186,6 +191,6 @@ def index_html(report: Report) -> str:
         f"httplab report: {report.run.run_id}",
         run_lines(report.run),
         sections,
-        warnings=flag_sentences(report.summary),
+        warnings=flag_sentences(report.run, report.summary),
         problems=[str(p) for p in report.problems],
     )

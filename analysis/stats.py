@@ -1,6 +1,7 @@
-"""The summary statistics of a run: one row per mode × stack × method, repetitions pooled.
+"""The summary statistics of a run: one row per mode × stack × method.
 
-Statistics are over successful requests only; failures are counted, never timed.
+Point estimates are over all successful requests of a cell (failures are counted, never timed);
+their 95% intervals come from the repetitions (analysis/intervals.py), never from pooled requests.
 """
 
 from __future__ import annotations
@@ -8,10 +9,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from pandas.core.groupby import SeriesGroupBy
-from scipy import stats as scipy_stats
 
+from analysis.intervals import CellInterval, cell_interval, cell_seed
 from analysis.load import Measurement
 from analysis.naming import order_methods, order_modes, order_stacks
+from analysis.ranking import improvement_pct, rank_ranges
 
 KEYS = ["mode", "stack", "method"]
 # The summary's contract (docs/design.md): these columns first, in this order.
@@ -28,18 +30,29 @@ SUMMARY_COLUMNS = [
     "outliers",
     "improvement_pct",
 ]
+# The 95% interval of each statistic: ci95_* for the mean (its historical name), then the others.
+INTERVAL_COLUMNS = [
+    f"{prefix}ci95_{side}_s"
+    for prefix in ("", "median_", "p95_", "p99_")
+    for side in ("low", "high")
+]
 EXTRA_COLUMNS = [
-    "ci95_low_s",
-    "ci95_high_s",
+    *INTERVAL_COLUMNS,
+    "ci_method",
     "repetitions",
+    "repetition_sd_s",
+    "rank",
+    "rank_best",
+    "rank_worst",
     "source_format",
     "client_limited",
     "nagle_suspect",
     "client_overhead_s",
-    "repetition_sd_s",
+    "client_overhead_concurrency",
+    "concurrency",
+    "host_busy",
 ]
 OUTLIER_IQR_FACTOR = 1.5
-CONFIDENCE = 0.95
 # A kept-alive connection that waits for the peer's delayed ACK (Nagle left on) takes ~40 ms
 # per request (docs/traps.md: uvicorn --workers); a median in this band is that signature.
 NAGLE_MEDIAN_BAND_S = (0.035, 0.050)
@@ -58,27 +71,29 @@ def outlier_mask(grouped: SeriesGroupBy) -> pd.Series:
     return (values < q1 - spread) | (values > q3 + spread)
 
 
-def mean_confidence_interval(
-    mean: pd.Series, std: pd.Series, count: pd.Series
-) -> tuple[pd.Series, pd.Series]:
-    """Student-t 95% confidence interval of each mean (NaN with fewer than two samples)."""
-    dof = (count - 1).where(count > 1)
-    half = scipy_stats.t.ppf(0.5 + CONFIDENCE / 2, dof) * std / np.sqrt(count)
-    return mean - half, mean + half
+def cell_intervals(samples: pd.DataFrame) -> dict[tuple[str, str, str], CellInterval]:
+    """The intervals of every cell that has successes (``samples`` as :func:`summarise` takes)."""
+    ok_rows = samples.loc[samples["ok"]]
+    if "repetition" not in ok_rows.columns:
+        ok_rows = ok_rows.assign(repetition=1)
+    order = [c for c in ("repetition", "iteration") if c in ok_rows.columns]
+    ok_rows = ok_rows.sort_values(order, kind="stable")  # each repetition in request order
+    result = {}
+    for key, cell in ok_rows.groupby(KEYS, observed=True):
+        names = tuple(map(str, key))
+        result[names] = cell_interval(
+            cell["time_s"].to_numpy(), cell["repetition"].to_numpy(), cell_seed(*names)
+        )
+    return result
 
 
-def improvement_pct(summary: pd.DataFrame) -> pd.Series:
-    """(slowest mean − mean) / slowest mean × 100; the slowest over all stacks and methods of the
-    same mode, as the paper's Table 2 does (its slowest row reads "Baseline", here 0)."""
-    slowest = summary.groupby("mode", observed=True)["mean_s"].transform("max")
-    return (slowest - summary["mean_s"]) / slowest * 100
-
-
-def summarise(samples: pd.DataFrame) -> pd.DataFrame:
-    """The summary table (SUMMARY_COLUMNS plus the CI) from one row per request.
-
-    ``samples`` needs columns mode, stack, method, time_s (NaN for a failure) and ok.
-    """
+def summarise(
+    samples: pd.DataFrame, intervals: dict[tuple[str, str, str], CellInterval] | None = None
+) -> pd.DataFrame:
+    """The summary table (SUMMARY_COLUMNS, the intervals, the run-to-run SD) from one row per
+    request. ``samples`` needs columns mode, stack, method, time_s (NaN for a failure) and ok;
+    with a ``repetition`` column the intervals are made from the repetitions."""
+    intervals = cell_intervals(samples) if intervals is None else intervals
     everything = samples.groupby(KEYS, observed=True)["ok"]
     table = pd.DataFrame(
         {"requests": everything.size(), "failures": everything.size() - everything.sum()}
@@ -97,17 +112,31 @@ def summarise(samples: pd.DataFrame) -> pd.DataFrame:
                 "p99_s": quantiles[0.99],
                 "std_s": successes.std(),
                 "outliers": outliers["outlier"].sum(),
-                "successes": successes.size(),
             }
         )
     )
     table["outliers"] = table["outliers"].fillna(0).astype("int64")
     table = table.reset_index()
     table["improvement_pct"] = improvement_pct(table)
-    low, high = mean_confidence_interval(table["mean_s"], table["std_s"], table["successes"])
-    table["ci95_low_s"], table["ci95_high_s"] = low, high
+    table = table.join(interval_columns(table, intervals))
     table = table.merge(repetition_spread(ok_rows), on=KEYS, how="left")
-    return sort_rows(table[[*SUMMARY_COLUMNS, "ci95_low_s", "ci95_high_s", "repetition_sd_s"]])
+    columns = [*SUMMARY_COLUMNS, *INTERVAL_COLUMNS, "ci_method", "repetition_sd_s"]
+    return sort_rows(table[columns])
+
+
+def interval_columns(
+    table: pd.DataFrame, intervals: dict[tuple[str, str, str], CellInterval]
+) -> pd.DataFrame:
+    """INTERVAL_COLUMNS and ci_method for each row of ``table`` (NaN where a cell has none)."""
+    rows = []
+    for key in zip(*(table[c].astype(str) for c in KEYS), strict=True):
+        cell = intervals.get(key)
+        if cell is None:
+            rows.append([np.nan] * len(INTERVAL_COLUMNS) + [""])
+            continue
+        bounds = np.column_stack([cell.low, cell.high]).ravel()  # low, high per statistic
+        rows.append([*bounds, cell.method])
+    return pd.DataFrame(rows, columns=[*INTERVAL_COLUMNS, "ci_method"], index=table.index)
 
 
 def repetition_spread(ok_rows: pd.DataFrame) -> pd.DataFrame:
@@ -121,30 +150,43 @@ def repetition_spread(ok_rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def annotate(summary: pd.DataFrame, measurements: list[Measurement]) -> pd.DataFrame:
-    """Add what the numbers alone do not say: repetitions, CSV format, client-bottleneck and
-    Nagle flags."""
+    """Add what the numbers alone do not say: repetitions, CSV format, client-bottleneck, Nagle
+    and busy-host flags, the calibration; then rank the rows the server set the pace of."""
     by_key: dict[tuple[str, str, str], list[Measurement]] = {}
     for m in measurements:
         by_key.setdefault((m.mode, m.stack, m.method), []).append(m)
-    keys = list(zip(summary["mode"], summary["stack"], summary["method"], strict=True))
+    cells = [by_key.get(k, []) for k in zip(*(summary[c] for c in KEYS), strict=True)]
     out = summary.copy()
-    out["repetitions"] = [len(by_key.get(k, [])) for k in keys]
-    out["source_format"] = [
-        "+".join(sorted({m.source_format for m in by_key.get(k, [])})) for k in keys
-    ]
+    out["repetitions"] = [len(cell) for cell in cells]
+    out["source_format"] = ["+".join(sorted({m.source_format for m in c})) for c in cells]
     out["client_limited"] = [
-        "; ".join(sorted({m.client_limit for m in by_key.get(k, []) if m.client_limit}))
-        for k in keys
+        "; ".join(sorted({m.client_limit for m in c if m.client_limit})) for c in cells
     ]
-    overheads = [
-        [m.client_overhead_s for m in by_key.get(k, []) if m.client_overhead_s] for k in keys
+    out["client_overhead_s"] = [
+        np.mean(o) if (o := [m.client_overhead_s for m in c if m.client_overhead_s]) else np.nan
+        for c in cells
     ]
-    out["client_overhead_s"] = [np.mean(o) if o else np.nan for o in overheads]
+    out["client_overhead_concurrency"] = [
+        _one_value(c, "client_overhead_concurrency") for c in cells
+    ]
+    out["concurrency"] = [_one_value(c, "concurrency") for c in cells]
+    out["host_busy"] = [
+        "; ".join(f"rep {m.repetition}: {m.host_busy}" for m in c if m.host_busy) for c in cells
+    ]
     low, high = NAGLE_MEDIAN_BAND_S
     out["nagle_suspect"] = (out["mode"].astype(str) == "keepalive") & out["median_s"].between(
         low, high
     )
+    ranked = ~out["client_limited"].astype(bool)
+    out["improvement_pct"] = improvement_pct(out, ranked)
+    out = out.join(rank_ranges(out, ranked))
     return out[SUMMARY_COLUMNS + EXTRA_COLUMNS]
+
+
+def _one_value(cell: list[Measurement], attribute: str) -> float:
+    """A setting shared by the repetitions of a cell (NaN if unknown or if they disagree)."""
+    values = {getattr(m, attribute) for m in cell} - {None}
+    return float(values.pop()) if len(values) == 1 else np.nan
 
 
 def sort_rows(table: pd.DataFrame) -> pd.DataFrame:
@@ -163,12 +205,3 @@ def sort_rows(table: pd.DataFrame) -> pd.DataFrame:
     for column in KEYS:
         result[column] = result[column].astype(str)
     return result
-
-
-def welch_difference(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
-    """mean(b) − mean(a) and its Welch 95% confidence interval (unequal variances)."""
-    if len(a) < 2 or len(b) < 2:
-        return float(np.mean(b) - np.mean(a)) if len(a) and len(b) else np.nan, np.nan, np.nan
-    result = scipy_stats.ttest_ind(b, a, equal_var=False)
-    interval = result.confidence_interval(CONFIDENCE)
-    return float(np.mean(b) - np.mean(a)), float(interval.low), float(interval.high)

@@ -12,19 +12,25 @@ from typing import Any
 
 import pandas as pd
 
+from analysis.intervals import BLOCK_BOOTSTRAP, SECTIONING
 from analysis.paper import PAPER_TABLE_OF_MODE, RankAgreement, paper_table
 
 CLIENT_MARK = "†"
 NAGLE_MARK = "‡"
+CALIBRATION_MARK = "§"
 CLIENT_NOTE = (
     f"{CLIENT_MARK} the client was the bottleneck (its meta file says so): this number measures "
     "the client's ceiling, so the row is not ranked as the server's."
 )
 OVERHEAD_NOTE = (
     "Client alone: the client's own mean time per request of this mode against a trivial local "
-    "server (bench_client calibration); it is part of every average above. docs/traps.md shows the "
-    "same stack move by up to 0.8 ms between runs of the constant mode: smaller differences "
-    "between stacks need repeated runs (python -m analysis compare) before they rank anything."
+    "server (bench_client calibration). It shows how much of an average the client alone could "
+    "explain; it is not an amount to subtract."
+)
+CALIBRATION_NOTE = (
+    f"{CALIBRATION_MARK} calibrated at another concurrency than the run's (the calibration's, "
+    "then the run's, in brackets): the client alone one request at a time, not what the client "
+    "cost in this run's concurrent requests."
 )
 REPETITION_NOTE = (
     "Run-to-run SD: standard deviation of the means of the repetitions (GET.csv, GET.rep2.csv, "
@@ -34,6 +40,24 @@ NAGLE_NOTE = (
     f"{NAGLE_MARK} median near 40 ms on kept-alive connections: the signature of Nagle's algorithm "
     "meeting delayed ACKs (TCP_NODELAY off, e.g. uvicorn --workers; see docs/traps.md), not of the "
     "framework."
+)
+INTERVAL_NOTES = {
+    SECTIONING: (
+        "95% CI: from the repetitions, never the pooled requests: the statistic over all "
+        "requests ± t(R − 1) · SD of the same statistic in each repetition / √R (sectioning, "
+        "Asmussen & Glynn 2007; scipy.stats.t)."
+    ),
+    BLOCK_BOOTSTRAP: (
+        "95% CI of a single repetition: stationary block bootstrap within it (Politis & Romano "
+        "1994, block length by Politis & White 2004; arch.bootstrap), percentile interval. "
+        "Run-to-run noise was not measured: the interval is too narrow and the rank provisional."
+    ),
+}
+RANK_NOTE = (
+    "Rank: by mean, among the rows whose pace the server set; rows whose 95% intervals overlap "
+    'share a range ("1–3"): their order is not established. Improvement = (slowest mean − mean) '
+    "/ slowest mean of the ranked rows of this mode. Statistics over successful requests only. "
+    "Outliers: outside [Q1 − 1.5·IQR, Q3 + 1.5·IQR]."
 )
 
 
@@ -89,10 +113,27 @@ def row_label(row: pd.Series) -> str:
     return f"{row['stack']} - {row['method']}{marks}"
 
 
+def interval(row: pd.Series, statistic: str = "", digits: int = 3) -> str:
+    low, high = row[f"{statistic}ci95_low_s"], row[f"{statistic}ci95_high_s"]
+    return f"{ms(low, digits)} – {ms(high, digits)}"
+
+
+def calibrated_elsewhere(row: pd.Series) -> bool:
+    """True when the calibration ran at another concurrency than the measurement."""
+    calibrated, run = row["client_overhead_concurrency"], row["concurrency"]
+    return not (pd.isna(calibrated) or pd.isna(run) or calibrated == run)
+
+
+def overhead_cell(row: pd.Series) -> str:
+    if not calibrated_elsewhere(row):
+        return ms(row["client_overhead_s"], 3)
+    calibrated, run = int(row["client_overhead_concurrency"]), int(row["concurrency"])
+    return f"{ms(row['client_overhead_s'], 3)}{CALIBRATION_MARK} ({calibrated} vs {run})"
+
+
 def mode_table(summary: pd.DataFrame, mode: str) -> Table:
     """The paper's Table 1/2 layout for one mode, fastest first, with the statistics it lacked."""
     rows = summary.loc[summary["mode"] == mode].sort_values("mean_s", na_position="last")
-    server_rank = rows.loc[~rows["client_limited"].astype(bool), "mean_s"].rank(method="min")
     paper = PAPER_TABLE_OF_MODE.get(mode)
     table = Table(
         f"{mode} mode" + (f" (the paper's {paper} layout)" if paper else ""),
@@ -106,35 +147,37 @@ def mode_table(summary: pd.DataFrame, mode: str) -> Table:
             "Median (ms)",
             "p95 (ms)",
             "p99 (ms)",
+            "p99 95% CI (ms)",
             "Failures",
         ],
         [],
     )
     optional = [c for c in OPTIONAL_COLUMNS if rows[c].notna().any()]
     table.headers.extend(OPTIONAL_COLUMNS[c][0] for c in optional)
-    for index, row in rows.iterrows():
-        rank = server_rank.get(index)
+    for _, row in rows.iterrows():
         table.rows.append(
             [
-                "—" if rank is None or pd.isna(rank) else str(int(rank)),
+                row["rank"] or "—",
                 row_label(row),
                 ms(row["mean_s"], 3),
-                f"{ms(row['ci95_low_s'], 3)} – {ms(row['ci95_high_s'], 3)}",
+                interval(row),
                 percent(row["improvement_pct"]),
                 str(int(row["outliers"])),
                 ms(row["median_s"], 3),
                 ms(row["p95_s"], 3),
                 ms(row["p99_s"], 3),
+                interval(row, "p99_"),
                 f"{int(row['failures'])}/{int(row['requests'])} ({row['failure_rate'] * 100:.1f}%)",
             ]
         )
-        table.rows[-1].extend(ms(row[c], 3) for c in optional)
-    table.notes.append(
-        "Statistics over successful requests only. Rank: by mean, among the rows whose pace the "
-        "server set. Improvement = (slowest mean − mean) / slowest mean of this mode. Outliers: "
-        "outside [Q1 − 1.5·IQR, Q3 + 1.5·IQR]."
-    )
+        table.rows[-1].extend(
+            overhead_cell(row) if c == "client_overhead_s" else ms(row[c], 3) for c in optional
+        )
+    table.notes.append(RANK_NOTE)
+    table.notes.extend(INTERVAL_NOTES[m] for m in INTERVAL_NOTES if (rows["ci_method"] == m).any())
     table.notes.extend(OPTIONAL_COLUMNS[c][1] for c in optional)
+    if "client_overhead_s" in optional and rows.apply(calibrated_elsewhere, axis=1).any():
+        table.notes.append(CALIBRATION_NOTE)
     if rows["client_limited"].astype(bool).any():
         table.notes.append(CLIENT_NOTE)
     if rows["nagle_suspect"].any():

@@ -1,10 +1,11 @@
 """How long `python -m analysis report` takes on about a million requests.
 
-Writes a synthetic run (6 stacks x 2 methods x 2 modes x ROWS requests, with manifest and meta
-files) to a temporary folder, then times the command as a user runs it, and each phase in-process.
+Writes a synthetic run (6 stacks x 2 methods x 2 modes x REPETITIONS x ROWS requests, with
+manifest and meta files; by default the default run's 5 repetitions) to a temporary folder, then
+times the command as a user runs it, and each phase in-process.
 Goal: under 10 s on the 2-core reference machine. Prints figures; asserts nothing.
 
-    .venv/bin/python benchmarks/report_speed.py [--rows 41667] [--repeat 2]
+    .venv/bin/python benchmarks/report_speed.py [--rows 8333] [--repetitions 5] [--repeat 2]
 """
 
 from __future__ import annotations
@@ -39,18 +40,22 @@ def timed(label: str, action: Callable[..., T], *args: Any) -> T:
 
 def main() -> None:
     options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    options.add_argument("--rows", type=int, default=8_333, help="requests per CSV (default 8333)")
     options.add_argument(
-        "--rows", type=int, default=41_667, help="requests per CSV (default 41667)"
+        "--repetitions", type=int, default=5, help="CSVs per cell, as the default run (default 5)"
     )
     options.add_argument("--repeat", type=int, default=2, help="timed runs of the command")
     args = options.parse_args()
     with tempfile.TemporaryDirectory(prefix="httplab-report-speed-") as tmp:
         root = Path(tmp) / "run"
         start = time.perf_counter()
-        write_run(root, rows=args.rows, failure_rate={"flask-dev": 0.05})
-        samples = args.rows * 6 * 2 * 2
+        write_run(
+            root, rows=args.rows, repetitions=args.repetitions, failure_rate={"flask-dev": 0.05}
+        )
+        samples = args.rows * args.repetitions * 6 * 2 * 2
         print(
-            f"synthetic run: {samples:,} requests in 24 CSVs ({time.perf_counter() - start:.1f} s)"
+            f"synthetic run: {samples:,} requests in {24 * args.repetitions} CSVs "
+            f"({time.perf_counter() - start:.1f} s)"
         )
 
         walls = []

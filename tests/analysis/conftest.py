@@ -6,11 +6,13 @@ from tests.analysis.synthetic import write_run
 
 
 def small_run(root: Path) -> Path:
-    """Six stacks, both methods, constant and concurrent, with manifest; flask-dev drops a quarter
-    of its requests and the client was the bottleneck for concurrent django-daphne GET."""
+    """Six stacks, both methods, constant and concurrent, two repetitions of 75 requests, with
+    manifest; flask-dev drops a quarter of its requests and the client was the bottleneck for
+    concurrent django-daphne GET."""
     return write_run(
         root,
-        rows=150,
+        rows=75,
+        repetitions=2,
         failure_rate={"flask-dev": 0.25},
         client_limited={("concurrent", "django-daphne", "GET")},
     )

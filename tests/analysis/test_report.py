@@ -1,6 +1,6 @@
 """The command line end to end: report and compare on synthetic runs, exit statuses, outputs."""
 
-import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +10,7 @@ import pytest
 
 from analysis.cli import main
 from bench_client.results_format import ExitCode
-from tests.analysis.synthetic import write_run
+from tests.analysis.synthetic import recollect, write_run
 
 FIGURES = [
     f"{kind}_{mode}.png"
@@ -41,7 +41,8 @@ def test_report_writes_every_output(reported):
     )
     assert len(summary) == 24
     dev = summary.set_index(["mode", "stack", "method"]).loc[("constant", "flask-dev", "GET")]
-    csv = pd.read_csv(run_dir / "constant" / "flask-dev" / "GET.csv")
+    folder = run_dir / "constant" / "flask-dev"
+    csv = pd.concat(pd.read_csv(folder / name) for name in ("GET.csv", "GET.rep2.csv"))
     assert dev["failures"] == csv["Error"].notna().sum() > 0
     assert dev["mean_s"] == pytest.approx(csv["Execution Time (seconds)"].mean(), rel=1e-12)
     html = (out / "index.html").read_text()
@@ -75,13 +76,11 @@ def test_client_limited_row_is_flagged_and_not_ranked(reported):
 def test_nagle_signature_is_flagged(tmp_path):
     root = tmp_path / "ka"
     write_run(root, rows=100, modes=("keepalive",), stacks=("flask-gunicorn", "fastapi-uvicorn"))
-    slow = root / "keepalive" / "fastapi-uvicorn" / "GET.csv"
-    frame = pd.read_csv(slow)
+    slow = "keepalive/fastapi-uvicorn/GET.csv"
+    frame = pd.read_csv(root / slow)
     frame["Execution Time (seconds)"] = 0.0415 + frame.index * 1e-6
-    frame.to_csv(slow, index=False)
-    assert (
-        main(["report", str(root)]) == ExitCode.INPUT_SKIPPED
-    )  # the edited CSV no longer matches its sha256
+    recollect(root, slow, frame.to_csv(index=False))
+    assert main(["report", str(root)]) == ExitCode.DONE
     summary = pd.read_csv(root / "report" / "summary.csv").set_index(["stack", "method"])
     assert summary.loc[("fastapi-uvicorn", "GET"), "nagle_suspect"]
     assert not summary.loc[("flask-gunicorn", "GET"), "nagle_suspect"]
@@ -89,9 +88,11 @@ def test_nagle_signature_is_flagged(tmp_path):
 
 
 def test_bad_input_reported_with_file_and_line_rest_analysed(run_dir, capsys):
-    (run_dir / "constant" / "flask-gunicorn" / "POST.csv").write_text("x,y\n1,2\n")
+    for name in ("POST.csv", "POST.rep2.csv"):
+        (run_dir / "constant" / "flask-gunicorn" / name).write_text("x,y\n1,2\n")
     paper = run_dir / "concurrent" / "flask-dev" / "GET.csv"
     paper.write_text("Iteration,Execution Time (seconds)\n1,0.01\n2,0.0\n3,abc\n4,0.02\n")
+    (paper.parent / "GET.rep2.csv").unlink()
     (run_dir / "manifest.json").unlink()
     assert main(["report", str(run_dir)]) == ExitCode.INPUT_SKIPPED
     err = capsys.readouterr().err
@@ -103,7 +104,7 @@ def test_bad_input_reported_with_file_and_line_rest_analysed(run_dir, capsys):
     assert f"{run_dir / 'manifest.json'}: missing" in err
     summary = pd.read_csv(run_dir / "report" / "summary.csv").set_index(["mode", "stack", "method"])
     assert len(summary) == 23
-    dev = summary.loc[("concurrent", "flask-dev", "GET")]
+    dev = summary.loc[("concurrent", "flask-dev", "GET")]  # its one repetition, in paper format
     assert (dev["requests"], dev["failures"], dev["source_format"]) == (3, 1, "paper")
     assert dev["mean_s"] == 0.015
     tables = (run_dir / "report" / "tables.md").read_text()
@@ -134,16 +135,16 @@ def test_empty_folder_is_reported_not_a_crash(tmp_path, capsys):
 
 def test_compare_two_runs(tmp_path):
     stacks = ("flask-gunicorn", "django-gunicorn", "fastapi-uvicorn")
-    first = write_run(tmp_path / "laptop", rows=400, stacks=stacks, seed=3)
-    second = write_run(tmp_path / "server", rows=400, stacks=stacks, seed=4, cpu="AMD EPYC 7B13")
+    first = write_run(tmp_path / "laptop", rows=100, repetitions=3, stacks=stacks, seed=3)
+    second = write_run(
+        tmp_path / "server", rows=100, repetitions=3, stacks=stacks, seed=4, cpu="AMD EPYC 7B13"
+    )
     # Make one stack clearly slower on the second machine; everything else is the same distribution.
-    slow = second / "constant" / "django-gunicorn" / "GET.csv"
-    frame = pd.read_csv(slow)
-    frame["Execution Time (seconds)"] *= 2
-    frame.to_csv(slow, index=False)
-    manifest = json.loads((second / "manifest.json").read_text())
-    manifest["measurements"] = []  # keep the checksum check quiet for the edited file
-    (second / "manifest.json").write_text(json.dumps(manifest))
+    for name in ("GET.csv", "GET.rep2.csv", "GET.rep3.csv"):
+        slow = f"constant/django-gunicorn/{name}"
+        frame = pd.read_csv(second / slow)
+        frame["Execution Time (seconds)"] *= 2
+        recollect(second, slow, frame.to_csv(index=False))
     out = tmp_path / "cmp"
     assert main(["compare", str(first), str(second), "--out", str(out)]) == 0
     assert is_png(out / "compare_constant.png") and is_png(out / "compare_concurrent.png")
@@ -154,19 +155,20 @@ def test_compare_two_runs(tmp_path):
     assert same["diff_ci95_low_s"] < same["diff_s"] < same["diff_ci95_high_s"]
     markdown = (out / "compare.md").read_text()
     assert "AMD EPYC 7B13" in markdown and "Intel(R) Xeon(R)" in markdown
-    assert "constant/django-gunicorn/GET: server is slower" in markdown
+    assert re.search(r"constant/django-gunicorn/GET: server is \d+\.\d% slower \[\+", markdown)
+    assert slower["verdict"].endswith("]") and "slower" in slower["verdict"]
+    assert slower["diff_method"] == "Welch t on repetition means"
     assert (out / "index.html").read_text().count("data:image/png;base64,") == 2
 
 
 def test_repetitions_are_pooled_and_their_spread_shown(run_dir):
-    folder = run_dir / "constant" / "flask-gunicorn"
-    frame = pd.read_csv(folder / "GET.csv")
+    frame = pd.read_csv(run_dir / "constant" / "flask-gunicorn" / "GET.csv")
     frame["Execution Time (seconds)"] += 0.001  # the second repetition is 1 ms slower throughout
-    frame.to_csv(folder / "GET.rep2.csv", index=False)
+    recollect(run_dir, "constant/flask-gunicorn/GET.rep2.csv", frame.to_csv(index=False))
     assert main(["report", str(run_dir)]) == 0
     summary = pd.read_csv(run_dir / "report" / "summary.csv").set_index(["mode", "stack", "method"])
     row = summary.loc[("constant", "flask-gunicorn", "GET")]
-    assert (row["repetitions"], row["requests"]) == (2, 300)
+    assert (row["repetitions"], row["requests"]) == (2, 150)
     # Two means 1 ms apart: their standard deviation is 1 ms / sqrt(2).
     assert row["repetition_sd_s"] == pytest.approx(0.001 / 2**0.5, rel=1e-6)
     assert "Run-to-run SD (ms)" in (run_dir / "report" / "tables.md").read_text()

@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from analysis.stats import SUMMARY_COLUMNS, improvement_pct, summarise, welch_difference
+from analysis.intervals import NORMAL_WITHIN_RUN, WELCH, CellInterval, cell_interval, difference
+from analysis.ranking import improvement_pct
+from analysis.stats import SUMMARY_COLUMNS, summarise
 
 # Hand-made samples (seconds); NaN = a failed request.
 A_GET = [0.010, 0.011, 0.012, 0.013, 0.014, 0.015, 0.016, 0.017, 0.018, 0.100]
@@ -94,12 +96,37 @@ def test_improvement_against_the_slowest_mean_of_the_same_mode():
     assert row(summary, "b", "GET")["improvement_pct"] == pytest.approx(expected_b)
 
 
-def test_ci95_of_the_mean_is_t_based():
-    summary = summarise(samples())
-    b = row(summary, "b", "GET")  # 3 successes: 5, 6, 7 ms; sd 1 ms; t(0.975, 2) = 4.302653
-    half = 4.302653 * 0.001 / 3**0.5
-    assert b["ci95_low_s"] == pytest.approx(0.006 - half, rel=1e-6)
-    assert b["ci95_high_s"] == pytest.approx(0.006 + half, rel=1e-6)
+def test_ci95_with_repetitions_is_sectioning_t_over_the_repetitions():
+    # Three repetitions; by hand: repetition means 6, 8, 10 ms (SD 2 ms), medians 6, 8, 10 ms.
+    times = [0.005, 0.006, 0.007, 0.007, 0.008, 0.009, 0.009, 0.010, 0.011]
+    frame = pd.DataFrame(
+        {"mode": "m", "stack": "s", "method": "GET", "repetition": [1, 1, 1, 2, 2, 2, 3, 3, 3]}
+    )
+    frame["time_s"], frame["ok"] = times, True
+    row = summarise(frame).iloc[0]
+    half = 4.302653 * 0.002 / 3**0.5  # t(0.975, 2) · SD of the repetition means / √3
+    assert row["mean_s"] == pytest.approx(0.008)
+    assert (row["ci95_low_s"], row["ci95_high_s"]) == pytest.approx((0.008 - half, 0.008 + half))
+    # The median's interval: the pooled median (8 ms) ± the same t · SD(6, 8, 10 ms) / √3.
+    assert (row["median_ci95_low_s"], row["median_ci95_high_s"]) == pytest.approx(
+        (0.008 - half, 0.008 + half)
+    )
+    assert row["ci_method"].startswith("sectioning")
+
+
+def test_one_repetition_gets_a_block_bootstrap_interval_that_is_reproducible():
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({"time_s": 0.004 + rng.exponential(0.001, 300), "ok": True})
+    frame = frame.assign(mode="m", stack="s", method="GET", repetition=1)
+    first, again = summarise(frame).iloc[0], summarise(frame).iloc[0]
+    assert first["ci_method"].startswith("stationary block bootstrap")
+    for statistic in ("", "median_", "p95_", "p99_"):
+        low, high = first[f"{statistic}ci95_low_s"], first[f"{statistic}ci95_high_s"]
+        assert low < high and (low, high) == (
+            again[f"{statistic}ci95_low_s"],
+            again[f"{statistic}ci95_high_s"],
+        )
+    assert first["ci95_low_s"] < first["mean_s"] < first["ci95_high_s"]
 
 
 def test_a_stack_with_only_failures_has_counts_but_no_times():
@@ -134,13 +161,29 @@ def test_repetition_spread_is_the_sd_of_per_repetition_means():
     assert pd.isna(summarise(single)["repetition_sd_s"].item())
 
 
-def test_welch_interval_of_a_difference_of_means_by_the_formula():
+def repetitions_cell(means: list[float]) -> CellInterval:
+    nothing = np.full(4, np.nan)
+    return CellInterval("test", len(means), nothing, nothing, np.array(means), None)
+
+
+def test_welch_interval_of_a_difference_of_repetition_means_by_the_formula():
     a = np.array([1.0, 2.0, 3.0, 4.0])
     b = np.array([2.5, 4.0, 5.5, 7.0, 8.5])
     va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)  # 5/12 and 5.625/5
     dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
     half = scipy_stats.t.ppf(0.975, dof) * (va + vb) ** 0.5
-    diff, low, high = welch_difference(a, b)
-    assert diff == pytest.approx(3.0)
-    assert (low, high) == pytest.approx((3.0 - half, 3.0 + half))
-    assert low > 0  # this difference exceeds its interval
+    found = difference(repetitions_cell(list(a)), repetitions_cell(list(b)))
+    assert found.method == WELCH
+    assert found.diff_s == pytest.approx(3.0)
+    assert (found.low_s, found.high_s) == pytest.approx((3.0 - half, 3.0 + half))
+    assert found.low_s > 0  # this difference exceeds its interval
+
+
+def test_a_comparison_with_a_single_repetition_says_run_to_run_noise_was_not_measured():
+    rng = np.random.default_rng(3)
+    a = cell_interval(0.004 + rng.exponential(0.001, 300), np.ones(300), seed=1)
+    b = cell_interval(0.006 + rng.exponential(0.001, 300), np.ones(300), seed=2)
+    found = difference(a, b)
+    assert found.method == NORMAL_WITHIN_RUN and "not measured" in found.method
+    assert 0 < found.low_s < found.diff_s < found.high_s  # 2 ms slower, clearly
+    assert found.diff_s == pytest.approx(b.repetition_means[0] - a.repetition_means[0])

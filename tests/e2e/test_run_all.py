@@ -53,6 +53,7 @@ def small_run(embedded_lab: Lab, venv_bin: Path, tmp_path_factory) -> Path:
         embedded_lab, venv_bin, "run_all.yml", results, results / "run_all.log",
         httplab_run_id="e2e", httplab_bench_stacks=STACKS,
         httplab_bench_modes=["constant", "concurrent"], httplab_bench_iterations=ITERATIONS,
+        httplab_bench_repetitions=1,
         httplab_bench_warmup=5, httplab_bench_concurrency=4,
     )  # fmt: skip
     return results / "e2e"
@@ -98,6 +99,7 @@ def test_resume_measures_nothing_new(
         embedded_lab, venv_bin, "playbooks/benchmark.yml", small_run.parent, log,
         httplab_run_id="e2e", httplab_bench_stacks=STACKS,
         httplab_bench_modes=["constant", "concurrent"], httplab_bench_iterations=ITERATIONS,
+        httplab_bench_repetitions=1,
         httplab_bench_warmup=5, httplab_bench_concurrency=4,
     )  # fmt: skip
     assert "0 of 24 measurements to make" in log.read_text()
@@ -131,6 +133,7 @@ def test_a_stack_killed_mid_run_shows_up_as_failures(
         embedded_lab, venv_bin, "playbooks/benchmark.yml", tmp_path, tmp_path / "kill.log",
         httplab_run_id="kill", httplab_bench_stacks=stack, httplab_bench_modes="constant",
         httplab_bench_methods="GET", httplab_bench_iterations=1500, httplab_bench_warmup=5,
+        httplab_bench_repetitions=1,
     )  # fmt: skip
     killer.join(timeout=10)
     assert killed.is_set(), "the client never ran, so nothing was killed"

@@ -18,7 +18,9 @@ def test_bench_client_defaults_are_the_runs_defaults() -> None:
     parser = build_parser()
     given = parser.parse_args(["--base-url", "http://h:1", "--method", "GET", "--out", "x.csv"])
 
-    assert given.iterations == SETTINGS["httplab_bench_iterations"]
+    # bench_client alone measures a cell at once: the run's requests per cell, in one pass.
+    per_cell = SETTINGS["httplab_bench_iterations"] * SETTINGS["httplab_bench_repetitions"]
+    assert given.iterations == per_cell
     assert given.timeout == SETTINGS["httplab_bench_timeout"]
     assert given.warmup == SETTINGS["httplab_bench_warmup"]
     assert SETTINGS["httplab_bench_interval"] == config.DEFAULT_INTERVAL

@@ -41,7 +41,8 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict | str
 
 
 def plan(capsys, results: Path, *extra: str) -> tuple[int, dict | str]:
-    return run(capsys, *plan_args(results, "--modes=constant", "--iterations=10", *extra))
+    small = ("--modes=constant", "--iterations=10", "--repetitions=1")
+    return run(capsys, *plan_args(results, *small, *extra))
 
 
 def fake_collect(run_dir: Path, m: Measurement) -> None:

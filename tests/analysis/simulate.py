@@ -1,0 +1,54 @@
+"""Simulated measurements with a known true mean: serially correlated, heavy-tailed, with a
+run-level offset per repetition, as real latencies are (FINDINGS.md: run-to-run drift far larger
+than the noise within a run).
+
+Every factor of a latency has mean 1, so the expected latency of a cell is exactly ``mean``:
+
+    latency = mean × run factor × AR(1) log-normal factor × spike factor
+
+- run factor: log-normal, one per repetition (a busy neighbour, a cache, a frequency step);
+- AR(1) factor: exp(σ·z − σ²/2) with z an AR(1) series of unit variance (serial correlation);
+- spike factor: 1, or with probability SPIKE_P a factor uniform in [3, 8] (a heavy right tail),
+  divided by its mean.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.signal import lfilter
+
+SPIKE_P = 0.01
+SPIKE_RANGE = (3.0, 8.0)
+
+
+@dataclass(frozen=True)
+class Noise:
+    phi: float = 0.6  # lag-1 autocorrelation of the log latency within a repetition
+    sigma: float = 0.25  # its standard deviation
+    run_sd: float = 0.05  # standard deviation of the log run factor, between repetitions
+
+
+def ar1(rng: np.random.Generator, phi: float, rows: int) -> np.ndarray:
+    """A stationary AR(1) series of unit variance: z[t] = phi · z[t − 1] + shock[t]."""
+    shocks = rng.normal(0.0, np.sqrt(1 - phi**2), rows)
+    shocks[0] = rng.normal()  # the first value from the stationary distribution
+    return lfilter([1.0], [1.0, -phi], shocks)
+
+
+def repetition(rng: np.random.Generator, mean: float, rows: int, noise: Noise) -> np.ndarray:
+    """One repetition's latencies (seconds), in request order."""
+    run = np.exp(rng.normal(-(noise.run_sd**2) / 2, noise.run_sd))
+    within = np.exp(noise.sigma * ar1(rng, noise.phi, rows) - noise.sigma**2 / 2)
+    spikes = np.where(rng.random(rows) < SPIKE_P, rng.uniform(*SPIKE_RANGE, rows), 1.0)
+    spikes /= 1 + SPIKE_P * (np.mean(SPIKE_RANGE) - 1)
+    return mean * run * within * spikes
+
+
+def cell(
+    rng: np.random.Generator, mean: float, repetitions: int, rows: int, noise: Noise = Noise()
+) -> tuple[np.ndarray, np.ndarray]:
+    """(times, repetition labels) of one mode × stack × method."""
+    times = np.concatenate([repetition(rng, mean, rows, noise) for _ in range(repetitions)])
+    return times, np.repeat(np.arange(1, repetitions + 1), rows)
