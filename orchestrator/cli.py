@@ -148,7 +148,8 @@ def _by_stack(
         if design == "paired" and m.mode in SEQUENTIAL_MODES:
             cell = (m.mode, m.method, m.repetition)
             if not groups or groups[-1].get("cell") != cell:
-                item = {**vars(m), "stack": "", "label": f"all stacks {m.label}", "paired": []}
+                label = "all stacks " + m.label.removeprefix(f"{m.stack} ")
+                item = {**vars(m), "stack": "", "label": label, "paired": []}
                 groups.append({"stack": "", "port": None, "cell": cell, "measurements": [item]})
             groups[-1]["measurements"][0]["paired"].append(
                 {"stack": m.stack, "port": stacks[m.stack]["port"], "csv": m.csv}

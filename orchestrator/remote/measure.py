@@ -206,7 +206,9 @@ def measure_together(
     started = time.monotonic()
     first = specs[0]
     cells = [spec.measurement for spec in specs]
-    label = first.measurement.label if len(specs) == 1 else f"{len(specs)} stacks {cells[0].label}"
+    label = cells[0].label
+    if len(specs) > 1:
+        label = f"{len(specs)} stacks " + label.removeprefix(f"{cells[0].stack} ")
     context = f"stack {label}"
     urls = ", ".join(spec.url for spec in specs)
     layout = require_deployed(session)
