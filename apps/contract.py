@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -23,8 +23,6 @@ GET_PATHS = ("/get", "/get/")
 POST_PATHS = ("/post", "/post/")
 HEALTH_PATHS = ("/health", "/health/")
 
-_DEFAULT_MAX_BODY_BYTES = 1024 * 1024
-
 
 class ContractError(Exception):
     """A request the contract rejects, with the HTTP status to answer it with."""
@@ -35,18 +33,26 @@ class ContractError(Exception):
         self.message = message
 
 
-def _max_body_bytes_from_env() -> int:
-    raw = os.environ.get("HTTPLAB_MAX_BODY_BYTES", str(_DEFAULT_MAX_BODY_BYTES))
+def _positive_int_from_env(name: str, default: int) -> int:
+    raw = os.environ.get(name, str(default))
     try:
         value = int(raw)
     except ValueError:
         value = 0
     if value <= 0:
-        raise SystemExit(f"HTTPLAB_MAX_BODY_BYTES must be a positive integer, got {raw!r}")
+        raise SystemExit(f"{name} must be a positive integer, got {raw!r}")
     return value
 
 
-MAX_BODY_BYTES = _max_body_bytes_from_env()
+# The limits every stack enforces, whatever its server (the role sets them in
+# the unit's environment, and the same values as flags where a server has them).
+MAX_BODY_BYTES = _positive_int_from_env("HTTPLAB_MAX_BODY_BYTES", 1024 * 1024)
+# Gunicorn's defaults for the request line and each header field; Twisted's
+# fixed limit for the whole head.
+MAX_REQUEST_LINE_BYTES = _positive_int_from_env("HTTPLAB_MAX_REQUEST_LINE_BYTES", 4094)
+MAX_HEADER_FIELDS = _positive_int_from_env("HTTPLAB_MAX_HEADER_FIELDS", 100)
+MAX_HEADER_FIELD_BYTES = _positive_int_from_env("HTTPLAB_MAX_HEADER_FIELD_BYTES", 8190)
+MAX_HEADER_BYTES = _positive_int_from_env("HTTPLAB_MAX_HEADER_BYTES", 16384)
 
 
 def access_log_enabled() -> bool:
@@ -112,6 +118,28 @@ def read_limited(read: Callable[[int], bytes]) -> bytes:
         chunks += chunk
         check_body_size(len(chunks))
     return bytes(chunks)
+
+
+def check_head(method: str, target: str, fields: Iterable[tuple[str, str]]) -> None:
+    """Reject a request line or headers over the limits (414, 431).
+
+    Sizes are counted as on the wire: "METHOD TARGET HTTP/1.1" and "Name: value".
+    """
+    if len(method) + len(target) + len(" HTTP/1.1") + 1 > MAX_REQUEST_LINE_BYTES:
+        raise ContractError(414, f"request line longer than {MAX_REQUEST_LINE_BYTES} bytes")
+    count = total = 0
+    for name, value in fields:
+        size = len(name) + len(": ") + len(value)
+        count += 1
+        total += size
+        if size > MAX_HEADER_FIELD_BYTES:
+            raise ContractError(
+                431, f"a header field is longer than {MAX_HEADER_FIELD_BYTES} bytes"
+            )
+    if count > MAX_HEADER_FIELDS:
+        raise ContractError(431, f"more than {MAX_HEADER_FIELDS} header fields")
+    if total > MAX_HEADER_BYTES:
+        raise ContractError(431, f"headers larger than {MAX_HEADER_BYTES} bytes")
 
 
 def _reject_constant(name: str) -> Any:

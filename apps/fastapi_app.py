@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import FastAPI, Request, Response
 from starlette.exceptions import HTTPException
 
-from apps import contract
+from apps import contract, limits
 
 # No interactive docs or schema: they would be extra endpoints the other stacks lack.
 app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, redirect_slashes=False)
+app.add_middleware(limits.ASGIHeadLimits)
 
 
 def _json(body: bytes, status: int = 200) -> Response:

@@ -7,11 +7,12 @@ import logging
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from apps import contract
+from apps import contract, limits
 
 app = Flask(__name__)
 # Werkzeug enforces the limit while reading, which also covers chunked bodies.
 app.config["MAX_CONTENT_LENGTH"] = contract.MAX_BODY_BYTES
+app.wsgi_app = limits.wsgi(app.wsgi_app)  # type: ignore[method-assign]
 
 if not contract.access_log_enabled():
     # The development server logs every request at INFO through this logger.

@@ -8,6 +8,8 @@ from typing import Any
 
 from django.core.asgi import get_asgi_application
 
+from apps import limits
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "apps.django_app.settings")
 
 ASGIApp = Any  # django.core.handlers.asgi.ASGIHandler; typed loosely to avoid a stub package
@@ -34,4 +36,4 @@ def with_date_header(app: ASGIApp) -> ASGIApp:
     return wrapped
 
 
-application = with_date_header(get_asgi_application())
+application = with_date_header(limits.ASGIHeadLimits(get_asgi_application()))

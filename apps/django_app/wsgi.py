@@ -4,5 +4,7 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
+from apps import limits
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "apps.django_app.settings")
-application = get_wsgi_application()
+application = limits.wsgi(get_wsgi_application())
