@@ -8,7 +8,7 @@ HTTPLAB_MAX_BODY_BYTES with a JSON 413 and closes the connection, as soon as
 the limit is passed. Also sets Twisted's idle timeout (60 s by default) to the
 keep-alive time the other stacks get.
 
-    python -m apps.daphne_server --idle-timeout 5 -- --fd 3 apps.django_app.asgi:application
+    python -m apps.daphne_server --idle-timeout 5 --fd 3 apps.django_app.asgi:application
 """
 
 from __future__ import annotations
@@ -81,13 +81,14 @@ def _factory(idle_timeout: int) -> type[HTTPFactory]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m apps.daphne_server", description=__doc__)
-    parser.add_argument(
-        "--idle-timeout", type=int, required=True, help="seconds (Twisted's timeOut)"
+    parser = argparse.ArgumentParser(
+        prog="python -m apps.daphne_server",
+        description=__doc__,
+        epilog="Every other argument goes to Daphne.",
+        allow_abbrev=False,
     )
-    parser.add_argument("daphne_args", nargs=argparse.REMAINDER, help="-- then Daphne's arguments")
-    args = parser.parse_args(argv)
-    daphne_args = args.daphne_args[1:] if args.daphne_args[:1] == ["--"] else args.daphne_args
+    parser.add_argument("--idle-timeout", type=int, required=True, help="seconds idle")
+    args, daphne_args = parser.parse_known_args(argv)
     # Daphne's server builds `HTTPFactory(self)` by this module-level name.
     daphne_server.HTTPFactory = _factory(args.idle_timeout)  # type: ignore[misc]
     sys.argv = ["daphne", *daphne_args]

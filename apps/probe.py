@@ -16,7 +16,7 @@ import json
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,6 +28,9 @@ TIMEOUT_S = 10.0
 # Nagle's algorithm held the response back; a healthy local answer takes ~1 ms.
 NAGLE_THRESHOLD_S = 0.030
 JSON_HEADERS = {"Content-Type": contract.JSON_CONTENT_TYPE}
+# How long the stack may take to answer while slow clients hold connections:
+# a Gunicorn sync worker is freed only when its worker timeout kills it.
+SLOW_CLIENT_WAIT_S = 20.0
 
 
 @dataclass(frozen=True)
@@ -50,13 +53,21 @@ class Result:
 class Target:
     """Where the stack listens; every request uses a fresh connection unless said otherwise."""
 
-    def __init__(self, base_url: str, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        max_body_bytes: int,
+        slow_clients: int = 2,
+        slow_client_wait_s: float = SLOW_CLIENT_WAIT_S,
+    ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme != "http" or not parts.hostname or not parts.port:
             raise ValueError(f"base URL must look like http://HOST:PORT, got {base_url!r}")
         self.host = parts.hostname
         self.port = parts.port
         self.max_body_bytes = max_body_bytes
+        self.slow_clients = slow_clients
+        self.slow_client_wait_s = slow_client_wait_s
 
     def request(
         self,
@@ -189,6 +200,93 @@ def _chunked_oversized(target: Target) -> bytes:
     return _raw_post(target, headers, body)
 
 
+def _refused_while_sending(target: Target, head: list[str], body: Iterable[bytes]) -> str | None:
+    """Send the head and the body's parts, never the end: the stack must answer 4xx on its own."""
+    with socket.create_connection((target.host, target.port), timeout=TIMEOUT_S) as sock:
+        try:
+            sock.sendall(_raw_post(target, head, b""))
+            for part in body:
+                sock.sendall(part)
+        except OSError:
+            pass  # the stack answered and closed while we were sending: read the answer
+        response = http.client.HTTPResponse(sock)
+        try:
+            response.begin()
+        except (TimeoutError, ConnectionError, http.client.HTTPException) as error:
+            return f"no answer before the body was complete (it buffers the whole body?): {error!r}"
+        if not 400 <= response.status < 500:
+            return f"expected 4xx, got {response.status}"
+        return None
+
+
+def _check_chunked_refused_early(target: Target) -> str | None:
+    chunk = b"x" * 65536
+    count = target.max_body_bytes // len(chunk) + 2
+    head = ["Content-Type: application/json", "Transfer-Encoding: chunked"]
+    return _refused_while_sending(
+        target, head, (b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(count))
+    )
+
+
+def _check_declared_refused_early(target: Target) -> str | None:
+    head = ["Content-Type: application/json", f"Content-Length: {10 * 1024**3}"]
+    return _refused_while_sending(target, head, [b'{"k":"' + b"x" * 65536])
+
+
+def _raw_get(target: Target, path: str, fields: list[str]) -> bytes:
+    head = [f"GET {path} HTTP/1.1", f"Host: {target.host}:{target.port}", *fields]
+    return ("\r\n".join([*head, "Connection: close"]) + "\r\n\r\n").encode("latin-1")
+
+
+def _long_request_line(target: Target) -> bytes:
+    return _raw_get(target, "/get?q=" + "x" * contract.MAX_REQUEST_LINE_BYTES, [])
+
+
+def _long_header_field(target: Target) -> bytes:
+    return _raw_get(target, "/get", ["X-Big: " + "x" * contract.MAX_HEADER_FIELD_BYTES])
+
+
+def _many_header_fields(target: Target) -> bytes:
+    fields = [f"X-Field-{n}: x" for n in range(contract.MAX_HEADER_FIELDS + 1)]
+    return _raw_get(target, "/get", fields)
+
+
+def _large_head(target: Target) -> bytes:
+    # Each field below the per-field limit, all of them above the head limit.
+    size = contract.MAX_HEADER_FIELD_BYTES // 2
+    count = contract.MAX_HEADER_BYTES // size + 1
+    return _raw_get(target, "/get", [f"X-Part-{n}: " + "x" * size for n in range(count)])
+
+
+def _check_slow_clients(target: Target) -> str | None:
+    """Clients that never finish their request head must not take the stack down for good."""
+    stalled = []
+    try:
+        for _ in range(target.slow_clients):
+            sock = socket.create_connection((target.host, target.port), timeout=TIMEOUT_S)
+            stalled.append(sock)
+            sock.sendall(f"GET /get HTTP/1.1\r\nHost: {target.host}\r\nX-Slow: ".encode())
+        started = time.monotonic()
+        connection = http.client.HTTPConnection(
+            target.host, target.port, timeout=target.slow_client_wait_s
+        )
+        try:
+            connection.request("GET", "/get")
+            reply = _read(connection.getresponse())
+        except (TimeoutError, ConnectionError, http.client.HTTPException) as error:
+            return (
+                f"no answer within {target.slow_client_wait_s:.0f} s while {len(stalled)} "
+                f"clients stalled mid-head: {error!r}"
+            )
+        finally:
+            connection.close()
+        problem = _json_error(reply, 200)
+        return problem and f"after {time.monotonic() - started:.1f} s: {problem}"
+    finally:
+        for sock in stalled:
+            sock.close()
+
+
 def _check_method(method: str, path: str) -> Check:
     return lambda target: _json_error(
         target.request(method, path, b"" if method == "POST" else None), 405
@@ -244,6 +342,12 @@ CHECKS: dict[str, Check] = {
     "deeply nested JSON -> 400": _post_expect(400, _NESTED, JSON_HEADERS),
     "oversized body -> 413": _check_oversized,
     "oversized chunked body -> 4xx": _raw_expect_4xx(_chunked_oversized),
+    "oversized chunked body refused while it is sent": _check_chunked_refused_early,
+    "oversized declared body refused before it is sent": _check_declared_refused_early,
+    "request line over the limit -> 4xx": _raw_expect_4xx(_long_request_line),
+    "header field over the limit -> 4xx": _raw_expect_4xx(_long_header_field),
+    "too many header fields -> 4xx": _raw_expect_4xx(_many_header_fields),
+    "request head over the limit -> 4xx": _raw_expect_4xx(_large_head),
     "bad Content-Length -> 4xx": _raw_expect_4xx(
         lambda target: _raw_post(target, ["Content-Length: abc"], b"{}")
     ),
@@ -251,13 +355,19 @@ CHECKS: dict[str, Check] = {
     "POST /get -> 405": _check_method("POST", "/get"),
     "unknown path -> 404": _check_not_found,
     "keep-alive without Nagle delay": _check_nagle,
+    "answers while clients stall mid-head": _check_slow_clients,
     # Last: after all the garbage above the service must still answer.
     "still healthy": _check_health,
 }
 
 
-def run(base_url: str, max_body_bytes: int = contract.MAX_BODY_BYTES) -> list[Result]:
-    target = Target(base_url, max_body_bytes)
+def run(
+    base_url: str,
+    max_body_bytes: int = contract.MAX_BODY_BYTES,
+    slow_clients: int = 2,
+    slow_client_wait_s: float = SLOW_CLIENT_WAIT_S,
+) -> list[Result]:
+    target = Target(base_url, max_body_bytes, slow_clients, slow_client_wait_s)
     results = []
     for name, check in CHECKS.items():
         try:
@@ -274,10 +384,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--max-body-bytes", type=int, default=contract.MAX_BODY_BYTES, help="the stack's limit"
     )
+    parser.add_argument(
+        "--slow-clients", type=int, default=2, help="stalled connections (the stack's workers)"
+    )
+    parser.add_argument(
+        "--slow-client-wait",
+        type=float,
+        default=SLOW_CLIENT_WAIT_S,
+        help="seconds the stack may take to answer meanwhile (its worker timeout + a margin)",
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
     try:
-        results = run(args.base_url, args.max_body_bytes)
+        results = run(args.base_url, args.max_body_bytes, args.slow_clients, args.slow_client_wait)
     except ValueError as error:
         parser.error(str(error))
     if args.json:

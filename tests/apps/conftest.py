@@ -73,14 +73,24 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def role_defaults() -> dict[str, Any]:
+    """The stack role's own defaults that are plain values (limits, caps, timeouts)."""
+    defaults = yaml.safe_load((STACK_ROLE / "defaults" / "main.yml").read_text())
+    return {name: value for name, value in defaults.items() if "{{" not in str(value)}
+
+
 def render_unit(stack: dict[str, Any], venv: Path, port: int, access_log: bool) -> str:
     """The role's unit for this stack, bound to loopback with 2 workers."""
-    servers = yaml.safe_load((STACK_ROLE / "vars" / "main.yml").read_text())
-    server = servers["httplab_stack_servers"][stack["server"]]
+    role_vars = yaml.safe_load((STACK_ROLE / "vars" / "main.yml").read_text())
+    server = role_vars["httplab_stack_servers"][stack["server"]]
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     # The one Ansible filter the template uses (variables may arrive as "true" from -e).
     env.filters["bool"] = lambda value: str(value).lower() in ("1", "true", "yes", "on")
+    defaults = role_defaults()
+    gunicorn_limits = env.from_string(role_vars["httplab_stack_gunicorn_limits"]).render(defaults)
     command = env.from_string(server["command"]).render(
+        defaults,
+        httplab_stack_gunicorn_limits=gunicorn_limits,
         _venv=venv,
         _app=stack["app"],
         _bind="127.0.0.1",
@@ -90,7 +100,9 @@ def render_unit(stack: dict[str, Any], venv: Path, port: int, access_log: bool) 
     )
     template = env.from_string((STACK_ROLE / "templates" / "httplab-stack.service.j2").read_text())
     return template.render(
+        defaults,
         ansible_managed="test",
+        _allowed_addresses=[],
         _stack=stack,
         _command=command,
         _app_dir=REPO,

@@ -105,3 +105,19 @@ def test_cli_reports_failures_with_exit_code_1(
     results = json.loads(capsys.readouterr().out)
     assert {result["check"] for result in results} == set(probe.CHECKS)
     assert any(not result["ok"] for result in results)
+
+
+def test_a_server_held_by_a_stalled_client_is_flagged() -> None:
+    """One thread, no timeout: a client that never finishes its head blocks everyone."""
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        target = probe.Target(
+            f"http://127.0.0.1:{server.server_address[1]}", 1024, 1, slow_client_wait_s=1
+        )
+        problem = probe.CHECKS["answers while clients stall mid-head"](target)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert problem is not None and "stalled mid-head" in problem
