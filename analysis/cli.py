@@ -44,6 +44,12 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("results", type=Path, metavar="RESULTS_DIR")
     report.add_argument("--include-suspect", action="store_true", help=SUSPECT_HELP)
     report.add_argument("--out", type=Path, metavar="DIR", help="default: RESULTS_DIR/report")
+    report.add_argument(
+        "--redact",
+        action="store_true",
+        help="replace the results path, host paths, user names and user@host:port "
+        "with placeholders (a report to publish)",
+    )
     compare = commands.add_parser(
         "compare",
         help="compare the same stacks across runs (e.g. different hardware)",
@@ -90,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
 
             out = args.out or args.results / "report"
             result = build_report(args.results, out, args.include_suspect)
+            if args.redact:
+                from analysis.redact import redact_report
+
+                redact_report(out, args.results)
         else:
             from analysis.compare import build_comparison, default_out
 

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis import sanitize
 from bench_client.results_format import CSV_HEADER, PAPER_CSV_HEADER
 from bench_client.results_format import Measurement as Planned
 from orchestrator.manifest import COMPLETE
@@ -119,6 +120,9 @@ def load_run(root: Path, exclude: Path | None = None, include_suspect: bool = Fa
     for path in sorted(root.glob("*/*/*.csv")):
         if exclude is not None and path.resolve().is_relative_to(exclude.resolve()):
             continue
+        if sanitize.leaves(root, path):
+            problems.append(Problem(path, None, sanitize.LEAVES_FOLDER))
+            continue
         name = CSV_NAME.match(path.name)
         if name is None:
             message = "skipped: name is not METHOD.csv or METHOD.repK.csv"
@@ -161,7 +165,7 @@ def _read_measurement(
         if not parsed.problems:
             problems.append(Problem(path, 2, "skipped: a header but no requests"))
         return None, None
-    meta = _read_json(path.with_name(path.name[: -len(".csv")] + ".meta.json"), problems)
+    meta = _read_json(root, path.with_name(path.name[: -len(".csv")] + ".meta.json"), problems)
     relative = path.relative_to(root)
     if meta and meta.get("interrupted"):
         notes.append(f"{relative}: the client was interrupted; partial data")
@@ -420,8 +424,11 @@ def _truthy(value: Any) -> bool:
     return bool(value)
 
 
-def _read_json(path: Path, problems: list[Problem]) -> dict[str, Any] | None:
+def _read_json(root: Path, path: Path, problems: list[Problem]) -> dict[str, Any] | None:
     if not path.exists():
+        return None
+    if sanitize.leaves(root, path):
+        problems.append(Problem(path, None, sanitize.LEAVES_FOLDER))
         return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -443,7 +450,7 @@ def _read_manifest(root: Path, problems: list[Problem]) -> dict[str, Any] | None
         message = "missing: no device table, stack list or checksums; CSVs analysed without them"
         problems.append(Problem(path, None, message))
         return None
-    return _read_json(path, problems)
+    return _read_json(root, path, problems)
 
 
 def _line_of(path: Path, needle: str) -> int | None:
@@ -486,6 +493,9 @@ def _check_manifest(
             problems.append(
                 Problem(manifest_path, line, f"{label}: listed, but {csv_path} is missing")
             )
+            continue
+        if sanitize.leaves(root, csv_path):
+            problems.append(Problem(csv_path, None, sanitize.LEAVES_FOLDER))
             continue
         expected = entry.get("sha256")
         if expected and hashlib.sha256(csv_path.read_bytes()).hexdigest() != expected:

@@ -21,6 +21,7 @@ from analysis.paper import (
     check_improvement_baseline,
     rank_agreement,
 )
+from analysis.sanitize import spreadsheet_safe
 from analysis.stats import annotate, summarise
 
 
@@ -53,7 +54,7 @@ def write_outputs(report: Report) -> None:
     out = report.out
     for figure in report.figures:
         write_bytes(out / figure.name, figure.png)
-    write_csv(out / "summary.csv", report.summary)
+    write_csv(out / "summary.csv", spreadsheet_safe(report.summary))
     write_text(out / "tables.md", tables_markdown(report))
     write_text(out / "index.html", index_html(report))
 

@@ -14,6 +14,7 @@ import pandas as pd
 
 from analysis.intervals import BLOCK_BOOTSTRAP, SECTIONING
 from analysis.paper import PAPER_TABLE_OF_MODE, RankAgreement, paper_table
+from analysis.sanitize import markdown_cell
 
 CLIENT_MARK = "†"
 NAGLE_MARK = "‡"
@@ -77,7 +78,7 @@ class Table:
 
     def to_markdown(self) -> str:
         def cells(values: list[str]) -> str:
-            return "| " + " | ".join(v.replace("|", "\\|") for v in values) + " |"
+            return "| " + " | ".join(markdown_cell(v) for v in values) + " |"
 
         lines = [f"### {self.title}", "", cells(self.headers)]
         lines.append("|" + "|".join("---" for _ in self.headers) + "|")
