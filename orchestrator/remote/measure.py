@@ -65,6 +65,14 @@ class ChecksumMismatchError(RemoteError):
     exit_code = ExitCode.CHECKSUM_MISMATCH
 
 
+class ResultTooLargeError(RemoteError):
+    """A file on the client is bigger than any result could be; it is not fetched."""
+
+
+# A million requests make a CSV of about 60 MB: anything past this is not a result.
+MAX_FETCH_BYTES = 512 * 1024**2
+
+
 class MeasurementInterrupted(RemoteError):
     """bench_client was interrupted; what it measured was still fetched (``fetched``)."""
 
@@ -128,14 +136,26 @@ def remote_sha256(session: RemoteSession, paths: Sequence[PurePath]) -> dict[str
 
 
 def fetch_verified(
-    session: RemoteSession, files: Sequence[tuple[PurePath, Path, str]], context: str
+    session: RemoteSession,
+    files: Sequence[tuple[PurePath, Path, str]],
+    context: str,
+    max_bytes: int = MAX_FETCH_BYTES,
 ) -> None:
     """Download each (remote, local, expected sha256); move all into place only if all match.
 
     Each download goes to a temporary file in its destination directory, so
     the final rename is atomic and an existing file is replaced whole or
-    not at all. On any failure the temporary files are removed.
+    not at all. A file over ``max_bytes`` is refused while it is copied. On
+    any failure the temporary files are removed.
     """
+
+    def within_limit(copied: int, size: int) -> None:
+        if max(copied, size) > max_bytes:
+            raise ResultTooLargeError(
+                f"{session.host.label}: {context}: {remote.name} is over {max_bytes} bytes "
+                f"({max(copied, size)} seen), not a result; nothing was kept"
+            )
+
     downloaded: list[tuple[Path, Path]] = []
     try:
         with session.file_transfer(f"{context}: fetching results"):
@@ -146,7 +166,7 @@ def fetch_verified(
                 temp = Path(temp_name)
                 temp.chmod(_FILE_MODE)  # mkstemp makes 0600; results are ordinary files
                 downloaded.append((temp, local))
-                session.sftp.get(sftp_path(remote), str(temp))
+                session.sftp.get(sftp_path(remote), str(temp), callback=within_limit)
                 actual = sha256_file(temp)
                 if actual != expected:
                     raise ChecksumMismatchError(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import re
 import sys
 import threading
 from collections.abc import Iterator, Sequence
@@ -98,6 +99,18 @@ class ClientPython:
     machine: str  # platform.machine(): "x86_64", "AMD64", "ARM64"
 
 
+# Terminal control sequences (CSI, OSC) and control characters but tab and newline:
+# a client's output must not move the cursor, retitle or rewrite the operator's terminal.
+_CONTROL = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+)
+
+
+def printable(text: str) -> str:
+    """``text`` from the client without terminal escape codes or control characters."""
+    return _CONTROL.sub("", text)
+
+
 class LinePrefixer:
     """A text stream that writes each complete line to ``target`` behind ``prefix``."""
 
@@ -127,6 +140,7 @@ class LinePrefixer:
         self.target.flush()
 
     def _emit(self, line: str) -> None:
+        line = printable(line)
         self.target.write(f"{self.prefix}{line}\n")
         if line.strip():
             self.last_line = line.strip()
@@ -248,7 +262,7 @@ class RemoteSession:
         """Run ``argv`` and return its stdout; a non-zero exit raises CommandError."""
         result = self.run(argv, cwd=cwd, what=what)
         if result.exited != 0:
-            tail = (result.stderr.strip() or result.stdout.strip()).splitlines()[-3:]
+            tail = printable(result.stderr.strip() or result.stdout.strip()).splitlines()[-3:]
             raise CommandError(
                 f"{self.host.label}: {what} failed (exit {result.exited}): {' | '.join(tail)}"
             )

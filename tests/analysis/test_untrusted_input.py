@@ -7,7 +7,7 @@ import csv
 import json
 from pathlib import Path
 
-from analysis.cli import main
+from analysis.cli import EXIT_SKIPPED, main
 from analysis.load import load_run
 from analysis.sanitize import LEAVES_FOLDER, markdown_cell, spreadsheet_text
 from tests.analysis.conftest import small_run
@@ -29,7 +29,7 @@ def test_a_csv_linked_outside_the_folder_is_not_read(tmp_path: Path) -> None:
     run = load_run(root)
     assert any(p.file == target and p.message == LEAVES_FOLDER for p in run.problems)
     assert all("SECRET" not in str(problem) for problem in run.problems)
-    assert main(["report", str(root)]) == 1
+    assert main(["report", str(root)]) == EXIT_SKIPPED
     report = (root / "report" / "index.html").read_text() + (
         root / "report" / "tables.md"
     ).read_text()

@@ -1,0 +1,40 @@
+"""Nothing from the client is trusted: its output cannot drive the operator's terminal, and a
+file too big to be a result is refused while it is fetched (real sshd, real SFTP)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+from orchestrator.remote.inventory import read_client
+from orchestrator.remote.measure import ResultTooLargeError, fetch_verified
+from orchestrator.remote.session import LinePrefixer, open_session
+from tests.remote.test_fabric import measure_cli, sha256
+
+
+def test_client_output_reaches_the_terminal_without_escape_codes() -> None:
+    terminal = io.StringIO()
+    stream = LinePrefixer("[client] ", terminal)
+    stream.write("\x1b]0;owned\x07\x1b[2J\x1b[31mred\x1b[0m done\x9b\nnext\x08\tline\n")
+    assert terminal.getvalue() == "[client] red done\n[client] next\tline\n"
+    assert stream.last_line == "next\tline"
+
+
+def test_a_file_over_the_cap_is_not_fetched(
+    deployed: dict, inventory: Path, contract_url: str, tmp_path: Path
+) -> None:
+    out_dir = tmp_path / "run-cap"
+    assert measure_cli(inventory, out_dir, contract_url).returncode == 0
+    local_csv = out_dir / "constant" / "flask-gunicorn" / "GET.csv"
+    size = local_csv.stat().st_size
+    remote_csv = PurePosixPath(deployed["workdir"], "results", "run-cap", "constant",
+                               "flask-gunicorn", "GET.csv")  # fmt: skip
+    copy = tmp_path / "copy" / "GET.csv"
+    with open_session(read_client(inventory)) as session:
+        with pytest.raises(ResultTooLargeError, match=r"testclient.*GET\.csv is over 100 bytes"):
+            fetch_verified(session, [(remote_csv, copy, sha256(local_csv))], "cap", max_bytes=100)
+        assert not list(copy.parent.iterdir()), "nothing of a refused file is kept"
+        fetch_verified(session, [(remote_csv, copy, sha256(local_csv))], "cap", max_bytes=size)
+    assert copy.read_bytes() == local_csv.read_bytes()
