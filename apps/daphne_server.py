@@ -22,8 +22,12 @@ from typing import Any
 from daphne import server as daphne_server  # isort: skip
 from daphne.cli import CommandLineInterface
 from daphne.http_protocol import HTTPFactory, WebRequest
+from twisted.internet import reactor
 
 from apps import contract
+
+# Seconds a refused request's connection stays open for the client to read the 413.
+LINGER_S = 2.0
 
 
 class LimitedRequest(WebRequest):
@@ -62,8 +66,13 @@ class LimitedRequest(WebRequest):
             f"Date: {formatdate(usegmt=True)}\r\n"
             "Connection: close\r\n\r\n"
         )
-        self.channel.transport.write(head.encode("latin-1") + body)
-        self.channel.loseConnection()
+        transport = self.channel.transport
+        transport.write(head.encode("latin-1") + body)
+        # Closing with the client's body still arriving would reset the connection
+        # and could lose the answer: stop writing, keep discarding what comes for a
+        # moment, then close.
+        transport.loseWriteConnection()
+        reactor.callLater(LINGER_S, transport.loseConnection)
 
 
 def _factory(idle_timeout: int) -> type[HTTPFactory]:

@@ -182,14 +182,32 @@ def _raw_expect_4xx(build: Callable[[Target], bytes]) -> Check:
     return check
 
 
+def _send_post(target: Target, head: list[str], body: Iterable[bytes]) -> Reply | str:
+    """POST the head and the body's parts as they are; the reply, or why there is none.
+
+    A stack may answer and close before the body is all sent: a failed send
+    is not the end, its answer is still read.
+    """
+    with socket.create_connection((target.host, target.port), timeout=TIMEOUT_S) as sock:
+        try:
+            sock.sendall(_raw_post(target, head, b""))
+            for part in body:
+                sock.sendall(part)
+        except OSError:
+            pass
+        response = http.client.HTTPResponse(sock)
+        try:
+            response.begin()
+            return _read(response)
+        except (TimeoutError, ConnectionError, http.client.HTTPException) as error:
+            return f"no HTTP answer: {error!r}"
+
+
 def _check_oversized(target: Target) -> str | None:
     body = b'{"k":"' + b"x" * target.max_body_bytes + b'"}'
-    try:
-        reply = target.request("POST", "/post", body, JSON_HEADERS)
-    except (ConnectionError, http.client.HTTPException) as error:
-        # A server may answer 413 and close before the client finished sending.
-        return f"no HTTP answer: {error!r}"
-    return _json_error(reply, 413)
+    head = [f"Content-Type: {contract.JSON_CONTENT_TYPE}", f"Content-Length: {len(body)}"]
+    reply = _send_post(target, head, [body])
+    return reply if isinstance(reply, str) else _json_error(reply, 413)
 
 
 def _chunked_oversized(target: Target) -> bytes:
@@ -202,21 +220,10 @@ def _chunked_oversized(target: Target) -> bytes:
 
 def _refused_while_sending(target: Target, head: list[str], body: Iterable[bytes]) -> str | None:
     """Send the head and the body's parts, never the end: the stack must answer 4xx on its own."""
-    with socket.create_connection((target.host, target.port), timeout=TIMEOUT_S) as sock:
-        try:
-            sock.sendall(_raw_post(target, head, b""))
-            for part in body:
-                sock.sendall(part)
-        except OSError:
-            pass  # the stack answered and closed while we were sending: read the answer
-        response = http.client.HTTPResponse(sock)
-        try:
-            response.begin()
-        except (TimeoutError, ConnectionError, http.client.HTTPException) as error:
-            return f"no answer before the body was complete (it buffers the whole body?): {error!r}"
-        if not 400 <= response.status < 500:
-            return f"expected 4xx, got {response.status}"
-        return None
+    reply = _send_post(target, head, body)
+    if isinstance(reply, str):
+        return f"{reply} before the body was complete (does it buffer the whole body?)"
+    return None if 400 <= reply.status < 500 else f"expected 4xx, got {_describe(reply)}"
 
 
 def _check_chunked_refused_early(target: Target) -> str | None:

@@ -34,8 +34,8 @@ INJECTED = "\nExecStartPre=+/bin/sh -c 'touch /root/injected'"
         ({"httplab_service_user": "httplab-svc" + INJECTED}, "httplab_service_user"),
         ({"httplab_allowed_hosts": ["localhost" + INJECTED]}, "httplab_allowed_hosts"),
         ({"httplab_allowed_hosts": ["%h"]}, "httplab_allowed_hosts"),
-        ({"httplab_client_addresses": ["any"]}, "httplab_client_addresses"),
-        ({"httplab_memory_max": "1G" + INJECTED}, "httplab_memory_max"),
+        ({"httplab_stack_client_addresses": ["any"]}, "httplab_stack_client_addresses"),
+        ({"httplab_stack_memory_max": "1G" + INJECTED}, "httplab_stack_memory_max"),
     ],
     ids=[
         "app newline",
@@ -144,7 +144,7 @@ def _finish(lab: Any, venv_bin: Path, workdir: Path, keep: bool) -> None:
         "        name: httplab_stack\n        tasks_from: finish\n"
     )
     run = run_playbook(
-        lab, venv_bin, workdir / "runner", str(playbook), {"httplab_keep_stacks_running": keep}
+        lab, venv_bin, workdir / "runner", str(playbook), {"httplab_stack_keep_running": keep}
     )
     assert run.status == "successful", run.failure_messages
 
