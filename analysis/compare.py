@@ -24,8 +24,9 @@ from analysis.figures import plt  # pyplot, with the Agg backend already selecte
 from analysis.intervals import WELCH, CellInterval, difference
 from analysis.load import Problem, Run, load_run
 from analysis.naming import order_methods, order_modes, order_stacks, stack_colours
-from analysis.output import write_bytes, write_csv, write_text
+from analysis.output import write_csv
 from analysis.stats import annotate, cell_intervals, sort_rows, summarise
+from bench_client.results_format import write_atomic
 
 RUN_HATCHES = ("", "///", "...", "xxx", "\\\\\\", "ooo")
 
@@ -261,10 +262,10 @@ def build_comparison(folders: list[Path], out: Path, include_suspect: bool = Fal
     comparison.figures = [comparison_figure(comparison, mode) for mode in modes]
     mode_tables = [comparison_table(comparison, mode) for mode in modes]
     for figure in comparison.figures:
-        write_bytes(out / figure.name, figure.png)
+        write_atomic(out / figure.name, figure.png)
     write_csv(out / "compare.csv", comparison.table)
-    write_text(out / "compare.md", compare_markdown(comparison, mode_tables))
-    write_text(out / "index.html", compare_html(comparison, mode_tables))
+    write_atomic(out / "compare.md", compare_markdown(comparison, mode_tables))
+    write_atomic(out / "index.html", compare_html(comparison, mode_tables))
     return comparison
 
 

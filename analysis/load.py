@@ -14,7 +14,6 @@ where there is one, the line; the rest of the folder is still read.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import math
 import re
@@ -27,8 +26,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import sanitize
-from bench_client.results_format import CSV_HEADER, PAPER_CSV_HEADER
-from bench_client.results_format import Measurement as Planned
+from bench_client.results_format import CSV_HEADER, PAPER_CSV_HEADER, Measurement, sha256_file
 from orchestrator.manifest import COMPLETE
 
 HTTPLAB_HEADER = CSV_HEADER
@@ -64,8 +62,8 @@ class Problem:
 
 
 @dataclass
-class Measurement:
-    """One CSV: a mode × stack × method × repetition."""
+class LoadedCsv:
+    """One measurement's CSV as read, with what its meta file and the manifest say of it."""
 
     mode: str
     stack: str
@@ -89,7 +87,7 @@ class Run:
     run_id: str
     manifest: dict[str, Any] | None
     samples: pd.DataFrame  # columns SAMPLE_COLUMNS, one row per request
-    measurements: list[Measurement]
+    measurements: list[LoadedCsv]
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     left_out: list[str] = field(default_factory=list)  # suspect CSVs kept out of the statistics
@@ -115,7 +113,7 @@ def load_run(root: Path, exclude: Path | None = None, include_suspect: bool = Fa
     manifest = _read_manifest(root, problems)
     suspects = _check_manifest(root, manifest, problems, notes) if manifest is not None else {}
     frames: list[pd.DataFrame] = []
-    measurements: list[Measurement] = []
+    measurements: list[LoadedCsv] = []
     found: set[tuple[str, str, str, int]] = set()
     for path in sorted(root.glob("*/*/*.csv")):
         if exclude is not None and path.resolve().is_relative_to(exclude.resolve()):
@@ -151,7 +149,7 @@ def _read_measurement(
     key: tuple[str, str, str, int],
     problems: list[Problem],
     notes: list[str],
-) -> tuple[Measurement | None, pd.DataFrame | None]:
+) -> tuple[LoadedCsv | None, pd.DataFrame | None]:
     """One CSV and its meta file, or (None, None) if the CSV has nothing usable."""
     try:
         parsed = read_csv(path)
@@ -173,7 +171,7 @@ def _read_measurement(
         zeros = int(parsed.frame["time_s"].isna().sum())
         notes.append(f"{relative}: paper format; {zeros} zero times counted as failures")
     mode, stack, method, repetition = key
-    measurement = Measurement(
+    measurement = LoadedCsv(
         mode,
         stack,
         method,
@@ -498,7 +496,7 @@ def _check_manifest(
             problems.append(Problem(csv_path, None, sanitize.LEAVES_FOLDER))
             continue
         expected = entry.get("sha256")
-        if expected and hashlib.sha256(csv_path.read_bytes()).hexdigest() != expected:
+        if expected and sha256_file(csv_path) != expected:
             message = "sha256 differs from manifest.json: the file changed after it was collected"
             problems.append(Problem(csv_path, None, message))
             suspects[relative] = message
@@ -525,7 +523,7 @@ def _check_missing(
         sorted(modes), sorted(stacks), sorted(methods), sorted(repetitions)
     ):
         try:
-            relative = Planned(mode, stack, method, repetition).csv
+            relative = Measurement(mode, stack, method, repetition).csv
         except ValueError:
             continue  # a folder that is no cell of a run; reported when its CSVs were read
         if (mode, stack, method, repetition) in found or relative in listed:

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from analysis.output import write_text
+from bench_client.results_format import write_atomic
 
 TEXT_OUTPUTS = ("index.html", "tables.md", "summary.csv")
 USER_KEYS = frozenset({"user", "username", "ansible_user", "login", "owner"})
@@ -76,6 +76,6 @@ def redact_report(out: Path, results: Path) -> list[Path]:
     for name in TEXT_OUTPUTS:
         path = out / name
         if path.is_file():
-            write_text(path, redact_text(path.read_text(encoding="utf-8"), found))
+            write_atomic(path, redact_text(path.read_text(encoding="utf-8"), found))
             written.append(path)
     return written

@@ -14,7 +14,7 @@ from analysis import tables
 from analysis.guard import run_warnings
 from analysis.load import Problem, Run, load_run
 from analysis.naming import order_modes
-from analysis.output import write_bytes, write_csv, write_text
+from analysis.output import write_csv
 from analysis.paper import (
     DAPHNE_DUPLICATE_NOTE,
     PAPER_TABLE_OF_MODE,
@@ -23,6 +23,7 @@ from analysis.paper import (
 )
 from analysis.sanitize import spreadsheet_safe
 from analysis.stats import annotate, summarise
+from bench_client.results_format import write_atomic
 
 
 @dataclass
@@ -53,10 +54,10 @@ def build_report(results: Path, out: Path, include_suspect: bool = False) -> Rep
 def write_outputs(report: Report) -> None:
     out = report.out
     for figure in report.figures:
-        write_bytes(out / figure.name, figure.png)
+        write_atomic(out / figure.name, figure.png)
     write_csv(out / "summary.csv", spreadsheet_safe(report.summary))
-    write_text(out / "tables.md", tables_markdown(report))
-    write_text(out / "index.html", index_html(report))
+    write_atomic(out / "tables.md", tables_markdown(report))
+    write_atomic(out / "index.html", index_html(report))
 
 
 def flag_sentences(run: Run, summary: pd.DataFrame) -> list[str]:

@@ -11,7 +11,7 @@ import pandas as pd
 from pandas.core.groupby import SeriesGroupBy
 
 from analysis.intervals import CellInterval, cell_interval, cell_seed
-from analysis.load import Measurement
+from analysis.load import LoadedCsv
 from analysis.naming import order_methods, order_modes, order_stacks
 from analysis.ranking import improvement_pct, rank_ranges
 
@@ -149,10 +149,10 @@ def repetition_spread(ok_rows: pd.DataFrame) -> pd.DataFrame:
     return spread.rename("repetition_sd_s").reset_index()
 
 
-def annotate(summary: pd.DataFrame, measurements: list[Measurement]) -> pd.DataFrame:
+def annotate(summary: pd.DataFrame, measurements: list[LoadedCsv]) -> pd.DataFrame:
     """Add what the numbers alone do not say: repetitions, CSV format, client-bottleneck, Nagle
     and busy-host flags, the calibration; then rank the rows the server set the pace of."""
-    by_key: dict[tuple[str, str, str], list[Measurement]] = {}
+    by_key: dict[tuple[str, str, str], list[LoadedCsv]] = {}
     for m in measurements:
         by_key.setdefault((m.mode, m.stack, m.method), []).append(m)
     cells = [by_key.get(k, []) for k in zip(*(summary[c] for c in KEYS), strict=True)]
@@ -183,7 +183,7 @@ def annotate(summary: pd.DataFrame, measurements: list[Measurement]) -> pd.DataF
     return out[SUMMARY_COLUMNS + EXTRA_COLUMNS]
 
 
-def _one_value(cell: list[Measurement], attribute: str) -> float:
+def _one_value(cell: list[LoadedCsv], attribute: str) -> float:
     """A setting shared by the repetitions of a cell (NaN if unknown or if they disagree)."""
     values = {getattr(m, attribute) for m in cell} - {None}
     return float(values.pop()) if len(values) == 1 else np.nan

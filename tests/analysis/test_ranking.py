@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis.load import Measurement
+from analysis.load import LoadedCsv
 from analysis.ranking import rank_ranges
 from analysis.stats import annotate, summarise
 
@@ -41,7 +41,7 @@ def test_a_client_limited_row_is_neither_ranked_nor_the_improvement_baseline():
         ]
     )
     measurements = [
-        Measurement("concurrent", stack, "GET", rep, Path(f"{stack}.csv"), "httplab", 2)
+        LoadedCsv("concurrent", stack, "GET", rep, Path(f"{stack}.csv"), "httplab", 2)
         for stack in ("fast", "slow", "client-bound")
         for rep in (1, 2, 3)
     ]
