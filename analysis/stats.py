@@ -159,9 +159,7 @@ def annotate(summary: pd.DataFrame, measurements: list[LoadedCsv]) -> pd.DataFra
     out = summary.copy()
     out["repetitions"] = [len(cell) for cell in cells]
     out["source_format"] = ["+".join(sorted({m.source_format for m in c})) for c in cells]
-    out["client_limited"] = [
-        "; ".join(sorted({m.client_limit for m in c if m.client_limit})) for c in cells
-    ]
+    out["client_limited"] = [client_limited(cell) for cell in cells]
     out["client_overhead_s"] = [
         np.mean(o) if (o := [m.client_overhead_s for m in c if m.client_overhead_s]) else np.nan
         for c in cells
@@ -181,6 +179,14 @@ def annotate(summary: pd.DataFrame, measurements: list[LoadedCsv]) -> pd.DataFra
     out["improvement_pct"] = improvement_pct(out, ranked)
     out = out.join(rank_ranges(out, ranked))
     return out[SUMMARY_COLUMNS + EXTRA_COLUMNS]
+
+
+def client_limited(cell: list[LoadedCsv]) -> str:
+    """Why the client set the pace: the first repetition's reasons, and how many were limited."""
+    limited = [m for m in cell if m.client_limit]
+    if len(cell) <= 1 or not limited:
+        return limited[0].client_limit if limited else ""
+    return f"{len(limited)} of {len(cell)} repetitions, e.g. {limited[0].client_limit}"
 
 
 def _one_value(cell: list[LoadedCsv], attribute: str) -> float:
