@@ -85,6 +85,48 @@ def create_bridge(config: LabConfig) -> None:
     run(["ip", "link", "set", bridge, "up"])
 
 
+def _firewall_table(config: LabConfig) -> str:
+    return f"httplab-{config.name}"
+
+
+def install_firewall(config: LabConfig) -> None:
+    """Drop what the lab hosts start towards the control node, and anything routed in or out.
+
+    The node's own connections into the lab (SSH) are answered: established and related
+    packets pass. Traffic between the hosts stays on the bridge. One nftables table per
+    lab, replaced whole, so `up` after a crash leaves no duplicate rules.
+    """
+    table, bridge = _firewall_table(config), config.bridge
+    ruleset = f"""\
+table inet {table}
+delete table inet {table}
+table inet {table} {{
+    chain input {{
+        type filter hook input priority filter; policy accept;
+        iifname "{bridge}" ct state established,related accept
+        iifname "{bridge}" drop
+    }}
+    chain forward {{
+        type filter hook forward priority filter; policy accept;
+        iifname "{bridge}" oifname "{bridge}" accept
+        iifname "{bridge}" drop
+        oifname "{bridge}" drop
+    }}
+}}
+"""
+    run(["nft", "-f", "-"], stdin=ruleset)
+
+
+def firewall_installed(config: LabConfig) -> bool:
+    listed = run(["nft", "list", "table", "inet", _firewall_table(config)], check=False)
+    return listed.returncode == 0
+
+
+def remove_firewall(config: LabConfig) -> None:
+    if firewall_installed(config):
+        run(["nft", "delete", "table", "inet", _firewall_table(config)])
+
+
 def delete_bridge(config: LabConfig) -> None:
     """Remove the bridge and any veth still enslaved to it."""
     for link in links_on_bridge(config.bridge):
