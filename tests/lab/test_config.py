@@ -9,7 +9,7 @@ import sys
 import pytest
 import yaml
 
-from lab import image, inventory
+from lab import image, inventory, network
 from lab.config import REPO_ROOT, LabConfig, default_subnets, parse_subnet, validate_name
 from lab.errors import LabError
 from lab.system import require_free_space
@@ -48,6 +48,16 @@ def test_other_labs_get_deterministic_slices_of_test_net_3():
     test_net_3 = ipaddress.IPv4Network("203.0.113.0/24")
     assert all(c.subnet_of(test_net_3) and c.prefixlen == 28 for c in candidates)
     assert default_subnets("pytest")[0] != default_subnets("roles")[0]
+
+
+def test_a_subnet_holding_a_package_source_is_skipped(monkeypatch):
+    first, second = default_subnets("labsec")[:2]
+    mirror = ("deb.example", first.network_address + 3)
+    monkeypatch.setattr(network, "_package_sources", lambda: [mirror])
+    monkeypatch.setattr(network, "interface_networks", dict)  # a machine without other labs
+    assert network.choose_subnet("labsec", "hl-labsec", None) == second
+    with pytest.raises(LabError, match=r"in use by deb.example \(203\.0\.113\.\d+\)"):
+        network.choose_subnet("labsec", "hl-labsec", first)
 
 
 def test_addresses_follow_the_contract():
