@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import configparser
 import importlib.metadata
+import subprocess
 from pathlib import Path
 
 import pytest
 from packaging.utils import canonicalize_name
 
-from tests.foundation.pins import read_pins
+from tests.foundation.pins import read_locked, read_pins
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUIREMENT_FILES = [
@@ -23,6 +24,40 @@ REQUIREMENT_FILES = [
 @pytest.mark.parametrize("name", REQUIREMENT_FILES)
 def test_requirements_are_exact_pins(name: str) -> None:
     assert read_pins(ROOT / name), f"{name} pins nothing"
+
+
+@pytest.mark.parametrize("name", REQUIREMENT_FILES)
+def test_every_pin_carries_its_hashes(name: str) -> None:
+    """pip then installs only files whose sha256 the lock names (hash-checking mode)."""
+    unhashed = [pkg for pkg, pin in read_locked(ROOT / name).items() if not pin.hashes]
+    assert not unhashed, f"{name}: no --hash for {unhashed}; run `make lock`"
+    assert all(
+        h.startswith("sha256:") for pin in read_locked(ROOT / name).values() for h in pin.hashes
+    )
+
+
+@pytest.mark.parametrize("name", REQUIREMENT_FILES)
+def test_locks_are_written_by_make_lock_from_their_in_file(name: str) -> None:
+    lock = ROOT / name
+    assert "#    make lock\n" in lock.read_text(), f"{name} was not written by `make lock`"
+    direct = read_pins(lock.with_suffix(".in"))
+    locked = read_pins(lock)
+    stale = {
+        pkg: (want, locked.get(pkg)) for pkg, want in direct.items() if locked.get(pkg) != want
+    }
+    assert not stale, f"{name} differs from its .in (wanted, locked): {stale}; run `make lock`"
+
+
+def test_make_venv_installs_only_hashed_wheels_and_keeps_pip_as_it_is() -> None:
+    commands = subprocess.run(
+        ["make", "--dry-run", "--always-make", "--no-print-directory", ".venv/bin/.installed"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    installs = [line for line in commands.splitlines() if " install " in line]
+    assert installs, commands
+    for line in installs:
+        assert "--upgrade" not in line, f"an unpinned upgrade: {line}"
+        assert "--require-hashes" in line and "--only-binary=:all:" in line, line
 
 
 def test_control_venv_matches_the_pins() -> None:

@@ -18,6 +18,8 @@ from typing import Any
 
 import ansible_runner
 import pytest
+
+from tests.foundation.pins import read_pins
 import yaml
 
 pytestmark = pytest.mark.roles
@@ -26,11 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 STACKS: list[dict[str, Any]] = yaml.safe_load(
     (REPO / "inventory" / "group_vars" / "all" / "stacks.yml").read_text()
 )["httplab_stacks"]
-PINS = dict(
-    line.split("#", 1)[0].strip().split("==")
-    for line in (REPO / "requirements" / "server.txt").read_text().splitlines()
-    if "==" in line.split("#", 1)[0]
-)
+PINS = read_pins(REPO / "requirements" / "server.txt")
 FRAMEWORK_PACKAGES = {"flask": "flask", "django": "django", "fastapi": "fastapi"}
 
 
