@@ -158,9 +158,12 @@ def ensure_image(progress: Progress) -> Image:
     """Return the cached image for the current recipe, building it first if needed."""
     digest = recipe_hash()
     image = Image(IMAGE_ROOT / digest, digest)
+    IMAGE_ROOT.mkdir(parents=True, exist_ok=True)
+    # Root only: the trees hold setuid binaries (root's in the image, container root's
+    # in the hosts' copies) that a user of this machine must not run.
+    IMAGE_ROOT.chmod(0o700)
     if image.path.is_dir():
         return image
-    IMAGE_ROOT.mkdir(parents=True, exist_ok=True)
     # Two labs coming up at once on a fresh machine must not both build it.
     with (IMAGE_ROOT / ".build.lock").open("w") as lock:
         if not _try_lock(lock):

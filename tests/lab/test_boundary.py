@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import socket
+import subprocess
 import threading
 from collections.abc import Iterator
 
@@ -16,7 +17,7 @@ import psutil
 import pytest
 
 from lab import api, containers
-from lab.config import LabConfig
+from lab.config import IMAGE_ROOT, LabConfig
 
 pytestmark = pytest.mark.lab
 
@@ -79,6 +80,18 @@ def test_container_root_is_an_unprivileged_user_on_the_control_node(embedded_lab
 def test_each_host_has_its_own_uid_range(embedded_lab):
     ranges = {h.run("cat", "/proc/self/uid_map").stdout.split()[1] for h in embedded_lab.hosts}
     assert len(ranges) == 2
+
+
+def test_users_of_the_node_cannot_enter_the_image_trees(embedded_lab):
+    """The copies' setuid binaries would make a user the container's root on the node."""
+    assert IMAGE_ROOT.stat().st_mode & 0o777 == 0o700
+    probe = subprocess.run(
+        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+         "ls", str(embedded_lab.image)],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert probe.returncode != 0
+    assert "Permission denied" in probe.stderr
 
 
 @pytest.mark.parametrize("kind", ["b 8 0", "c 1 1"])  # a disk (sda), /dev/mem
