@@ -20,23 +20,35 @@ CLIENT_PYTHONS   ?= 3.11 3.12
 CLIENT_PLATFORMS ?= linux win_amd64
 LINUX_PLATFORMS  := --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 --platform linux_x86_64
 
-# Debian packages the tests need on this machine: the embedded lab (debootstrap,
-# systemd-nspawn, ip), real SSH for the Fabric tests (sshd), wrk for the
-# client-overhead benchmark. `make test` installs the missing ones as root, or
-# names the command to run.
-HOST_PACKAGES := debootstrap systemd-container openssh-client openssh-server iproute2 procps wrk
+# Debian packages the tests need on this machine: the embedded lab (debootstrap
+# with Debian's archive keyring, systemd-nspawn, ip, nft for its firewall), real
+# SSH for the Fabric tests (sshd), wrk for the client-overhead benchmark.
+# `make test` installs the missing ones as root, or names the command to run.
+HOST_PACKAGES := debootstrap debian-archive-keyring systemd-container nftables openssh-client openssh-server iproute2 procps wrk
 
-.PHONY: help venv host-packages run test lint unit wheelhouse lab-up lab-down lab-status clean
+# `make lock`: uv resolves each set for one target and checks every other target
+# of the wheelhouse can install it with --require-hashes (a missing pin fails).
+UV_COMPILE   := $(BIN)/uv pip compile --quiet --generate-hashes --custom-compile-command "make lock"
+UV_CHECK     := $(BIN)/uv pip install --quiet --dry-run --require-hashes
+LOCK_LINUX   := x86_64-manylinux_2_17
+LOCK_WINDOWS := x86_64-pc-windows-msvc
+CONTROL_PYTHON := 3.11
+
+.PHONY: help venv host-packages run test lint unit wheelhouse lock lab-up lab-down lab-status clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
+# The venv's own pip (from the Python installation) is used as it is: an upgrade
+# would fetch an unpinned pip. Every other package must match a hash in the lock.
 $(BIN)/.installed: requirements.txt requirements/dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements/dev.txt
-	# The `httplab` command, editable: it runs this checkout's code.
-	$(BIN)/pip install --quiet --no-deps --editable .
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes --only-binary=:all: \
+	  -r requirements/dev.txt
+	# The `httplab` command, editable: it runs this checkout's code. Built with the
+	# locked setuptools, not one fetched unpinned into an isolated build env.
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation \
+	  --editable .
 	touch $@
 
 venv: $(BIN)/.installed ## create .venv with the pinned control-node and dev tools
@@ -82,18 +94,39 @@ $(WHEELHOUSE)/.complete: requirements/server.txt requirements/client.txt | venv
 	@set -e; \
 	for py in $(SERVER_PYTHONS); do \
 	  echo "wheelhouse: server, Python $$py, Linux"; \
-	  $(BIN)/pip download --quiet --disable-pip-version-check --only-binary=:all: \
+	  $(BIN)/pip download --quiet --disable-pip-version-check --only-binary=:all: --require-hashes \
 	    --python-version $$py $(LINUX_PLATFORMS) \
 	    -r requirements/server.txt -d $(WHEELHOUSE)/server/py$$py; \
 	done; \
 	for py in $(CLIENT_PYTHONS); do for plat in $(CLIENT_PLATFORMS); do \
 	  echo "wheelhouse: client, Python $$py, $$plat"; \
 	  if [ $$plat = linux ]; then platflags="$(LINUX_PLATFORMS)"; else platflags="--platform $$plat"; fi; \
-	  $(BIN)/pip download --quiet --disable-pip-version-check --only-binary=:all: \
+	  $(BIN)/pip download --quiet --disable-pip-version-check --only-binary=:all: --require-hashes \
 	    --python-version $$py $$platflags \
 	    -r requirements/client.txt -d $(WHEELHOUSE)/client/py$$py-$$plat; \
 	done; done
 	touch $@
+
+lock: venv ## re-pin requirements*.txt (with hashes) from requirements*.in; needs the index
+	$(UV_COMPILE) --python-version $(CONTROL_PYTHON) --python-platform $(LOCK_LINUX) \
+	  requirements.in -o requirements.txt
+	$(UV_COMPILE) --python-version $(CONTROL_PYTHON) --python-platform $(LOCK_LINUX) \
+	  requirements/dev.in -o requirements/dev.txt
+	$(UV_COMPILE) --python-version $(firstword $(SERVER_PYTHONS)) --python-platform $(LOCK_LINUX) \
+	  requirements/server.in -o requirements/server.txt
+	$(UV_COMPILE) --python-version $(firstword $(CLIENT_PYTHONS)) --python-platform $(LOCK_WINDOWS) \
+	  requirements/client.in -o requirements/client.txt
+	@set -e; scratch=$$(mktemp -d); trap 'rm -rf "$$scratch"' EXIT; \
+	for py in $(SERVER_PYTHONS); do \
+	  echo "lock: server set installs on Python $$py, Linux"; \
+	  $(UV_CHECK) --target $$scratch --python-version $$py --python-platform $(LOCK_LINUX) \
+	    -r requirements/server.txt; \
+	done; \
+	for py in $(CLIENT_PYTHONS); do for plat in $(LOCK_LINUX) $(LOCK_WINDOWS); do \
+	  echo "lock: client set installs on Python $$py, $$plat"; \
+	  $(UV_CHECK) --target $$scratch --python-version $$py --python-platform $$plat \
+	    -r requirements/client.txt; \
+	done; done
 
 lab-up: venv ## bring up the embedded two-host lab (idempotent)
 	$(BIN)/python -m lab up --name $(LAB_NAME)

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab import containers, image, inventory, network, ssh, system
+from lab import containers, image, inventory, network, ssh, system, userns
 from lab.config import (
     DEFAULT_NAME,
     STATE_ROOT,
@@ -123,13 +123,15 @@ def _up(
         network.create_bridge(config)
     cpus = _split_cpus()
     try:
+        network.install_firewall(config)
         lab_image = image.ensure_image(progress)
         _prepare_files(config)
+        roots = {h: userns.host_root(lab_image, h, progress) for h in config.hosts}
         progress(
             f"booting {config.server.hostname} and {config.client.hostname} on {config.subnet}"
         )
         boot_started = time.monotonic()
-        launched = {h: containers.launch(config, h, lab_image, cpus[h.role]) for h in config.hosts}
+        launched = {h: containers.launch(config, h, roots[h], cpus[h.role]) for h in config.hosts}
         _wait_for_ssh(config, launched, progress, boot_started)
     except BaseException:
         _teardown(config)
@@ -228,6 +230,8 @@ def _health_problem(config: LabConfig) -> str | None:
         return "left over from an interrupted up or down"
     if not network.link_exists(config.bridge):
         return f"bridge {config.bridge} is missing"
+    if not network.firewall_installed(config):
+        return f"firewall table of {config.bridge} is missing"
     for host in config.hosts:
         if containers.running_process(host) is None:
             return f"{host.role} container is not running"
@@ -328,6 +332,7 @@ def _teardown(config: LabConfig) -> None:
     ssh.close_ssh_clients(config.subnet)
     containers.stop(config.hosts)
     containers.remove_cgroups(config)
+    network.remove_firewall(config)
     network.delete_bridge(config)
     _unmount_leftovers(config)
     config.state_file.unlink(missing_ok=True)

@@ -21,12 +21,38 @@ import psutil
 
 from lab.config import HostConfig, LabConfig
 from lab.errors import LabError
-from lab.image import Image
 from lab.system import write_atomic
+from lab.userns import HostRoot
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 # A clean halt takes about 2 s.
 STOP_TIMEOUT = 30.0
+
+# nspawn's default set minus what neither systemd, sshd, Ansible nor the stacks use. The
+# rest (CAP_SYS_ADMIN for the units' mount namespaces, CAP_NET_ADMIN for networkd) holds
+# only inside the host's own user and network namespaces: it reaches nothing on the node.
+DROPPED_CAPABILITIES = (
+    "CAP_MKNOD",
+    "CAP_AUDIT_CONTROL",
+    "CAP_IPC_OWNER",
+    "CAP_LEASE",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BROADCAST",
+    "CAP_SYS_TTY_CONFIG",
+)
+# Devices a host may open (cgroup v1 devices controller): what nspawn itself gives a
+# container - null, zero, full, random, urandom, tty, ptmx, the ptys, tun. No disk.
+DEVICE_POLICY = (
+    "c 1:3 rwm",
+    "c 1:5 rwm",
+    "c 1:7 rwm",
+    "c 1:8 rwm",
+    "c 1:9 rwm",
+    "c 5:0 rwm",
+    "c 5:2 rwm",
+    "c 136:* rwm",
+    "c 10:200 rwm",
+)
 
 # Moves the shell into the lab's cgroups, then becomes systemd-nspawn (same PID).
 _ENTER_CGROUPS = 'for cg in $HTTPLAB_CGROUPS; do echo $$ > "$cg/cgroup.procs"; done; exec "$@"'
@@ -56,24 +82,49 @@ def cgroup_dirs(config: LabConfig, role: str | None = None) -> list[Path]:
     """The lab's (or one host's) cgroup directory in each hierarchy nspawn uses."""
     if (CGROUP_ROOT / "cgroup.controllers").exists():  # pure cgroup v2
         hierarchies = [CGROUP_ROOT]
-    else:  # hybrid: systemd's named v1 hierarchy, plus v2 if mounted
-        hierarchies = [p for p in (CGROUP_ROOT / "systemd", CGROUP_ROOT / "unified") if p.is_dir()]
+    else:  # hybrid: systemd's named v1 hierarchy, v2 if mounted, v1 devices for the policy
+        candidates = ("systemd", "unified", "devices")
+        hierarchies = [CGROUP_ROOT / name for name in candidates if (CGROUP_ROOT / name).is_dir()]
     parts = ["httplab", config.name] + ([role] if role else [])
     return [h.joinpath(*parts) for h in hierarchies]
 
 
+def device_cgroup(config: LabConfig, role: str) -> Path | None:
+    """The host's cgroup in the v1 devices hierarchy, None where there is none.
+
+    On pure cgroup v2 a device policy needs BPF, which only a systemd on the machine
+    attaches; there the user namespace alone keeps devices out (no mknod, no disk nodes).
+    """
+    devices = CGROUP_ROOT / "devices"
+    return devices / "httplab" / config.name / role if (devices / "devices.list").exists() else None
+
+
+def _apply_device_policy(cgroup: Path) -> None:
+    (cgroup / "devices.deny").write_text("a\n")
+    for rule in DEVICE_POLICY:
+        (cgroup / "devices.allow").write_text(f"{rule}\n")
+
+
 def launch(
-    config: LabConfig, host: HostConfig, image: Image, cpus: list[int]
+    config: LabConfig, host: HostConfig, root: HostRoot, cpus: list[int]
 ) -> subprocess.Popen[bytes]:
     """Boot the host in the background; return its systemd-nspawn process."""
     cgroups = cgroup_dirs(config, host.role)
     for cgroup in cgroups:
         cgroup.mkdir(parents=True, exist_ok=True)
+    policy = device_cgroup(config, host.role)
+    if policy is not None:
+        _apply_device_policy(policy)
+    _hand_over_seed(host, root)
     machine_id = uuid.uuid5(uuid.NAMESPACE_URL, f"httplab:{config.name}:{host.role}")
     argv = [
         "systemd-nspawn",
-        f"--directory={image.path}",
-        "--volatile=overlay",  # the cached image stays pristine
+        f"--directory={root.path}",
+        "--volatile=overlay",  # the cached tree stays pristine
+        # Container root is an unprivileged host UID; the tree is already shifted.
+        f"--private-users={root.private_users}",
+        "--private-users-ownership=off",
+        f"--drop-capability={','.join(DROPPED_CAPABILITIES)}",
         "--boot",
         f"--machine={host.machine}",
         f"--hostname={host.hostname}",
@@ -104,6 +155,12 @@ def launch(
         )
     write_atomic(host.pid_file, f"{proc.pid}\n")
     return proc
+
+
+def _hand_over_seed(host: HostConfig, root: HostRoot) -> None:
+    """Give the seed to the container's root: to it, host root's files belong to nobody."""
+    for path in (host.seed_dir, *host.seed_dir.iterdir()):
+        os.chown(path, root.uid_base, root.uid_base)
 
 
 def running_process(host: HostConfig) -> psutil.Process | None:

@@ -25,6 +25,8 @@ from lab.system import Progress, require_free_space, run, write_atomic
 
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
+# From the host package debian-archive-keyring (lab.system installs it).
+KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 PACKAGES = (
     "systemd",
     "systemd-sysv",
@@ -114,7 +116,7 @@ apt-get clean
 """
 
 # debootstrap's per-package lines ("I: Retrieving libc6 2.36-9") are summarised, not shown.
-_IMAGE_NAME = re.compile(r"[0-9a-f]{16}(\.partial)?")
+_IMAGE_NAME = re.compile(r"[0-9a-f]{16}(\.partial|\.hosts)?")
 _PACKAGE_LINE = re.compile(
     r"^I: (Retrieving|Validating|Extracting|Unpacking|Configuring) \S+(\.\.\.| \S+)$"
 )
@@ -130,6 +132,11 @@ class Image:
         """Size measured when the image was built (None if its record is gone)."""
         info = _info_path(self.recipe_hash)
         return int(json.loads(info.read_text())["size_bytes"]) if info.exists() else None
+
+
+def hosts_dir(image: Image) -> Path:
+    """Where the hosts' own copies of this image live (see lab.userns)."""
+    return image.path.with_name(f"{image.recipe_hash}.hosts")
 
 
 def recipe_hash() -> str:
@@ -151,9 +158,12 @@ def ensure_image(progress: Progress) -> Image:
     """Return the cached image for the current recipe, building it first if needed."""
     digest = recipe_hash()
     image = Image(IMAGE_ROOT / digest, digest)
+    IMAGE_ROOT.mkdir(parents=True, exist_ok=True)
+    # Root only: the trees hold setuid binaries (root's in the image, container root's
+    # in the hosts' copies) that a user of this machine must not run.
+    IMAGE_ROOT.chmod(0o700)
     if image.path.is_dir():
         return image
-    IMAGE_ROOT.mkdir(parents=True, exist_ok=True)
     # Two labs coming up at once on a fresh machine must not both build it.
     with (IMAGE_ROOT / ".build.lock").open("w") as lock:
         if not _try_lock(lock):
@@ -195,24 +205,26 @@ def _build(image: Image, progress: Progress) -> None:
 
 
 def prune_images(root: Path, keep: Path) -> list[Path]:
-    """Remove images (and their records) of other recipes that no running lab boots from.
+    """Remove images (their hosts' copies, their records) of other recipes no running lab uses.
 
     Call with the build lock held: a .partial directory then is a crashed build.
     """
-    in_use = {
-        arg.removeprefix("--directory=")
+    booted = [
+        Path(arg.removeprefix("--directory="))
         for proc in psutil.process_iter(["cmdline"])
         for arg in proc.info["cmdline"] or ()
         if arg.startswith("--directory=")
-    }
+    ]
+    in_use = {_digest(p.relative_to(root).parts[0]) for p in booted if p.is_relative_to(root)}
+    kept = (keep, keep.with_name(f"{keep.name}.hosts"))
     removed = []
     for path in sorted(root.iterdir()):
-        if path == keep or not path.is_dir() or not _IMAGE_NAME.fullmatch(path.name):
+        if path in kept or not path.is_dir() or not _IMAGE_NAME.fullmatch(path.name):
             continue
-        if str(path) in in_use:
+        digest = _digest(path.name)
+        if digest in in_use:
             continue
         shutil.rmtree(path)
-        digest = path.name.removesuffix(".partial")
         if digest != keep.name:  # a crashed build of the kept recipe keeps its log
             (root / f"{digest}.json").unlink(missing_ok=True)
             (root / f"{digest}.log").unlink(missing_ok=True)
@@ -220,15 +232,30 @@ def prune_images(root: Path, keep: Path) -> list[Path]:
     return removed
 
 
-def _debootstrap(target: Path, log_path: Path, progress: Progress) -> None:
-    argv = [
+def _digest(name: str) -> str:
+    """The recipe hash of an entry of the image root (an image, its hosts' copies, a build)."""
+    return name.split(".")[0]
+
+
+def debootstrap_argv(target: Path) -> list[str]:
+    """debootstrap that refuses a Release file without a valid Debian signature.
+
+    Without a keyring debootstrap only warns and installs unchecked packages.
+    """
+    return [
         "debootstrap",
         "--variant=minbase",
+        f"--keyring={KEYRING}",
+        "--force-check-gpg",
         f"--include={','.join(PACKAGES)}",
         SUITE,
         str(target),
         MIRROR,
     ]
+
+
+def _debootstrap(target: Path, log_path: Path, progress: Progress) -> None:
+    argv = debootstrap_argv(target)
     packages_seen = 0
     with (
         log_path.open("w") as log,

@@ -13,20 +13,26 @@ from lab.errors import LabError
 
 Progress = Callable[[str], None]
 
-# Debian package -> a program it installs that the lab runs.
+# Debian package -> a program (or a file) it installs that the lab uses.
 HOST_PACKAGES = {
     "debootstrap": "debootstrap",
+    "debian-archive-keyring": "/usr/share/keyrings/debian-archive-keyring.gpg",
     "systemd-container": "systemd-nspawn",
     "openssh-client": "ssh-keygen",
     "iproute2": "ip",
+    "nftables": "nft",
 }
 
 
 def run(
-    argv: Sequence[str], *, check: bool = True, env: dict[str, str] | None = None
+    argv: Sequence[str],
+    *,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+    stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run a command and capture its output; on failure raise LabError with its stderr."""
-    result = subprocess.run(list(argv), capture_output=True, text=True, env=env)
+    result = subprocess.run(list(argv), capture_output=True, text=True, env=env, input=stdin)
     if check and result.returncode != 0:
         detail = (result.stderr or result.stdout).strip().splitlines()
         last = detail[-1] if detail else f"exit code {result.returncode}"
@@ -57,6 +63,8 @@ def ensure_host_packages(progress: Progress) -> None:
 
 
 def _find(program: str) -> str | None:
+    if program.startswith("/"):
+        return program if Path(program).exists() else None
     # sbin directories are not always on a root PATH under sudo or CI.
     path = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
     return shutil.which(program, path=path)

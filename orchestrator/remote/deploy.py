@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import stat
 import time
 from collections.abc import Iterator
@@ -40,6 +41,12 @@ REQUIREMENTS = REPO_DIR / "requirements" / "client.txt"
 STAMP_NAME = "httplab-client.stamp"
 
 _RMTREE_CODE = "import shutil, sys\nshutil.rmtree(sys.argv[1], ignore_errors=True)\n"
+# sha256 of each wheel already on the client, as JSON {file name: hex digest}.
+_WHEEL_SUMS_CODE = (
+    "import hashlib, json, pathlib, sys\n"
+    "print(json.dumps({p.name: hashlib.sha256(p.read_bytes()).hexdigest()"
+    " for p in pathlib.Path(sys.argv[1]).glob('*.whl')}))\n"
+)
 
 
 class NotDeployedError(RemoteError):
@@ -204,14 +211,12 @@ def upload(session: RemoteSession, local: Path, remote: PurePath) -> None:
 
 
 def upload_wheels(session: RemoteSession, local_dir: Path, remote_dir: PurePath) -> int:
-    """Copy the wheels the client lacks (same name and size = present); return the count."""
+    """Copy the wheels the client lacks or holds changed (by sha256); return the count."""
     sftp_makedirs(session, remote_dir)
-    present = {
-        entry.filename: entry.st_size for entry in session.sftp.listdir_attr(sftp_path(remote_dir))
-    }
+    present = json.loads(session.run_python(_WHEEL_SUMS_CODE, str(remote_dir)))
     copied = 0
     for wheel in sorted(local_dir.glob("*.whl")):
-        if present.get(wheel.name) != wheel.stat().st_size:
+        if present.get(wheel.name) != hashlib.sha256(wheel.read_bytes()).hexdigest():
             session.sftp.put(str(wheel), sftp_path(remote_dir / wheel.name))
             copied += 1
     return copied
@@ -280,7 +285,9 @@ def deploy(
                 f"{exc} (on Debian/Ubuntu the client needs the python3-venv package)"
             ) from None
     pip = [venv_python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input"]
-    pip += ["--progress-bar", "off", *install_from, "-r", str(layout.requirements)]
+    # Only wheels whose sha256 the lock names; no sdist build code runs.
+    pip += ["--require-hashes", "--only-binary=:all:", "--progress-bar", "off", *install_from]
+    pip += ["-r", str(layout.requirements)]
     installed = session.run(pip, stream=log, what="pip install")
     if installed.exited != 0:
         raise CommandError(

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import configparser
 import importlib.metadata
+import subprocess
 from pathlib import Path
 
 import pytest
 from packaging.utils import canonicalize_name
 
-from tests.foundation.pins import read_pins
+from tests.foundation.pins import read_locked, read_pins
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUIREMENT_FILES = [
@@ -25,6 +26,43 @@ def test_requirements_are_exact_pins(name: str) -> None:
     assert read_pins(ROOT / name), f"{name} pins nothing"
 
 
+@pytest.mark.parametrize("name", REQUIREMENT_FILES)
+def test_every_pin_carries_its_hashes(name: str) -> None:
+    """pip then installs only files whose sha256 the lock names (hash-checking mode)."""
+    unhashed = [pkg for pkg, pin in read_locked(ROOT / name).items() if not pin.hashes]
+    assert not unhashed, f"{name}: no --hash for {unhashed}; run `make lock`"
+    assert all(
+        h.startswith("sha256:") for pin in read_locked(ROOT / name).values() for h in pin.hashes
+    )
+
+
+@pytest.mark.parametrize("name", REQUIREMENT_FILES)
+def test_locks_are_written_by_make_lock_from_their_in_file(name: str) -> None:
+    lock = ROOT / name
+    assert "#    make lock\n" in lock.read_text(), f"{name} was not written by `make lock`"
+    direct = read_pins(lock.with_suffix(".in"))
+    locked = read_pins(lock)
+    stale = {
+        pkg: (want, locked.get(pkg)) for pkg, want in direct.items() if locked.get(pkg) != want
+    }
+    assert not stale, f"{name} differs from its .in (wanted, locked): {stale}; run `make lock`"
+
+
+def test_make_venv_installs_only_hashed_wheels_and_keeps_pip_as_it_is() -> None:
+    commands = subprocess.run(
+        ["make", "--dry-run", "--always-make", "--no-print-directory", ".venv/bin/.installed"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    # Continued lines (" \\") make one command each.
+    installs = [c for c in commands.replace("\\\n", " ").splitlines() if " install " in c]
+    (locked, editable) = installs
+    assert "--require-hashes" in locked and "--only-binary=:all:" in locked, locked
+    # The checkout itself: no dependencies, no build env fetched from the index.
+    assert "--no-deps" in editable and "--no-build-isolation" in editable, editable
+    for command in installs:
+        assert "--upgrade" not in command, f"an unpinned upgrade: {command}"
+
+
 def test_control_venv_matches_the_pins() -> None:
     """Everything installed in the control venv is pinned, at the pinned version."""
     pins = read_pins(ROOT / "requirements/dev.txt")
@@ -32,8 +70,8 @@ def test_control_venv_matches_the_pins() -> None:
         canonicalize_name(dist.metadata["Name"]): dist.version
         for dist in importlib.metadata.distributions()
     }
-    # httplab itself is installed editable from this checkout (its `httplab` command).
-    unpinned = sorted(set(installed) - set(pins) - {"pip", "setuptools", "wheel", "httplab"})
+    # pip comes with the Python installation; httplab is this checkout (editable).
+    unpinned = sorted(set(installed) - set(pins) - {"pip", "httplab"})
     assert not unpinned, f"installed but not pinned in requirements: {unpinned}"
     drift = {name: (installed.get(name), want) for name, want in pins.items()}
     drift = {name: got for name, got in drift.items() if got[0] != got[1]}

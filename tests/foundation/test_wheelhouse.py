@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import shutil
 import subprocess
 import sys
 import venv
@@ -11,7 +13,7 @@ import pytest
 from packaging.tags import Tag
 from packaging.utils import parse_wheel_filename
 
-from tests.foundation.pins import read_pins
+from tests.foundation.pins import read_locked, read_pins
 
 ROOT = Path(__file__).resolve().parents[2]
 WHEELHOUSE = ROOT / "wheelhouse"
@@ -71,26 +73,36 @@ def test_every_pin_has_a_wheel_for_the_target(
         )
 
 
+@pytest.mark.parametrize(("folder", "requirements"), [t[:2] for t in TARGETS])
+def test_every_wheel_matches_a_hash_in_the_lock(folder: str, requirements: str) -> None:
+    """The lock covers every platform of the wheelhouse, not only the control node's."""
+    locked = read_locked(ROOT / requirements)
+    for wheel in sorted(_wheelhouse(folder).glob("*.whl")):
+        name = parse_wheel_filename(wheel.name)[0]
+        digest = "sha256:" + hashlib.sha256(wheel.read_bytes()).hexdigest()
+        assert digest in locked[name].hashes, f"{folder}/{wheel.name}: sha256 not in {requirements}"
+
+
 def _fresh_venv(path: Path) -> Path:
     venv.EnvBuilder(with_pip=True).create(path)
     return path / "bin" / "python"
 
 
-def _offline_install(python: Path, folder: str, requirements: str) -> None:
+def _offline_install(python: Path, folder: Path, requirements: str) -> None:
     subprocess.run(
         [
-            str(python), "-m", "pip", "install", "--quiet", "--no-index",
+            str(python), "-m", "pip", "install", "--quiet", "--no-index", "--require-hashes",
             "--disable-pip-version-check", "--isolated",
-            "--find-links", str(_wheelhouse(folder)), "-r", str(ROOT / requirements),
+            "--find-links", str(folder), "-r", str(ROOT / requirements),
         ],
-        check=True,
+        check=True, capture_output=True, text=True,
     )  # fmt: skip
 
 
 @pytest.mark.skipif(sys.version_info[:2] != (3, 11), reason="the wheelhouse targets cp311 here")
 def test_client_set_installs_offline_into_a_fresh_venv(tmp_path: Path) -> None:
     python = _fresh_venv(tmp_path / "client")
-    _offline_install(python, "client/py3.11-linux", "requirements/client.txt")
+    _offline_install(python, _wheelhouse("client/py3.11-linux"), "requirements/client.txt")
     probe = "import requests, psutil, tqdm; print(requests.__version__)"
     out = subprocess.run([str(python), "-c", probe], check=True, capture_output=True, text=True)
     assert out.stdout.strip() == read_pins(ROOT / "requirements/client.txt")["requests"]
@@ -99,10 +111,24 @@ def test_client_set_installs_offline_into_a_fresh_venv(tmp_path: Path) -> None:
 @pytest.mark.skipif(sys.version_info[:2] != (3, 11), reason="the wheelhouse targets cp311 here")
 def test_server_set_installs_offline_into_a_fresh_venv(tmp_path: Path) -> None:
     python = _fresh_venv(tmp_path / "server")
-    _offline_install(python, "server/py3.11", "requirements/server.txt")
+    _offline_install(python, _wheelhouse("server/py3.11"), "requirements/server.txt")
     probe = (
         "import flask, django, fastapi, uvicorn, gunicorn, gevent, daphne;"
         "print(django.get_version())"
     )
     out = subprocess.run([str(python), "-c", probe], check=True, capture_output=True, text=True)
     assert out.stdout.strip() == read_pins(ROOT / "requirements/server.txt")["django"]
+
+
+@pytest.mark.skipif(sys.version_info[:2] != (3, 11), reason="the wheelhouse targets cp311 here")
+def test_a_wheel_changed_after_locking_is_refused(tmp_path: Path) -> None:
+    """A wheel swapped under its own name (a poisoned mirror or copy) does not install."""
+    wheels = shutil.copytree(_wheelhouse("client/py3.11-linux"), tmp_path / "wheels")
+    (tampered,) = wheels.glob("idna-*.whl")
+    with tampered.open("ab") as handle:  # still a valid zip: the central directory is found
+        handle.write(b"\0" * 64)
+    python = _fresh_venv(tmp_path / "client")
+    with pytest.raises(subprocess.CalledProcessError) as refused:
+        _offline_install(python, wheels, "requirements/client.txt")
+    assert "DO NOT MATCH THE HASHES" in refused.value.stderr
+    assert tampered.name in refused.value.stderr

@@ -9,7 +9,7 @@ import sys
 import pytest
 import yaml
 
-from lab import image, inventory
+from lab import image, inventory, network
 from lab.config import REPO_ROOT, LabConfig, default_subnets, parse_subnet, validate_name
 from lab.errors import LabError
 from lab.system import require_free_space
@@ -48,6 +48,16 @@ def test_other_labs_get_deterministic_slices_of_test_net_3():
     test_net_3 = ipaddress.IPv4Network("203.0.113.0/24")
     assert all(c.subnet_of(test_net_3) and c.prefixlen == 28 for c in candidates)
     assert default_subnets("pytest")[0] != default_subnets("roles")[0]
+
+
+def test_a_subnet_holding_a_package_source_is_skipped(monkeypatch):
+    first, second = default_subnets("labsec")[:2]
+    mirror = ("deb.example", first.network_address + 3)
+    monkeypatch.setattr(network, "_package_sources", lambda: [mirror])
+    monkeypatch.setattr(network, "interface_networks", dict)  # a machine without other labs
+    assert network.choose_subnet("labsec", "hl-labsec", None) == second
+    with pytest.raises(LabError, match=r"in use by deb.example \(203\.0\.113\.\d+\)"):
+        network.choose_subnet("labsec", "hl-labsec", first)
 
 
 def test_addresses_follow_the_contract():
@@ -118,21 +128,31 @@ def test_image_is_rebuilt_only_when_its_recipe_changes(monkeypatch):
     assert image.recipe_hash() != digest
 
 
+def test_debootstrap_checks_the_release_signature(tmp_path):
+    argv = image.debootstrap_argv(tmp_path / "root")
+    assert "--keyring=/usr/share/keyrings/debian-archive-keyring.gpg" in argv
+    assert "--force-check-gpg" in argv
+    assert argv[-3:] == [image.SUITE, str(tmp_path / "root"), image.MIRROR]
+
+
 def test_images_of_other_recipes_are_pruned_unless_in_use(tmp_path):
-    keep, old, crashed = (tmp_path / name for name in ("a" * 16, "b" * 16, "c" * 16 + ".partial"))
-    for image_dir in (keep, old, crashed):
+    names = ("a" * 16, "a" * 16 + ".hosts", "b" * 16, "b" * 16 + ".hosts", "c" * 16 + ".partial")
+    keep, keep_hosts, old, old_hosts, crashed = (tmp_path / name for name in names)
+    for image_dir in (keep, keep_hosts, old, old_hosts, crashed):
         (image_dir / "etc").mkdir(parents=True)
     (tmp_path / f"{'b' * 16}.json").write_text("{}")
     (tmp_path / "notes").mkdir()  # not an image: left alone
-    busy = tmp_path / ("d" * 16)
+    busy, busy_host = tmp_path / ("d" * 16), tmp_path / ("d" * 16 + ".hosts") / "lab-srv"
     busy.mkdir()
-    # A process whose command line boots from `busy` keeps it.
+    busy_host.mkdir(parents=True)
+    # A process whose command line boots from a host copy of `busy` keeps it.
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(30)", f"--directory={busy}"]
+        [sys.executable, "-c", "import time; time.sleep(30)", f"--directory={busy_host}"]
     )
     try:
-        assert image.prune_images(tmp_path, keep=keep) == [old, crashed]
+        assert image.prune_images(tmp_path, keep=keep) == [old, old_hosts, crashed]
     finally:
         holder.kill()
         holder.wait()
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["a" * 16, "d" * 16, "notes"])
+    left = ["a" * 16, "a" * 16 + ".hosts", "d" * 16, "d" * 16 + ".hosts", "notes"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(left)

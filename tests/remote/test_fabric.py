@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from bench_client.results_format import Measurement
+from orchestrator.remote.deploy import upload_wheels
 from orchestrator.remote.inventory import read_client
 from orchestrator.remote.measure import (
     ChecksumMismatchError,
@@ -83,6 +84,22 @@ def test_deploy_then_deploy_again_does_nothing(
     assert second["changed"] is False
     assert second["digest"] == first_deploy["digest"]
     assert "up to date" in again.stderr
+
+
+def test_a_wheel_changed_on_the_client_is_copied_again(
+    first_deploy: dict, inventory: Path, wheelhouse: Path, workdir: Path
+) -> None:
+    """Same name, same size, other bytes: judged by sha256, the wheel is replaced."""
+    local_dir = wheelhouse / "client" / "py{}.{}-linux".format(*sys.version_info[:2])
+    (local,) = local_dir.glob("idna-*.whl")
+    copy = workdir / "wheelhouse" / local.name
+    data = bytearray(copy.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    copy.write_bytes(bytes(data))
+    with open_session(read_client(inventory)) as session:
+        copied = upload_wheels(session, local_dir, PurePosixPath(copy.parent))
+    assert copied == 1
+    assert sha256(copy) == sha256(local)
 
 
 def test_deploy_from_the_index(sshd, known_hosts: Path, tmp_path: Path) -> None:

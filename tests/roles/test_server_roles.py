@@ -7,6 +7,7 @@ the server as it was), then converge, verify and the rest."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -20,17 +21,15 @@ import ansible_runner
 import pytest
 import yaml
 
+from tests.foundation.pins import read_pins
+
 pytestmark = pytest.mark.roles
 
 REPO = Path(__file__).resolve().parents[2]
 STACKS: list[dict[str, Any]] = yaml.safe_load(
     (REPO / "inventory" / "group_vars" / "all" / "stacks.yml").read_text()
 )["httplab_stacks"]
-PINS = dict(
-    line.split("#", 1)[0].strip().split("==")
-    for line in (REPO / "requirements" / "server.txt").read_text().splitlines()
-    if "==" in line.split("#", 1)[0]
-)
+PINS = read_pins(REPO / "requirements" / "server.txt")
 FRAMEWORK_PACKAGES = {"flask": "flask", "django": "django", "fastapi": "fastapi"}
 
 
@@ -176,6 +175,27 @@ def test_second_provision_changes_nothing(converged):
     _, second = converged
     assert second.status == "successful", second.failure_messages
     assert second.changed() == 0, second.stats
+
+
+def test_a_changed_wheel_on_the_server_is_copied_again(
+    embedded_lab, venv_bin, converged, runner_dir
+):
+    """A wheel swapped on the server under its own name is judged by its hash, not its name."""
+    (local,) = (REPO / "wheelhouse" / "server" / f"py{_server_python(embedded_lab)}").glob(
+        "flask-*.whl"
+    )
+    remote = f"/opt/httplab/wheelhouse/{local.name}"
+    server = embedded_lab.server
+    server.run("sudo", "sh", "-c", f"printf tampered >> {remote}")
+    run = run_playbook(embedded_lab, venv_bin, runner_dir, "provision.yml")
+    assert run.status == "successful", run.failure_messages
+    copied = server.run("sha256sum", remote).stdout.split()[0]
+    assert copied == hashlib.sha256(local.read_bytes()).hexdigest()
+
+
+def _server_python(lab: Any) -> str:
+    version = "import sys; print('{}.{}'.format(*sys.version_info))"
+    return lab.server.run("/usr/bin/python3", "-c", version).stdout.strip()
 
 
 def test_verify_passes(embedded_lab, venv_bin, converged, runner_dir):
