@@ -24,7 +24,8 @@ LINUX_PLATFORMS  := --platform manylinux2014_x86_64 --platform manylinux_2_17_x8
 # systemd-nspawn, ip), real SSH for the Fabric tests (sshd), wrk for the
 # client-overhead benchmark. `make test` installs the missing ones as root, or
 # names the command to run.
-HOST_PACKAGES := debootstrap systemd-container openssh-client openssh-server iproute2 procps wrk
+HOST_PACKAGES := debootstrap systemd-container openssh-client openssh-server iproute2 procps wrk \
+  wine64 gcc-mingw-w64-x86-64
 
 .PHONY: help venv host-packages run test lint unit wheelhouse lab-up lab-down lab-status clean
 
