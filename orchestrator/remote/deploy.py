@@ -111,6 +111,7 @@ class DeployResult:
     changed: bool
     digest: str
     seconds: float
+    code_pages: dict  # the client's code pages (Windows) or preferred encoding
 
 
 def client_layout(home: str, workdir: str, is_windows: bool) -> ClientLayout:
@@ -263,6 +264,7 @@ def deploy(
             changed=changed,
             digest=digest,
             seconds=round(time.monotonic() - started, 3),
+            code_pages=python.code_pages,
         )
 
     if not force and read_stamp(session, layout) == digest:

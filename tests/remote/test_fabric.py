@@ -74,6 +74,7 @@ def test_deploy_then_deploy_again_does_nothing(
 ) -> None:
     assert first_deploy["changed"] is True
     assert first_deploy["install_source"] == "wheelhouse"
+    assert first_deploy["code_pages"] == {"preferred_encoding": "utf-8"}  # -X utf8 on Linux
     assert first_deploy["workdir"] == str(workdir)
     assert (workdir / "venv" / "bin" / "python").exists()
     assert not list((workdir / "src" / "bench_client").glob("remote*.py"))

@@ -12,6 +12,7 @@ decoded script is not (tests/remote/winparse.py models it).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -99,35 +100,45 @@ def install_programs(wine: Wine) -> None:
     wine.install_echo(POWERSHELL)
 
 
+Lines = Callable[[list[str], str | None], Iterator[tuple[str, str]]]
+
+
+def run_cases(wine: Wine, lines_for: Lines) -> dict[tuple[str, str], Ran]:
+    """Every case's (key, command line) pairs from ``lines_for``, run in one Wine batch."""
+    install_programs(wine)
+    keyed = [
+        ((label, key), line)
+        for label, argv, cwd in CASES
+        for key, line in lines_for(argv, cwd)
+    ]  # fmt: skip
+    ran = wine.run([line for _, line in keyed])
+    return dict(zip([key for key, _ in keyed], ran, strict=True))
+
+
+def cmd_lines(argv: list[str], cwd: str | None) -> Iterator[tuple[str, str]]:
+    """cmd.exe as sshd 7.7p1 and 8.1+ start it."""
+    command = build_command(Shell.CMD, argv, cwd=cwd)
+    for version in openssh_cmdline.VERSIONS:
+        yield version, openssh_cmdline.session_command_line(openssh_cmdline.CMD, command, version)
+
+
+def powershell_lines(argv: list[str], cwd: str | None) -> Iterator[tuple[str, str]]:
+    """powershell.exe as sshd 7.7p1 and 8.1+ start it, and the script's Process.Start line."""
+    command = build_command(Shell.POWERSHELL, argv, cwd=cwd)
+    for version in openssh_cmdline.VERSIONS:
+        yield version, openssh_cmdline.session_command_line(POWERSHELL, command, version)
+    start = winparse.ps_process_start(winparse.ps_decode_command(command))
+    yield "Process.Start", winparse.net_command_line(start["FileName"], start["Arguments"])
+
+
 @pytest.fixture(scope="module")
 def cmd_results(wine: Wine) -> dict[tuple[str, str], Ran]:
-    """Each case through cmd.exe as sshd 7.7p1 and 8.1+ start it, in one Wine run."""
-    install_programs(wine)
-    keys, lines = [], []
-    for label, argv, cwd in CASES:
-        command = build_command(Shell.CMD, argv, cwd=cwd)
-        for version in openssh_cmdline.VERSIONS:
-            keys.append((label, version))
-            lines.append(
-                openssh_cmdline.session_command_line(openssh_cmdline.CMD, command, version)
-            )
-    return dict(zip(keys, wine.run(lines), strict=True))
+    return run_cases(wine, cmd_lines)
 
 
 @pytest.fixture(scope="module")
 def powershell_results(wine: Wine) -> dict[tuple[str, str], Ran]:
-    """The powershell.exe transport (7.7p1, 8.1+) and the Process.Start line, per case."""
-    install_programs(wine)
-    keys, lines = [], []
-    for label, argv, cwd in CASES:
-        command = build_command(Shell.POWERSHELL, argv, cwd=cwd)
-        for version in openssh_cmdline.VERSIONS:
-            keys.append((label, version))
-            lines.append(openssh_cmdline.session_command_line(POWERSHELL, command, version))
-        start = winparse.ps_process_start(winparse.ps_decode_command(command))
-        keys.append((label, "Process.Start"))
-        lines.append(winparse.net_command_line(start["FileName"], start["Arguments"]))
-    return dict(zip(keys, wine.run(lines), strict=True))
+    return run_cases(wine, powershell_lines)
 
 
 def test_enough_cases() -> None:
