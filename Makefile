@@ -22,9 +22,11 @@ LINUX_PLATFORMS  := --platform manylinux2014_x86_64 --platform manylinux_2_17_x8
 
 # Debian packages the tests need on this machine: the embedded lab (debootstrap
 # with Debian's archive keyring, systemd-nspawn, ip, nft for its firewall), real
-# SSH for the Fabric tests (sshd), wrk for the client-overhead benchmark.
+# SSH for the Fabric tests (sshd), wrk for the client-overhead benchmark, Wine and
+# MinGW for the Windows command-line tests.
 # `make test` installs the missing ones as root, or names the command to run.
-HOST_PACKAGES := debootstrap debian-archive-keyring systemd-container nftables openssh-client openssh-server iproute2 procps wrk
+HOST_PACKAGES := debootstrap debian-archive-keyring systemd-container nftables openssh-client \
+  openssh-server iproute2 procps wrk wine64 gcc-mingw-w64-x86-64
 
 # `make lock`: uv resolves each set for one target and checks every other target
 # of the wheelhouse can install it with --require-hashes (a missing pin fails).

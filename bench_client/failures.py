@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import http.client
 import socket
 
@@ -21,9 +22,22 @@ _REASONS: tuple[tuple[type[BaseException], str], ...] = (
 )
 
 
+# The client ran out of local ports: a limit of the client, not a server
+# failure. Linux says EADDRNOTAVAIL on connect(); Windows says WSAEADDRINUSE
+# (10048) or WSAENOBUFS (10055). limits.assess counts these.
+OUT_OF_PORTS = "client out of local ports"
+_OUT_OF_PORTS_ERRNOS = {errno.EADDRNOTAVAIL: "EADDRNOTAVAIL"}
+_OUT_OF_PORTS_WINERRORS = {10048: "WSAEADDRINUSE", 10055: "WSAENOBUFS"}
+
+
 def describe(exc: BaseException, timeout: float) -> str:
     """Name what went wrong, digging under the wrappers that requests and urllib3 add."""
     cause = _root_cause(exc)
+    if isinstance(cause, OSError):
+        code = _OUT_OF_PORTS_WINERRORS.get(getattr(cause, "winerror", None) or 0)
+        code = code or _OUT_OF_PORTS_ERRNOS.get(cause.errno or 0)
+        if code:
+            return f"{OUT_OF_PORTS} ({code})"
     if isinstance(cause, TimeoutError):
         return f"timeout after {timeout:g} s"
     for kind, reason in _REASONS:

@@ -106,7 +106,13 @@ def run(config: RunConfig) -> ExitCode:
             client=client,
             versions=versions,
             overhead=overhead,
-            limits=limits.assess(config.mode, config.rate, usage, runner.stats()),
+            limits=limits.assess(
+                config.mode,
+                config.rate,
+                usage,
+                runner.stats(),
+                errors=(sample.error for sample in recorder.samples if sample.elapsed is None),
+            ),
             host_noise=host_noise,
         )
         try:

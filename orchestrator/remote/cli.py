@@ -1,4 +1,4 @@
-"""The command line of the Fabric driver: `python -m orchestrator.remote deploy|measure`."""
+"""The command line of the Fabric driver: `python -m orchestrator.remote deploy|measure|check`."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from orchestrator.remote.measure import (
     MeasurementSpec,
     measure,
 )
+from orchestrator.remote.preflight import run_check
 from orchestrator.remote.session import LinePrefixer, open_session
 
 EXIT_CODES = exit_codes_help((*tuple(ExitCode)[:-2], ExitCode.INTERRUPTED))
@@ -107,6 +108,18 @@ def build_parser() -> argparse.ArgumentParser:
     for flag, kind, text in CLIENT_FLAGS:
         measure_cmd.add_argument(flag, type=kind, help=text)
     measure_cmd.add_argument("client_extra", nargs="*", help=argparse.SUPPRESS)
+
+    check_cmd = commands.add_parser(
+        "check",
+        help="preflight: what the client and the server are, each problem with its fix",
+        description="Connect to the inventory's client and server as a run would, report "
+        "OS, shell, SSH and Python versions, code pages, ports, proxy, disk, timer and "
+        "clock on the client and sudo, Python, systemd, disk and firewall on the server, "
+        "and give the fix for each problem. Changes nothing. Exits 1 if a problem was found.",
+    )
+    check_cmd.add_argument("-i", "--inventory", required=True, help="Ansible inventory")
+    check_cmd.add_argument("--client", help="inventory host to use if group clients has several")
+    check_cmd.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
 
 
@@ -129,6 +142,11 @@ def wheelhouse_choice(args: argparse.Namespace, host: ClientHost) -> Path | None
 
 
 def run(args: argparse.Namespace) -> dict:
+    if args.command == "check":
+        report = run_check(args.inventory, args.client)
+        if not args.json:
+            print(report.text(), flush=True)
+        return report.as_dict()
     host = read_client(args.inventory, args.client)
     if args.command == "measure":
         spec = MeasurementSpec(
@@ -152,7 +170,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     # error below says the same for people.
     logging.getLogger("paramiko").addHandler(logging.NullHandler())
     try:
-        print(json.dumps(run(args)), flush=True)
+        result = run(args)
+        if args.command != "check" or args.json:
+            print(json.dumps(result), flush=True)
+        if args.command == "check" and not result["ok"]:
+            return ExitCode.FAILED  # each problem was printed with its fix
     except MeasurementInterrupted as exc:
         if exc.fetched is not None:
             print(json.dumps(exc.fetched.as_json()), flush=True)

@@ -26,6 +26,7 @@ from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 
 from bench_client.results_format import ExitCode
 from orchestrator.remote.session import (
+    UTF8_MODE,
     ClientPython,
     CommandError,
     LinePrefixer,
@@ -90,9 +91,18 @@ class ClientLayout:
             return self.venv / "Scripts" / "python.exe"
         return self.venv / "bin" / "python"
 
+    def python(self, *args: str) -> list[str]:
+        """The venv's interpreter in UTF-8 mode, then ``args``."""
+        return [str(self.venv_python), *UTF8_MODE, *args]
+
     @property
     def stamp(self) -> PurePath:
         return self.venv / STAMP_NAME
+
+    @property
+    def lock(self) -> PurePath:
+        """Held by bench_client.guard while a measurement runs in this work directory."""
+        return self.workdir / "bench_client.lock"
 
     @property
     def results(self) -> PurePath:
@@ -108,6 +118,7 @@ class DeployResult:
     changed: bool
     digest: str
     seconds: float
+    code_pages: dict  # the client's code pages (Windows) or preferred encoding
 
 
 def client_layout(home: str, workdir: str, is_windows: bool) -> ClientLayout:
@@ -192,17 +203,26 @@ def require_deployed(session: RemoteSession) -> ClientLayout:
 
 
 def sftp_makedirs(session: RemoteSession, directory: PurePath) -> None:
-    """mkdir -p over SFTP."""
-    current = ""
-    for part in sftp_path(directory).split("/"):
-        current = f"{current}/{part}" if current or not part else part
-        if not part or part.endswith(":"):
-            continue  # the root, or a Windows drive (/C:)
+    """mkdir -p over SFTP: each missing directory from the top down, the root (/ or C:\\) aside."""
+    for ancestor in [*reversed(directory.parents), directory]:
+        if not ancestor.name:
+            continue  # "/", "C:\\" or "." exist already
+        remote = sftp_path(ancestor)
         try:
-            if not stat.S_ISDIR(session.sftp.stat(current).st_mode or 0):
-                raise RemoteError(f"{session.host.label}: {current} exists and is not a directory")
+            if not stat.S_ISDIR(session.sftp.stat(remote).st_mode or 0):
+                raise RemoteError(f"{session.host.label}: {remote} exists and is not a directory")
         except FileNotFoundError:
-            session.sftp.mkdir(current)
+            session.sftp.mkdir(remote)
+
+
+def pip_install_argv(layout: ClientLayout, install_from: list[str]) -> list[str]:
+    """pip install of requirements/client.txt into the venv (``install_from``: offline flags)."""
+    # Only wheels whose sha256 the lock names; no sdist build code runs.
+    return layout.python(
+        "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
+        "--require-hashes", "--only-binary=:all:", "--progress-bar", "off", *install_from,
+        "-r", str(layout.requirements),
+    )  # fmt: skip
 
 
 def upload(session: RemoteSession, local: Path, remote: PurePath) -> None:
@@ -251,6 +271,7 @@ def deploy(
             changed=changed,
             digest=digest,
             seconds=round(time.monotonic() - started, 3),
+            code_pages=python.code_pages,
         )
 
     if not force and read_stamp(session, layout) == digest:
@@ -275,20 +296,15 @@ def deploy(
             # other sources to an offline install.
             install_from = ["--isolated", "--no-index", "--find-links", str(layout.wheelhouse)]
 
-    venv_python = str(layout.venv_python)
-    if session.run([venv_python, "-c", "pass"], what="venv check").exited != 0:
+    if session.run(layout.python("-c", "pass"), what="venv check").exited != 0:
         log.note("creating the venv")
         try:
-            session.check([*python.command, "-m", "venv", str(layout.venv)], what="venv")
+            session.check(python.argv("-m", "venv", str(layout.venv)), what="venv")
         except CommandError as exc:
             raise CommandError(
                 f"{exc} (on Debian/Ubuntu the client needs the python3-venv package)"
             ) from None
-    pip = [venv_python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input"]
-    # Only wheels whose sha256 the lock names; no sdist build code runs.
-    pip += ["--require-hashes", "--only-binary=:all:", "--progress-bar", "off", *install_from]
-    pip += ["-r", str(layout.requirements)]
-    installed = session.run(pip, stream=log, what="pip install")
+    installed = session.run(pip_install_argv(layout, install_from), stream=log, what="pip install")
     if installed.exited != 0:
         raise CommandError(
             f"{session.host.label}: pip install of requirements/client.txt failed "
@@ -296,7 +312,7 @@ def deploy(
         )
     # The client's own CLI must start: this imports every dependency.
     session.check(
-        [venv_python, "-m", "bench_client", "--help"],
+        layout.python("-m", "bench_client", "--help"),
         cwd=str(layout.src),
         what="bench_client --help",
     )

@@ -101,6 +101,19 @@ def group_hosts(listing: dict[str, Any], group: str) -> list[str]:
     return hosts
 
 
+def read_server(inventory: str | os.PathLike[str]) -> ClientHost:
+    """How to reach the host of group ``servers`` (for the preflight; Ansible provisions it)."""
+    listing = list_inventory(inventory)
+    servers = group_hosts(listing, SERVER_GROUP)
+    if len(servers) != 1:
+        raise InventoryError(
+            f"{inventory} needs exactly one host in group {SERVER_GROUP} "
+            f"(has: {', '.join(servers) or 'none'})"
+        )
+    hostvars = listing.get("_meta", {}).get("hostvars", {}).get(servers[0], {})
+    return client_from_hostvars(servers[0], hostvars)
+
+
 def read_client(inventory: str | os.PathLike[str], host: str | None = None) -> ClientHost:
     """The client host of ``inventory`` (group ``clients``; ``host`` picks one of several)."""
     listing = list_inventory(inventory)

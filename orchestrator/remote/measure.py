@@ -10,8 +10,8 @@ measurement is complete). Nothing else in the results directory is touched.
 
 from __future__ import annotations
 
-import json
 import os
+import secrets
 import tempfile
 import time
 from collections.abc import Sequence
@@ -19,8 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 
 from bench_client.results_format import ExitCode, Measurement, check_name, sha256_file
+from orchestrator.remote import ports
 from orchestrator.remote.deploy import ClientLayout, require_deployed
-from orchestrator.remote.session import LinePrefixer, RemoteError, RemoteSession, sftp_path
+from orchestrator.remote.session import (
+    LinePrefixer,
+    RemoteError,
+    RemoteSession,
+    last_json_line,
+    sftp_path,
+)
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -35,20 +42,18 @@ for name in sys.argv[1:]:
             digests[name] = hashlib.sha256(handle.read()).hexdigest()
 print(json.dumps(digests))
 """
-_REMOVE_CODE = """
-import os, sys
-for name in sys.argv[1:]:
-    try:
-        os.remove(name)
-    except FileNotFoundError:
-        pass
-"""
+# bench_client.guard's exit when the work directory's lock is held (EX_TEMPFAIL).
+EXIT_BUSY = 75
 
 
 class ClientArgumentsError(RemoteError):
     """bench_client refused its arguments or could not write its output (its exit 2)."""
 
     exit_code = ExitCode.USAGE
+
+
+class ClientBusyError(RemoteError):
+    """Another bench_client holds the client's work directory."""
 
 
 class FirstRequestFailedError(RemoteError):
@@ -113,6 +118,7 @@ class Fetched:
     host: str
     remote_csv: str
     seconds: float
+    client_ports: dict  # the client's port budget just before (orchestrator.remote.ports)
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -126,13 +132,13 @@ class Fetched:
             "host": self.host,
             "remote_csv": self.remote_csv,
             "seconds": self.seconds,
+            "client_ports": self.client_ports,
         }
 
 
 def remote_sha256(session: RemoteSession, paths: Sequence[PurePath]) -> dict[str, str]:
     """sha256 of each file that exists, computed by Python on the client (any OS)."""
-    output = session.run_python(_SHA256_CODE, *map(str, paths))
-    return json.loads(output)
+    return last_json_line(session.run_python(_SHA256_CODE, *map(str, paths)))
 
 
 def fetch_verified(
@@ -187,15 +193,16 @@ def bench_client_argv(
     """The client's command for ``spec``, writing ``out`` (its cwd: ``layout.src``).
 
     ``paired``: NAME=URL of every stack measured together (the paired design); ``out``
-    then holds ``{stack}``.
+    then holds ``{stack}``. bench_client runs under bench_client.guard, which stops it when
+    the SSH channel closes and holds the work directory's lock while it runs.
     """
     target = [part for item in paired for part in ("--paired", item)] or ["--base-url", spec.url]
-    return [
-        str(layout.venv_python), "-m", "bench_client", *target,
+    return layout.python(
+        "-m", "bench_client.guard", str(layout.lock), "--", *target,
         "--method", spec.measurement.method, "--mode", spec.measurement.mode,
         *spec.client_args,
         "--out", str(out), "--quiet",
-    ]  # fmt: skip
+    )  # fmt: skip
 
 
 def measure(
@@ -233,19 +240,26 @@ def measure_together(
     urls = ", ".join(spec.url for spec in specs)
     layout = require_deployed(session)
     run_dir = layout.results / first.run_id
-    files = [(run_dir / cell.csv, run_dir / cell.meta) for cell in cells]
-
-    venv_python = str(layout.venv_python)
-    session.run_python(
-        _REMOVE_CODE, *(str(path) for pair in files for path in pair), python=[venv_python]
-    )
+    # A file name of its own for each attempt: a leftover run can never write
+    # the files this one fetches.
+    name = f"{PurePath(first.measurement.csv).stem}.{secrets.token_hex(4)}"
+    files = [
+        (run_dir / cell.mode / cell.stack / f"{name}.csv",
+         run_dir / cell.mode / cell.stack / f"{name}.meta.json")
+        for cell in cells
+    ]  # fmt: skip
     if len(specs) == 1:
         argv = bench_client_argv(layout, first, files[0][0])
     else:
-        out = run_dir / first.measurement.mode / "{stack}" / PurePath(first.measurement.csv).name
+        out = run_dir / first.measurement.mode / "{stack}" / f"{name}.csv"
         paired = [f"{spec.measurement.stack}={spec.url}" for spec in specs]
         argv = bench_client_argv(layout, first, out, paired)
     stream = log if log is not None else LinePrefixer(f"[{session.host.name} {label}] ")
+    client_ports = ports.ensure_ports(
+        lambda: ports.read_budget(session, layout.python(), str(layout.src)),
+        ports.connections_needed(first.measurement.mode, first.client_args) * len(specs),
+        stream,
+    )
     stream.note(f"running bench_client against {urls}")
     result = session.run(
         argv,
@@ -257,6 +271,11 @@ def measure_together(
 
     code = result.exited
     said = f": {stream.last_line}" if stream.last_line else ""
+    if code == EXIT_BUSY:
+        raise ClientBusyError(
+            f"{session.host.label}: {context}: another bench_client is still running in "
+            f"{layout.workdir} (it holds {layout.lock}); wait for it to finish or stop it"
+        )
     if code == ExitCode.USAGE:
         raise ClientArgumentsError(
             f"{session.host.label}: {context}: bench_client refused the arguments or could not "
@@ -306,6 +325,7 @@ def measure_together(
             host=session.host.name,
             remote_csv=str(remote_csv),
             seconds=round(time.monotonic() - started, 3),
+            client_ports=client_ports,
         )
         for cell, (remote_csv, remote_meta) in zip(cells, files, strict=True)
     ]

@@ -58,15 +58,25 @@ CONNECT_TIMEOUT = 15
 # off, cut off): TCP alone may take a quarter of an hour to notice.
 ANSWER_TIMEOUT = 60
 MIN_PYTHON = (3, 10)
+# Every remote python runs in UTF-8 mode: its pipes, files and the text it
+# prints are UTF-8 whatever the client's code page (cp1252, cp850, cp932...).
+UTF8_MODE = ("-X", "utf8")
 
 # Printed by the probe below: what the client's Python says about itself.
 _FACTS_CODE = """
-import json, pathlib, platform, sys
+import json, locale, pathlib, platform, sys
+code_pages = {"preferred_encoding": locale.getpreferredencoding(False)}
+if sys.platform == "win32":
+    import ctypes
+    kernel32 = ctypes.windll.kernel32
+    code_pages.update(ansi=kernel32.GetACP(), oem=kernel32.GetOEMCP(),
+                      console_output=kernel32.GetConsoleOutputCP())
 print(json.dumps({
     "version": "{}.{}".format(*sys.version_info[:2]),
     "home": str(pathlib.Path.home()),
     "platform": sys.platform,
     "machine": platform.machine(),
+    "code_pages": code_pages,
 }))
 """
 
@@ -76,6 +86,22 @@ def sftp_path(path: PurePath) -> str:
     if isinstance(path, PureWindowsPath):
         return ("/" if path.drive else "") + path.as_posix()
     return str(path)
+
+
+def last_json_line(output: str) -> Any:
+    """The last line of ``output`` that is a JSON document.
+
+    A Windows client's PowerShell profile, or a logon script, can print
+    before our helper does; only the helper's own last line counts.
+    """
+    for line in reversed(output.splitlines()):
+        line = line.strip()
+        if line.startswith(("{", "[")):
+            try:
+                return json.loads(line)
+            except ValueError:
+                continue
+    raise ValueError(f"no JSON line in the output: {output.strip()[-200:]!r}")
 
 
 def python_snippet(code: str) -> list[str]:
@@ -97,6 +123,11 @@ class ClientPython:
     home: str
     platform: str  # sys.platform: "linux", "win32"
     machine: str  # platform.machine(): "x86_64", "AMD64", "ARM64"
+    code_pages: dict[str, Any]  # ANSI, OEM and console code pages on Windows
+
+    def argv(self, *args: str) -> list[str]:
+        """This interpreter in UTF-8 mode, then ``args``."""
+        return [*self.command, *UTF8_MODE, *args]
 
 
 # Terminal control sequences (CSI, OSC) and control characters but tab and newline:
@@ -180,6 +211,31 @@ class Liveness(threading.Thread):
         self._stopped.set()
 
 
+class InterruptibleRemote(fabric.runners.Remote):
+    """Fabric's runner, with Ctrl-C passed to the client even without a terminal.
+
+    The first Ctrl-C writes 0x03 to the command's stdin: bench_client.guard
+    interrupts bench_client, which writes what it measured and exits, so the
+    partial result is still fetched. Fabric would instead wait for the command
+    to end by itself. A second Ctrl-C closes the channel (the guard then stops
+    bench_client) and gives up.
+    """
+
+    def send_interrupt(self, interrupt: KeyboardInterrupt) -> None:
+        if self.using_pty:
+            super().send_interrupt(interrupt)
+            return
+        self.interrupts = getattr(self, "interrupts", 0) + 1
+        try:
+            if self.interrupts == 1:
+                self.channel.sendall(b"\x03")
+                return
+        except (OSError, paramiko.SSHException):
+            pass
+        self.channel.close()
+        raise interrupt
+
+
 class RemoteSession:
     """One open SSH connection to the client, its shell and its Python."""
 
@@ -189,10 +245,13 @@ class RemoteSession:
         connection: fabric.Connection,
         shell: Shell,
         answer_timeout: float = ANSWER_TIMEOUT,
+        *,
+        delayed_expansion: bool = False,
     ) -> None:
         self.host = host
         self.connection = connection
         self.shell = shell
+        self.delayed_expansion = delayed_expansion  # cmd.exe expands !VAR! on this client
         self.python: ClientPython | None = None
         self._sftp: paramiko.SFTPClient | None = None
         self.liveness = Liveness(connection.transport, answer_timeout)
@@ -217,7 +276,12 @@ class RemoteSession:
         captured. A connection that drops raises ConnectionLostError.
         """
         try:
-            command = build_command(self.shell, [str(part) for part in argv], cwd=cwd)
+            command = build_command(
+                self.shell,
+                [str(part) for part in argv],
+                cwd=cwd,
+                delayed_expansion=self.delayed_expansion,
+            )
         except UnportableArgumentError as exc:
             raise ArgumentError(f"{self.host.label}: {what}: {exc}") from None
         options: dict[str, Any] = {"warn": True, "in_stream": False, "pty": False}
@@ -269,9 +333,13 @@ class RemoteSession:
         return result.stdout
 
     def run_python(self, code: str, *args: str, python: Sequence[str] | None = None) -> str:
-        """Run a Python snippet on the client (its base interpreter unless ``python``)."""
+        """Run a Python snippet on the client (its base interpreter unless ``python``).
+
+        Returns its stdout; `last_json_line` picks out what a helper printed.
+        """
         interpreter = list(python) if python is not None else self.python_command()
-        return self.check([*interpreter, *python_snippet(code), *args], what="a python helper")
+        argv = [*interpreter, *UTF8_MODE, *python_snippet(code), *args]
+        return self.check(argv, what="a python helper")
 
     def python_command(self) -> list[str]:
         if self.host.python:
@@ -313,7 +381,9 @@ def connect(host: ClientHost, timeout: float = CONNECT_TIMEOUT) -> fabric.Connec
         )
     # An empty SSHConfig and lazy=True keep ~/.ssh/config and Fabric's config
     # files out: the inventory is the one source of connection settings.
-    config = fabric.Config(ssh_config=SSHConfig(), lazy=True)
+    config = fabric.Config(
+        ssh_config=SSHConfig(), lazy=True, overrides={"runners": {"remote": InterruptibleRemote}}
+    )
     connection = fabric.Connection(
         host.address,
         user=host.user,
@@ -382,40 +452,62 @@ def _socket_cause(exc: OSError) -> str:
     return exc.strerror or str(exc) or type(exc).__name__
 
 
-def detect_shell(connection: fabric.Connection, host: ClientHost) -> Shell:
-    """The shell the SSH server runs commands in: inventory first, else a probe.
+SHELL_NAMES = {Shell.POSIX: "a POSIX sh", Shell.CMD: "cmd.exe", Shell.POWERSHELL: "PowerShell"}
+
+
+def _probe(connection: fabric.Connection, host: ClientHost, command: str) -> str:
+    """The command's stdout, stripped; empty when it failed."""
+    try:
+        result = connection.run(command, hide=True, warn=True, in_stream=False)
+    except (OSError, EOFError, paramiko.SSHException) as exc:
+        raise ConnectionLostError(f"{host.label}: connection lost while probing: {exc}") from None
+    return result.stdout.strip() if result.exited == 0 else ""
+
+
+def probe_shell(connection: fabric.Connection, host: ClientHost) -> Shell | None:
+    """The shell the SSH server runs commands in, or None when no probe answers.
 
     ``uname -s`` answers only in a POSIX shell (a Git-for-Windows uname says
     MINGW/MSYS/CYGWIN and does not count); ``echo %OS%`` prints Windows_NT
     only in cmd.exe; a bare ``$PSVersionTable.PSVersion.Major`` prints a
     number only in PowerShell.
     """
-    if host.shell is not None:
-        return Shell(host.shell)
-    if host.os == "linux":
-        return Shell.POSIX
-
-    def probe(command: str) -> str:
-        try:
-            result = connection.run(command, hide=True, warn=True, in_stream=False)
-        except (OSError, EOFError, paramiko.SSHException) as exc:
-            raise ConnectionLostError(
-                f"{host.label}: connection lost while probing: {exc}"
-            ) from None
-        return result.stdout.strip() if result.exited == 0 else ""
-
     if host.os != "windows":
-        system = probe("uname -s")
+        system = _probe(connection, host, "uname -s")
         if system and not system.upper().startswith(("MINGW", "MSYS", "CYGWIN")):
             return Shell.POSIX
-    if probe("echo %OS%") == "Windows_NT":
+    if _probe(connection, host, "echo %OS%") == "Windows_NT":
         return Shell.CMD
-    if probe("$PSVersionTable.PSVersion.Major").isdigit():
+    if _probe(connection, host, "$PSVersionTable.PSVersion.Major").isdigit():
         return Shell.POWERSHELL
-    raise RemoteError(
-        f"{host.label}: cannot tell which shell the SSH server runs (not sh, cmd.exe or "
-        "PowerShell); set bench_client_shell in the inventory"
-    )
+    return None
+
+
+def detect_shell(connection: fabric.Connection, host: ClientHost) -> Shell:
+    """The shell the SSH server runs commands in, checked against the inventory's setting."""
+    if host.os == "linux" and host.shell in (None, Shell.POSIX.value):
+        return Shell.POSIX
+    found = probe_shell(connection, host)
+    if host.shell is None:
+        if found is None:
+            raise RemoteError(
+                f"{host.label}: cannot tell which shell the SSH server runs (not sh, cmd.exe "
+                "or PowerShell); set bench_client_shell in the inventory"
+            )
+        return found
+    configured = Shell(host.shell)
+    if found is not None and found is not configured:
+        raise RemoteError(
+            f"{host.label}: the inventory says bench_client_shell: {host.shell}, but the SSH "
+            f"server runs commands in {SHELL_NAMES[found]}; set bench_client_shell: "
+            f"{found.value} (or remove the setting: httplab probes the shell)"
+        )
+    return configured
+
+
+def cmd_delayed_expansion(connection: fabric.Connection, host: ClientHost) -> bool:
+    """Whether cmd.exe expands !VAR! on this client (the DelayedExpansion registry value)."""
+    return _probe(connection, host, "echo !OS!") == "Windows_NT"
 
 
 def open_session(
@@ -431,9 +523,16 @@ def open_session(
     connection = connect(host, timeout)
     session: RemoteSession | None = None
     try:
-        session = RemoteSession(host, connection, detect_shell(connection, host), answer_timeout)
+        shell = detect_shell(connection, host)
+        session = RemoteSession(
+            host,
+            connection,
+            shell,
+            answer_timeout,
+            delayed_expansion=shell is Shell.CMD and cmd_delayed_expansion(connection, host),
+        )
         try:
-            facts = json.loads(session.run_python(_FACTS_CODE))
+            facts = last_json_line(session.run_python(_FACTS_CODE))
         except CommandError as exc:
             raise RemoteError(
                 f"{exc}; is Python 3.10+ installed as {' '.join(session.python_command())!r}? "
@@ -451,6 +550,7 @@ def open_session(
             home=facts["home"],
             platform=facts["platform"],
             machine=facts["machine"],
+            code_pages=facts["code_pages"],
         )
     except BaseException:
         if session is not None:

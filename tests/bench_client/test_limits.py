@@ -76,3 +76,43 @@ def test_waiting_for_a_connection_is_reported_not_blamed_on_the_client():
 def test_spread():
     assert spread([]) is None
     assert spread([3.0, 1.0, 2.0]) == {"p50": 2.0, "p99": 3.0, "max": 3.0}
+
+
+@pytest.mark.parametrize(
+    ("errno_value", "winerror", "expected"),
+    [
+        (99, None, "client out of local ports (EADDRNOTAVAIL)"),  # Linux connect()
+        (98, 10048, "client out of local ports (WSAEADDRINUSE)"),  # Windows
+        (105, 10055, "client out of local ports (WSAENOBUFS)"),
+    ],
+)
+def test_port_exhaustion_is_named_a_client_limit(errno_value, winerror, expected):
+    import requests
+
+    from bench_client.failures import describe
+
+    cause = OSError(errno_value, "cannot assign")
+    if winerror is not None:
+        cause.winerror = winerror  # what Windows' OSError carries
+    wrapped = requests.ConnectionError("connect failed")
+    wrapped.__cause__ = cause
+    assert describe(wrapped, 5.0) == expected
+
+
+def test_requests_without_a_free_port_flag_the_client():
+    errors = ["client out of local ports (EADDRNOTAVAIL)"] * 3 + ["connection refused"]
+    verdict = assess("constant", None, IDLE, {}, errors=errors)
+    assert verdict["client_bottleneck"] is True
+    assert verdict["out_of_ports"] == 3
+    assert "3 requests found no free local port" in verdict["reasons"][0]
+    assert assess("constant", None, IDLE, {}, errors=["connection refused"])["out_of_ports"] == 0
+
+
+def test_port_budget_reads_this_host():
+    from bench_client.limits import port_budget
+
+    budget = port_budget()
+    low, high = budget["port_range"]
+    assert 0 < low < high <= 65535
+    assert budget["ports"] == high - low + 1
+    assert budget["time_wait"] is None or budget["free"] == budget["ports"] - budget["time_wait"]

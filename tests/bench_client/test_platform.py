@@ -226,3 +226,15 @@ def test_event_loop_timers_are_exact_to_well_under_a_millisecond(has_epoll, monk
     # and Windows' finest timer tick, even with timeBeginPeriod(1), is about 1 ms.
     bound = 0.003 if sys.platform == "win32" else 0.0006
     assert sorted(lateness)[15] < bound, lateness
+
+
+def test_measure_sleep_granularity_keeps_a_margin_for_jitter(monkeypatch):
+    """One sleep in four oversleeps by 10 ms: the margin covers those, not the typical one."""
+    now = [0.0]
+    overshoots = iter([0.0001, 0.0001, 0.0001, 0.010] * 10)
+
+    def jittery_sleep(seconds: float) -> None:
+        now[0] += seconds + next(overshoots)
+
+    monkeypatch.setattr("bench_client.timing.clock", lambda: now[0])
+    assert measure_sleep_granularity(rounds=40, sleep=jittery_sleep) == pytest.approx(0.010)

@@ -67,7 +67,8 @@ def test_client_layout(home, workdir, windows, workdir_expected, python_expected
     ],
 )
 def test_wheelhouse_subdir(version, platform, windows, expected) -> None:
-    python = ClientPython(["python"], version, "/h", platform, "AMD64" if windows else "x86_64")
+    machine = "AMD64" if windows else "x86_64"
+    python = ClientPython(["python"], version, "/h", platform, machine, code_pages={})
     assert wheelhouse_subdir(python, windows) == expected
 
 
@@ -77,7 +78,7 @@ def test_wheelhouse_subdir(version, platform, windows, expected) -> None:
 )
 def test_wheelhouse_subdir_refuses_other_systems(platform, machine, windows, refused) -> None:
     with pytest.raises(ValueError, match=refused):
-        wheelhouse_subdir(ClientPython(["python"], "3.12", "/h", platform, machine), windows)
+        wheelhouse_subdir(ClientPython(["python"], "3.12", "/h", platform, machine, {}), windows)
 
 
 def test_package_files_leave_out_the_control_node_modules() -> None:
@@ -100,21 +101,26 @@ WINDOWS_SPEC = MeasurementSpec(
 )
 
 
+@pytest.mark.parametrize("version", ["7.7", "8.1"])
 @pytest.mark.parametrize("shell", [Shell.CMD, Shell.POWERSHELL])
-def test_windows_client_command_survives_the_shell(shell: Shell) -> None:
+def test_windows_client_command_survives_the_shell(shell: Shell, version: str) -> None:
     layout = client_layout(r"C:\Users\Jane Doe", "httplab-client", True)
     out = layout.results / "run-1" / "constant" / "flask-gunicorn" / "POST.rep3.csv"
     argv = bench_client_argv(layout, WINDOWS_SPEC, out)
     line = build_command(shell, argv, cwd=str(layout.src))
     if shell is Shell.CMD:
-        cd, call = winparse.cmd_commands(winparse.cmd_slash_c(line), WIN_ENV)
+        cd, call = winparse.cmd_commands(winparse.cmd_slash_c(line, version), WIN_ENV)
         assert winparse.split_msvcrt(cd)[2] == str(layout.src)
         received = winparse.split_msvcrt(call)
     else:
-        program, args, cwd = winparse.ps_call_arguments(winparse.sshd_powershell_argument(line))
-        assert cwd == str(layout.src)
-        received = winparse.split_msvcrt(winparse.ps_legacy_command_line(program, args, version=5))
+        script = winparse.ps_decode_command(winparse.sshd_powershell_argument(line, version))
+        start = winparse.ps_process_start(script)
+        assert start["WorkingDirectory"] == str(layout.src)
+        received = winparse.split_msvcrt(
+            winparse.net_command_line(start["FileName"], start["Arguments"])
+        )
     assert received == argv
+    assert received[1:3] == ["-X", "utf8"]
     assert received[-3:] == [
         "--out",
         r"C:\Users\Jane Doe\httplab-client\results\run-1\constant\flask-gunicorn\POST.rep3.csv",

@@ -75,6 +75,7 @@ def test_deploy_then_deploy_again_does_nothing(
 ) -> None:
     assert first_deploy["changed"] is True
     assert first_deploy["install_source"] == "wheelhouse"
+    assert first_deploy["code_pages"] == {"preferred_encoding": "utf-8"}  # -X utf8 on Linux
     assert first_deploy["workdir"] == str(workdir)
     assert (workdir / "venv" / "bin" / "python").exists()
     assert not list((workdir / "src" / "bench_client").glob("remote*.py"))
@@ -130,6 +131,8 @@ def test_measure_fetches_verified_files(
     assert result["meta"] == f"constant/flask-gunicorn/{method}.meta.json"
     assert result["status"] == "complete"
     assert result["host"] == "testclient"
+    low, high = result["client_ports"]["port_range"]  # read on the client before the run
+    assert result["client_ports"]["ports"] == high - low + 1
     assert sha256(csv_path) == result["sha256_csv"]
     assert sha256(meta_path) == result["sha256_meta"]
     with csv_path.open(newline="") as handle:
@@ -250,12 +253,12 @@ def test_checksum_mismatch_keeps_nothing(
     deployed: dict, inventory: Path, contract_url: str, tmp_path: Path
 ) -> None:
     out_dir = tmp_path / "run-sum"
-    assert measure_cli(inventory, out_dir, contract_url).returncode == 0
+    done = measure_cli(inventory, out_dir, contract_url)
+    assert done.returncode == 0
     local_csv = out_dir / "constant" / "flask-gunicorn" / "GET.csv"
     before = local_csv.read_bytes()
     with open_session(read_client(inventory)) as session:
-        remote_csv = PurePosixPath(deployed["workdir"], "results", "run-sum", "constant",
-                                   "flask-gunicorn", "GET.csv")  # fmt: skip
+        remote_csv = PurePosixPath(last_json(done.stdout)["remote_csv"])
         right = sha256(local_csv)
         wrong = hashlib.sha256(b"not the file").hexdigest()
         with pytest.raises(ChecksumMismatchError, match=r"testclient.*sha256 of GET\.csv differs"):

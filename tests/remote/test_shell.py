@@ -12,6 +12,7 @@ from orchestrator.remote.shell import (
     Shell,
     UnportableArgumentError,
     build_command,
+    powershell_script,
     quote_windows_arg,
 )
 from tests.remote import winparse
@@ -82,40 +83,47 @@ def test_quote_windows_arg(arg: str, expected: str) -> None:
             "/home/jane doe/x",
             "cd '/home/jane doe/x' && venv/bin/python -c 'print('\"'\"'$HOME'\"'\"')'",
         ),
-        (Shell.CMD, ["python", "-V"], None, "python -V"),
+        (Shell.CMD, ["python", "-V"], None, '@"python" -V'),
         (
             Shell.CMD,
             [PROGRAM, "--out", r"C:\r 1\GET.csv", "100%"],
             CWD,
             'cd /d ^"C:\\Users\\Jane Doe\\httplab-client\\src^" && '
             '"C:\\Users\\Jane Doe\\httplab-client\\venv\\Scripts\\python.exe" '
-            '--out ^"C:\\r 1\\GET.csv^" 100^%',
+            '--out C:\\r^" ^"1\\GET.csv 100^%^"^"',
         ),
-        (Shell.CMD, ["python", "-c", 'print("a&b")'], None, 'python -c ^"print^(\\^"a^&b\\^"^)^"'),
-        (
-            Shell.POWERSHELL,
-            ["python", "-V"],
-            None,
-            "$PSNativeCommandArgumentPassing = 'Legacy'; "
-            "try { & 'python' '-V' } catch { [Console]::Error.WriteLine($_); exit 255 }; "
-            "exit $LASTEXITCODE",
-        ),
-        (
-            Shell.POWERSHELL,
-            [PROGRAM, "--payload", '{"key": "value"}', "it's $x"],
-            CWD,
-            "$PSNativeCommandArgumentPassing = 'Legacy'; "
-            "Set-Location -LiteralPath 'C:\\Users\\Jane Doe\\httplab-client\\src' "
-            "-ErrorAction Stop; "
-            "try { & 'C:\\Users\\Jane Doe\\httplab-client\\venv\\Scripts\\python.exe' '--payload' "
-            '\'"{\\"key\\": \\"value\\"}"\' \'"it\'\'s $x"\' } '
-            "catch { [Console]::Error.WriteLine($_); exit 255 }; exit $LASTEXITCODE",
-        ),
+        (Shell.CMD, ["python", "-c", 'print("a&b")'], None, '@"python" -c print^(\\^"a^&b\\^"^)'),
+        (Shell.CMD, ["python", "%PATH:~0,4%"], None, '@"python" ^%^"^"PATH:~0,4^%^"^"'),
+        (Shell.CMD, [r"C:\Users\R&D\python.exe", "-V"], None, '@"C:\\Users\\R&D\\python.exe" -V'),
     ],
-    ids=["posix", "posix-cwd", "cmd", "cmd-cwd-spaces-percent", "cmd-quotes", "ps", "ps-cwd"],
-)
+    ids=["posix", "posix-cwd", "cmd", "cmd-cwd-spaces-percent", "cmd-quotes", "cmd-substring",
+         "cmd-ampersand-program"],
+)  # fmt: skip
 def test_build_command_exact(shell: Shell, argv: list[str], cwd: str | None, expected: str) -> None:
     assert build_command(shell, argv, cwd=cwd) == expected
+
+
+def test_powershell_script_exact() -> None:
+    argv = [PROGRAM, "--payload", '{"key": "value"}', "it's $x", ""]
+    assert powershell_script(argv, CWD) == (
+        "$start = New-Object System.Diagnostics.ProcessStartInfo\n"
+        "$start.FileName = 'C:\\Users\\Jane Doe\\httplab-client\\venv\\Scripts\\python.exe'\n"
+        '$start.Arguments = \'--payload "{\\"key\\": \\"value\\"}" "it\'\'s $x" ""\'\n'
+        "$start.UseShellExecute = $false\n"
+        "$start.WorkingDirectory = 'C:\\Users\\Jane Doe\\httplab-client\\src'\n"
+        "try { $child = [System.Diagnostics.Process]::Start($start) } "
+        "catch { [Console]::Error.WriteLine($_.Exception.Message); exit 255 }\n"
+        "$child.WaitForExit()\n"
+        "exit $child.ExitCode\n"
+    )
+
+
+def test_powershell_command_has_no_quote_or_space() -> None:
+    command = build_command(Shell.POWERSHELL, [PROGRAM, 'say "hi"', "", "a b"], cwd=CWD)
+    assert not set(command) & set(' \t"')
+    assert winparse.ps_decode_command(command) == powershell_script(
+        [PROGRAM, 'say "hi"', "", "a b"], CWD
+    )
 
 
 # --- round trips through the parsers ----------------------------------------
@@ -129,27 +137,25 @@ def test_posix_round_trip_through_real_sh(arg: str) -> None:
     assert json.loads(out.stdout) == [arg, "x"]
 
 
+@pytest.mark.parametrize("version", ["7.7", "8.1"])
 @pytest.mark.parametrize("arg", TRICKY_ARGS)
-def test_cmd_round_trip(arg: str) -> None:
-    if "\n" in arg:
-        pytest.skip("cmd.exe cannot carry a line break")
+def test_cmd_round_trip(arg: str, version: str) -> None:
     line = build_command(Shell.CMD, [PROGRAM, arg, "--end"], cwd=CWD)
-    commands = winparse.cmd_commands(winparse.cmd_slash_c(line), WIN_ENV)
+    commands = winparse.cmd_commands(winparse.cmd_slash_c(line, version), WIN_ENV)
     assert len(commands) == 2, commands
     cd, call = commands
     assert winparse.split_msvcrt(cd) == ["cd", "/d", CWD]
     assert winparse.split_msvcrt(call) == [PROGRAM, arg, "--end"]
 
 
-@pytest.mark.parametrize("version", [5, 7])
+@pytest.mark.parametrize("version", ["7.7", "8.1"])
 @pytest.mark.parametrize("arg", TRICKY_ARGS)
-def test_powershell_round_trip(arg: str, version: int) -> None:
+def test_powershell_round_trip(arg: str, version: str) -> None:
     line = build_command(Shell.POWERSHELL, [PROGRAM, arg, "--end"], cwd=CWD)
-    script = winparse.sshd_powershell_argument(line)
-    assert script == line  # sshd + powershell.exe hand the script over intact
-    program, args, cwd = winparse.ps_call_arguments(script)
-    assert (program, cwd) == (PROGRAM, CWD)
-    command_line = winparse.ps_legacy_command_line(program, args, version=version)
+    assert winparse.sshd_powershell_argument(line, version) == line  # arrives intact
+    start = winparse.ps_process_start(winparse.ps_decode_command(line))
+    assert (start["FileName"], start["WorkingDirectory"]) == (PROGRAM, CWD)
+    command_line = winparse.net_command_line(start["FileName"], start["Arguments"])
     assert winparse.split_msvcrt(command_line) == [PROGRAM, arg, "--end"]
 
 
@@ -157,11 +163,11 @@ def test_powershell_round_trip(arg: str, version: int) -> None:
 def test_program_path_with_spaces_is_one_word(shell: Shell) -> None:
     line = build_command(shell, [r"C:\Program Files\Python 3.11\python.exe", "-V"])
     if shell is Shell.CMD:
-        (call,) = winparse.cmd_commands(winparse.cmd_slash_c(line), WIN_ENV)
-        words = winparse.split_msvcrt(call)
+        (call,) = winparse.cmd_commands(winparse.cmd_slash_c(line, "8.1"), WIN_ENV)
+        words = winparse.split_msvcrt(call.removeprefix("@"))
     elif shell is Shell.POWERSHELL:
-        program, args, _ = winparse.ps_call_arguments(line)
-        words = [program, *args]
+        start = winparse.ps_process_start(winparse.ps_decode_command(line))
+        words = winparse.split_msvcrt(winparse.net_command_line(start["FileName"], "-V"))
     else:
         import shlex
 
@@ -179,24 +185,40 @@ def test_models_reject_naive_quoting() -> None:
     assert winparse.cmd_commands(f'"{PROGRAM}" "%PATH%"', WIN_ENV) == [
         f'"{PROGRAM}" "C:\\Windows\\system32"'
     ]
+    # A caret after the name does not stop a substring (the old escaping).
+    assert winparse.cmd_expand("^%PATH:~0,4^%", WIN_ENV) == "^C:\\W"
+    assert winparse.cmd_slash_c('"a b" "c"', "7.7") == 'a b" "c'
     assert winparse.split_msvcrt('"C:\\dir\\" x') == ['C:\\dir" x']
-    assert winparse.ps_legacy_command_line("p", ["a b", ""], version=5) == 'p "a b"'
+    # 7.7p1 hands PowerShell a quoted argument with its quotes removed.
+    assert winparse.sshd_powershell_argument("print('a b' \"c\")", "7.7") == "print('a b' c)"
 
 
 # --- what cannot be carried is refused, not mangled -------------------------
 
 
 @pytest.mark.parametrize(
-    ("shell", "argv"),
+    ("shell", "argv", "why"),
     [
-        (Shell.CMD, ["python", "line\nbreak"]),
-        (Shell.CMD, [r"C:\100%\python.exe", "-V"]),
-        (Shell.CMD, ['C:\\a"b\\python.exe', "-V"]),
+        (Shell.CMD, ["python", "line\nbreak"], "line break"),
+        (Shell.CMD, [r"C:\100%\python.exe", "-V"], "cannot quote"),
+        (Shell.CMD, ['C:\\a"b\\python.exe', "-V"], "cannot quote"),
     ],
 )
-def test_unportable_arguments_are_refused(shell: Shell, argv: list[str]) -> None:
-    with pytest.raises(UnportableArgumentError):
+def test_unportable_arguments_are_refused(shell: Shell, argv: list[str], why: str) -> None:
+    with pytest.raises(UnportableArgumentError, match=why):
         build_command(shell, argv)
+
+
+def test_bang_is_refused_under_delayed_expansion() -> None:
+    argv = ["python", "-c", "print('hi!')"]
+    assert build_command(Shell.CMD, argv) == "@\"python\" -c print^('hi^!'^)"
+    with pytest.raises(UnportableArgumentError, match=r"DelayedExpansion is on.*refused"):
+        build_command(Shell.CMD, argv, delayed_expansion=True)
+
+
+def test_percent_in_cmd_work_directory_is_refused() -> None:
+    with pytest.raises(UnportableArgumentError, match=r"work directory.*cd cannot"):
+        build_command(Shell.CMD, ["python", "-V"], cwd=r"C:\100%")
 
 
 def test_empty_argv_is_refused() -> None:

@@ -3,15 +3,20 @@
 No Windows host is available to CI, so the Windows command lines are checked
 twice: against exact expected strings, and by running them back through these
 models of the documented parsers (the C runtime's CommandLineToArgvW,
-cmd.exe's %-expansion and caret phases, PowerShell's single-quoted strings and
-its legacy native-argument passing, Win32-OpenSSH's quoting of the command for
-``powershell -c``). The models are written from the documentation, independent
-of the code under test.
+cmd.exe's %-expansion and caret phases, PowerShell's single-quoted strings,
+.NET's Process.Start command line, and Win32-OpenSSH's command line for each
+shell in tests/windows/openssh_cmdline.py). The models are written from the
+documentation, independent of the code under test. tests/windows runs the
+same command lines through Wine's cmd.exe and C runtime; the cases where Wine
+and this model disagreed are written down in docs/traps.md.
 """
 
 from __future__ import annotations
 
+import base64
 import re
+
+from tests.windows import openssh_cmdline
 
 WHITESPACE = " \t"
 
@@ -59,20 +64,37 @@ class CmdSyntaxError(ValueError):
     """cmd.exe would have treated a character as an operator."""
 
 
+# %NAME%, %NAME:~start[,length]% (cmd reads the numbers and ignores what
+# follows them up to the %), %NAME:old=new%.
+_CMD_VARIABLE = re.compile(r"%([^%:]+)(?::~(-?\d+)(?:,(-?\d+))?[^%]*|:([^%=]*)=([^%]*))?%")
+
+
 def cmd_expand(line: str, env: dict[str, str]) -> str:
-    """cmd.exe phase 1 on a /c command line: %NAME% expands when NAME is set."""
+    """cmd.exe phase 1 on a /c command line, before carets are looked at.
+
+    %NAME%, %NAME:~n,m% and %NAME:old=new% expand when NAME is set; an
+    unset name leaves the text as it is, and the scan goes on at its closing %.
+    """
+    upper_env = {k.upper(): v for k, v in env.items()}
     out: list[str] = []
     i = 0
-    upper_env = {k.upper(): v for k, v in env.items()}
     while i < len(line):
-        if line[i] == "%":
-            end = line.find("%", i + 1)
-            if end != -1 and line[i + 1 : end].upper() in upper_env:
-                out.append(upper_env[line[i + 1 : end].upper()])
-                i = end + 1
-                continue
-        out.append(line[i])
-        i += 1
+        match = _CMD_VARIABLE.match(line, i) if line[i] == "%" else None
+        if match is None or match.group(1).upper() not in upper_env:
+            out.append(line[i])
+            i += 1
+            continue
+        value = upper_env[match.group(1).upper()]
+        start, length, old, new = match.group(2, 3, 4, 5)
+        if start is not None:
+            begin = int(start) if int(start) >= 0 else max(0, len(value) + int(start))
+            value = value[begin:]
+            if length is not None:
+                value = value[: int(length)]  # a negative length drops from the end
+        elif old:
+            value = re.compile(re.escape(old), re.IGNORECASE).sub(new.replace("\\", r"\\"), value)
+        out.append(value)
+        i = match.end()
     return "".join(out)
 
 
@@ -111,115 +133,65 @@ def cmd_commands(line: str, env: dict[str, str]) -> list[str]:
     return commands
 
 
-def cmd_slash_c(sshd_command: str) -> str:
-    """Win32-OpenSSH runs ``"cmd.exe" /c "<command>"``; /c strips the outer quotes."""
-    wrapped = f'"{sshd_command}"'
-    return wrapped[1 : wrapped.rindex('"')]
+def cmd_slash_c(command: str, version: str) -> str:
+    """What cmd.exe runs after ``/c`` for an sshd ``version`` ("7.7" or "8.1").
 
-
-def sshd_powershell_argument(command: str) -> str:
-    """What powershell.exe receives after ``-c``.
-
-    Win32-OpenSSH (build_commandline_string) quotes the command unless it
-    starts with a single quote, backslash-escapes double quotes, doubles
-    backslashes before a quote; powershell.exe splits its command line with
-    the C runtime rules and joins the words after -c with spaces.
+    8.1+ wraps the command in quotes; 7.7p1 does not. When what follows /c
+    starts with a quote, cmd.exe removes it and the line's last quote.
     """
-    escaped = re.sub(r'(\\*)"', lambda m: m.group(1) * 2 + '\\"', command)
-    if not command.startswith("'") and " " in command:
-        escaped = f'"{escaped}"'
-    line = f'"C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe" -c {escaped}'
+    after_c = f'"{command}"' if version == "8.1" else command
+    if after_c.startswith('"'):
+        last = after_c.rindex('"')
+        return after_c[1:last] + after_c[last + 1 :]
+    return after_c
+
+
+def sshd_powershell_argument(command: str, version: str) -> str:
+    """What powershell.exe runs after ``-c``: the words of its command line, joined by spaces."""
+    line = openssh_cmdline.session_command_line(openssh_cmdline.POWERSHELL, command, version)
     return " ".join(split_msvcrt(line)[2:])
 
 
 _PS_QUOTES = "'\u2018\u2019\u201a\u201b"
+_PS_ASSIGNMENT = re.compile(r"^\$start\.(\w+) = (.+)$")
+_PS_ENCODED = re.compile(
+    r"^iex\(\[Text\.Encoding\]::UTF8\.GetString\("
+    r"\[Convert\]::FromBase64String\('([A-Za-z0-9+/=]*)'\)\)\)$"
+)
 
 
-def ps_call_arguments(script: str) -> tuple[str, list[str], str | None]:
-    """Parse our PowerShell shape: ``Set-Location -LiteralPath 'x'; try { & 'prog' 'a' } ...``.
+def ps_decode_command(command: str) -> str:
+    """The script inside our ``iex(...FromBase64String('...'))`` command."""
+    match = _PS_ENCODED.match(command)
+    if match is None:
+        raise AssertionError(f"not an encoded PowerShell command: {command!r}")
+    return base64.b64decode(match.group(1)).decode("utf-8")
 
-    Returns (program, arguments, cwd). Only single-quoted literals are
-    accepted as words between ``&`` and the closing brace, so anything else
-    in the call is an error.
+
+def ps_process_start(script: str) -> dict[str, str]:
+    """The ProcessStartInfo properties our script sets: FileName, Arguments, WorkingDirectory.
+
+    Only single-quoted literals are accepted as values, so anything else
+    (a variable, an expression) is an error.
     """
-    statements = _ps_statements(script)
-    cwd = None
-    for words in statements:
-        if words[:2] == ["Set-Location", "-LiteralPath"]:
-            cwd = _ps_literal_value(words[2])
-        if "&" in words:
-            call = words[words.index("&") + 1 :]
-            call = call[: call.index("}")] if "}" in call else call
-            literals = [_ps_literal_value(word) for word in call]
-            return literals[0], literals[1:], cwd
-    raise AssertionError(f"no call statement in {script!r}")
-
-
-def _ps_statements(script: str) -> list[list[str]]:
-    statements: list[list[str]] = [[]]
-    i = 0
-    while i < len(script):
-        char = script[i]
-        if char in _PS_QUOTES:
-            j = i + 1
-            while True:
-                if j >= len(script):
-                    raise AssertionError(f"unterminated string in {script!r}")
-                if script[j] in _PS_QUOTES:
-                    if j + 1 < len(script) and script[j + 1] in _PS_QUOTES:
-                        j += 2
-                        continue
-                    break
-                j += 1
-            statements[-1].append(script[i : j + 1])
-            i = j + 1
-        elif char == ";":
-            statements.append([])
-            i += 1
-        elif char.isspace():
-            i += 1
-        else:
-            j = i
-            while j < len(script) and not script[j].isspace() and script[j] != ";":
-                j += 1
-            statements[-1].append(script[i:j])
-            i = j
-    return [words for words in statements if words]
+    properties: dict[str, str] = {}
+    for line in script.splitlines():
+        match = _PS_ASSIGNMENT.match(line)
+        if match and match.group(1) != "UseShellExecute":
+            properties[match.group(1)] = _ps_literal_value(match.group(2))
+    return properties
 
 
 def _ps_literal_value(word: str) -> str:
-    if word[0] not in _PS_QUOTES or word[-1] not in _PS_QUOTES:
+    if len(word) < 2 or word[0] not in _PS_QUOTES or word[-1] not in _PS_QUOTES:
         raise AssertionError(f"not a single-quoted literal: {word!r}")
     body = word[1:-1]
+    if re.search(f"(?<![{_PS_QUOTES}])[{_PS_QUOTES}](?![{_PS_QUOTES}])", body.replace("''", "")):
+        raise AssertionError(f"unescaped quote inside {word!r}")
     return re.sub(f"([{_PS_QUOTES}])[{_PS_QUOTES}]", r"\1", body)
 
 
-def _ps_need_quotes(arg: str) -> bool:
-    # NativeCommandParameterBinder.NeedQuotes: whitespace outside unescaped quotes.
-    quotes = 0
-    following_backslash = False
-    for char in arg:
-        if char == '"' and not following_backslash:
-            quotes += 1
-        elif char.isspace() and quotes % 2 == 0:
-            return True
-        following_backslash = char == "\\"
-    return False
-
-
-def ps_legacy_command_line(program: str, args: list[str], *, version: int) -> str:
-    """The command line PowerShell builds for a native program in legacy mode.
-
-    version 5 is Windows PowerShell 5.1; version 7 adds the doubling of
-    trailing backslashes inside the quotes it adds. Both drop empty strings.
-    """
-    parts = [f'"{program}"' if " " in program else program]
-    for arg in args:
-        if not arg:
-            continue
-        if _ps_need_quotes(arg):
-            trailing = len(arg) - len(arg.rstrip("\\")) if version >= 7 else 0
-            parts.append('"' + arg + "\\" * trailing + '"')
-        else:
-            parts.append(arg)
-    return " ".join(parts)
+def net_command_line(file_name: str, arguments: str) -> str:
+    """The command line .NET's Process.Start gives CreateProcess (no shell execute)."""
+    quoted = file_name if file_name.startswith('"') else f'"{file_name}"'
+    return f"{quoted} {arguments}" if arguments else quoted

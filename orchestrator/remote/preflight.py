@@ -1,0 +1,295 @@
+"""Before the first real run: what the client and the server are, and what to fix.
+
+    python -m orchestrator.remote check --inventory FILE
+
+`run_check(inventory)` connects to both hosts of the inventory with the
+settings the run will use and returns a `Report`: one `Finding` per fact,
+and for each problem the fix in one line. Nothing on either host is changed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import fabric
+import paramiko
+
+from orchestrator.remote.errors import RemoteError
+from orchestrator.remote.inventory import ClientHost, read_client, read_server
+from orchestrator.remote.session import (
+    CommandError,
+    HostKeyError,
+    RemoteSession,
+    Shell,
+    cmd_delayed_expansion,
+    connect,
+    detect_shell,
+    last_json_line,
+)
+from orchestrator.remote.shell import DELAYED_EXPANSION_FIX
+
+MIN_FREE_DISK_GB = 2.0
+MAX_CLOCK_OFFSET_S = 1.0
+# One tick of Windows' default 15.6 ms timer: coarser than any stock OS.
+MAX_SLEEP_OVERSHOOT_S = 0.016
+
+# Run on the client by its own Python (not the venv: it may not exist yet).
+_CLIENT_CODE = r"""
+import json, locale, os, platform, re, shutil, subprocess, sys, time, urllib.request
+facts = {"os": platform.platform(), "python": platform.python_version(),
+         "executable": sys.executable, "home": os.path.expanduser("~")}
+facts["free_disk_gb"] = round(shutil.disk_usage(facts["home"]).free / 2**30, 1)
+facts["proxies"] = urllib.request.getproxies()
+overshoots = []
+for _ in range(40):
+    before = time.perf_counter()
+    time.sleep(0.001)
+    overshoots.append(time.perf_counter() - before - 0.001)
+facts["sleep_overshoot_p95_s"] = sorted(overshoots)[37]
+if sys.platform == "win32":
+    import ctypes, winreg
+    k32 = ctypes.windll.kernel32
+    facts["code_pages"] = {"ansi": k32.GetACP(), "oem": k32.GetOEMCP(),
+                           "console_output": k32.GetConsoleOutputCP()}
+    shown = subprocess.run(["netsh", "int", "ipv4", "show", "dynamicport", "tcp"],
+                           capture_output=True, text=True).stdout
+    start, count = [int(n) for n in re.findall(r":\s*(\d+)", shown)][:2]
+    facts["port_range"] = [start, start + count - 1]
+    netstat = subprocess.run(["netstat", "-an", "-p", "tcp"], capture_output=True, text=True)
+    facts["time_wait"] = netstat.stdout.count("TIME_WAIT")
+    def reg(root, path, name):
+        try:
+            with winreg.OpenKey(root, path) as key:
+                return winreg.QueryValueEx(key, name)[0]
+        except OSError:
+            return None
+    facts["time_wait_s"] = reg(winreg.HKEY_LOCAL_MACHINE,
+        r"SYSTEM\CurrentControlSet\Services\Tcpip\Parameters", "TcpTimedWaitDelay") or 120
+else:
+    facts["code_pages"] = {"preferred_encoding": locale.getpreferredencoding(False)}
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as handle:
+        facts["port_range"] = [int(n) for n in handle.read().split()]
+    states = []
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        if os.path.exists(name):
+            with open(name) as handle:
+                states += [line.split()[3] for line in handle.readlines()[1:]]
+    facts["time_wait"] = states.count("06")
+    facts["time_wait_s"] = 60
+facts["clock"] = time.time()
+print(json.dumps(facts))
+"""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One fact about one host; ``problem`` and ``fix`` when it needs attention."""
+
+    host: str
+    item: str
+    value: str
+    problem: str = ""
+    fix: str = ""
+
+
+@dataclass
+class Report:
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[Finding]:
+        return [finding for finding in self.findings if finding.problem]
+
+    def add(self, host: str, item: str, value: Any, problem: str = "", fix: str = "") -> None:
+        self.findings.append(Finding(host, item, str(value), problem, fix))
+
+    def judge(self, host: str, item: str, value: Any, bad: bool, problem: str, fix: str) -> None:
+        """A fact that is a problem, with its fix, only when ``bad``."""
+        self.add(host, item, value, problem if bad else "", fix if bad else "")
+
+    def text(self) -> str:
+        """What a person reads: a line per fact, then each problem with its fix."""
+        lines = [f"{f.host:<8} {f.item:<18} {f.value}" for f in self.findings]
+        if self.problems:
+            lines += ["", f"{len(self.problems)} problem(s):"]
+            lines += [f"- {f.host}: {f.problem}\n  fix: {f.fix}" for f in self.problems]
+        else:
+            lines += ["", "no problems found"]
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": not self.problems, "findings": [asdict(f) for f in self.findings]}
+
+
+def run_check(inventory: str | os.PathLike[str], client: str | None = None) -> Report:
+    """Check the client and the server of ``inventory``; never raises for a host's problem."""
+    report = Report()
+    client_host = read_client(inventory, client)
+    server_host = read_server(inventory)
+    server_address = str(server_host.hostvars.get("httplab_server_address") or server_host.address)
+    _check_client(report, client_host, server_address)
+    _check_server(report, server_host)
+    return report
+
+
+def _connect(report: Report, host: ClientHost, label: str) -> fabric.Connection | None:
+    try:
+        connection = connect(host)
+    except RemoteError as exc:
+        fix = (
+            f"compare the host's key fingerprint, then add it to {host.known_hosts}"
+            if isinstance(exc, HostKeyError)
+            else "check ansible_host, ansible_port, ansible_user and the key in the inventory, "
+            "and that the host's SSH server runs"
+        )
+        report.add(label, "ssh", "no connection", str(exc), fix)
+        return None
+    report.add(label, "ssh banner", connection.transport.remote_version)
+    return connection
+
+
+def _check_client(report: Report, host: ClientHost, server_address: str) -> None:
+    connection = _connect(report, host, "client")
+    if connection is None:
+        return
+    try:
+        try:
+            shell = detect_shell(connection, host)
+        except RemoteError as exc:
+            report.add("client", "shell", "?", str(exc), "set bench_client_shell to the probed "
+                       "shell, or remove it")  # fmt: skip
+            return
+        report.add("client", "shell", shell.value)
+        delayed = shell is Shell.CMD and cmd_delayed_expansion(connection, host)
+        if shell is Shell.CMD:
+            report.add(
+                "client", "DelayedExpansion", "on" if delayed else "off",
+                "cmd.exe DelayedExpansion is on: arguments with '!' are refused" if delayed else "",
+                DELAYED_EXPANSION_FIX if delayed else "",
+            )  # fmt: skip
+        session = RemoteSession(host, connection, shell, delayed_expansion=delayed)
+        try:
+            before = time.time()
+            facts = last_json_line(session.run_python(_CLIENT_CODE))
+            after = time.time()
+        except (CommandError, ValueError) as exc:
+            report.add(
+                "client", "python", " ".join(session.python_command()), str(exc),
+                "install Python 3.10+ (python.org; tick 'Add to PATH' or use py.exe), or set "
+                "bench_client_python to its full path",
+            )  # fmt: skip
+            return
+        finally:
+            session.liveness.stop()
+        _client_facts(report, facts, (before + after) / 2, (after - before) / 2, server_address)
+    finally:
+        connection.close()
+
+
+def _client_facts(
+    report: Report, facts: dict[str, Any], now: float, uncertainty: float, server: str
+) -> None:
+    report.add("client", "os", facts["os"])
+    old = tuple(int(part) for part in facts["python"].split(".")[:2]) < (3, 10)
+    report.judge(
+        "client", "python", f"{facts['python']} ({facts['executable']})", old,
+        "Python is older than 3.10", "install Python 3.10+ and set bench_client_python to it",
+    )  # fmt: skip
+    pages = " ".join(f"{key}={value}" for key, value in facts["code_pages"].items())
+    report.add("client", "code pages", pages)
+    low, high = facts["port_range"]
+    ports, waiting, hold = high - low + 1, facts["time_wait"], facts["time_wait_s"]
+    report.add(
+        "client", "dynamic ports",
+        f"{low}-{high} ({ports}), {waiting} in TIME_WAIT for {hold} s: the constant mode "
+        f"fits ~{max(0, ports - waiting)} requests per {hold} s",
+    )  # fmt: skip
+    proxies = facts["proxies"]
+    bypass = re.split(r"[,;\s]+", proxies.get("no", ""))
+    proxied = bool({"http", "https", "all"} & proxies.keys()) and server not in bypass
+    report.judge(
+        "client", "proxy", json.dumps(proxies) if proxies else "none", proxied,
+        f"requests to the server ({server}) would go through the proxy",
+        f"add {server} to NO_PROXY (and the Internet Options bypass list) for the client account",
+    )  # fmt: skip
+    free, home = facts["free_disk_gb"], facts["home"]
+    report.judge(
+        "client", "free disk", f"{free} GB in {home}", free < MIN_FREE_DISK_GB,
+        f"only {free} GB free", f"free at least {MIN_FREE_DISK_GB:g} GB in {home}",
+    )  # fmt: skip
+    overshoot = facts["sleep_overshoot_p95_s"]
+    report.judge(
+        "client", "timer", f"a 1 ms sleep overshoots by {overshoot * 1e3:.2f} ms (p95)",
+        overshoot > MAX_SLEEP_OVERSHOOT_S, "coarse timer: sleeps overshoot",
+        "bench_client asks for 1 ms timers and spins the last tick; if times look stepped, "
+        "use the High performance power plan",
+    )  # fmt: skip
+    offset = facts["clock"] - now
+    drifted = abs(offset) > MAX_CLOCK_OFFSET_S + uncertainty
+    report.judge(
+        "client", "clock offset", f"{offset:+.3f} s (±{uncertainty:.3f}) to the control node",
+        drifted, f"the client's clock is {offset:+.1f} s off",
+        "turn on time sync (Windows: w32tm /resync; Linux: timedatectl set-ntp true)",
+    )  # fmt: skip
+
+
+# name -> the command that tells it: (sudo, python, systemd, disk, firewall).
+_SERVER_PROBES = {
+    "sudo": "sudo -n true",
+    "python": "python3 -c 'import platform; print(platform.python_version())'",
+    "init": "ps -p 1 -o comm=",
+    "free disk": "df -Pk / | tail -1",
+    "firewall": "for unit in ufw firewalld nftables; do "
+    "printf '%s=%s\\n' $unit $(systemctl is-active $unit 2>/dev/null || true); done",
+}
+
+
+def _check_server(report: Report, host: ClientHost) -> None:
+    connection = _connect(report, host, "server")
+    if connection is None:
+        return
+    out: dict[str, tuple[int, str]] = {}
+    try:
+        for name, command in _SERVER_PROBES.items():
+            result = connection.run(command, hide=True, warn=True, in_stream=False)
+            out[name] = (result.exited, result.stdout.strip())
+    except (OSError, EOFError, paramiko.SSHException) as exc:
+        report.add("server", "ssh", "lost", f"connection lost: {exc}", "check the network")
+        return
+    finally:
+        connection.close()
+    sudo_ok = out["sudo"][0] == 0 or host.hostvars.get("ansible_become_password") is not None
+    report.judge(
+        "server", "sudo", "passwordless" if out["sudo"][0] == 0 else "needs a password",
+        not sudo_ok, "sudo asks for a password and the inventory has none",
+        "give the user passwordless sudo, or run ansible-playbook with --ask-become-pass",
+    )  # fmt: skip
+    code, version = out["python"]
+    report.judge(
+        "server", "python", version if code == 0 else "missing", code != 0,
+        "no python3 on the server", "apt-get install python3 python3-venv",
+    )  # fmt: skip
+    init = out["init"][1]
+    report.judge(
+        "server", "systemd", "PID 1" if init == "systemd" else f"PID 1 is {init!r}",
+        init != "systemd", "the stacks run as systemd units, and PID 1 is not systemd",
+        "use a host (VM or machine) that boots systemd",
+    )  # fmt: skip
+    free_gb = round(int(out["free disk"][1].split()[3]) / 2**20, 1)
+    report.judge(
+        "server", "free disk", f"{free_gb} GB in /", free_gb < MIN_FREE_DISK_GB,
+        f"only {free_gb} GB free", f"free at least {MIN_FREE_DISK_GB:g} GB in /",
+    )  # fmt: skip
+    active = [line.split("=")[0] for line in out["firewall"][1].splitlines()
+              if line.endswith("=active")]  # fmt: skip
+    report.judge(
+        "server", "firewall", ", ".join(active) + " active" if active else "none active",
+        bool(active), f"{', '.join(active)} may block the client from the stack ports",
+        "allow the client to the stack ports (inventory/group_vars/all/stacks.yml), e.g. "
+        "sudo ufw allow from CLIENT to any port 5000:5010 proto tcp",
+    )  # fmt: skip

@@ -1,0 +1,168 @@
+"""No bench_client outlives its SSH channel: lost connection, --run-timeout, a busy work dir.
+
+Real sshd, real Fabric, the real deployed client (tests/remote/conftest.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import psutil
+import pytest
+
+from bench_client.results_format import Measurement
+from orchestrator.remote.errors import RemoteError
+from orchestrator.remote.inventory import read_client
+from orchestrator.remote.measure import MeasurementSpec, measure
+from orchestrator.remote.session import open_session
+from tests.remote.conftest import last_json
+from tests.remote.test_fabric import MidRun, _cmdline, measure_cli
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def client_processes(workdir: Path) -> list[int]:
+    """Live processes running bench_client from this work directory (any parent)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        line = _cmdline(int(entry.name))
+        if state != "Z" and "bench_client" in line and str(workdir) in line:
+            found.append(int(entry.name))
+    return found
+
+
+def measuring(workdir: Path) -> bool:
+    """bench_client itself (not only its guard or shell) runs from this work directory."""
+    return any("-m bench_client --base-url" in _cmdline(pid) for pid in client_processes(workdir))
+
+
+def sending_to(workdir: Path, url: str) -> bool:
+    """bench_client holds a connection to ``url``'s port (keepalive mode): it is measuring."""
+    port = urlsplit(url).port
+    for pid in client_processes(workdir):
+        if "-m bench_client --base-url" not in _cmdline(pid):
+            continue
+        with contextlib.suppress(psutil.Error):
+            if any(c.raddr and c.raddr.port == port for c in psutil.Process(pid).net_connections()):
+                return True
+    return False
+
+
+def wait_until_gone(workdir: Path, patience: float = 120) -> list[int]:
+    """The client processes still alive after ``patience`` seconds (none, if all is well)."""
+    deadline = time.monotonic() + patience
+    while (left := client_processes(workdir)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return left
+
+
+def test_lost_connection_leaves_no_client_running(
+    deployed: dict, inventory: Path, contract_url: str, sshd, workdir: Path, tmp_path: Path
+) -> None:
+    run = MidRun(inventory, contract_url, tmp_path / "run-drop", sshd, answer_timeout=60)
+    assert measuring(workdir)
+    sessions = sshd.session_processes()
+    for pid in sessions:
+        os.kill(pid, signal.SIGKILL)  # the channel drops; nobody signals the client
+    run.connection_lost()
+    left = wait_until_gone(workdir)
+    for pid in left:  # do not leave them behind for the next test either
+        os.kill(pid, signal.SIGKILL)
+    assert left == [], [_cmdline(pid) for pid in left]
+    again = measure_cli(inventory, tmp_path / "run-drop", contract_url)
+    assert again.returncode == 0, again.stderr
+    assert last_json(again.stdout)["status"] == "complete"
+
+
+def test_run_timeout_stops_the_client(
+    deployed: dict, inventory: Path, contract_url: str, workdir: Path, tmp_path: Path
+) -> None:
+    spec = MeasurementSpec(
+        Measurement("constant", "flask-dev", "GET"), url=contract_url,
+        out_dir=tmp_path / "run-timeout",
+        client_args=("--iterations", "5000", "--interval", "0.05"),
+    )  # fmt: skip
+    with (
+        open_session(read_client(inventory)) as session,
+        pytest.raises(RemoteError, match=r"testclient.*did not finish within 3 s"),
+    ):
+        measure(session, spec, run_timeout=3)
+    assert wait_until_gone(workdir) == []
+    assert not (tmp_path / "run-timeout" / "constant" / "flask-dev").exists()
+
+
+def test_a_held_work_directory_is_refused(tmp_path: Path) -> None:
+    """A second bench_client in the same work directory stops at once (exit 75)."""
+    lock = tmp_path / "bench_client.lock"
+    with lock.open("a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        busy = subprocess.run(
+            [sys.executable, "-m", "bench_client.guard", str(lock), "--", "--help"],
+            capture_output=True, text=True, cwd=REPO, check=False,
+        )  # fmt: skip
+    assert busy.returncode == 75
+    assert "another bench_client is running" in busy.stderr
+    # With stdin open (the channel), the guard runs bench_client to its end.
+    with subprocess.Popen(
+        [sys.executable, "-m", "bench_client.guard", str(lock), "--", "--help"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO,
+    ) as free:  # fmt: skip
+        usage = free.stdout.read()
+        assert free.wait() == 0
+    assert "usage" in usage.lower()
+
+
+def test_the_guard_stops_bench_client_at_end_of_input(contract_url: str, tmp_path: Path) -> None:
+    """stdin reaching end of file (the channel closed) stops a running bench_client: exit 129."""
+    with subprocess.Popen(
+        [sys.executable, "-m", "bench_client.guard", str(tmp_path / "lock"), "--",
+         "--base-url", contract_url, "--iterations", "100000", "--interval", "0.01",
+         "--out", str(tmp_path / "GET.csv")],
+        stdin=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO,
+    ) as guard:  # fmt: skip
+        deadline = time.monotonic() + 120
+        while not measuring(tmp_path) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert measuring(tmp_path), "bench_client never started"
+        guard.stdin.close()  # what sshd does when the connection goes
+        assert guard.wait(timeout=120) == 129
+    assert wait_until_gone(tmp_path) == []
+
+
+def test_ctrl_c_on_the_control_node_leaves_no_client_running(
+    deployed: dict, inventory: Path, contract_url: str, workdir: Path, tmp_path: Path
+) -> None:
+    with subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.remote", "measure", "-i", str(inventory),
+         "--stack", "flask-dev", "--url", contract_url, "--mode", "keepalive", "--method", "GET",
+         "--out-dir", str(tmp_path / "run-ctrl-c"), "--iterations", "5000", "--interval", "0.05"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+    ) as driver:  # fmt: skip
+        deadline = time.monotonic() + 120
+        while not sending_to(workdir, contract_url) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if not sending_to(workdir, contract_url):
+            driver.kill()
+            pytest.fail("bench_client never started measuring")
+        driver.send_signal(signal.SIGINT)
+        stdout, stderr = driver.communicate(timeout=120)
+    assert driver.returncode == 130, stderr
+    assert wait_until_gone(workdir) == []
+    # bench_client was interrupted, not killed: what it had measured was written and fetched.
+    assert json.loads(stdout.strip().splitlines()[-1])["status"] == "interrupted"
+    assert (tmp_path / "run-ctrl-c" / "keepalive" / "flask-dev" / "GET.csv").exists()
