@@ -30,6 +30,9 @@ class Command:
 
 COMMANDS: dict[str, Command] = {
     "lab": Command("lab.__main__", (), "the embedded two-host lab: up, down, status, ssh"),
+    "check": Command(
+        "orchestrator.remote.cli", ("check",), "preflight: what is wrong with the lab, and the fix"
+    ),
     "plan": Command("orchestrator.cli", ("plan",), "create or resume a run; print what is left"),
     "deploy": Command(
         "orchestrator.remote.cli", ("deploy",), "install bench_client on the client host"
