@@ -186,7 +186,7 @@ def client_limited(cell: list[LoadedCsv]) -> str:
     limited = [m for m in cell if m.client_limit]
     if len(cell) <= 1 or not limited:
         return limited[0].client_limit if limited else ""
-    return f"{len(limited)} of {len(cell)} repetitions, e.g. {limited[0].client_limit}"
+    return f"{limited[0].client_limit} (limited in {len(limited)} of {len(cell)} repetitions)"
 
 
 def _one_value(cell: list[LoadedCsv], attribute: str) -> float:
