@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import stat
 import time
 from collections.abc import Iterator
@@ -32,6 +31,7 @@ from orchestrator.remote.session import (
     LinePrefixer,
     RemoteError,
     RemoteSession,
+    last_json_line,
     sftp_path,
 )
 
@@ -233,7 +233,7 @@ def upload(session: RemoteSession, local: Path, remote: PurePath) -> None:
 def upload_wheels(session: RemoteSession, local_dir: Path, remote_dir: PurePath) -> int:
     """Copy the wheels the client lacks or holds changed (by sha256); return the count."""
     sftp_makedirs(session, remote_dir)
-    present = json.loads(session.run_python(_WHEEL_SUMS_CODE, str(remote_dir)))
+    present = last_json_line(session.run_python(_WHEEL_SUMS_CODE, str(remote_dir)))
     copied = 0
     for wheel in sorted(local_dir.glob("*.whl")):
         if present.get(wheel.name) != hashlib.sha256(wheel.read_bytes()).hexdigest():

@@ -11,6 +11,7 @@ import pytest
 from orchestrator.remote.inventory import read_client
 from orchestrator.remote.measure import ResultTooLargeError, fetch_verified
 from orchestrator.remote.session import LinePrefixer, open_session
+from tests.remote.conftest import last_json
 from tests.remote.test_fabric import measure_cli, sha256
 
 
@@ -26,14 +27,15 @@ def test_a_file_over_the_cap_is_not_fetched(
     deployed: dict, inventory: Path, contract_url: str, tmp_path: Path
 ) -> None:
     out_dir = tmp_path / "run-cap"
-    assert measure_cli(inventory, out_dir, contract_url).returncode == 0
+    done = measure_cli(inventory, out_dir, contract_url)
+    assert done.returncode == 0
     local_csv = out_dir / "constant" / "flask-gunicorn" / "GET.csv"
     size = local_csv.stat().st_size
-    remote_csv = PurePosixPath(deployed["workdir"], "results", "run-cap", "constant",
-                               "flask-gunicorn", "GET.csv")  # fmt: skip
+    remote_csv = PurePosixPath(last_json(done.stdout)["remote_csv"])  # this attempt's own name
     copy = tmp_path / "copy" / "GET.csv"
     with open_session(read_client(inventory)) as session:
-        with pytest.raises(ResultTooLargeError, match=r"testclient.*GET\.csv is over 100 bytes"):
+        too_large = r"testclient.*GET\.[0-9a-f]+\.csv is over 100 bytes"
+        with pytest.raises(ResultTooLargeError, match=too_large):
             fetch_verified(session, [(remote_csv, copy, sha256(local_csv))], "cap", max_bytes=100)
         assert not list(copy.parent.iterdir()), "nothing of a refused file is kept"
         fetch_verified(session, [(remote_csv, copy, sha256(local_csv))], "cap", max_bytes=size)

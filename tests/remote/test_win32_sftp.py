@@ -7,6 +7,9 @@ against a fake client that applies the Windows rules.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import ntpath
 from pathlib import Path, PureWindowsPath
 from types import SimpleNamespace
 
@@ -41,7 +44,18 @@ def test_win32_sftp_path_rules(path: str, expected: str) -> None:
 
 
 def fake_session(client: Win32SftpClient) -> SimpleNamespace:
-    return SimpleNamespace(sftp=client, host=SimpleNamespace(label="client (bench@win:22)"))
+    def wheel_sums(code: str, directory: str) -> str:
+        """What deploy's helper prints: the sha256 of each wheel in ``directory``."""
+        folder = directory.lower()
+        return json.dumps({
+            ntpath.basename(name): hashlib.sha256(data).hexdigest()
+            for name, data in client.files.items()
+            if ntpath.dirname(name) == folder and name.endswith(".whl")
+        })  # fmt: skip
+
+    return SimpleNamespace(
+        sftp=client, run_python=wheel_sums, host=SimpleNamespace(label="client (bench@win:22)")
+    )
 
 
 @pytest.mark.parametrize(
