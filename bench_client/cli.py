@@ -98,7 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="how requests are sent (default constant; see modes above)",
     )
     parser.add_argument(
-        "--iterations", type=int, default=1000, help="requests to measure (default 1000)"
+        "--iterations",
+        type=int,
+        default=config.DEFAULT_ITERATIONS,
+        help=f"requests to measure (default {config.DEFAULT_ITERATIONS})",
     )
     parser.add_argument(
         "--interval",

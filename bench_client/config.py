@@ -15,6 +15,7 @@ from bench_client.results_format import check_name
 from bench_client.verify import DEFAULT_PATHS, DEFAULT_PAYLOAD
 
 # The same defaults as a run's (inventory/group_vars/all/benchmark.yml; a test checks).
+DEFAULT_ITERATIONS = 1000
 DEFAULT_INTERVAL = 0.005
 DEFAULT_CONCURRENCY = 16
 DEFAULT_WARMUP = 50

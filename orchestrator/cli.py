@@ -33,6 +33,7 @@ from orchestrator.manifest import COMPLETE, Manifest, git_commit, utc_now
 from orchestrator.measure import run_measurement
 from orchestrator.plan import DESIGNS, SelectionError, build_plan, parse_selection
 from orchestrator.remote import RemoteError
+from orchestrator.remote.ports import plan_warnings
 
 ROOT = Path(__file__).resolve().parents[1]
 # From the server's noise reading (bench_client/noise.py): the CPUs the server's
@@ -132,6 +133,7 @@ def plan(args: argparse.Namespace) -> dict[str, Any]:
         "planned": len(measurements),
         "pending": len(pending),
         "by_stack": _by_stack(pending, stacks, selection.get("design", "sequential")),
+        "warnings": plan_warnings(selection["modes"], manifest.data["client_settings"]),
     }
 
 

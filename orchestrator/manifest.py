@@ -127,8 +127,12 @@ class Manifest:
         message: str = "",
         sha256_csv: str | None = None,
         sha256_meta: str | None = None,
+        client_ports: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Add or replace the entry of ``measurement`` and save the manifest."""
+        """Add or replace the entry of ``measurement`` and save the manifest.
+
+        ``client_ports``: the client's port range and TIME_WAIT just before it.
+        """
         entry = {
             **asdict(measurement),
             "csv": measurement.csv,
@@ -138,6 +142,7 @@ class Manifest:
             "status": status,
             "message": message,
             "recorded": utc_now(),
+            "client_ports": client_ports,
         }
         entries = [e for e in self.data["measurements"] if e["csv"] != measurement.csv]
         self.data["measurements"] = [*entries, entry]

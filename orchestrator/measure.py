@@ -91,6 +91,7 @@ def _record(manifest: Manifest, fetched: list[Fetched], run_dir: Path, watch: Se
             message=one.message,
             sha256_csv=one.sha256_csv,
             sha256_meta=add_to_meta(run_dir / one.measurement.meta, server, watch.problem),
+            client_ports=one.client_ports,
         )
 
 

@@ -13,16 +13,17 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from bench_client.config import DEFAULT_CONCURRENCY, DEFAULT_ITERATIONS, DEFAULT_WARMUP
+from bench_client.results_format import client_flags
 from orchestrator.remote.session import LinePrefixer, RemoteSession, last_json_line
 
 # Run with the venv's python in the client's src directory.
 PORT_BUDGET_CODE = (
     "import json\nfrom bench_client.limits import port_budget\nprint(json.dumps(port_budget()))\n"
 )
-# bench_client's defaults for what a measurement sends when no flag says otherwise.
-DEFAULT_ITERATIONS = 1000
-DEFAULT_WARMUP = 50
-DEFAULT_CONCURRENCY = 10
+# Default dynamic port ranges: Windows 49152-65535, Linux 32768-60999 (what a
+# client has unless its owner widened it; the measurement checks the real one).
+DEFAULT_PORTS = {"Windows": 16_384, "Linux": 28_232}
 # Ports to leave for everything else on the client (the SSH session, updates...).
 RESERVE = 1000
 POLL_S = 5.0
@@ -44,6 +45,21 @@ def connections_needed(mode: str, client_args: Sequence[str]) -> int:
     if mode in ("concurrent", "rate"):
         return _flag(client_args, "--concurrency", DEFAULT_CONCURRENCY) + 1
     return 2  # keepalive: one connection, reopened when the server closes it
+
+
+def plan_warnings(modes: Sequence[str], settings: dict[str, Any]) -> list[str]:
+    """Warnings, at plan time, for a constant-mode measurement too big for a default client."""
+    if "constant" not in modes:
+        return []
+    needed = connections_needed("constant", client_flags(settings, "constant"))
+    return [
+        f"a constant-mode measurement opens {needed} connections; a {system} client with the "
+        f"default {ports:,} dynamic ports keeps each in TIME_WAIT and needs {needed + RESERVE} "
+        "free: it may run out of ports (lower httplab_bench_iterations, or widen the client's "
+        "port range)"
+        for system, ports in DEFAULT_PORTS.items()
+        if needed + RESERVE > ports
+    ]
 
 
 def shortfall(budget: dict[str, Any], needed: int) -> int:

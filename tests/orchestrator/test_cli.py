@@ -179,3 +179,14 @@ def test_a_run_planned_before_designs_resumes_as_sequential(capsys, tmp_path: Pa
     assert status == 0 and out["resumed"] is True
     status, err = plan(capsys, tmp_path, "--run-id=r1", "--design=paired")
     assert status == 1 and "design: recorded 'sequential', asked 'paired'" in err
+
+
+def test_plan_warns_about_client_ports_and_the_manifest_keeps_each_reading(capsys, tmp_path):
+    status, out = plan(capsys, tmp_path, "--run-id=r1", "--iterations=20000")
+    assert status == 0 and any("Windows client" in w for w in out["warnings"])
+    manifest = Manifest.load(tmp_path / "r1")
+    budget = {"port_range": [32768, 60999], "time_wait": 12, "time_wait_s": 60}
+    entry = manifest.record(Measurement("constant", "s1", "GET"), status="failed",
+                            client_ports=budget)  # fmt: skip
+    assert Manifest.load(tmp_path / "r1").data["measurements"] == [entry]
+    assert entry["client_ports"] == budget

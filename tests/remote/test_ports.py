@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from orchestrator.remote.ports import RESERVE, connections_needed, ensure_ports
+from orchestrator.remote.ports import RESERVE, connections_needed, ensure_ports, plan_warnings
 from orchestrator.remote.session import LinePrefixer
 
 
@@ -50,3 +50,13 @@ def test_warns_when_it_never_fits() -> None:
 def test_fits_without_waiting() -> None:
     result = ensure_ports(lambda: budget(16000), 16000 - RESERVE, LinePrefixer("", io.StringIO()))
     assert result["waited_s"] == 0 and "warning" not in result
+
+
+def test_the_plan_warns_when_a_constant_measurement_outgrows_a_default_client() -> None:
+    settings = {"iterations": 20_000, "warmup": 50, "interval": 0.005}
+    warnings = plan_warnings(["constant", "concurrent"], settings)
+    assert len(warnings) == 1 and "Windows client" in warnings[0] and "20051" in warnings[0]
+    assert plan_warnings(["constant"], {**settings, "iterations": 200}) == []
+    assert plan_warnings(["concurrent"], settings) == []
+    both = plan_warnings(["constant"], {**settings, "iterations": 30_000})
+    assert len(both) == 2 and "a Windows client" in both[0] and "a Linux client" in both[1]
