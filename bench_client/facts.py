@@ -7,6 +7,8 @@ fact is recorded as None rather than stopping a run.
 
 from __future__ import annotations
 
+import ctypes
+import locale
 import platform
 import socket
 import sys
@@ -125,4 +127,18 @@ def client_facts(sleep_granularity: float) -> dict[str, Any]:
         "clock": "time.perf_counter",
         "clock_resolution_s": time.get_clock_info("perf_counter").resolution,
         "sleep_granularity_s": sleep_granularity,
+        "code_pages": code_pages(),
     }
+
+
+def code_pages() -> dict[str, Any]:
+    """The text encodings of the client: the preferred one, and Windows' code pages."""
+    pages: dict[str, Any] = {"preferred_encoding": locale.getpreferredencoding(False)}
+    if sys.platform == "win32":
+        kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
+        pages.update(
+            ansi=kernel32.GetACP(),
+            oem=kernel32.GetOEMCP(),
+            console_output=kernel32.GetConsoleOutputCP(),
+        )
+    return pages

@@ -22,6 +22,7 @@ import paramiko
 from orchestrator.remote.errors import RemoteError
 from orchestrator.remote.inventory import ClientHost, read_client, read_server
 from orchestrator.remote.session import (
+    CODE_PAGES_CODE,
     CommandError,
     HostKeyError,
     RemoteSession,
@@ -39,10 +40,13 @@ MAX_CLOCK_OFFSET_S = 1.0
 MAX_SLEEP_OVERSHOOT_S = 0.016
 
 # Run on the client by its own Python (not the venv: it may not exist yet).
-_CLIENT_CODE = r"""
-import json, locale, os, platform, re, shutil, subprocess, sys, time, urllib.request
+_CLIENT_CODE = (
+    CODE_PAGES_CODE
+    + r"""
+import json, os, platform, re, shutil, subprocess, time, urllib.request
 facts = {"os": platform.platform(), "python": platform.python_version(),
-         "executable": sys.executable, "home": os.path.expanduser("~")}
+         "executable": sys.executable, "home": os.path.expanduser("~"),
+         "code_pages": code_pages}
 facts["free_disk_gb"] = round(shutil.disk_usage(facts["home"]).free / 2**30, 1)
 facts["proxies"] = urllib.request.getproxies()
 overshoots = []
@@ -52,10 +56,7 @@ for _ in range(40):
     overshoots.append(time.perf_counter() - before - 0.001)
 facts["sleep_overshoot_p95_s"] = sorted(overshoots)[37]
 if sys.platform == "win32":
-    import ctypes, winreg
-    k32 = ctypes.windll.kernel32
-    facts["code_pages"] = {"ansi": k32.GetACP(), "oem": k32.GetOEMCP(),
-                           "console_output": k32.GetConsoleOutputCP()}
+    import winreg
     shown = subprocess.run(["netsh", "int", "ipv4", "show", "dynamicport", "tcp"],
                            capture_output=True, text=True).stdout
     start, count = [int(n) for n in re.findall(r":\s*(\d+)", shown)][:2]
@@ -71,7 +72,6 @@ if sys.platform == "win32":
     facts["time_wait_s"] = reg(winreg.HKEY_LOCAL_MACHINE,
         r"SYSTEM\CurrentControlSet\Services\Tcpip\Parameters", "TcpTimedWaitDelay") or 120
 else:
-    facts["code_pages"] = {"preferred_encoding": locale.getpreferredencoding(False)}
     with open("/proc/sys/net/ipv4/ip_local_port_range") as handle:
         facts["port_range"] = [int(n) for n in handle.read().split()]
     states = []
@@ -84,6 +84,7 @@ else:
 facts["clock"] = time.time()
 print(json.dumps(facts))
 """
+)
 
 
 @dataclass(frozen=True)

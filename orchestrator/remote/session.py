@@ -62,15 +62,21 @@ MIN_PYTHON = (3, 10)
 # prints are UTF-8 whatever the client's code page (cp1252, cp850, cp932...).
 UTF8_MODE = ("-X", "utf8")
 
-# Printed by the probe below: what the client's Python says about itself.
-_FACTS_CODE = """
-import json, locale, pathlib, platform, sys
+# Client-side Python that sets ``code_pages``: the text encodings the client uses.
+CODE_PAGES_CODE = """
+import locale, sys
 code_pages = {"preferred_encoding": locale.getpreferredencoding(False)}
 if sys.platform == "win32":
     import ctypes
     kernel32 = ctypes.windll.kernel32
     code_pages.update(ansi=kernel32.GetACP(), oem=kernel32.GetOEMCP(),
                       console_output=kernel32.GetConsoleOutputCP())
+"""
+# Printed by the probe below: what the client's Python says about itself.
+_FACTS_CODE = (
+    CODE_PAGES_CODE
+    + """
+import json, pathlib, platform
 print(json.dumps({
     "version": "{}.{}".format(*sys.version_info[:2]),
     "home": str(pathlib.Path.home()),
@@ -79,6 +85,7 @@ print(json.dumps({
     "code_pages": code_pages,
 }))
 """
+)
 
 
 def sftp_path(path: PurePath) -> str:

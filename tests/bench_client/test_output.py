@@ -84,3 +84,8 @@ def test_meta_file_contents(server, bench):
     assert meta["client_limits"]["client_bottleneck"] is False
     assert meta["csv"] == "GET.csv"
     assert meta["csv_sha256"] == hashlib.sha256(result.out.read_bytes()).hexdigest()
+
+
+def test_the_meta_file_records_the_clients_text_encodings(server, bench):
+    pages = bench(server, iterations=1).meta["client"]["code_pages"]
+    assert pages["preferred_encoding"]  # and on Windows: ansi, oem, console_output
