@@ -38,12 +38,20 @@ examples:
       --concurrency 16 --interval 0 --iterations 5000 --out concurrent/POST.csv
   python -m bench_client --base-url http://10.0.0.5:5002 --method GET --mode rate --rate 2000 \\
       --iterations 20000 --warmup 500 --out rate/GET.csv --quiet
+  python -m bench_client --base-url http://10.0.0.5:5003 --method GET --mode concurrent \\
+      --processes 4 --concurrency 64 --interval 0 --iterations 40000 --out concurrent/GET.csv
   python -m bench_client --paired flask-gunicorn=http://10.0.0.5:5001 \
       --paired fastapi-uvicorn=http://10.0.0.5:5005 --method GET --out constant/{stack}/GET.csv
   python -m bench_client calibrate          # the client's own cost per mode, cached
 
 """ + exit_codes_help(
-    (ExitCode.DONE, ExitCode.USAGE, ExitCode.FIRST_REQUEST_FAILED, ExitCode.INTERRUPTED)
+    (
+        ExitCode.DONE,
+        ExitCode.FAILED,
+        ExitCode.USAGE,
+        ExitCode.FIRST_REQUEST_FAILED,
+        ExitCode.INTERRUPTED,
+    )
 )
 
 
@@ -121,6 +129,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help=f"concurrent: workers; rate: most connections (default {config.DEFAULT_CONCURRENCY})",
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=None,
+        help="concurrent and rate modes: engine processes sharing the run (--concurrency, "
+        "--iterations, --warmup and --rate are split between them; they start together and "
+        "write one CSV, Worker pNwM = process N, worker M); default the client's CPU count, "
+        "at most --concurrency and --iterations",
     )
     parser.add_argument(
         "--rate",

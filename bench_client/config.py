@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -58,6 +59,7 @@ class RunConfig:
     quiet: bool
     calibration: str
     paired: Paired | None = None
+    processes: int = 1  # engine processes sharing the run (concurrent and rate modes)
 
     def per_stack(self) -> list[tuple[str, RunConfig]]:
         """Paired: one single-stack config per stack, --out's {stack} filled in."""
@@ -105,6 +107,7 @@ def build(
     paired: list[str] | None = None,
     block: int = DEFAULT_BLOCK,
     seed: int | None = None,
+    processes: int | None = None,
 ) -> RunConfig:
     """Check every setting against the others; raise ConfigError naming the first problem."""
     method = method.upper()
@@ -136,6 +139,11 @@ def build(
         _require(interval >= 0, f"--interval must be 0 or more seconds, got {interval:g}")
     if path is not None:
         _require(path.startswith("/"), f"--path must start with '/', got {path!r}")
+    if processes is not None:
+        _require(
+            mode not in SEQUENTIAL_MODES,
+            f"--processes does not apply to --mode {mode} (one request at a time by definition)",
+        )
     design = _paired(paired, block, seed, mode, out) if paired else None
     if design is None:
         _require(base_url is not None, "give --base-url URL (or --paired NAME=URL for each stack)")
@@ -144,6 +152,7 @@ def build(
     else:
         _require(base_url is None, "--base-url and --paired exclude each other")
         base_url = design.stacks[0][1]
+    workers = _concurrency(mode, concurrency)
     return RunConfig(
         base_url=base_url.rstrip("/"),
         method=method,
@@ -151,7 +160,7 @@ def build(
         iterations=iterations,
         interval=_interval(mode, interval),
         timeout=timeout,
-        concurrency=_concurrency(mode, concurrency),
+        concurrency=workers,
         rate=rate,
         warmup=warmup,
         path=path or DEFAULT_PATHS[method],
@@ -160,6 +169,7 @@ def build(
         quiet=quiet,
         calibration=calibration,
         paired=design,
+        processes=_processes(mode, processes, workers, iterations),
     )
 
 
@@ -203,6 +213,34 @@ def _concurrency(mode: str, given: int | None) -> int:
     if mode in ("constant", "keepalive"):
         return 1  # one request at a time, by definition of these modes
     return DEFAULT_CONCURRENCY if given is None else given
+
+
+def cpu_count() -> int:
+    """The CPUs this process may run on (its affinity where the OS tells), at least 1."""
+    if hasattr(os, "process_cpu_count"):  # Python 3.13+
+        return os.process_cpu_count() or 1
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+def _processes(mode: str, given: int | None, workers: int, iterations: int) -> int:
+    """Each process needs a worker (connection) and a request of its own."""
+    if mode in SEQUENTIAL_MODES:
+        return 1
+    if given is None:
+        return min(cpu_count(), workers, iterations)
+    _require(given >= 1, f"--processes must be at least 1, got {given}")
+    _require(
+        given <= workers,
+        f"--processes {given} needs --concurrency of at least {given} "
+        f"(each process has its own connections), got {workers}",
+    )
+    _require(
+        given <= iterations,
+        f"--processes {given} needs --iterations of at least {given}, got {iterations}",
+    )
+    return given
 
 
 def _payload(method: str, text: str | None) -> Any:

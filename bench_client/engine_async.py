@@ -366,6 +366,9 @@ class RateRunner:
     def __init__(self, engine: AsyncEngine, rate: float, max_connections: int) -> None:
         self.engine = engine
         self.rate = rate
+        # clock() of request 1's due time; None: when run() starts. --processes sets it
+        # (pool.py), so that every process's share hangs off the same common start.
+        self.schedule_start: float | None = None
         self.max_connections = max_connections
         self.lead = min(self.MAX_LEAD, engine.timer_lateness())
         self.slip: list[float] = []  # how late the client itself dispatched each request
@@ -419,7 +422,7 @@ class RateRunner:
 
         def start() -> None:
             nonlocal t0
-            t0 = clock()
+            t0 = clock() if self.schedule_start is None else self.schedule_start
             dispatch()
 
         try:

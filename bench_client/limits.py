@@ -184,3 +184,28 @@ def _time_wait_seconds() -> int:
             return int(winreg.QueryValueEx(key, "TcpTimedWaitDelay")[0])
     except OSError:
         return WINDOWS_TIME_WAIT_S
+
+
+def assess_processes(
+    each: dict[int, dict[str, Any]], host_cpu_percent: float | None
+) -> dict[str, Any]:
+    """--processes N: the client may be the limit if any process was, or the whole host.
+
+    `each` is every process's own assess() by its number (as in the meta file's processes);
+    `host_cpu_percent` is the host's CPU use over the common window.
+    """
+    reasons = [
+        f"process {number}: {reason}"
+        for number, limits in sorted(each.items())
+        for reason in limits["reasons"]
+    ]
+    if host_cpu_percent is not None and host_cpu_percent >= HOST_SATURATED_PERCENT:
+        reasons.append(f"client host CPUs were {host_cpu_percent:.0f}% busy")
+    cores = [limits.get("process_cpu_cores") for limits in each.values()]
+    return {
+        "process_cpu_cores": None if None in cores else round(sum(cores), 3),
+        "host_cpu_percent": host_cpu_percent,
+        "out_of_ports": sum(limits.get("out_of_ports", 0) for limits in each.values()),
+        "client_bottleneck": bool(reasons),
+        "reasons": reasons,
+    }

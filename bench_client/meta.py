@@ -52,12 +52,15 @@ def build(
     overhead: dict[str, Any] | None,
     limits: dict[str, Any],
     host_noise: dict[str, Any],
+    processes: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    """`processes`: with --processes N, one summary each (process_summary); the
+    counts and the throughput above them are over all of them and the common window."""
     failures = [s for s in samples if s.elapsed is None]
     times = [s.elapsed for s in samples if s.elapsed is not None]
     duration = finished - started
     mode = MODES[config.mode]
-    return {
+    document = {
         "schema": META_SCHEMA,
         "config": config.as_json(),
         "mode_definition": mode.definition,
@@ -83,4 +86,26 @@ def build(
         "client_overhead": overhead,
         "client_limits": limits,
         "host_noise": host_noise,
+    }
+    if processes is not None:
+        document["processes"] = processes
+    return document
+
+
+def process_summary(measured: Any) -> dict[str, Any]:
+    """One engine process of a --processes run (a pool.Measured): counts, window, limits."""
+    samples = measured.samples
+    successes = sum(1 for s in samples if s.elapsed is not None)
+    duration = measured.finished - measured.started
+    return {
+        "process": measured.number,
+        "started": _iso(measured.started),
+        "finished": _iso(measured.finished),
+        "duration_s": round(duration, 6),
+        "requests": len(samples),
+        "successes": successes,
+        "failures": len(samples) - successes,
+        "throughput_rps": successes / duration if duration > 0 and samples else None,
+        "cpu_s": None if measured.cpu_s is None else round(measured.cpu_s, 3),
+        "client_limits": measured.limits,
     }

@@ -142,14 +142,14 @@ def execute(
     `on_timing` is called once the probe and warm-up are over, just before the
     timed requests: what reads the client's own CPU starts there.
     """
-    _verify_and_warm_up(runner, config)
+    verify_and_warm_up(runner, config)
     if on_timing is not None:
         on_timing()
     recorder.begin()
     runner.run(config.iterations, recorder)
 
 
-def _verify_and_warm_up(runner: Runner, config: RunConfig) -> None:
+def verify_and_warm_up(runner: Runner, config: RunConfig) -> None:
     probe = Recorder()
     runner.run(1, probe)
     first = probe.samples[0]
@@ -168,7 +168,7 @@ def execute_paired(
     """The paired design (config.Paired): every stack verified and warmed up, then
     blocks of requests to the stacks in turn, in a fresh random order each round."""
     for runner, config in zip(runners, configs, strict=True):
-        _verify_and_warm_up(runner, config)
+        verify_and_warm_up(runner, config)
     design = configs[0].paired
     assert design is not None
     if on_timing is not None:

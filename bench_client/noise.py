@@ -87,9 +87,17 @@ class ClientWatch:
     def start(self) -> None:
         self.before = read_client()
 
-    def stop(self) -> dict[str, Any] | None:
-        """The client's window, or None if timing never began (interrupted before)."""
-        return None if self.before is None else window(self.before, read_client())
+    def stop(self, also_own_s: float = 0.0) -> dict[str, Any] | None:
+        """The client's window, or None if timing never began (interrupted before).
+
+        `also_own_s`: CPU seconds of the run's other processes (--processes), which
+        are the measurement's own work, not noise.
+        """
+        if self.before is None:
+            return None
+        after = read_client()
+        after["own_s"] += also_own_s
+        return window(self.before, after)
 
 
 def _per_second(before: Reading, after: Reading, key: str, wall: float) -> float | None:

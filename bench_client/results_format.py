@@ -52,6 +52,7 @@ CLIENT_FLAG_MODES: Mapping[str, frozenset[str]] = {
     "timeout": frozenset(MODES),
     "concurrency": frozenset({"concurrent", "rate"}),
     "rate": frozenset({"rate"}),
+    "processes": frozenset({"concurrent", "rate"}),
     "warmup": frozenset(MODES),
 }
 

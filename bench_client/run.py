@@ -9,11 +9,16 @@ from typing import Any
 
 from tqdm import tqdm
 
-from bench_client import calibrate, facts, limits, meta, modes, noise, output
+from bench_client import calibrate, facts, limits, meta, modes, noise, output, pool
 from bench_client.config import RunConfig
 from bench_client.failures import RequestFailed
 from bench_client.results_format import ExitCode
-from bench_client.timing import Recorder, fine_timer_resolution, measure_sleep_granularity
+from bench_client.timing import (
+    Recorder,
+    Sample,
+    fine_timer_resolution,
+    measure_sleep_granularity,
+)
 
 SERVER_NOT_READ = "bench_client sees only its own host; the orchestrator adds the server's"
 
@@ -47,6 +52,8 @@ def run(config: RunConfig) -> ExitCode:
     with fine_timer_resolution():
         granularity = measure_sleep_granularity()
         overhead = _overhead(config, granularity)  # the same mode and pacing for every stack
+        if config.processes > 1:
+            return _run_processes(config, granularity, overhead)
         runners: list[modes.Runner] = []
         for _, target in stacks:
             try:
@@ -115,13 +122,70 @@ def run(config: RunConfig) -> ExitCode:
             ),
             host_noise=host_noise,
         )
-        try:
-            output.write_results(target.out, recorder.samples, recorder.origin, document)
-        except OSError as exc:  # e.g. on Windows, the old CSV is open in another program
-            _say(f"error: could not write {target.out}: {exc.strerror or exc}")
-            return ExitCode.USAGE
-        _report(target, document)
+        code = _write(target, recorder.samples, recorder.origin, document)
+        if code is not ExitCode.DONE:
+            return code
     return ExitCode.INTERRUPTED if interrupted else ExitCode.DONE
+
+
+def _run_processes(
+    config: RunConfig, granularity: float, overhead: dict[str, Any] | None
+) -> ExitCode:
+    """--processes N (pool.py): one CSV and meta file for all N processes."""
+    # The parent only waits meanwhile: its CpuWatch reads the host, its ClientWatch the noise.
+    cpu = limits.CpuWatch()
+    host = noise.ClientWatch()
+
+    def timing_begins() -> None:
+        host.start()
+        cpu.start()
+
+    try:
+        outcome = pool.run(config, granularity, on_timing=timing_begins)
+    except pool.StartFailed as exc:
+        return _first_request_failed(str(exc))
+    for number, reason in outcome.lost.items():
+        _say(f"error: engine process {number} was lost mid-run; its requests are missing: {reason}")
+    usage = cpu.stop()
+    children_cpu_s = sum(m.cpu_s or 0.0 for m in outcome.processes)
+    client_noise = host.stop(also_own_s=children_cpu_s)
+    document = meta.build(
+        config,
+        outcome.samples,
+        started=outcome.started,
+        finished=outcome.finished,
+        interrupted=outcome.interrupted,
+        client=facts.client_facts(granularity),
+        versions=facts.versions(),
+        overhead=overhead,
+        limits=limits.assess_processes(
+            {m.number: m.limits for m in outcome.processes}, usage["host_cpu_percent"]
+        ),
+        host_noise=noise.host_noise(client_noise, None, SERVER_NOT_READ),
+        processes=sorted(
+            [meta.process_summary(m) for m in outcome.processes]
+            + [{"process": number, "lost": reason} for number, reason in outcome.lost.items()],
+            key=lambda summary: summary["process"],
+        ),
+    )
+    code = _write(config, outcome.samples, 0.0, document)  # Start is already seconds from 0
+    if code is not ExitCode.DONE:
+        return code
+    if outcome.lost:
+        return ExitCode.FAILED
+    return ExitCode.INTERRUPTED if outcome.interrupted else ExitCode.DONE
+
+
+def _write(
+    config: RunConfig, samples: list[Sample], origin: float, document: dict[str, Any]
+) -> ExitCode:
+    try:
+        output.write_results(config.out, samples, origin, document)
+    except OSError as exc:  # e.g. on Windows, the old CSV is open in another program
+        _say(f"error: could not write {config.out}: {exc.strerror or exc}")
+        return ExitCode.USAGE
+    _report(config, document)
+    return ExitCode.DONE
 
 
 def _report(config: RunConfig, document: dict[str, Any]) -> None:

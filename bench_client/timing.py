@@ -36,7 +36,7 @@ Send = Callable[[], tuple[int, bytes]]
 
 class Sample(NamedTuple):  # a tuple: made once per request, cheaply
     iteration: int
-    worker: int
+    worker: int | str  # --processes: "p1w3" (pool.py)
     start: float  # clock() when the request started (or was scheduled to, in rate mode)
     end: float  # clock() when the response was complete or the failure was known
     elapsed: float | None  # None for a failure, never 0 for one

@@ -26,6 +26,9 @@ from pathlib import Path
 import pytest
 
 from bench_client.cli import main
+from bench_client.results_format import CLIENT_FLAG_MODES
+
+POOL_MODES = CLIENT_FLAG_MODES["processes"]
 
 # struct linger: two u_shorts on Windows, two ints elsewhere.
 LINGER_ZERO = struct.pack("HH" if sys.platform == "win32" else "ii", 1, 0)
@@ -237,6 +240,10 @@ def bench(tmp_path: Path) -> Callable[..., Result]:
         if server is not None:
             # No warm-up unless a test asks: tests count the requests a server saw.
             options = {"base_url": server.url, "method": "GET", "warmup": 0, **options}
+        if options.get("mode") in POOL_MODES:
+            # One engine process unless a test asks (test_processes.py): each process
+            # sends its own first request, and the tests count what a server saw.
+            options = {"processes": 1, **options}
         argv = [*flags(**options), *args, "--out", str(path), "--quiet"]
         if "--calibration" not in args:
             argv += ["--calibration", calibration]

@@ -42,28 +42,30 @@ def _command(server, out: Path, mode: str, iterations: int) -> list[str]:
     ]
 
 
+def interrupt_when(server, requests: int, command: list[str]) -> tuple[int, str]:
+    """Run `command`, SIGINT it (alone) once `server` has seen `requests`: (exit code, stderr)."""
+    process = subprocess.Popen(
+        command, env=ENV, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while server.count < requests and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return process.returncode, err
+
+
 @posix_only
 @pytest.mark.parametrize("mode", ["constant", "keepalive", "concurrent", "rate"])
 def test_ctrl_c_writes_what_was_measured_marked_interrupted(server, tmp_path, mode):
     server.delay = 0.01
     out = tmp_path / "GET.csv"
-    process = subprocess.Popen(
-        _command(server, out, mode, 20_000),
-        env=ENV,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while server.count < 30 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 130, err
+    returncode, err = interrupt_when(server, 30, _command(server, out, mode, 20_000))
+    assert returncode == 130, err
     assert "interrupted" in err
     meta = json.loads(out.with_suffix(".meta.json").read_text())
     assert meta["interrupted"] is True

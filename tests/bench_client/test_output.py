@@ -66,6 +66,7 @@ def test_meta_file_contents(server, bench):
         "calibration": "off",
         "url": f"{server.url}/get",
         "paired": None,
+        "processes": 1,
     }
     assert meta["design"] == "single"
     assert "kept-alive connection" in meta["mode_definition"]
