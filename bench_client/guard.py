@@ -23,7 +23,8 @@ import threading
 from pathlib import Path
 from typing import IO
 
-EXIT_BUSY = 75  # another run holds the work directory's lock (EX_TEMPFAIL)
+from bench_client.results_format import ExitCode
+
 EXIT_HUNG_UP = 129  # the channel closed: bench_client was stopped
 GRACE_S = 5.0  # after an interrupt, time to write the partial result
 CTRL_C = b"\x03"
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
                 "wait for it or stop it",
                 file=sys.stderr,
             )
-            return EXIT_BUSY
+            return ExitCode.BUSY
         child = start(client_args)
         hung_up = threading.Event()
         threading.Thread(target=watch_channel, args=(child, hung_up), daemon=True).start()

@@ -68,6 +68,8 @@ class ExitCode(enum.IntEnum):
     CHECKSUM_MISMATCH = 5  # a file's sha256 differs from the one recorded; nothing was kept
     NOT_DEPLOYED = 6  # bench_client is missing or out of date on the client
     INPUT_SKIPPED = 7  # the output is written, but some input was skipped (each one named)
+    NOT_RUNNING = 8  # `httplab lab status`: the lab is not running
+    BUSY = 75  # another run holds the client's work directory (sysexits' EX_TEMPFAIL)
     INTERRUPTED = 130  # Ctrl-C; what was measured so far is kept, marked interrupted
 
 
@@ -80,6 +82,8 @@ EXIT_CODE_MEANINGS: Mapping[ExitCode, str] = {
     ExitCode.CHECKSUM_MISMATCH: "a fetched file's sha256 differs from the client's; nothing kept",
     ExitCode.NOT_DEPLOYED: "bench_client is not deployed or out of date on the client",
     ExitCode.INPUT_SKIPPED: "written, but some input was skipped (each one named on stderr)",
+    ExitCode.NOT_RUNNING: "the lab is not running (`httplab lab status`)",
+    ExitCode.BUSY: "another run holds the client's work directory; wait for it or stop it",
     ExitCode.INTERRUPTED: "interrupted; what was measured so far is kept, marked interrupted",
 }
 

@@ -7,6 +7,7 @@ import os
 import sys
 import time
 
+from bench_client.results_format import ExitCode
 from lab import api
 from lab.config import DEFAULT_NAME, validate_name
 from lab.errors import LabError
@@ -53,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
         "'embedded' lab, a free /28 of 203.0.113.0/24 for any other)",
     )
     command("down", "stop the lab and remove its links and cgroups; the image stays")
-    command("status", "show what runs and where (exit 0 up, 3 not running, 1 stale)")
+    command("status", "show what runs and where (exit 0 up, 8 not running, 1 stale)")
     ssh = command("ssh", "open an SSH session to a lab host as the lab user")
     ssh.add_argument("host", choices=["server", "client"], help="which host")
     ssh.add_argument(
@@ -66,11 +67,11 @@ def _status(name: str) -> int:
     problem = api.health_problem(name)
     if problem == api.NOT_RUNNING:
         print(f"lab {name!r} is not running")
-        return 3
+        return ExitCode.NOT_RUNNING
     lab = api.get(name)
     if lab is None:  # only leftovers of a crashed up or down
         print(f"lab {name!r}: STALE: {problem}; `python -m lab down --name {name}` removes it")
-        return 1
+        return ExitCode.FAILED
     print(f"lab {name!r}: {'up' if problem is None else 'STALE: ' + problem}")
     size = Image(lab.image, lab.image.name).size_bytes
     print(f"  subnet    {lab.subnet} on bridge {lab.bridge}")
@@ -87,7 +88,7 @@ def _status(name: str) -> int:
     print(f"  ssh       python -m lab ssh server|client --name {name}")
     for note in lab.notes:
         print(f"  note      {note}")
-    return 0 if problem is None else 1
+    return ExitCode.DONE if problem is None else ExitCode.FAILED
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,11 +121,11 @@ def main(argv: list[str] | None = None) -> int:
             os.execvp(command[0], command)  # noqa: S606 - becomes the user's ssh session
     except (LabError, ValueError) as exc:
         print(f"lab: error: {exc}", file=sys.stderr)
-        return 1
+        return ExitCode.FAILED
     except KeyboardInterrupt:
         print("lab: interrupted", file=sys.stderr)
-        return 130
-    return 0
+        return ExitCode.INTERRUPTED
+    return ExitCode.DONE
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from apps import contract
 def _required(name: str) -> str:
     value = os.environ.get(name, "")
     if not value:
-        raise SystemExit(f"{name} is not set; the httplab_stack role writes it to the unit's env")
+        raise SystemExit(f"{name} is not set; the httplab role writes it to the unit's env")
     return value
 
 

@@ -42,8 +42,6 @@ for name in sys.argv[1:]:
             digests[name] = hashlib.sha256(handle.read()).hexdigest()
 print(json.dumps(digests))
 """
-# bench_client.guard's exit when the work directory's lock is held (EX_TEMPFAIL).
-EXIT_BUSY = 75
 
 
 class ClientArgumentsError(RemoteError):
@@ -271,7 +269,7 @@ def measure_together(
 
     code = result.exited
     said = f": {stream.last_line}" if stream.last_line else ""
-    if code == EXIT_BUSY:
+    if code == ExitCode.BUSY:
         raise ClientBusyError(
             f"{session.host.label}: {context}: another bench_client is still running in "
             f"{layout.workdir} (it holds {layout.lock}); wait for it to finish or stop it"

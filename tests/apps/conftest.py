@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-STACK_ROLE = REPO / "roles" / "httplab_stack"
+STACK_ROLE = REPO / "roles" / "httplab"
 REQUIREMENTS = REPO / "requirements" / "server.txt"
 PYTHON_TAG = f"{sys.version_info.major}.{sys.version_info.minor}"
 WHEELS = REPO / "wheelhouse" / "server" / f"py{PYTHON_TAG}"

@@ -17,6 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from bench_client.results_format import ExitCode
 from lab import api, containers
 from lab.config import IMAGE_ROOT, REPO_ROOT, LabConfig, default_subnets
 from lab.errors import LabError
@@ -100,6 +101,14 @@ def test_down_leaves_nothing_behind(lab_name, venv_bin):
     assert _image_files() == image_before, "the image stays"
     assert not (lab.image / probe.lstrip("/")).exists(), "writes go to the overlay, not the image"
     assert api.down(lab_name) is False, "a second down has nothing to do"
+    status = subprocess.run(
+        [sys.executable, "-m", "httplab", "lab", "status", "--name", lab_name],
+        capture_output=True, text=True, timeout=60, cwd=REPO_ROOT,
+    )  # fmt: skip
+    assert (status.returncode, status.stdout) == (
+        ExitCode.NOT_RUNNING,
+        f"lab {lab_name!r} is not running\n",
+    )
 
 
 @pytest.mark.parametrize("lab_name", ["lt-stale"], indirect=True)

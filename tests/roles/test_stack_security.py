@@ -141,7 +141,7 @@ def _finish(lab: Any, venv_bin: Path, workdir: Path, keep: bool) -> None:
     playbook.write_text(
         "- name: Finish\n  hosts: servers\n  gather_facts: false\n  tasks:\n"
         "    - name: After the study\n      ansible.builtin.include_role:\n"
-        "        name: httplab_stack\n        tasks_from: finish\n"
+        "        name: httplab\n        tasks_from: finish\n"
     )
     run = run_playbook(
         lab, venv_bin, workdir / "runner", str(playbook), {"httplab_stack_keep_running": keep}
