@@ -1,5 +1,5 @@
 """Simulated measurements with a known true mean: serially correlated, heavy-tailed, with a
-run-level offset per repetition, as real latencies are (FINDINGS.md: run-to-run drift far larger
+run-level offset per repetition, as real latencies are (docs/method.md: run-to-run drift far larger
 than the noise within a run).
 
 Every factor of a latency has mean 1, so the expected latency of a cell is exactly ``mean``:
