@@ -26,7 +26,13 @@ import numpy as np
 import pandas as pd
 
 from analysis import sanitize
-from bench_client.results_format import CSV_HEADER, PAPER_CSV_HEADER, Measurement, sha256_file
+from bench_client.results_format import (
+    CSV_HEADER,
+    PAPER_CSV_HEADER,
+    SWEEP_MODE,
+    Measurement,
+    sha256_file,
+)
 from orchestrator.manifest import COMPLETE
 
 HTTPLAB_HEADER = CSV_HEADER
@@ -121,6 +127,8 @@ def load_run(root: Path, exclude: Path | None = None, include_suspect: bool = Fa
         if sanitize.leaves(root, path):
             problems.append(Problem(path, None, sanitize.LEAVES_FOLDER))
             continue
+        if path.parent.parent.name == SWEEP_MODE:
+            continue  # a sweep's steps: analysis/sweep.py reads them
         name = CSV_NAME.match(path.name)
         if name is None:
             message = "skipped: name is not METHOD.csv or METHOD.repK.csv"

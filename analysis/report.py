@@ -10,7 +10,7 @@ import pandas as pd
 
 from analysis import figures as fig
 from analysis import html as page
-from analysis import tables
+from analysis import sweep, tables
 from analysis.guard import run_warnings
 from analysis.load import Problem, Run, load_run
 from analysis.naming import order_modes
@@ -32,6 +32,7 @@ class Report:
     summary: pd.DataFrame
     figures: list[fig.Figure]
     out: Path
+    sweep_steps: pd.DataFrame  # the sweep mode's steps, one row each (analysis/sweep.py)
 
     @property
     def problems(self) -> list[Problem]:
@@ -43,10 +44,15 @@ def build_report(results: Path, out: Path, include_suspect: bool = False) -> Rep
     Suspect CSVs (checksum changed, measurement interrupted or failed) are left out unless
     ``include_suspect``."""
     run = load_run(results, exclude=out, include_suspect=include_suspect)
-    if run.samples.empty:
+    steps = sweep.load_steps(results, run.problems)
+    if run.samples.empty and steps.empty:
         raise ValueError(f"{results}: no readable <mode>/<stack>/<METHOD>.csv found")
-    summary = annotate(summarise(run.samples), run.measurements)
-    report = Report(run, summary, fig.render_report(run.samples, summary), out)
+    figures = [sweep.sweep_figure(steps)] if not steps.empty else []
+    if run.samples.empty:  # a run of the sweep mode alone
+        report = Report(run, pd.DataFrame(), figures, out, steps)
+    else:
+        summary = annotate(summarise(run.samples), run.measurements)
+        report = Report(run, summary, fig.render_report(run.samples, summary) + figures, out, steps)
     write_outputs(report)
     return report
 
@@ -55,7 +61,10 @@ def write_outputs(report: Report) -> None:
     out = report.out
     for figure in report.figures:
         write_atomic(out / figure.name, figure.png)
-    write_csv(out / "summary.csv", spreadsheet_safe(report.summary))
+    if not report.summary.empty:
+        write_csv(out / "summary.csv", spreadsheet_safe(report.summary))
+    if not report.sweep_steps.empty:
+        write_csv(out / sweep.STEPS_CSV, spreadsheet_safe(report.sweep_steps))
     write_atomic(out / "tables.md", tables_markdown(report))
     write_atomic(out / "index.html", index_html(report))
 
@@ -63,6 +72,8 @@ def write_outputs(report: Report) -> None:
 def flag_sentences(run: Run, summary: pd.DataFrame) -> list[str]:
     """Warnings: how far the run can be trusted (analysis/guard.py), then rows whose number is
     not the server's own."""
+    if summary.empty:
+        return []
     sentences = run_warnings(run, summary)
     for row in summary.loc[summary["client_limited"].astype(bool)].itertuples():
         sentences.append(
@@ -99,14 +110,22 @@ def run_lines(run: Run) -> list[str]:
 
 
 def mode_tables(report: Report) -> list[tables.Table]:
+    if report.summary.empty:
+        return []
     return [
         tables.mode_table(report.summary, mode)
         for mode in order_modes(report.summary["mode"].unique())
     ]
 
 
+def sweep_tables(report: Report) -> list[tables.Table]:
+    return [] if report.sweep_steps.empty else [sweep.sweep_table(report.sweep_steps)]
+
+
 def paper_tables(report: Report) -> list[tables.Table]:
-    result = []
+    result: list[tables.Table] = []
+    if report.summary.empty:
+        return result
     for mode in PAPER_TABLE_OF_MODE:
         original = tables.paper_original_table(mode)
         agreement = rank_agreement(report.summary, mode)
@@ -133,6 +152,7 @@ def tables_markdown(report: Report) -> str:
     parts.append("")
     parts.extend(f"> **Warning:** {line}\n" for line in flag_sentences(report.run, report.summary))
     parts.extend(t.to_markdown() for t in mode_tables(report))
+    parts.extend(t.to_markdown() for t in sweep_tables(report))
     parts.append(tables.device_table(report.run.manifest).to_markdown())
     parts.append("## The paper beside this run\n")
     parts.extend(f"{line}\n" for line in paper_sentences())
@@ -143,7 +163,8 @@ def tables_markdown(report: Report) -> str:
     return "\n".join(parts)
 
 
-def index_html(report: Report) -> str:
+def _mode_sections(report: Report) -> list[page.Section]:
+    """Each mode's table and figures, the failures and the paper's tables beside this run."""
     by_name = {f.name: f for f in report.figures}
     sections = []
     for mode, table in zip(
@@ -172,6 +193,20 @@ def index_html(report: Report) -> str:
             *(t.to_html() for t in paper_tables(report)),
         )
     )
+    return sections
+
+
+def index_html(report: Report) -> str:
+    sections = _mode_sections(report) if not report.summary.empty else []
+    if not report.sweep_steps.empty:
+        figure = next(f for f in report.figures if f.name == sweep.FIGURE_NAME)
+        sections.append(
+            page.section(
+                "Latency–throughput sweep",
+                page.figure_html(figure),
+                *(t.to_html() for t in sweep_tables(report)),
+            )
+        )
     setup = [tables.device_table(report.run.manifest).to_html()]
     settings = tables.settings_table(report.run.manifest)
     if settings:

@@ -7,9 +7,9 @@ import sys
 import textwrap
 from typing import NoReturn
 
-from bench_client import calibrate, config, output
+from bench_client import calibrate, config, output, sweep
 from bench_client.modes import MODES
-from bench_client.results_format import ExitCode, exit_codes_help
+from bench_client.results_format import SWEEP_MODE, ExitCode, exit_codes_help
 from bench_client.run import run
 
 DESCRIPTION = """\
@@ -40,6 +40,8 @@ examples:
       --iterations 20000 --warmup 500 --out rate/GET.csv --quiet
   python -m bench_client --base-url http://10.0.0.5:5003 --method GET --mode concurrent \\
       --processes 4 --concurrency 64 --interval 0 --iterations 40000 --out concurrent/GET.csv
+  python -m bench_client --base-url http://10.0.0.5:5002 --method GET --mode sweep \
+      --sweep-start-rate 100 --out sweep/GET.csv     # sweep/GET.step1.csv, .step2 ...
   python -m bench_client --paired flask-gunicorn=http://10.0.0.5:5001 \
       --paired fastapi-uvicorn=http://10.0.0.5:5005 --method GET --out constant/{stack}/GET.csv
   python -m bench_client calibrate          # the client's own cost per mode, cached
@@ -145,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="rate mode: requests started per second (required there)",
     )
+    _sweep_arguments(parser)
     parser.add_argument(
         "--warmup",
         type=int,
@@ -175,6 +178,38 @@ def build_parser() -> argparse.ArgumentParser:
         help="no progress bar and no summary line (errors still go to stderr)",
     )
     return parser
+
+
+def _sweep_arguments(parser: argparse.ArgumentParser) -> None:
+    """The sweep mode's ladder and stop rule (docs/method.md, "The latency-throughput sweep")."""
+    group = parser.add_argument_group("sweep mode (ladder and stop rule)")
+    for flag, kind, default, meaning in (
+        ("--sweep-start-rate", _number, config.DEFAULT_SWEEP_START_RATE, "step 1's requests/s"),
+        ("--sweep-factor", _number, config.DEFAULT_SWEEP_FACTOR, "each step's rate over the last"),
+        ("--sweep-steps", int, config.DEFAULT_SWEEP_STEPS, "at most this many steps"),
+        ("--sweep-step-seconds", _number, config.DEFAULT_SWEEP_STEP_SECONDS, "each step's span"),
+        (
+            "--sweep-latency-factor",
+            _number,
+            config.DEFAULT_SWEEP_LATENCY_FACTOR,
+            "stop when a step's p99 is over this many times step 1's",
+        ),
+        (
+            "--sweep-shortfall",
+            _number,
+            config.DEFAULT_SWEEP_SHORTFALL,
+            "stop when the throughput is this share below the rate offered",
+        ),
+        (
+            "--sweep-max-failures",
+            _number,
+            config.DEFAULT_SWEEP_MAX_FAILURES,
+            "stop when more than this share of a step's requests fail",
+        ),
+    ):
+        group.add_argument(
+            flag, type=kind, default=default, help=f"{meaning} (default {default:g})"
+        )
 
 
 def build_calibrate_parser() -> argparse.ArgumentParser:
@@ -212,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     except (config.ConfigError, output.OutputError) as exc:
         return _error(str(exc))
     try:
-        return run(settings)
+        return sweep.run(settings) if settings.mode == SWEEP_MODE else run(settings)
     except KeyboardInterrupt:
         print("bench_client: interrupted before measuring began; nothing written", file=sys.stderr)
         return ExitCode.INTERRUPTED

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from bench_client.engine_async import MAX_CONNECTIONS
 from bench_client.http11 import Target
-from bench_client.results_format import check_name
+from bench_client.results_format import SWEEP_MODE, check_name
 from bench_client.verify import DEFAULT_PATHS, DEFAULT_PAYLOAD
 
 # The same defaults as a run's (inventory/group_vars/all/benchmark.yml; a test checks).
@@ -21,6 +21,15 @@ DEFAULT_INTERVAL = 0.005
 DEFAULT_CONCURRENCY = 16
 DEFAULT_WARMUP = 50
 DEFAULT_BLOCK = 25
+# The latency-throughput sweep (docs/method.md, "The latency-throughput sweep").
+DEFAULT_SWEEP_START_RATE = 50.0
+DEFAULT_SWEEP_FACTOR = 1.5
+DEFAULT_SWEEP_STEPS = 12
+DEFAULT_SWEEP_STEP_SECONDS = 5.0
+DEFAULT_SWEEP_LATENCY_FACTOR = 5.0
+DEFAULT_SWEEP_SHORTFALL = 0.1
+DEFAULT_SWEEP_MAX_FAILURES = 0.01
+MAX_RATE = 100_000
 CALIBRATION_CHOICES = ("quick", "cached", "off")
 SEQUENTIAL_MODES = ("constant", "keepalive")
 
@@ -43,6 +52,26 @@ class Paired:
 
 
 @dataclass(frozen=True)
+class Sweep:
+    """The sweep's ladder of rates and its stop rule (bench_client/sweep.py applies it)."""
+
+    start_rate: float  # requests/s of step 1
+    factor: float  # each step's rate over the one before
+    steps: int  # at most this many steps
+    step_seconds: float  # each step's schedule lasts this long: rate x seconds requests
+    latency_factor: float  # stop when a step's p99 exceeds this many times step 1's
+    shortfall: float  # stop when the throughput falls this share below the rate offered
+    max_failures: float  # stop when more than this share of a step's requests fail
+
+    def rate(self, step: int) -> float:
+        """The rate offered at step 1, 2, ..."""
+        return self.start_rate * self.factor ** (step - 1)
+
+    def iterations(self, step: int) -> int:
+        return max(1, round(self.rate(step) * self.step_seconds))
+
+
+@dataclass(frozen=True)
 class RunConfig:
     base_url: str
     method: str
@@ -59,7 +88,8 @@ class RunConfig:
     quiet: bool
     calibration: str
     paired: Paired | None = None
-    processes: int = 1  # engine processes sharing the run (concurrent and rate modes)
+    processes: int = 1  # engine processes sharing the run (concurrent, rate and sweep modes)
+    sweep: Sweep | None = None  # the sweep mode's ladder and stop rule
 
     def per_stack(self) -> list[tuple[str, RunConfig]]:
         """Paired: one single-stack config per stack, --out's {stack} filled in."""
@@ -85,6 +115,7 @@ class RunConfig:
         settings["out"] = str(self.out)
         settings["url"] = self.target.url
         settings["paired"] = None if self.paired is None else asdict(self.paired)
+        settings["sweep"] = None if self.sweep is None else asdict(self.sweep)
         return settings
 
 
@@ -108,6 +139,13 @@ def build(
     block: int = DEFAULT_BLOCK,
     seed: int | None = None,
     processes: int | None = None,
+    sweep_start_rate: float = DEFAULT_SWEEP_START_RATE,
+    sweep_factor: float = DEFAULT_SWEEP_FACTOR,
+    sweep_steps: int = DEFAULT_SWEEP_STEPS,
+    sweep_step_seconds: float = DEFAULT_SWEEP_STEP_SECONDS,
+    sweep_latency_factor: float = DEFAULT_SWEEP_LATENCY_FACTOR,
+    sweep_shortfall: float = DEFAULT_SWEEP_SHORTFALL,
+    sweep_max_failures: float = DEFAULT_SWEEP_MAX_FAILURES,
 ) -> RunConfig:
     """Check every setting against the others; raise ConfigError naming the first problem."""
     method = method.upper()
@@ -119,15 +157,29 @@ def build(
     _require(
         calibration in CALIBRATION_CHOICES, f"--calibration must be one of {CALIBRATION_CHOICES}"
     )
+    if mode in ("rate", SWEEP_MODE):
+        _require(
+            interval is None, f"--interval has no meaning in {mode} mode (the schedule is the rate)"
+        )
     if mode == "rate":
         _require(rate is not None, "--mode rate needs --rate REQUESTS_PER_SECOND")
-        _require(
-            interval is None, "--interval has no meaning in rate mode (the schedule is --rate)"
-        )
     else:
         _require(rate is None, f"--rate only applies to --mode rate, not {mode}")
     if rate is not None:
-        _require(0 < rate <= 100_000, f"--rate must be in (0, 100000], got {rate:g}")
+        _require(0 < rate <= MAX_RATE, f"--rate must be in (0, {MAX_RATE}], got {rate:g}")
+    ladder = None
+    if mode == SWEEP_MODE:
+        ladder = _sweep(
+            Sweep(
+                sweep_start_rate,
+                sweep_factor,
+                sweep_steps,
+                sweep_step_seconds,
+                sweep_latency_factor,
+                sweep_shortfall,
+                sweep_max_failures,
+            )
+        )
     if mode in ("constant", "keepalive"):
         _require(concurrency is None, f"--concurrency does not apply to --mode {mode}")
     if concurrency is not None:
@@ -170,7 +222,40 @@ def build(
         calibration=calibration,
         paired=design,
         processes=_processes(mode, processes, workers, iterations),
+        sweep=ladder,
     )
+
+
+def _sweep(ladder: Sweep) -> Sweep:
+    _require(
+        0 < ladder.start_rate <= MAX_RATE,
+        f"--sweep-start-rate must be in (0, {MAX_RATE}], got {ladder.start_rate:g}",
+    )
+    _require(ladder.factor > 1, f"--sweep-factor must be more than 1, got {ladder.factor:g}")
+    _require(ladder.steps >= 1, f"--sweep-steps must be at least 1, got {ladder.steps}")
+    top = ladder.rate(ladder.steps)
+    _require(
+        top <= MAX_RATE,
+        f"the sweep's last step would offer {top:.0f} requests/s, over {MAX_RATE}: "
+        "lower --sweep-steps, --sweep-factor or --sweep-start-rate",
+    )
+    _require(
+        ladder.step_seconds > 0,
+        f"--sweep-step-seconds must be more than 0, got {ladder.step_seconds:g}",
+    )
+    _require(
+        ladder.latency_factor > 1,
+        f"--sweep-latency-factor must be more than 1, got {ladder.latency_factor:g}",
+    )
+    _require(
+        0 < ladder.shortfall < 1,
+        f"--sweep-shortfall must be in (0, 1), got {ladder.shortfall:g}",
+    )
+    _require(
+        0 <= ladder.max_failures < 1,
+        f"--sweep-max-failures must be in [0, 1), got {ladder.max_failures:g}",
+    )
+    return ladder
 
 
 def _check_url(url: str, flag: str) -> None:
@@ -204,7 +289,7 @@ def _paired(items: list[str], block: int, seed: int | None, mode: str, out: str)
 
 
 def _interval(mode: str, given: float | None) -> float | None:
-    if mode == "rate":
+    if mode in ("rate", SWEEP_MODE):
         return None
     return DEFAULT_INTERVAL if given is None else given
 

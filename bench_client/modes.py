@@ -1,4 +1,4 @@
-"""The four modes: what each one means, which engine it uses, and how a run proceeds."""
+"""The modes: what each one means, which engine it uses, and how a run proceeds."""
 
 from __future__ import annotations
 
@@ -53,6 +53,15 @@ MODES: dict[str, Mode] = {
             "out on a free kept-alive connection (at most --concurrency of them, else it "
             "waits for one); its time counts from when it was due, so a server stall "
             "shows in every request it delayed (no coordinated omission).",
+        ),
+        Mode(
+            "sweep",
+            "raw socket, asyncio",
+            "The rate mode at rising rates, --sweep-start-rate times --sweep-factor per "
+            "step, each step --sweep-step-seconds long with its own CSV and meta file "
+            "(PATH.step<n>.csv), until the server bends: p99 over --sweep-latency-factor "
+            "times step 1's, throughput --sweep-shortfall below the rate offered, more "
+            "than --sweep-max-failures failed, or the client itself the limit.",
         ),
     )
 }

@@ -12,6 +12,8 @@ A run folder::
       <mode>/<stack>/<METHOD>.csv          repetition 1
       <mode>/<stack>/<METHOD>.rep<k>.csv   repetition k >= 2
       <mode>/<stack>/<METHOD>[.rep<k>].meta.json   META_SCHEMA: how the CSV was measured
+      sweep/<stack>/<METHOD>[.rep<k>].step<n>.csv  the sweep's step n (a rate-mode measurement),
+                                           its meta file with a "sweep" block (SWEEP_SCHEMA)
 
 Every CSV has the header CSV_HEADER; a failed request has an empty time and a
 non-empty Error, never a 0. Files are written atomically and named by their
@@ -30,7 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
 
-MODES = ("constant", "concurrent", "keepalive", "rate")
+MODES = ("constant", "concurrent", "keepalive", "rate", "sweep")
+# The latency-throughput sweep: rate-mode steps at rising rates, one cell (CSV + meta) per step.
+SWEEP_MODE = "sweep"
 METHODS = ("GET", "POST")
 
 # The paper's two columns first (its tools read only those), then httplab's.
@@ -39,21 +43,32 @@ PAPER_CSV_HEADER = CSV_HEADER[:2]
 
 META_SCHEMA = 1  # <METHOD>.meta.json, written by bench_client
 MANIFEST_SCHEMA = 1  # manifest.json, written by the orchestrator
+SWEEP_SCHEMA = 1  # the "sweep" block of a sweep step's meta file (bench_client/sweep.py)
 
 # Stack names and run ids become folder names on every OS.
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_CSV_NAME = re.compile(r"^(?P<method>[A-Z]+)(?:\.rep(?P<repetition>[1-9][0-9]*))?\.csv$")
+_CSV_NAME = re.compile(
+    r"^(?P<method>[A-Z]+)(?:\.rep(?P<repetition>[1-9][0-9]*))?(?:\.step(?P<step>[1-9][0-9]*))?\.csv$"
+)
 
 # bench_client settings -> the modes in which the flag means something
 # (bench_client refuses a flag that has no meaning in the mode at hand).
+# A sweep's steps are sized by time (sweep_step_seconds), not by --iterations.
 CLIENT_FLAG_MODES: Mapping[str, frozenset[str]] = {
-    "iterations": frozenset(MODES),
-    "interval": frozenset(MODES) - {"rate"},
+    "iterations": frozenset(MODES) - {SWEEP_MODE},
+    "interval": frozenset(MODES) - {"rate", SWEEP_MODE},
     "timeout": frozenset(MODES),
-    "concurrency": frozenset({"concurrent", "rate"}),
+    "concurrency": frozenset({"concurrent", "rate", SWEEP_MODE}),
     "rate": frozenset({"rate"}),
-    "processes": frozenset({"concurrent", "rate"}),
+    "processes": frozenset({"concurrent", "rate", SWEEP_MODE}),
     "warmup": frozenset(MODES),
+    "sweep_start_rate": frozenset({SWEEP_MODE}),
+    "sweep_factor": frozenset({SWEEP_MODE}),
+    "sweep_steps": frozenset({SWEEP_MODE}),
+    "sweep_step_seconds": frozenset({SWEEP_MODE}),
+    "sweep_latency_factor": frozenset({SWEEP_MODE}),
+    "sweep_shortfall": frozenset({SWEEP_MODE}),
+    "sweep_max_failures": frozenset({SWEEP_MODE}),
 }
 
 
@@ -106,12 +121,17 @@ def check_name(what: str, value: str) -> str:
 
 @dataclass(frozen=True, order=True)
 class Measurement:
-    """One cell of a run: a mode × stack × method, in one repetition; one CSV and its meta file."""
+    """One cell of a run: a mode × stack × method, in one repetition; one CSV and its meta file.
+
+    In the sweep mode each step of the ladder is a cell of its own (step 1, 2, ...);
+    in every other mode step is 0.
+    """
 
     mode: str
     stack: str
     method: str
     repetition: int = 1
+    step: int = 0
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -121,6 +141,11 @@ class Measurement:
         check_name("stack", self.stack)
         if self.repetition < 1:
             raise ValueError(f"repetition must be 1 or more, not {self.repetition}")
+        if (self.mode == SWEEP_MODE) != (self.step >= 1) or self.step < 0:
+            raise ValueError(
+                f"step must be 1 or more in the {SWEEP_MODE} mode and 0 in the others, "
+                f"not {self.step} in {self.mode}"
+            )
 
     @property
     def folder(self) -> PurePath:
@@ -128,8 +153,9 @@ class Measurement:
 
     @property
     def name(self) -> str:
-        """GET for repetition 1, GET.rep<k> after it."""
-        return self.method if self.repetition == 1 else f"{self.method}.rep{self.repetition}"
+        """GET for repetition 1, GET.rep<k> after it; a sweep step's adds .step<n>."""
+        name = self.method if self.repetition == 1 else f"{self.method}.rep{self.repetition}"
+        return f"{name}.step{self.step}" if self.step else name
 
     @property
     def csv(self) -> str:
@@ -144,18 +170,26 @@ class Measurement:
     def label(self) -> str:
         """How messages name the cell: 'flask-gunicorn constant GET rep 2'."""
         rep = f" rep {self.repetition}" if self.repetition > 1 else ""
-        return f"{self.stack} {self.mode} {self.method}{rep}"
+        step = f" step {self.step}" if self.step else ""
+        return f"{self.stack} {self.mode} {self.method}{rep}{step}"
 
     @classmethod
     def from_csv_path(cls, relative: PurePath) -> Measurement:
-        """The cell a CSV path names (<mode>/<stack>/<METHOD>[.rep<k>].csv); ValueError if none."""
+        """The cell a CSV path names (<mode>/<stack>/<METHOD>[.rep<k>][.step<n>].csv), else
+        ValueError."""
         parts = relative.parts[-3:]
         match = _CSV_NAME.match(parts[-1]) if len(parts) == 3 else None
         if match is None:
             raise ValueError(
                 f"{relative.as_posix()}: not <mode>/<stack>/<METHOD>.csv or <METHOD>.rep<k>.csv"
             )
-        return cls(parts[0], parts[1], match["method"], int(match["repetition"] or 1))
+        return cls(
+            parts[0],
+            parts[1],
+            match["method"],
+            int(match["repetition"] or 1),
+            int(match["step"] or 0),
+        )
 
 
 def meta_path_for(csv_path: PurePath) -> PurePath:
@@ -163,12 +197,17 @@ def meta_path_for(csv_path: PurePath) -> PurePath:
     return csv_path.with_suffix(".meta.json")
 
 
+def step_csv_path(csv_path: PurePath, step: int) -> PurePath:
+    """Where a sweep writing X/GET.csv puts step n: X/GET.step<n>.csv (as Measurement.name)."""
+    return csv_path.with_name(f"{csv_path.stem}.step{step}{csv_path.suffix}")
+
+
 def client_flags(settings: Mapping[str, Any], mode: str) -> tuple[str, ...]:
     """The run's bench_client settings as its command-line flags, for one mode."""
     flags: list[str] = []
     for key, modes in CLIENT_FLAG_MODES.items():
         if mode in modes and settings.get(key) is not None:
-            flags += [f"--{key}", str(settings[key])]
+            flags += [f"--{key.replace('_', '-')}", str(settings[key])]
     return tuple(flags)
 
 

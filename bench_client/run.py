@@ -46,12 +46,17 @@ def _overhead(config: RunConfig, granularity: float) -> dict[str, Any] | None:
         return {"source": config.calibration, "error": str(exc)}
 
 
-def run(config: RunConfig) -> ExitCode:
-    """One stack, or with --paired several in one time window (one CSV and meta file each)."""
+def run(config: RunConfig, overhead: dict[str, Any] | None = None) -> ExitCode:
+    """One stack, or with --paired several in one time window (one CSV and meta file each).
+
+    `overhead`: the client's measured overhead, when already known (a sweep's later
+    steps); else it is measured as config.calibration says.
+    """
     stacks = config.per_stack()
     with fine_timer_resolution():
         granularity = measure_sleep_granularity()
-        overhead = _overhead(config, granularity)  # the same mode and pacing for every stack
+        if overhead is None:  # the same mode and pacing for every stack
+            overhead = _overhead(config, granularity)
         if config.processes > 1:
             return _run_processes(config, granularity, overhead)
         runners: list[modes.Runner] = []

@@ -1,0 +1,215 @@
+"""The latency-throughput sweep in the report: one row per step, a curve per stack, the knees.
+
+bench_client's sweep mode (bench_client/sweep.py) writes each step as
+sweep/<stack>/<METHOD>[.rep<k>].step<n>.csv with a meta file whose "sweep"
+block holds the rate offered, the verdict of the stop rule and, on the last
+step, why the sweep stopped. Here the latencies come from the CSVs themselves
+(successful requests), the throughput from the meta file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path, PurePath
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from analysis import figures as fig
+from analysis import sanitize
+from analysis.load import Problem, read_csv
+from analysis.naming import order_methods, order_stacks, stack_colours
+from analysis.tables import CLIENT_MARK, Table, ms
+from bench_client.results_format import SWEEP_MODE, Measurement, meta_path_for
+from bench_client.sweep import CLIENT_LIMITED, WITHIN
+
+STEP_COLUMNS = (
+    "stack",
+    "method",
+    "repetition",
+    "step",
+    "offered_rps",
+    "throughput_rps",
+    "requests",
+    "failures",
+    "p50_s",
+    "p99_s",
+    "client_limited",
+    "verdict",
+    "why",
+    "stopped",
+)
+FIGURE_NAME = "sweep.png"
+STEPS_CSV = "sweep_steps.csv"  # in the report folder: one row per step (STEP_COLUMNS)
+TABLE_NOTE = (
+    "Sustained: the highest step within the stop rule (p99 within the factor of step 1's, "
+    "throughput within the shortfall of the rate offered, failures within the share allowed, "
+    "the client not the limit; docs/method.md). Latency from the scheduled send time, so "
+    "queueing shows (no coordinated omission). "
+    f"{CLIENT_MARK} stopped because the client was the limit: the server sustained at least "
+    "this; its knee is higher and was not measured."
+)
+
+
+def load_steps(root: Path, problems: list[Problem]) -> pd.DataFrame:
+    """Every sweep step under ``root`` (results/<run-id>); unreadable ones go to ``problems``."""
+    rows = []
+    for path in sorted((root / SWEEP_MODE).glob("*/*.csv")):
+        if sanitize.leaves(root, path):
+            problems.append(Problem(path, None, sanitize.LEAVES_FOLDER))
+            continue
+        try:
+            cell = Measurement.from_csv_path(PurePath(path.relative_to(root)))
+        except ValueError as error:
+            problems.append(Problem(path, None, f"skipped: {error}"))
+            continue
+        row = _step_row(root, path, cell, problems)
+        if row is not None:
+            rows.append(row)
+    frame = pd.DataFrame(rows, columns=list(STEP_COLUMNS))
+    return frame.sort_values(["stack", "method", "repetition", "step"], ignore_index=True)
+
+
+def _step_row(
+    root: Path, path: Path, cell: Measurement, problems: list[Problem]
+) -> dict[str, Any] | None:
+    meta_path = root / meta_path_for(path.relative_to(root))
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        block = meta["sweep"]
+        parsed = read_csv(path)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        problems.append(Problem(path, None, f"skipped: no readable sweep meta file ({error})"))
+        return None
+    problems.extend(parsed.problems)
+    if parsed.frame is None:
+        return None
+    times = parsed.frame.loc[parsed.frame["ok"], "time_s"]
+    stopped = block.get("stopped") or {}
+    return {
+        "stack": cell.stack,
+        "method": cell.method,
+        "repetition": cell.repetition,
+        "step": cell.step,
+        "offered_rps": float(block["offered_rps"]),
+        "throughput_rps": meta.get("throughput_rps"),
+        "requests": len(parsed.frame),
+        "failures": int((~parsed.frame["ok"]).sum()),
+        "p50_s": times.quantile(0.50) if len(times) else np.nan,
+        "p99_s": times.quantile(0.99) if len(times) else np.nan,
+        "client_limited": bool(meta.get("client_limits", {}).get("client_bottleneck")),
+        "verdict": block["verdict"],
+        "why": block.get("why", ""),
+        "stopped": stopped.get("reason", ""),
+    }
+
+
+def sustained(steps: pd.DataFrame) -> pd.DataFrame:
+    """Per stack, method and repetition: the last step within the rule, and why the sweep ended."""
+    rows = []
+    for (stack, method, repetition), group in steps.groupby(
+        ["stack", "method", "repetition"], sort=False
+    ):
+        within = group.loc[group["verdict"] == WITHIN]
+        last = group.iloc[-1]
+        best = within.iloc[-1] if len(within) else None
+        stopping = last if last["verdict"] != WITHIN else None
+        rows.append(
+            {
+                "stack": stack,
+                "method": method,
+                "repetition": repetition,
+                "steps": len(group),
+                "sustained_step": None if best is None else int(best["step"]),
+                "sustained_rps": np.nan if best is None else best["throughput_rps"],
+                "offered_rps": np.nan if best is None else best["offered_rps"],
+                "p50_s": np.nan if best is None else best["p50_s"],
+                "p99_s": np.nan if best is None else best["p99_s"],
+                "stopped": last["stopped"],
+                "why": "" if stopping is None else stopping["why"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def sweep_table(steps: pd.DataFrame) -> Table:
+    rows = []
+    knees = sustained(steps)
+    for stack in order_stacks(knees["stack"].unique()):
+        for method in order_methods(knees.loc[knees["stack"] == stack, "method"].unique()):
+            chosen = knees.loc[(knees["stack"] == stack) & (knees["method"] == method)]
+            for _, row in chosen.iterrows():
+                mark = CLIENT_MARK if row["stopped"] == CLIENT_LIMITED else ""
+                rate = "none" if pd.isna(row["sustained_rps"]) else f"{row['sustained_rps']:.0f}"
+                rows.append(
+                    [
+                        f"{stack} - {method}"
+                        + (f" rep {row['repetition']}" if row["repetition"] > 1 else ""),
+                        f"{rate}{mark}",
+                        "—" if pd.isna(row["offered_rps"]) else f"{row['offered_rps']:.0f}",
+                        ms(row["p50_s"]),
+                        ms(row["p99_s"]),
+                        str(row["steps"]),
+                        f"{row['stopped']}: {row['why']}" if row["why"] else row["stopped"],
+                    ]
+                )
+    return Table(
+        "Latency–throughput sweep: highest rate sustained within the stop rule",
+        [
+            "Stack - method",
+            "Sustained (responses/s)",
+            "Offered there (/s)",
+            "p50 there (ms)",
+            "p99 there (ms)",
+            "Steps",
+            "Stopped by",
+        ],
+        rows,
+        [TABLE_NOTE],
+    )
+
+
+def sweep_figure(steps: pd.DataFrame) -> fig.Figure:
+    """Achieved throughput against p50 (dashed) and p99 (solid) latency, per stack and method."""
+    methods = order_methods(steps["method"].unique())
+    colours = stack_colours(steps["stack"].unique())
+    knees = sustained(steps)
+    with plt.rc_context(fig.STYLE):
+        figure, axes = fig.method_axes(len(methods), 4.6)
+        for ax, method in zip(axes, methods, strict=True):
+            for stack in order_stacks(steps["stack"].unique()):
+                for repetition, curve in steps.loc[
+                    (steps["stack"] == stack) & (steps["method"] == method)
+                ].groupby("repetition"):
+                    _curve(ax, curve, colours[stack], stack if repetition == 1 else None)
+            chosen = knees.loc[knees["method"] == method].dropna(subset=["sustained_rps"])
+            for _, knee in chosen.iterrows():
+                ax.scatter(knee["sustained_rps"], knee["p99_s"] * fig.MS, marker="*", s=160,
+                           color=colours[knee["stack"]], edgecolor="black", zorder=4)  # fmt: skip
+            ax.set_yscale("log")
+            fig.log_ms_axis(ax.yaxis)
+            ax.set_title(method)
+            ax.set_xlabel("achieved throughput (responses/s)")
+            ax.set_ylabel("latency (ms): p99 solid, p50 dashed")
+            ax.legend(fontsize=8, loc="upper left")
+        figure.suptitle("Latency–throughput curves (sweep mode)")
+        png = fig.to_png(figure)
+    return fig.Figure(
+        FIGURE_NAME,
+        "Latency–throughput curves",
+        "Each point is one step of the sweep (the rate mode at a rate offered); ★ the highest "
+        "step sustained within the stop rule (the knee); × a step where the client was the "
+        "limit (not the server's). Latency from the scheduled send time.",
+        png,
+    )
+
+
+def _curve(ax: Any, curve: pd.DataFrame, colour: str, label: str | None) -> None:
+    x = curve["throughput_rps"].astype(float)
+    ax.plot(x, curve["p99_s"] * fig.MS, "-o", color=colour, markersize=3.5, label=label)
+    ax.plot(x, curve["p50_s"] * fig.MS, "--", color=colour, linewidth=1, alpha=0.8)
+    limited = curve.loc[curve["client_limited"]]
+    ax.scatter(limited["throughput_rps"], limited["p99_s"] * fig.MS, marker="x", s=60,
+               color="black", zorder=5)  # fmt: skip
