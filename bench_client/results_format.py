@@ -70,6 +70,7 @@ CLIENT_FLAG_MODES: Mapping[str, frozenset[str]] = {
     "sweep_shortfall": frozenset({SWEEP_MODE}),
     "sweep_max_failures": frozenset({SWEEP_MODE}),
 }
+SWEEP_SETTINGS = tuple(key for key in CLIENT_FLAG_MODES if key.startswith("sweep_"))
 
 
 class ExitCode(enum.IntEnum):
@@ -123,8 +124,9 @@ def check_name(what: str, value: str) -> str:
 class Measurement:
     """One cell of a run: a mode × stack × method, in one repetition; one CSV and its meta file.
 
-    In the sweep mode each step of the ladder is a cell of its own (step 1, 2, ...);
-    in every other mode step is 0.
+    In the sweep mode each step of the ladder is a cell of its own (step 1, 2, ...;
+    a sweep cell named without a step is its step 1, which stands for the whole sweep
+    in a run's plan); in every other mode step is 0.
     """
 
     mode: str
@@ -141,6 +143,8 @@ class Measurement:
         check_name("stack", self.stack)
         if self.repetition < 1:
             raise ValueError(f"repetition must be 1 or more, not {self.repetition}")
+        if self.mode == SWEEP_MODE and self.step == 0:
+            object.__setattr__(self, "step", 1)  # frozen: the one place a field is completed
         if (self.mode == SWEEP_MODE) != (self.step >= 1) or self.step < 0:
             raise ValueError(
                 f"step must be 1 or more in the {SWEEP_MODE} mode and 0 in the others, "

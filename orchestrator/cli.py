@@ -24,6 +24,7 @@ from bench_client.config import SEQUENTIAL_MODES
 from bench_client.results_format import (
     METHODS,
     MODES,
+    SWEEP_SETTINGS,
     ExitCode,
     Measurement,
     check_name,
@@ -39,7 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # From the server's noise reading (bench_client/noise.py): the CPUs the server's
 # processes may use, all of its CPUs, those of the stack's processes, the governor.
 SERVER_CPU_KEYS = ("cpus", "cpu_count", "stack_cpus", "governor")
-CLIENT_SETTINGS = ("iterations", "interval", "timeout", "concurrency", "rate", "warmup", "block")
+CLIENT_SETTINGS = ("iterations", "interval", "timeout", "concurrency", "rate", "warmup", "block",
+                   *SWEEP_SETTINGS)  # fmt: skip
 
 
 class RunError(Exception):
@@ -60,6 +62,14 @@ def _names(text: str) -> str | list[str]:
     except json.JSONDecodeError:
         return text
     return value if isinstance(value, list | str) else text
+
+
+def _number(text: str) -> int | float:
+    """12 stays 12 (bench_client's --sweep-steps wants a whole number), 1.5 is 1.5."""
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
 
 
 def _optional(convert: type) -> Any:
@@ -253,6 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, required=True)
     p.add_argument("--rate", type=_optional(float), required=True, help="rate mode: requests/s")
     p.add_argument("--warmup", type=int, required=True)
+    for name in SWEEP_SETTINGS:  # the sweep mode's ladder and stop rule (docs/method.md)
+        p.add_argument(f"--{name.replace('_', '-')}", type=_number, required=True)
     p.add_argument("--lab", type=_json_arg, default={"kind": "real", "notes": []},
                    help='{"kind": "embedded"|"real", "notes": [...]} as JSON')  # fmt: skip
     p.set_defaults(func=plan)

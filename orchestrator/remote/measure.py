@@ -18,8 +18,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
-from bench_client.results_format import ExitCode, Measurement, check_name, sha256_file
-from orchestrator.remote import ports
+from bench_client.results_format import (
+    SWEEP_MODE,
+    ExitCode,
+    Measurement,
+    check_name,
+    sha256_file,
+)
+from orchestrator.remote import ports, sweep_steps
 from orchestrator.remote.deploy import ClientLayout, require_deployed
 from orchestrator.remote.session import (
     LinePrefixer,
@@ -252,6 +258,8 @@ def measure_together(
         out = run_dir / first.measurement.mode / "{stack}" / f"{name}.csv"
         paired = [f"{spec.measurement.stack}={spec.url}" for spec in specs]
         argv = bench_client_argv(layout, first, out, paired)
+    if first.measurement.mode == SWEEP_MODE:  # a file pair per step it may reach
+        cells, files = sweep_steps.candidates(first.measurement, files[0][0], first.client_args)
     stream = log if log is not None else LinePrefixer(f"[{session.host.name} {label}] ")
     client_ports = ports.ensure_ports(
         lambda: ports.read_budget(session, layout.python(), str(layout.src)),
@@ -291,6 +299,8 @@ def measure_together(
         )
 
     present = remote_sha256(session, [path for pair in files for path in pair])
+    if first.measurement.mode == SWEEP_MODE:
+        cells, files = sweep_steps.reached(cells, files, present)
     if code == ExitCode.INTERRUPTED and str(files[0][0]) not in present:
         raise MeasurementInterrupted(
             f"{session.host.label}: {context}: bench_client was interrupted before it wrote a CSV",

@@ -13,8 +13,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bench_client.config import DEFAULT_CONCURRENCY, DEFAULT_ITERATIONS, DEFAULT_WARMUP
-from bench_client.results_format import client_flags
+from bench_client.config import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_ITERATIONS,
+    DEFAULT_SWEEP_STEPS,
+    DEFAULT_WARMUP,
+)
+from bench_client.results_format import SWEEP_MODE, client_flags
 from orchestrator.remote.session import LinePrefixer, RemoteSession, last_json_line
 
 # Run with the venv's python in the client's src directory.
@@ -44,6 +49,9 @@ def connections_needed(mode: str, client_args: Sequence[str]) -> int:
         return _flag(client_args, "--iterations", DEFAULT_ITERATIONS) + warmup + 1
     if mode in ("concurrent", "rate"):
         return _flag(client_args, "--concurrency", DEFAULT_CONCURRENCY) + 1
+    if mode == SWEEP_MODE:  # each step opens its own connections
+        per_step = _flag(client_args, "--concurrency", DEFAULT_CONCURRENCY) + 1
+        return per_step * _flag(client_args, "--sweep-steps", DEFAULT_SWEEP_STEPS)
     return 2  # keepalive: one connection, reopened when the server closes it
 
 

@@ -9,6 +9,7 @@ import yaml
 
 from bench_client import config
 from bench_client.cli import build_parser
+from bench_client.results_format import SWEEP_SETTINGS
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = yaml.safe_load((ROOT / "inventory/group_vars/all/benchmark.yml").read_text())
@@ -26,6 +27,13 @@ def test_bench_client_defaults_are_the_runs_defaults() -> None:
     assert SETTINGS["httplab_bench_interval"] == config.DEFAULT_INTERVAL
     assert SETTINGS["httplab_bench_concurrency"] == config.DEFAULT_CONCURRENCY
     assert given.block == SETTINGS["httplab_bench_block"]
+
+
+def test_the_sweeps_defaults_are_the_runs_defaults() -> None:
+    parser = build_parser()
+    given = parser.parse_args(["--base-url", "http://h:1", "--method", "GET", "--out", "x.csv"])
+    for key in SWEEP_SETTINGS:
+        assert getattr(given, key) == SETTINGS[f"httplab_bench_{key}"], key
 
 
 def test_no_playbook_or_doc_uses_the_old_unprefixed_names() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench_client.results_format import Measurement
+from bench_client.results_format import Measurement, client_flags
 from orchestrator.cli import main
 from orchestrator.manifest import Manifest
 
@@ -21,7 +21,7 @@ def plan_args(results: Path, *extra: str) -> list[str]:
     """`plan` as the playbook calls it: every setting given, from benchmark.yml's defaults."""
     given = {arg.split("=")[0] for arg in extra}
     defaults = [
-        f"--{key.removeprefix('httplab_bench_')}={_as_given(value)}"
+        f"--{key.removeprefix('httplab_bench_').replace('_', '-')}={_as_given(value)}"
         for key, value in SETTINGS.items()
         if key.startswith("httplab_bench_")
     ]
@@ -190,3 +190,18 @@ def test_plan_warns_about_client_ports_and_the_manifest_keeps_each_reading(capsy
                             client_ports=budget)  # fmt: skip
     assert Manifest.load(tmp_path / "r1").data["measurements"] == [entry]
     assert entry["client_ports"] == budget
+
+
+def test_a_sweep_is_planned_as_one_cell_per_stack_and_method_with_its_rule(
+    capsys, tmp_path: Path
+) -> None:
+    """Each sweep is planned by its step 1; the steps it reaches are recorded when measured."""
+    status, out = plan(capsys, tmp_path, "--run-id=r1", "--modes=sweep", "--sweep-steps=4")
+    assert status == 0
+    cells = [m for group in out["by_stack"] for m in group["measurements"]]
+    assert sorted(m["csv"] for m in cells) == [
+        f"sweep/{stack}/{method}.step1.csv" for stack in ("s1", "s2") for method in ("GET", "POST")
+    ]
+    settings = json.loads((tmp_path / "r1/manifest.json").read_text())["client_settings"]
+    assert settings["sweep_steps"] == 4
+    assert client_flags(settings, "sweep")[-2:] == ("--sweep-max-failures", "0.01")
