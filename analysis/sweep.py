@@ -86,7 +86,7 @@ def _step_row(
     problems.extend(parsed.problems)
     if parsed.frame is None:
         return None
-    times = parsed.frame.loc[parsed.frame["ok"], "time_s"]
+    times = parsed.frame["time_s"].dropna()  # a failure has no time
     stopped = block.get("stopped") or {}
     return {
         "stack": cell.stack,
@@ -96,7 +96,7 @@ def _step_row(
         "offered_rps": float(block["offered_rps"]),
         "throughput_rps": meta.get("throughput_rps"),
         "requests": len(parsed.frame),
-        "failures": int((~parsed.frame["ok"]).sum()),
+        "failures": int(parsed.frame["time_s"].isna().sum()),
         "p50_s": times.quantile(0.50) if len(times) else np.nan,
         "p99_s": times.quantile(0.99) if len(times) else np.nan,
         "client_limited": bool(meta.get("client_limits", {}).get("client_bottleneck")),

@@ -166,17 +166,17 @@ def run(config: RunConfig) -> ExitCode:
         overhead = overhead or _overhead_of(Path(out))
         if code is ExitCode.INTERRUPTED:
             reason, detail = INTERRUPTED, f"interrupted in step {number}"
-            _mark(rule, step, steps[0], Path(out), stop=(reason, detail))
+            mark_step(rule, step, steps[0], Path(out), stop=(reason, detail))
             return code
         verdict, why = judge(rule, steps[0], step)
         if verdict != WITHIN:
             reason, detail = verdict, why
             break
         if number < rule.steps:
-            _mark(rule, step, steps[0], Path(out), stop=None)
+            mark_step(rule, step, steps[0], Path(out), stop=None)
     outcome = Outcome(steps, reason, detail)
     last = step_csv_path(config.out, outcome.steps[-1].number)
-    _mark(rule, outcome.steps[-1], steps[0], Path(last), stop=(reason, detail))
+    mark_step(rule, outcome.steps[-1], steps[0], Path(last), stop=(reason, detail))
     _report(outcome)
     return ExitCode.DONE
 
@@ -186,7 +186,7 @@ def _overhead_of(csv_path: Path) -> dict[str, Any] | None:
     return meta.get("client_overhead")
 
 
-def _mark(
+def mark_step(
     rule: Sweep, step: Step, first: Step, csv_path: Path, stop: tuple[str, str] | None
 ) -> None:
     """Add the "sweep" block to the step's meta file (rewritten atomically; the CSV stays)."""
