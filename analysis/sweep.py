@@ -193,7 +193,10 @@ def sweep_figure(steps: pd.DataFrame) -> fig.Figure:
             ax.set_title(method)
             ax.set_xlabel("achieved throughput (responses/s)")
             ax.set_ylabel("latency (ms): p99 solid, p50 dashed")
-            ax.legend(fontsize=8, loc="upper left")
+            # A curve read against zero load, not a zoomed-in corner.
+            top = steps["throughput_rps"].astype(float).max()
+            ax.set_xlim(0, 1.08 * top if top > 0 else 1.0)
+            ax.legend(fontsize=8, loc="best")
         figure.suptitle("Latency–throughput curves (sweep mode)")
         png = fig.to_png(figure)
     return fig.Figure(
