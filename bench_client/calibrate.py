@@ -21,7 +21,7 @@ from typing import Any
 import bench_client
 from bench_client import config, modes, refserver
 from bench_client.limits import spread
-from bench_client.results_format import write_atomic
+from bench_client.results_format import SWEEP_MODE, write_atomic
 from bench_client.timing import Recorder, fine_timer_resolution, measure_sleep_granularity
 from bench_client.verify import DEFAULT_PAYLOAD
 
@@ -145,6 +145,8 @@ def calibrate_all(requests: int, methods: tuple[str, ...], save: bool) -> int:
         print(f"{requests} requests per mode against the reference server at {url}")
         print(f"{'mode':<11} {'method':<6} {'mean ms':>8} {'median ms':>10} {'p99 ms':>8} failures")
         for mode in modes.MODES:
+            if mode == SWEEP_MODE:
+                continue  # a sweep's steps are the rate mode, calibrated as such
             for method in methods:
                 result = measure(url, mode, method, DEFAULT_PAYLOAD, None, requests, granularity)
                 results[f"{mode} {method}"] = result
