@@ -137,6 +137,16 @@ def read_client(inventory: str | os.PathLike[str], host: str | None = None) -> C
     return client_from_hostvars(name, hostvars)
 
 
+def read_clients(inventory: str | os.PathLike[str]) -> list[ClientHost]:
+    """Every host of group ``clients``, in inventory order (at least one)."""
+    listing = list_inventory(inventory)
+    clients = group_hosts(listing, CLIENT_GROUP)
+    if not clients:
+        raise InventoryError(f"{inventory} has no host in group {CLIENT_GROUP}")
+    hostvars = listing.get("_meta", {}).get("hostvars", {})
+    return [client_from_hostvars(name, hostvars.get(name, {})) for name in clients]
+
+
 def client_from_hostvars(name: str, hostvars: dict[str, Any]) -> ClientHost:
     """Connection settings from one host's variables, with ssh's defaults."""
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from orchestrator.remote.preflight import Report, _client_facts, run_check
+from orchestrator.remote.preflight import ClockOffset, Report, _client_facts, run_check
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -55,7 +55,8 @@ def test_bad_client_facts_come_with_fixes() -> None:
         "proxies": {"http": "http://proxy:3128", "no": "localhost"}, "port_range": [49152, 65535],
         "time_wait": 15000, "time_wait_s": 120, "sleep_overshoot_p95_s": 0.0156, "clock": 1000.0,
     }  # fmt: skip
-    _client_facts(report, facts, now=990.0, uncertainty=0.1, server="192.0.2.10")
+    clock = ClockOffset.from_reading(facts["clock"], 989.9, 990.1)
+    _client_facts(report, facts, clock, server="192.0.2.10")
     problems = {f.item: f for f in report.problems}
     assert set(problems) == {"python", "proxy", "free disk", "clock offset"}
     assert "192.0.2.10 to NO_PROXY" in problems["proxy"].fix
