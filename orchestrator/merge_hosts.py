@@ -130,8 +130,14 @@ def merged_meta(
         for reason in share.meta.get("client_limits", {}).get("reasons", [])
     ]
     first = shares[0].meta
+    configs = [share.meta.get("config", {}) for share in shares]
+    config = {**configs[0], "iterations": sum(c.get("iterations") or 0 for c in configs)}
+    if configs[0].get("rate") is not None:  # the rate was divided between the hosts
+        config["rate"] = sum(c["rate"] for c in configs)
     return {
         **first,
+        # The cell's settings; concurrency, processes and warm-up are each host's.
+        "config": config,
         "started": _iso(started),
         "finished": _iso(finished),
         "duration_s": round(finished - started, 6),

@@ -22,7 +22,9 @@ import paramiko
 from orchestrator.remote.errors import RemoteError
 from orchestrator.remote.inventory import ClientHost, read_client, read_clients, read_server
 from orchestrator.remote.session import (
+    ANSWER_TIMEOUT,
     CODE_PAGES_CODE,
+    UTF8_MODE,
     CommandError,
     HostKeyError,
     RemoteSession,
@@ -31,11 +33,18 @@ from orchestrator.remote.session import (
     connect,
     detect_shell,
     last_json_line,
+    python_snippet,
 )
-from orchestrator.remote.shell import DELAYED_EXPANSION_FIX
+from orchestrator.remote.shell import DELAYED_EXPANSION_FIX, build_command
 
-CLOCK_READINGS = 3
-_CLOCK_CODE = "import json, time\nprint(json.dumps([time.time()]))\n"
+CLOCK_READINGS = 5
+# Answers every line it reads with its clock: one reading is bounded by one line's round
+# trip, not by the start of an SSH command and a Python (100 ms and more, and lopsided).
+_CLOCK_CODE = (
+    "import json, sys, time\n"
+    "for _ in sys.stdin:\n"
+    "    print(json.dumps([time.time()]), flush=True)\n"
+)
 
 MIN_FREE_DISK_GB = 2.0
 MAX_CLOCK_OFFSET_S = 1.0
@@ -111,11 +120,24 @@ class ClockOffset:
 
 def clock_offset(session: RemoteSession, readings: int = CLOCK_READINGS) -> ClockOffset:
     """The host's clock offset to the control node: the tightest of a few readings."""
+    argv = [*session.python_command(), *UTF8_MODE, *python_snippet(_CLOCK_CODE)]
+    command = build_command(session.shell, argv, delayed_expansion=session.delayed_expansion)
     offsets = []
-    for _ in range(readings):
-        before = time.time()
-        host_clock = last_json_line(session.run_python(_CLOCK_CODE))[0]
-        offsets.append(ClockOffset.from_reading(host_clock, before, time.time()))
+    try:
+        stdin, stdout, _ = session.connection.client.exec_command(command, timeout=ANSWER_TIMEOUT)
+        try:
+            for _ in range(readings):
+                before = time.time()
+                stdin.write("\n")
+                stdin.flush()
+                line = stdout.readline()
+                while line and not line.startswith("["):  # a logon script's or profile's output
+                    line = stdout.readline()
+                offsets.append(ClockOffset.from_reading(json.loads(line)[0], before, time.time()))
+        finally:
+            stdin.close()  # end of input ends the helper
+    except (OSError, paramiko.SSHException, ValueError, IndexError) as exc:
+        raise CommandError(f"{session.host.label}: reading its clock failed: {exc}") from None
     return min(offsets, key=lambda reading: reading.uncertainty_s)
 
 

@@ -117,7 +117,7 @@ def test_both_clients_measure_together_and_their_counts_add_up(two_clients, tmp_
     # The merged counts are the sums of the hosts' counts, and so are the merged CSV's rows.
     for count in ("requests", "successes", "failures"):
         assert merged[count] == sum(share[count] for share in shares.values())
-    assert merged["requests"] == SETTINGS["iterations"]
+    assert merged["requests"] == merged["config"]["iterations"] == SETTINGS["iterations"]
     merged_rows = rows(run_dir / cell.csv)
     assert len(merged_rows) == sum(len(rows(run_dir / h["csv"])) for h in hosts.values())
     assert [int(r["Iteration"]) for r in merged_rows] == list(range(1, len(merged_rows) + 1))
@@ -125,7 +125,8 @@ def test_both_clients_measure_together_and_their_counts_add_up(two_clients, tmp_
     # The start skew and each host's clock offset are recorded.
     assert entry["start"]["skew_s"] == merged["start_skew_s"] >= 0
     assert sorted(entry["start"]["late_s"]) == sorted(hosts)
-    assert all(isinstance(host["clock"]["offset_s"], float) for host in hosts.values())
+    for host in hosts.values():  # the containers share this machine's clock: 0 ± the bound
+        assert abs(host["clock"]["offset_s"]) <= host["clock"]["uncertainty_s"]
     window = merged["common_window"]
     print(
         f"\nmerged: {merged['requests']} requests = "

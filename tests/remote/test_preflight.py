@@ -9,7 +9,15 @@ from pathlib import Path
 
 import yaml
 
-from orchestrator.remote.preflight import ClockOffset, Report, _client_facts, run_check
+from orchestrator.remote.inventory import read_client
+from orchestrator.remote.preflight import (
+    ClockOffset,
+    Report,
+    _client_facts,
+    clock_offset,
+    run_check,
+)
+from orchestrator.remote.session import open_session
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -62,3 +70,11 @@ def test_bad_client_facts_come_with_fixes() -> None:
     assert "192.0.2.10 to NO_PROXY" in problems["proxy"].fix
     assert "+10.0 s off" in problems["clock offset"].problem
     assert "fits ~1384 requests per 120 s" in report.text()
+
+
+def test_a_host_sharing_our_clock_is_read_within_the_bound(inventory) -> None:
+    """The test sshd runs on this machine: its clock is ours, so the offset is 0 ± the bound."""
+    with open_session(read_client(inventory)) as session:
+        clock = clock_offset(session)
+    assert clock.uncertainty_s > 0
+    assert abs(clock.offset_s) <= clock.uncertainty_s
