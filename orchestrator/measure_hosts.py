@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bench_client.results_format import Measurement
+from bench_client.results_format import SWEEP_MODE, Measurement
 from orchestrator.manifest import COMPLETE, PARTIAL, Manifest
 from orchestrator.merge_hosts import HostFiles, merge
 from orchestrator.remote.errors import RemoteError
@@ -36,6 +36,11 @@ def run_on_hosts(
     Raises HostsLostError after recording when a host failed or was lost; raises
     HostsLostError before measuring (and records the cells failed) when one was not ready.
     """
+    if specs[0].measurement.mode == SWEEP_MODE:
+        raise ValueError(
+            f"the {SWEEP_MODE} mode runs on one client host (each step decides the next); "
+            "leave it out of httplab_bench_modes with several clients, or give one client"
+        )
     watch.start()
     try:
         outcome = measure_on_hosts(clients, specs, **options)
