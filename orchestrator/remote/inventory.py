@@ -72,6 +72,8 @@ def list_inventory(inventory: str | os.PathLike[str]) -> dict[str, Any]:
         raise InventoryError(f"inventory {inventory} does not exist")
     proc = subprocess.run(
         [ansible_inventory_binary(), "-i", str(inventory), "--list"],
+        # Ansible refuses a non-blocking stdin it inherits (a caller in the background).
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         check=False,

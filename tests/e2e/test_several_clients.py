@@ -37,7 +37,8 @@ pytestmark = [pytest.mark.lab, pytest.mark.timeout(1800)]
 def httplab(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "httplab", *args],
-        capture_output=True, text=True, cwd=ROOT, timeout=timeout, check=False,
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, cwd=ROOT, timeout=timeout,
+        check=False,
     )  # fmt: skip
 
 
@@ -83,7 +84,8 @@ def measure(lab: api.Lab, run_dir: Path, mode: str) -> subprocess.Popen[str]:
         [sys.executable, "-m", "httplab", "measure", f"--run-dir={run_dir}",
          f"--inventory={lab.inventory_path}", f"--mode={mode}", "--method=GET",
          "--repetition=1", "--stack=contract", f"--url={url(lab)}"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
     )  # fmt: skip
 
 
