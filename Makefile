@@ -11,6 +11,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 INVENTORY   ?=
 EXTRA_VARS  ?=
 LAB_NAME    ?= embedded
+LAB_CLIENTS ?=
 
 # Offline wheelhouse targets: the server's Python (Ubuntu 22.04 = 3.10,
 # Debian 12 = 3.11, Ubuntu 24.04 = 3.12) and the client's Python and OS.
@@ -59,7 +60,7 @@ run: venv wheelhouse ## provision, benchmark and analyse (embedded lab unless IN
 	@set -e; \
 	inventory="$(INVENTORY)"; \
 	if [ -z "$$inventory" ]; then \
-	  $(BIN)/python -m lab up --name $(LAB_NAME); \
+	  $(BIN)/python -m lab up --name $(LAB_NAME) $(if $(LAB_CLIENTS),--clients $(LAB_CLIENTS)); \
 	  inventory=inventory/$(LAB_NAME).yml; \
 	fi; \
 	$(BIN)/ansible-playbook -i "$$inventory" run_all.yml $(if $(EXTRA_VARS),-e '$(EXTRA_VARS)'); \
@@ -130,8 +131,8 @@ lock: venv ## re-pin requirements*.txt (with hashes) from requirements*.in; need
 	    -r requirements/client.txt; \
 	done; done
 
-lab-up: venv ## bring up the embedded two-host lab (idempotent)
-	$(BIN)/python -m lab up --name $(LAB_NAME)
+lab-up: venv ## bring up the embedded lab (idempotent; LAB_CLIENTS=N for N client hosts)
+	$(BIN)/python -m lab up --name $(LAB_NAME) $(if $(LAB_CLIENTS),--clients $(LAB_CLIENTS))
 
 lab-down: venv ## stop the embedded lab; the cached image stays
 	$(BIN)/python -m lab down --name $(LAB_NAME)

@@ -141,6 +141,7 @@ def optional_tables(report: Report) -> list[tables.Table]:
     candidates = [
         tables.failure_causes_table(report.run.samples),
         tables.settings_table(report.run.manifest),
+        tables.client_hosts_table(report.run.measurements),
         tables.problems_table(report.problems),
     ]
     return [t for t in candidates if t is not None]

@@ -247,6 +247,49 @@ def settings_table(manifest: dict[str, Any] | None) -> Table | None:
     return Table("Client settings", ["Setting", "Value"], rows)
 
 
+CLIENT_HOSTS_NOTE = (
+    "Cells measured by several client hosts at one agreed start. Each host's own figures, "
+    "then all hosts: the merged counts, throughput over the whole span and over the common "
+    "window (latest start to earliest finish, responses completed in it summed over hosts). "
+    "Start: after the agreed start, on the control node's clock (the host's clock offset, "
+    "± half the round trip it was read in, taken out); skew: latest minus earliest start."
+)
+
+
+def _rps(value: Any) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def client_hosts_table(measurements: list[Any]) -> Table | None:
+    """Per-client and aggregate figures of the cells several client hosts measured."""
+    rows = []
+    for m in measurements:
+        meta = m.meta or {}
+        if not meta.get("hosts"):
+            continue
+        cell = f"{m.stack} {m.mode} {m.method}" + (
+            f" rep {m.repetition}" if m.repetition > 1 else ""
+        )
+        for host in meta["hosts"]:
+            offset = host["clock_offset_s"] * 1e3
+            rows.append([
+                cell, host["host"], f"{host['requests']:,}", f"{host['successes']:,}",
+                _rps(host["throughput_rps"]), "-", ms(host["start_after_agreed_s"]),
+                f"{offset:+.2f} ± {host['clock_uncertainty_s'] * 1e3:.2f}",
+            ])  # fmt: skip
+        window = meta.get("common_window") or {}
+        rows.append([
+            cell, f"all {len(meta['hosts'])} hosts", f"{meta['requests']:,}",
+            f"{meta['successes']:,}", _rps(meta["throughput_rps"]),
+            _rps(window.get("throughput_rps")), f"skew {ms(meta['start_skew_s'])}", "-",
+        ])  # fmt: skip
+    if not rows:
+        return None
+    headers = ["Cell", "Client", "Requests", "Successes", "Req/s (span)", "Req/s (common window)",
+               "Start (ms)", "Clock offset (ms)"]  # fmt: skip
+    return Table("Client hosts", headers, rows, [CLIENT_HOSTS_NOTE])
+
+
 def paper_original_table(mode: str) -> Table | None:
     """The paper's own table for the mode, as printed, with our stack names."""
     paper = paper_table(mode)

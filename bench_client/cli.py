@@ -142,6 +142,15 @@ def build_parser() -> argparse.ArgumentParser:
         "at most --concurrency and --iterations",
     )
     parser.add_argument(
+        "--start-at",
+        type=_number,
+        default=None,
+        metavar="UNIX_TIME",
+        help="begin timing at this wall-clock time (seconds since 1970, after the probe and "
+        "warm-up), so that several client hosts start together; a client ready only later "
+        "starts at once and its meta file says how late (start.late_s)",
+    )
+    parser.add_argument(
         "--rate",
         type=_number,
         default=None,

@@ -90,6 +90,8 @@ class RunConfig:
     paired: Paired | None = None
     processes: int = 1  # engine processes sharing the run (concurrent, rate and sweep modes)
     sweep: Sweep | None = None  # the sweep mode's ladder and stop rule
+    # Wall-clock time (epoch seconds) at which timing begins, shared by several client hosts.
+    start_at: float | None = None
 
     def per_stack(self) -> list[tuple[str, RunConfig]]:
         """Paired: one single-stack config per stack, --out's {stack} filled in."""
@@ -146,6 +148,7 @@ def build(
     sweep_latency_factor: float = DEFAULT_SWEEP_LATENCY_FACTOR,
     sweep_shortfall: float = DEFAULT_SWEEP_SHORTFALL,
     sweep_max_failures: float = DEFAULT_SWEEP_MAX_FAILURES,
+    start_at: float | None = None,
 ) -> RunConfig:
     """Check every setting against the others; raise ConfigError naming the first problem."""
     method = method.upper()
@@ -191,6 +194,8 @@ def build(
         _require(interval >= 0, f"--interval must be 0 or more seconds, got {interval:g}")
     if path is not None:
         _require(path.startswith("/"), f"--path must start with '/', got {path!r}")
+    if start_at is not None:
+        _require(start_at > 0, f"--start-at must be a Unix time in seconds, got {start_at:g}")
     if processes is not None:
         _require(
             mode not in SEQUENTIAL_MODES,
@@ -223,6 +228,7 @@ def build(
         paired=design,
         processes=_processes(mode, processes, workers, iterations),
         sweep=ladder,
+        start_at=start_at,
     )
 
 

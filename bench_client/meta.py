@@ -87,6 +87,12 @@ def build(
         "client_limits": limits,
         "host_noise": host_noise,
     }
+    if config.start_at is not None:
+        # Several hosts began at one agreed time; how late this one was (ready only after it).
+        document["start"] = {
+            "agreed": _iso(config.start_at),
+            "late_s": round(max(0.0, started - config.start_at), 6),
+        }
     if processes is not None:
         document["processes"] = processes
     return document

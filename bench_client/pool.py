@@ -220,7 +220,7 @@ def run(config: RunConfig, granularity: float, on_timing: Any = None) -> Outcome
         pipes.append(ours)
         workers.append(process)
     try:
-        return _measure(pipes, workers, go, stop, start_at, on_timing)
+        return _measure(pipes, workers, go, stop, start_at, on_timing, config.start_at)
     finally:
         stop.value = 1
         go.set()  # lets a process still waiting for the start leave
@@ -244,14 +244,16 @@ def _measure(
     stop: Any,  # RawValue: 1 = stop
     start_at: Any,
     on_timing: Any,
+    not_before: float | None,  # --start-at: several hosts' common start, wall clock
 ) -> Outcome:
     failures = [reply for kind, reply in map(_receive, pipes) if kind != "ready"]
     if failures:
         raise StartFailed(failures[0])
-    start_at.value = time.time() + START_MARGIN_S
+    start_at.value = max(time.time() + START_MARGIN_S, not_before or 0.0)
+    go.set()
+    time.sleep(max(0.0, start_at.value - START_MARGIN_S - time.time()))
     if on_timing is not None:
         on_timing()
-    go.set()
     pending = dict(enumerate(pipes, start=1))
     replies: dict[int, tuple[str, Any]] = {}
     interrupted = False

@@ -14,6 +14,9 @@ A run folder::
       <mode>/<stack>/<METHOD>[.rep<k>].meta.json   META_SCHEMA: how the CSV was measured
       sweep/<stack>/<METHOD>[.rep<k>].step<n>.csv  the sweep's step n (a rate-mode measurement),
                                            its meta file with a "sweep" block (SWEEP_SCHEMA)
+      <mode>/<stack>/<METHOD>[.rep<k>].hosts/<client>.csv (and .meta.json)
+                                           with several client hosts: each host's own files;
+                                           the cell's CSV and meta merge them
 
 Every CSV has the header CSV_HEADER; a failed request has an empty time and a
 non-empty Error, never a 0. Files are written atomically and named by their
@@ -28,7 +31,7 @@ import os
 import re
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -42,7 +45,11 @@ CSV_HEADER = ("Iteration", "Execution Time (seconds)", "Status", "Error", "Start
 PAPER_CSV_HEADER = CSV_HEADER[:2]
 
 META_SCHEMA = 1  # <METHOD>.meta.json, written by bench_client
-MANIFEST_SCHEMA = 1  # manifest.json, written by the orchestrator
+# manifest.json, written by the orchestrator. 2: an entry measured by several client hosts
+# keeps each host's files, checksums and clock offset under "hosts"; status may be "partial".
+MANIFEST_SCHEMA = 2
+# Older manifests a run can still resume and analysis still reads (a subset of the current).
+MANIFEST_SCHEMAS_READ = (1, 2)
 SWEEP_SCHEMA = 1  # the "sweep" block of a sweep step's meta file (bench_client/sweep.py)
 
 # Stack names and run ids become folder names on every OS.
@@ -134,6 +141,7 @@ class Measurement:
     method: str
     repetition: int = 1
     step: int = 0
+    host: str | None = None  # one client host's share of a cell measured by several
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -150,6 +158,8 @@ class Measurement:
                 f"step must be 1 or more in the {SWEEP_MODE} mode and 0 in the others, "
                 f"not {self.step} in {self.mode}"
             )
+        if self.host is not None:
+            check_name("client host", self.host)
 
     @property
     def folder(self) -> PurePath:
@@ -164,7 +174,18 @@ class Measurement:
     @property
     def csv(self) -> str:
         """The CSV's path relative to the run folder, with '/' on every OS."""
+        if self.host is not None:
+            return (self.folder / f"{self.name}.hosts" / f"{self.host}.csv").as_posix()
         return (self.folder / f"{self.name}.csv").as_posix()
+
+    def on_host(self, host: str) -> Measurement:
+        """This cell's share measured by client host ``host`` (its own files)."""
+        return replace(self, host=host)
+
+    @property
+    def cell(self) -> Measurement:
+        """The whole cell (without the host)."""
+        return replace(self, host=None)
 
     @property
     def meta(self) -> str:
@@ -175,7 +196,8 @@ class Measurement:
         """How messages name the cell: 'flask-gunicorn constant GET rep 2'."""
         rep = f" rep {self.repetition}" if self.repetition > 1 else ""
         step = f" step {self.step}" if self.step else ""
-        return f"{self.stack} {self.mode} {self.method}{rep}{step}"
+        on = f" on {self.host}" if self.host else ""
+        return f"{self.stack} {self.mode} {self.method}{rep}{step}{on}"
 
     @classmethod
     def from_csv_path(cls, relative: PurePath) -> Measurement:

@@ -18,6 +18,7 @@ from bench_client.timing import (
     Sample,
     fine_timer_resolution,
     measure_sleep_granularity,
+    sleep_until_wall_clock,
 )
 
 SERVER_NOT_READ = "bench_client sees only its own host; the orchestrator adds the server's"
@@ -81,6 +82,7 @@ def run(config: RunConfig, overhead: dict[str, Any] | None = None) -> ExitCode:
         host = noise.ClientWatch()
 
         def timing_begins() -> None:
+            sleep_until_wall_clock(config.start_at, granularity)
             host.start()
             cpu.start()
 

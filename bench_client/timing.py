@@ -134,6 +134,12 @@ def sleep_until(
         sleep(remaining - granularity if remaining > granularity else 0)
 
 
+def sleep_until_wall_clock(start_at: float | None, granularity: float) -> None:
+    """Sleep to the wall-clock time `start_at` (hosts' common start); None or past: no wait."""
+    if start_at is not None:
+        sleep_until(clock() + start_at - time.time(), granularity)
+
+
 def _load_winmm() -> Any:
     return ctypes.WinDLL("winmm")  # type: ignore[attr-defined]
 

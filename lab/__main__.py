@@ -9,7 +9,7 @@ import time
 
 from bench_client.results_format import ExitCode
 from lab import api
-from lab.config import DEFAULT_NAME, validate_name
+from lab.config import DEFAULT_NAME, validate_clients, validate_name
 from lab.errors import LabError
 from lab.image import Image
 from lab.system import require_root
@@ -24,6 +24,13 @@ def _progress(message: str) -> None:
 def _name(text: str) -> str:
     try:
         return validate_name(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _clients(text: str) -> int:
+    try:
+        return validate_clients(int(text))
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
@@ -53,10 +60,16 @@ def _parser() -> argparse.ArgumentParser:
         help="IPv4 subnet for the lab, /29 or larger (default: 198.51.100.0/24 for the "
         "'embedded' lab, a free /28 of 203.0.113.0/24 for any other)",
     )
+    up.add_argument(
+        "--clients",
+        type=_clients,
+        help="number of client hosts: 1 is `client` (.3), more are client1..clientN "
+        "(.3, .4, ...) sharing the CPUs the server does not use (default: 1, or what runs)",
+    )
     command("down", "stop the lab and remove its links and cgroups; the image stays")
     command("status", "show what runs and where (exit 0 up, 8 not running, 1 stale)")
     ssh = command("ssh", "open an SSH session to a lab host as the lab user")
-    ssh.add_argument("host", choices=["server", "client"], help="which host")
+    ssh.add_argument("host", help="which host: server, client (client1, client2... with --clients)")
     ssh.add_argument(
         "remote", nargs="*", help="command to run instead of a shell (put it after --)"
     )
@@ -85,7 +98,8 @@ def _status(name: str) -> int:
             f"  {host.role:<7} {host.hostname:<24} {host.address:<16} nspawn pid {pid}  cpu {cpus}"
         )
     print(f"  inventory {lab.inventory_path}")
-    print(f"  ssh       python -m lab ssh server|client --name {name}")
+    roles = "|".join(h.role for h in lab.hosts)
+    print(f"  ssh       python -m lab ssh {roles} --name {name}")
     for note in lab.notes:
         print(f"  note      {note}")
     return ExitCode.DONE if problem is None else ExitCode.FAILED
@@ -105,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         require_root()  # every command reads the lab's private state directory
         if args.command == "up":
-            api.up(args.name, args.subnet, progress=_progress)
+            api.up(args.name, args.subnet, progress=_progress, clients=args.clients)
         elif args.command == "down":
             api.down(args.name, progress=_progress)
         elif args.command == "status":
@@ -116,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise LabError(
                     f"lab {args.name!r} is not running; start it with `python -m lab up`"
                 )
-            host = lab.server if args.host == "server" else lab.client
+            host = lab.host(args.host)
             command = [*host.ssh_command, *args.remote, *remote]
             os.execvp(command[0], command)  # noqa: S606 - becomes the user's ssh session
     except (LabError, ValueError) as exc:

@@ -22,12 +22,14 @@ from pathlib import Path
 from lab import containers, image, inventory, network, ssh, system, userns
 from lab.config import (
     DEFAULT_NAME,
+    MAX_CLIENTS,
     STATE_ROOT,
     HostConfig,
     LabConfig,
     bridge_name,
     default_subnets,
     parse_subnet,
+    validate_clients,
     validate_name,
 )
 from lab.errors import LabError
@@ -78,27 +80,54 @@ class Lab:
     known_hosts_path: Path
     image: Path
     server: Host
-    client: Host
+    clients: tuple[Host, ...]
     notes: list[str]
 
     @property
-    def hosts(self) -> tuple[Host, Host]:
-        return (self.server, self.client)
+    def client(self) -> Host:
+        """The first client (the only one in a lab with one client)."""
+        return self.clients[0]
+
+    @property
+    def hosts(self) -> tuple[Host, ...]:
+        return (self.server, *self.clients)
+
+    def host(self, role: str) -> Host:
+        """The host of this role (server, client, client1...); ValueError names the roles."""
+        for host in self.hosts:
+            if host.role == role:
+                return host
+        roles = ", ".join(h.role for h in self.hosts)
+        raise ValueError(f"lab {self.name!r} has no host {role!r}; its hosts are {roles}")
 
 
-def up(name: str = DEFAULT_NAME, subnet: str | None = None, progress: Progress = _quiet) -> Lab:
-    """Bring the lab up (or leave it as it is if it already runs) and return it."""
+def up(
+    name: str = DEFAULT_NAME,
+    subnet: str | None = None,
+    progress: Progress = _quiet,
+    clients: int | None = None,
+) -> Lab:
+    """Bring the lab up (or leave it as it is if it already runs) and return it.
+
+    clients: number of client hosts; None keeps a running lab's, and means 1 for a new lab.
+    """
     started = time.monotonic()
     system.require_root()
     validate_name(name)
     requested = parse_subnet(subnet) if subnet else None
+    if clients is not None:
+        validate_clients(clients, requested)
     system.ensure_host_packages(progress)
     with _exclusive(name, progress):
-        return _up(name, requested, progress, started)
+        return _up(name, requested, clients, progress, started)
 
 
 def _up(
-    name: str, requested: ipaddress.IPv4Network | None, progress: Progress, started: float
+    name: str,
+    requested: ipaddress.IPv4Network | None,
+    clients: int | None,
+    progress: Progress,
+    started: float,
 ) -> Lab:
     config = _known_config(name)
     if config is not None:
@@ -106,6 +135,11 @@ def _up(
             raise LabError(
                 f"lab {name!r} runs on subnet {config.subnet}; take it down first "
                 f"(python -m lab down --name {name}) to move it to {requested}"
+            )
+        if clients and clients != config.clients and config.state_file.exists():
+            raise LabError(
+                f"lab {name!r} runs with {config.clients} client(s); take it down first "
+                f"(python -m lab down --name {name}) to bring it up with {clients}"
             )
         problem = _health_problem(config)
         if problem is None:
@@ -119,17 +153,17 @@ def _up(
 
     system.require_kernel_features()
     with network.allocation_lock():  # two labs coming up at once must not pick one subnet
-        config = LabConfig(name, network.choose_subnet(name, bridge_name(name), requested))
+        subnet = network.choose_subnet(name, bridge_name(name), requested)
+        config = LabConfig(name, subnet, validate_clients(clients or 1, subnet))
         network.create_bridge(config)
-    cpus = _split_cpus()
+    cpus = _split_cpus(config)
     try:
         network.install_firewall(config)
         lab_image = image.ensure_image(progress)
         _prepare_files(config)
         roots = {h: userns.host_root(lab_image, h, progress) for h in config.hosts}
-        progress(
-            f"booting {config.server.hostname} and {config.client.hostname} on {config.subnet}"
-        )
+        names = ", ".join(h.hostname for h in config.hosts)
+        progress(f"booting {names} on {config.subnet}")
         boot_started = time.monotonic()
         launched = {h: containers.launch(config, h, roots[h], cpus[h.role]) for h in config.hosts}
         _wait_for_ssh(config, launched, progress, boot_started)
@@ -199,6 +233,7 @@ def _write_state(config: LabConfig, lab_image: image.Image, cpus: dict[str, list
     state = {
         "name": config.name,
         "subnet": str(config.subnet),
+        "clients": config.clients,
         "image": str(lab_image.path),
         "cpus": cpus,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -208,10 +243,12 @@ def _write_state(config: LabConfig, lab_image: image.Image, cpus: dict[str, list
 
 def _known_config(name: str) -> LabConfig | None:
     """The config of a lab of this name that runs or left something behind, else None."""
-    # Paths, bridge and cgroup names do not depend on the subnet, which is not known yet.
-    probe = LabConfig(name, default_subnets(name)[0])
+    # Paths, bridge and cgroup names do not depend on the subnet, which is not known yet;
+    # without a state file, every client whose state directory exists may have run.
+    probe = LabConfig(name, default_subnets(name)[0], _clients_on_disk(name))
     if probe.state_file.exists():
-        return LabConfig(name, ipaddress.IPv4Network(_state(probe)["subnet"]))
+        state = _state(probe)
+        return LabConfig(name, ipaddress.IPv4Network(state["subnet"]), state.get("clients", 1))
     bridge_networks = network.interface_networks().get(probe.bridge)
     leftovers = (
         bridge_networks is not None
@@ -221,8 +258,15 @@ def _known_config(name: str) -> LabConfig | None:
     if not leftovers:
         return None
     if bridge_networks:
-        return LabConfig(name, bridge_networks[0])
+        return LabConfig(name, bridge_networks[0], probe.clients)
     return probe
+
+
+def _clients_on_disk(name: str) -> int:
+    """The most clients a lab of this name had: its client<N> state directories."""
+    state_dir = STATE_ROOT / name
+    numbers = [int(p.name[len("client") :]) for p in state_dir.glob("client[0-9]*")]
+    return min(max(numbers, default=1), MAX_CLIENTS)
 
 
 def _health_problem(config: LabConfig) -> str | None:
@@ -264,7 +308,7 @@ def _lab(config: LabConfig) -> Lab:
         known_hosts_path=config.known_hosts_path,
         image=Path(state["image"]),
         server=host(config.server),
-        client=host(config.client),
+        clients=tuple(host(h) for h in config.client_hosts),
         notes=inventory.lab_notes(config, state["cpus"]),
     )
 
@@ -284,13 +328,16 @@ def _prepare_files(config: LabConfig) -> None:
     ssh.write_known_hosts(config)
 
 
-def _split_cpus() -> dict[str, list[int]]:
-    """Server and client on different CPUs, so they do not steal each other's cycles."""
+def _split_cpus(config: LabConfig) -> dict[str, list[int]]:
+    """The CPUs of each host, by role: the server on half of them, the clients share the rest.
+
+    Server and clients do not steal each other's cycles; the clients compete among
+    themselves, as client processes on one machine would.
+    """
     cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) < 2:
-        return {"server": cpus, "client": cpus}
-    half = (len(cpus) + 1) // 2
-    return {"server": cpus[:half], "client": cpus[half:]}
+    half = (len(cpus) + 1) // 2 if len(cpus) >= 2 else len(cpus)
+    server, clients = cpus[:half], cpus[half:] or cpus
+    return {"server": server} | {h.role: clients for h in config.client_hosts}
 
 
 def _wait_for_ssh(

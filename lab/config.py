@@ -24,11 +24,13 @@ LAB_USER = "httplab"
 _NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
 # Interface names may have 15 characters; "vb-" + tag + "-srv" must fit.
 _TAG_LENGTH = 8
+# Client machines are tag-c1..tag-c12: "vb-" + tag + "-c12" is 15 characters; a /28 holds 12.
+MAX_CLIENTS = 12
 
 
 @dataclass(frozen=True)
 class HostConfig:
-    """One lab host: the server or the client."""
+    """One lab host: the server or a client."""
 
     role: str
     hostname: str
@@ -61,6 +63,7 @@ class LabConfig:
 
     name: str
     subnet: ipaddress.IPv4Network
+    clients: int = 1
 
     @property
     def tag(self) -> str:
@@ -101,11 +104,19 @@ class LabConfig:
 
     @property
     def client(self) -> HostConfig:
-        return self._host("client", "cli", 3)
+        """The first client (the only one in a lab with one client)."""
+        return self.client_hosts[0]
 
     @property
-    def hosts(self) -> tuple[HostConfig, HostConfig]:
-        return (self.server, self.client)
+    def client_hosts(self) -> tuple[HostConfig, ...]:
+        """One client keeps the names of the two-host lab; several are client1..clientN."""
+        if self.clients == 1:
+            return (self._host("client", "cli", 3),)
+        return tuple(self._host(f"client{i}", f"c{i}", 2 + i) for i in range(1, self.clients + 1))
+
+    @property
+    def hosts(self) -> tuple[HostConfig, ...]:
+        return (self.server, *self.client_hosts)
 
     def _host(self, role: str, short: str, offset: int) -> HostConfig:
         return HostConfig(
@@ -137,6 +148,19 @@ def validate_name(name: str) -> str:
             "(it becomes part of host and interface names)"
         )
     return name
+
+
+def validate_clients(count: int, subnet: ipaddress.IPv4Network | None = None) -> int:
+    """Return the number of client hosts if the lab (and its subnet) can hold them."""
+    if not 1 <= count <= MAX_CLIENTS:
+        raise ValueError(f"invalid number of clients {count}: use 1 to {MAX_CLIENTS}")
+    # The network and broadcast addresses, the bridge (.1) and the server (.2) are taken.
+    if subnet is not None and count > subnet.num_addresses - 4:
+        raise ValueError(
+            f"subnet {subnet} holds at most {subnet.num_addresses - 4} clients, not {count}: "
+            "use a larger subnet (--subnet) or fewer clients"
+        )
+    return count
 
 
 def parse_subnet(text: str) -> ipaddress.IPv4Network:

@@ -21,20 +21,24 @@ CGROUP_NOTE = "cgroup v1 controllers read-only in the container: MemoryMax=/CPUQ
 
 def lab_notes(config: LabConfig, cpus: dict[str, list[int]]) -> list[str]:
     """Facts about the embedded lab that belong in every result's manifest."""
+    hosts = "server and client are" if config.clients == 1 else "server and clients are"
     notes = [
-        "embedded lab: server and client are systemd-nspawn containers (Debian 12) "
+        f"embedded lab: {hosts} systemd-nspawn containers (Debian 12) "
         "on one machine, sharing its kernel",
         CGROUP_NOTE,
         f"lab subnet {config.subnet} on bridge {config.bridge}; no route out of the lab",
     ]
-    if cpus["server"] != cpus["client"]:
+    server_cpus, client_cpus = cpus["server"], cpus[config.client.role]
+    clients = "client" if config.clients == 1 else f"{config.clients} clients"
+    if server_cpus != client_cpus:
+        shared = " (shared)" if config.clients > 1 else ""
         notes.append(
-            f"server pinned to CPU {_cpu_list(cpus['server'])}, "
-            f"client to CPU {_cpu_list(cpus['client'])}"
+            f"server pinned to CPU {_cpu_list(server_cpus)}, "
+            f"{clients} to CPU {_cpu_list(client_cpus)}{shared}"
         )
     else:
         notes.append(
-            f"server and client share CPU {_cpu_list(cpus['server'])} (one CPU on this machine)"
+            f"server and {clients} share CPU {_cpu_list(server_cpus)} (one CPU on this machine)"
         )
     return notes
 
@@ -45,7 +49,7 @@ def _cpu_list(cpus: list[int]) -> str:
 
 def render(config: LabConfig, cpus: dict[str, list[int]]) -> str:
     ssh_args = f"-o UserKnownHostsFile={config.known_hosts_path} -o StrictHostKeyChecking=yes"
-    server, client = config.server, config.client
+    server = config.server
     inventory = {
         "all": {
             "vars": {
@@ -70,6 +74,7 @@ def render(config: LabConfig, cpus: dict[str, list[int]]) -> str:
                             "bench_client_os": "linux",
                             "bench_client_python": "/usr/bin/python3",
                         }
+                        for client in config.client_hosts
                     }
                 },
             },

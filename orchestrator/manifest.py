@@ -13,9 +13,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench_client.results_format import MANIFEST_SCHEMA, Measurement, sha256_file, write_atomic
+from bench_client.results_format import (
+    MANIFEST_SCHEMA,
+    MANIFEST_SCHEMAS_READ,
+    Measurement,
+    sha256_file,
+    write_atomic,
+)
 
 COMPLETE = "complete"
+# Measured by several client hosts, one of which was lost: the others' files are kept.
+PARTIAL = "partial"
 # Where an entry keeps each file's sha256: "sha256" is the CSV's (the manifest's original name).
 CHECKSUM_KEYS = {"csv": "sha256", "meta": "sha256_meta"}
 
@@ -58,8 +66,11 @@ class Manifest:
             data = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as error:
             raise ValueError(f"{path}: not valid JSON ({error}); the run cannot resume") from error
-        if data.get("schema") != MANIFEST_SCHEMA:
-            raise ValueError(f"{path}: schema {data.get('schema')!r}, expected {MANIFEST_SCHEMA}")
+        if data.get("schema") not in MANIFEST_SCHEMAS_READ:
+            raise ValueError(
+                f"{path}: schema {data.get('schema')!r}, expected one of {MANIFEST_SCHEMAS_READ}"
+            )
+        data["schema"] = MANIFEST_SCHEMA  # an older manifest is a subset; the next save says so
         return cls(run_dir, data)
 
     @classmethod
@@ -110,13 +121,17 @@ class Manifest:
         return not self.checksum_problems(entry)
 
     def checksum_problems(self, entry: dict[str, Any]) -> list[str]:
+        """Each file of the entry (and of each of its client hosts) missing or changed."""
         problems = []
-        for kind in ("csv", "meta"):
-            path = self.run_dir / entry[kind]
-            if not path.is_file():
-                problems.append(f"{entry[kind]}: missing")
-            elif sha256_file(path) != entry[CHECKSUM_KEYS[kind]]:
-                problems.append(f"{entry[kind]}: sha256 differs from the manifest")
+        for files in (entry, *(entry.get("hosts") or {}).values()):
+            for kind in ("csv", "meta"):
+                if files.get(kind) is None:  # a lost host has no files
+                    continue
+                path = self.run_dir / files[kind]
+                if not path.is_file():
+                    problems.append(f"{files[kind]}: missing")
+                elif sha256_file(path) != files[CHECKSUM_KEYS[kind]]:
+                    problems.append(f"{files[kind]}: sha256 differs from the manifest")
         return problems
 
     def record(
@@ -128,13 +143,19 @@ class Manifest:
         sha256_csv: str | None = None,
         sha256_meta: str | None = None,
         client_ports: dict[str, Any] | None = None,
+        hosts: dict[str, dict[str, Any]] | None = None,
+        start: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Add or replace the entry of ``measurement`` and save the manifest.
 
         ``client_ports``: the client's port range and TIME_WAIT just before it.
+        ``hosts``: measured by several client hosts, each one's files, sha256 (keys as
+        CHECKSUM_KEYS), status and clock offset; ``start``: their agreed start and skew.
         """
+        cell = asdict(measurement)
+        del cell["host"]  # an entry is a whole cell; its hosts' shares are under "hosts"
         entry = {
-            **asdict(measurement),
+            **cell,
             "csv": measurement.csv,
             "meta": measurement.meta,
             CHECKSUM_KEYS["csv"]: sha256_csv,
@@ -144,6 +165,9 @@ class Manifest:
             "recorded": utc_now(),
             "client_ports": client_ports,
         }
+        if hosts is not None:
+            entry["hosts"] = hosts
+            entry["start"] = start
         entries = [e for e in self.data["measurements"] if e["csv"] != measurement.csv]
         self.data["measurements"] = [*entries, entry]
         self.save()

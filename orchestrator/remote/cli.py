@@ -19,7 +19,8 @@ from bench_client.results_format import (
 )
 from orchestrator.remote.deploy import REPO_DIR, deploy
 from orchestrator.remote.errors import RemoteError
-from orchestrator.remote.inventory import ClientHost, read_client
+from orchestrator.remote.fanout import deploy_all
+from orchestrator.remote.inventory import ClientHost, read_client, read_clients
 from orchestrator.remote.measure import (
     MeasurementInterrupted,
     MeasurementSpec,
@@ -54,7 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     def common(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("-i", "--inventory", required=True, help="Ansible inventory (file or dir)")
-        sub.add_argument("--client", help="inventory host to use if group clients has several")
+        sub.add_argument(
+            "--client",
+            help="inventory host to use if group clients has several (deploy: default all)",
+        )
         sub.add_argument(
             "--connect-timeout", type=float, default=15, metavar="S", help="SSH connect timeout"
         )
@@ -147,6 +151,15 @@ def run(args: argparse.Namespace) -> dict:
         if not args.json:
             print(report.text(), flush=True)
         return report.as_dict()
+    if args.command == "deploy" and args.client is None:
+        clients = read_clients(args.inventory)
+        if len(clients) > 1:  # every client host at once, each over its own connection
+            return deploy_all(
+                clients,
+                lambda host: wheelhouse_choice(args, host),
+                force=args.force,
+                connect_timeout=args.connect_timeout,
+            )
     host = read_client(args.inventory, args.client)
     if args.command == "measure":
         spec = MeasurementSpec(

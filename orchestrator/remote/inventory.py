@@ -72,6 +72,8 @@ def list_inventory(inventory: str | os.PathLike[str]) -> dict[str, Any]:
         raise InventoryError(f"inventory {inventory} does not exist")
     proc = subprocess.run(
         [ansible_inventory_binary(), "-i", str(inventory), "--list"],
+        # Ansible refuses a non-blocking stdin it inherits (a caller in the background).
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         check=False,
@@ -135,6 +137,16 @@ def read_client(inventory: str | os.PathLike[str], host: str | None = None) -> C
         )
     hostvars = listing.get("_meta", {}).get("hostvars", {}).get(name, {})
     return client_from_hostvars(name, hostvars)
+
+
+def read_clients(inventory: str | os.PathLike[str]) -> list[ClientHost]:
+    """Every host of group ``clients``, in inventory order (at least one)."""
+    listing = list_inventory(inventory)
+    clients = group_hosts(listing, CLIENT_GROUP)
+    if not clients:
+        raise InventoryError(f"{inventory} has no host in group {CLIENT_GROUP}")
+    hostvars = listing.get("_meta", {}).get("hostvars", {})
+    return [client_from_hostvars(name, hostvars.get(name, {})) for name in clients]
 
 
 def client_from_hostvars(name: str, hostvars: dict[str, Any]) -> ClientHost:

@@ -20,9 +20,11 @@ import fabric
 import paramiko
 
 from orchestrator.remote.errors import RemoteError
-from orchestrator.remote.inventory import ClientHost, read_client, read_server
+from orchestrator.remote.inventory import ClientHost, read_client, read_clients, read_server
 from orchestrator.remote.session import (
+    ANSWER_TIMEOUT,
     CODE_PAGES_CODE,
+    UTF8_MODE,
     CommandError,
     HostKeyError,
     RemoteSession,
@@ -31,8 +33,18 @@ from orchestrator.remote.session import (
     connect,
     detect_shell,
     last_json_line,
+    python_snippet,
 )
-from orchestrator.remote.shell import DELAYED_EXPANSION_FIX
+from orchestrator.remote.shell import DELAYED_EXPANSION_FIX, build_command
+
+CLOCK_READINGS = 5
+# Answers every line it reads with its clock: one reading is bounded by one line's round
+# trip, not by the start of an SSH command and a Python (100 ms and more, and lopsided).
+_CLOCK_CODE = (
+    "import json, sys, time\n"
+    "for _ in sys.stdin:\n"
+    "    print(json.dumps([time.time()]), flush=True)\n"
+)
 
 MIN_FREE_DISK_GB = 2.0
 MAX_CLOCK_OFFSET_S = 1.0
@@ -88,6 +100,48 @@ print(json.dumps(facts))
 
 
 @dataclass(frozen=True)
+class ClockOffset:
+    """A host's clock minus the control node's, read once over SSH.
+
+    The host read its clock somewhere between ``before`` and ``after`` on the control
+    node's clock, so the midpoint is the estimate and half the round trip its bound.
+    """
+
+    offset_s: float
+    uncertainty_s: float
+
+    @classmethod
+    def from_reading(cls, host_clock: float, before: float, after: float) -> ClockOffset:
+        return cls(host_clock - (before + after) / 2, (after - before) / 2)
+
+    def as_json(self) -> dict[str, float]:
+        return {"offset_s": round(self.offset_s, 6), "uncertainty_s": round(self.uncertainty_s, 6)}
+
+
+def clock_offset(session: RemoteSession, readings: int = CLOCK_READINGS) -> ClockOffset:
+    """The host's clock offset to the control node: the tightest of a few readings."""
+    argv = [*session.python_command(), *UTF8_MODE, *python_snippet(_CLOCK_CODE)]
+    command = build_command(session.shell, argv, delayed_expansion=session.delayed_expansion)
+    offsets = []
+    try:
+        stdin, stdout, _ = session.connection.client.exec_command(command, timeout=ANSWER_TIMEOUT)
+        try:
+            for _ in range(readings):
+                before = time.time()
+                stdin.write("\n")
+                stdin.flush()
+                line = stdout.readline()
+                while line and not line.startswith("["):  # a logon script's or profile's output
+                    line = stdout.readline()
+                offsets.append(ClockOffset.from_reading(json.loads(line)[0], before, time.time()))
+        finally:
+            stdin.close()  # end of input ends the helper
+    except (OSError, paramiko.SSHException, ValueError, IndexError) as exc:
+        raise CommandError(f"{session.host.label}: reading its clock failed: {exc}") from None
+    return min(offsets, key=lambda reading: reading.uncertainty_s)
+
+
+@dataclass(frozen=True)
 class Finding:
     """One fact about one host; ``problem`` and ``fix`` when it needs attention."""
 
@@ -128,12 +182,13 @@ class Report:
 
 
 def run_check(inventory: str | os.PathLike[str], client: str | None = None) -> Report:
-    """Check the client and the server of ``inventory``; never raises for a host's problem."""
+    """Check the clients (or ``client``) and the server; never raises for a host's problem."""
     report = Report()
-    client_host = read_client(inventory, client)
+    clients = [read_client(inventory, client)] if client else read_clients(inventory)
     server_host = read_server(inventory)
     server_address = str(server_host.hostvars.get("httplab_server_address") or server_host.address)
-    _check_client(report, client_host, server_address)
+    for host in clients:  # several clients: each named by its inventory name
+        _check_client(report, host, server_address, "client" if len(clients) == 1 else host.name)
     _check_server(report, server_host)
     return report
 
@@ -154,22 +209,22 @@ def _connect(report: Report, host: ClientHost, label: str) -> fabric.Connection 
     return connection
 
 
-def _check_client(report: Report, host: ClientHost, server_address: str) -> None:
-    connection = _connect(report, host, "client")
+def _check_client(report: Report, host: ClientHost, server_address: str, label: str) -> None:
+    connection = _connect(report, host, label)
     if connection is None:
         return
     try:
         try:
             shell = detect_shell(connection, host)
         except RemoteError as exc:
-            report.add("client", "shell", "?", str(exc), "set bench_client_shell to the probed "
+            report.add(label, "shell", "?", str(exc), "set bench_client_shell to the probed "
                        "shell, or remove it")  # fmt: skip
             return
-        report.add("client", "shell", shell.value)
+        report.add(label, "shell", shell.value)
         delayed = shell is Shell.CMD and cmd_delayed_expansion(connection, host)
         if shell is Shell.CMD:
             report.add(
-                "client", "DelayedExpansion", "on" if delayed else "off",
+                label, "DelayedExpansion", "on" if delayed else "off",
                 "cmd.exe DelayedExpansion is on: arguments with '!' are refused" if delayed else "",
                 DELAYED_EXPANSION_FIX if delayed else "",
             )  # fmt: skip
@@ -180,33 +235,34 @@ def _check_client(report: Report, host: ClientHost, server_address: str) -> None
             after = time.time()
         except (CommandError, ValueError) as exc:
             report.add(
-                "client", "python", " ".join(session.python_command()), str(exc),
+                label, "python", " ".join(session.python_command()), str(exc),
                 "install Python 3.10+ (python.org; tick 'Add to PATH' or use py.exe), or set "
                 "bench_client_python to its full path",
             )  # fmt: skip
             return
         finally:
             session.liveness.stop()
-        _client_facts(report, facts, (before + after) / 2, (after - before) / 2, server_address)
+        clock = ClockOffset.from_reading(facts["clock"], before, after)
+        _client_facts(report, facts, clock, server_address, label)
     finally:
         connection.close()
 
 
 def _client_facts(
-    report: Report, facts: dict[str, Any], now: float, uncertainty: float, server: str
+    report: Report, facts: dict[str, Any], clock: ClockOffset, server: str, label: str = "client"
 ) -> None:
-    report.add("client", "os", facts["os"])
+    report.add(label, "os", facts["os"])
     old = tuple(int(part) for part in facts["python"].split(".")[:2]) < (3, 10)
     report.judge(
-        "client", "python", f"{facts['python']} ({facts['executable']})", old,
+        label, "python", f"{facts['python']} ({facts['executable']})", old,
         "Python is older than 3.10", "install Python 3.10+ and set bench_client_python to it",
     )  # fmt: skip
     pages = " ".join(f"{key}={value}" for key, value in facts["code_pages"].items())
-    report.add("client", "code pages", pages)
+    report.add(label, "code pages", pages)
     low, high = facts["port_range"]
     ports, waiting, hold = high - low + 1, facts["time_wait"], facts["time_wait_s"]
     report.add(
-        "client", "dynamic ports",
+        label, "dynamic ports",
         f"{low}-{high} ({ports}), {waiting} in TIME_WAIT for {hold} s: the constant mode "
         f"fits ~{max(0, ports - waiting)} requests per {hold} s",
     )  # fmt: skip
@@ -214,26 +270,26 @@ def _client_facts(
     bypass = re.split(r"[,;\s]+", proxies.get("no", ""))
     proxied = bool({"http", "https", "all"} & proxies.keys()) and server not in bypass
     report.judge(
-        "client", "proxy", json.dumps(proxies) if proxies else "none", proxied,
+        label, "proxy", json.dumps(proxies) if proxies else "none", proxied,
         f"requests to the server ({server}) would go through the proxy",
         f"add {server} to NO_PROXY (and the Internet Options bypass list) for the client account",
     )  # fmt: skip
     free, home = facts["free_disk_gb"], facts["home"]
     report.judge(
-        "client", "free disk", f"{free} GB in {home}", free < MIN_FREE_DISK_GB,
+        label, "free disk", f"{free} GB in {home}", free < MIN_FREE_DISK_GB,
         f"only {free} GB free", f"free at least {MIN_FREE_DISK_GB:g} GB in {home}",
     )  # fmt: skip
     overshoot = facts["sleep_overshoot_p95_s"]
     report.judge(
-        "client", "timer", f"a 1 ms sleep overshoots by {overshoot * 1e3:.2f} ms (p95)",
+        label, "timer", f"a 1 ms sleep overshoots by {overshoot * 1e3:.2f} ms (p95)",
         overshoot > MAX_SLEEP_OVERSHOOT_S, "coarse timer: sleeps overshoot",
         "bench_client asks for 1 ms timers and spins the last tick; if times look stepped, "
         "use the High performance power plan",
     )  # fmt: skip
-    offset = facts["clock"] - now
+    offset, uncertainty = clock.offset_s, clock.uncertainty_s
     drifted = abs(offset) > MAX_CLOCK_OFFSET_S + uncertainty
     report.judge(
-        "client", "clock offset", f"{offset:+.3f} s (±{uncertainty:.3f}) to the control node",
+        label, "clock offset", f"{offset:+.3f} s (±{uncertainty:.3f}) to the control node",
         drifted, f"the client's clock is {offset:+.1f} s off",
         "turn on time sync (Windows: w32tm /resync; Linux: timedatectl set-ntp true)",
     )  # fmt: skip

@@ -10,18 +10,28 @@ import pytest
 import yaml
 
 from lab import image, inventory, network
-from lab.config import REPO_ROOT, LabConfig, default_subnets, parse_subnet, validate_name
+from lab.config import (
+    MAX_CLIENTS,
+    REPO_ROOT,
+    LabConfig,
+    default_subnets,
+    parse_subnet,
+    validate_clients,
+    validate_name,
+)
 from lab.errors import LabError
 from lab.system import require_free_space
 
 NAMES = ["embedded", "pytest", "roles", "a", "e2e-ci-lab-with-a-long-name-x9"]
 
 
+@pytest.mark.parametrize("clients", [1, MAX_CLIENTS])
 @pytest.mark.parametrize("name", NAMES)
-def test_interface_names_fit_the_kernel_limit(name):
-    config = LabConfig(validate_name(name), default_subnets(name)[0])
-    for ifname in (config.bridge, config.server.veth, config.client.veth):
-        assert len(ifname) <= 15, ifname
+def test_interface_names_fit_the_kernel_limit(name, clients):
+    config = LabConfig(validate_name(name), default_subnets(name)[0], clients)
+    ifnames = [config.bridge, *(host.veth for host in config.hosts)]
+    assert all(len(ifname) <= 15 for ifname in ifnames), ifnames
+    assert len(set(ifnames)) == len(ifnames)
 
 
 def test_long_names_get_distinct_tags():
@@ -69,6 +79,36 @@ def test_addresses_follow_the_contract():
     assert config.state_dir.parts[-2:] == (".lab", "embedded")
 
 
+def test_several_clients_follow_the_server():
+    config = LabConfig("embedded", ipaddress.IPv4Network("198.51.100.0/24"), clients=3)
+    clients = config.client_hosts
+    assert [h.role for h in clients] == ["client1", "client2", "client3"]
+    assert [str(h.address) for h in clients] == ["198.51.100.3", "198.51.100.4", "198.51.100.5"]
+    assert [h.hostname for h in clients] == [f"embedded-client{i}" for i in (1, 2, 3)]
+    assert config.client == clients[0]
+    assert len({h.state_dir for h in config.hosts}) == 4
+
+
+@pytest.mark.parametrize(
+    ("count", "subnet", "message"),
+    [
+        (0, None, "use 1 to"),
+        (MAX_CLIENTS + 1, None, "use 1 to"),
+        (5, "198.51.100.0/29", "at most 4"),
+    ],
+)
+def test_bad_client_counts_are_refused(count, subnet, message):
+    with pytest.raises(ValueError, match=message):
+        validate_clients(count, ipaddress.IPv4Network(subnet) if subnet else None)
+
+
+def test_a_28_holds_the_most_clients():
+    subnet = default_subnets("pytest")[0]
+    assert validate_clients(MAX_CLIENTS, subnet) == MAX_CLIENTS
+    config = LabConfig("pytest", subnet, MAX_CLIENTS)
+    assert config.client_hosts[-1].address < subnet.broadcast_address
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [("198.51.100.0/30", "too small"), ("198.51.100.1/24", "host bits"), ("nonsense", "invalid")],
@@ -99,6 +139,21 @@ def test_inventory_follows_the_contract():
         "bench_client_os": "linux",
         "bench_client_python": "/usr/bin/python3",
     }
+
+
+def test_inventory_lists_every_client():
+    config = LabConfig("embedded", ipaddress.IPv4Network("198.51.100.0/24"), clients=2)
+    cpus = {"server": [0], "client1": [1], "client2": [1]}
+    data = yaml.safe_load(inventory.render(config, cpus))
+    clients = data["all"]["children"]["clients"]["hosts"]
+    assert {name: host["ansible_host"] for name, host in clients.items()} == {
+        "embedded-client1": "198.51.100.3",
+        "embedded-client2": "198.51.100.4",
+    }
+    assert (
+        "server pinned to CPU 0, 2 clients to CPU 1 (shared)"
+        in (data["all"]["vars"]["httplab_lab_notes"])
+    )
 
 
 def test_one_cpu_is_recorded_as_shared():

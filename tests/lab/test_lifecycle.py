@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import os
 import shutil
 import signal
@@ -192,3 +193,40 @@ def test_non_root_gets_a_clear_error():
         "lab: error: the lab needs root (systemd-nspawn, bridges and cgroups); "
         "run it as root or with sudo"
     )
+
+
+@pytest.mark.parametrize("lab_name", ["lt-clients"], indirect=True)
+def test_a_lab_with_two_clients(lab_name, venv_bin):
+    lab = api.up(lab_name, clients=2)
+    subnet = ipaddress.IPv4Network(lab.subnet)
+    assert [h.role for h in lab.clients] == ["client1", "client2"]
+    assert [h.address for h in lab.clients] == [str(subnet[3]), str(subnet[4])]
+    for host in lab.hosts:  # strict host-key checking: each answers with its own key
+        assert host.run("hostname").stdout.strip() == host.hostname
+    known_hosts = lab.known_hosts_path.read_text().splitlines()
+    assert len({line.split()[-1] for line in known_hosts}) == len(lab.hosts) == 3
+    assert lab.clients[0].cpus == lab.clients[1].cpus
+    if len(os.sched_getaffinity(0)) > 1:
+        assert not set(lab.server.cpus) & set(lab.clients[0].cpus)
+    config = LabConfig(lab_name, subnet, clients=2)
+    for host in config.client_hosts:
+        assert all(cgroup.is_dir() for cgroup in containers.cgroup_dirs(config, host.role))
+    # Each client reaches the server across the bridge.
+    probe = f"import socket; socket.create_connection(('{lab.server.address}', 22), 5)"
+    for client in lab.clients:
+        client.run("/usr/bin/python3", "-c", probe)
+
+    listed = subprocess.run(
+        [str(venv_bin / "ansible-inventory"), "-i", str(lab.inventory_path), "--list"],
+        capture_output=True, text=True, check=True, cwd=REPO_ROOT, timeout=120,
+    )  # fmt: skip
+    assert json.loads(listed.stdout)["clients"]["hosts"] == [h.hostname for h in lab.clients]
+    with pytest.raises(LabError, match="runs with 2 client"):
+        api.up(lab_name, clients=3)
+    assert api.up(lab_name).clients == lab.clients, "an up without --clients keeps the lab"
+
+    os.kill(lab.clients[1].pid, signal.SIGKILL)
+    psutil.Process(lab.clients[1].pid).wait(timeout=10)
+    assert api.health_problem(lab_name) == "client2 container is not running"
+    assert api.down(lab_name) is True
+    assert _traces(lab) == []

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench_client.results_format import Measurement, client_flags
+from bench_client.results_format import MANIFEST_SCHEMA, Measurement, client_flags
 from orchestrator.cli import main
 from orchestrator.manifest import Manifest
 
@@ -65,7 +65,7 @@ def test_plan_creates_the_run_with_manifest_and_latest_link(capsys, tmp_path: Pa
     assert out["planned"] == out["pending"] == 4
     assert [g["stack"] for g in out["by_stack"]] in (["s1", "s2"], ["s2", "s1"])
     manifest = json.loads((tmp_path / "r1/manifest.json").read_text())
-    assert manifest["schema"] == 1 and manifest["seed"] == 5
+    assert manifest["schema"] == MANIFEST_SCHEMA and manifest["seed"] == 5
     assert manifest["client_settings"]["iterations"] == 10
     assert manifest["selection"]["stacks"] == ["s1", "s2"]
     assert (tmp_path / "latest").resolve() == (tmp_path / "r1").resolve()

@@ -9,7 +9,15 @@ from pathlib import Path
 
 import yaml
 
-from orchestrator.remote.preflight import Report, _client_facts, run_check
+from orchestrator.remote.inventory import read_client
+from orchestrator.remote.preflight import (
+    ClockOffset,
+    Report,
+    _client_facts,
+    clock_offset,
+    run_check,
+)
+from orchestrator.remote.session import open_session
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -55,9 +63,18 @@ def test_bad_client_facts_come_with_fixes() -> None:
         "proxies": {"http": "http://proxy:3128", "no": "localhost"}, "port_range": [49152, 65535],
         "time_wait": 15000, "time_wait_s": 120, "sleep_overshoot_p95_s": 0.0156, "clock": 1000.0,
     }  # fmt: skip
-    _client_facts(report, facts, now=990.0, uncertainty=0.1, server="192.0.2.10")
+    clock = ClockOffset.from_reading(facts["clock"], 989.9, 990.1)
+    _client_facts(report, facts, clock, server="192.0.2.10")
     problems = {f.item: f for f in report.problems}
     assert set(problems) == {"python", "proxy", "free disk", "clock offset"}
     assert "192.0.2.10 to NO_PROXY" in problems["proxy"].fix
     assert "+10.0 s off" in problems["clock offset"].problem
     assert "fits ~1384 requests per 120 s" in report.text()
+
+
+def test_a_host_sharing_our_clock_is_read_within_the_bound(inventory) -> None:
+    """The test sshd runs on this machine: its clock is ours, so the offset is 0 ± the bound."""
+    with open_session(read_client(inventory)) as session:
+        clock = clock_offset(session)
+    assert clock.uncertainty_s > 0
+    assert abs(clock.offset_s) <= clock.uncertainty_s
