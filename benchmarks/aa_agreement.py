@@ -2,13 +2,16 @@
 
     .venv/bin/python benchmarks/aa_agreement.py lab [--lab-name stats] [--results DIR]
         [--extra-vars 'httplab_bench_repetitions=1 httplab_bench_iterations=1000']
+    .venv/bin/python benchmarks/aa_agreement.py runs RUN_DIR_A RUN_DIR_B
     .venv/bin/python benchmarks/aa_agreement.py simulated [--cells 300]
 
 ``lab`` runs two back-to-back default ``make run``s (same commit, nothing changed in between) on
 the embedded lab and prints each run's wall time and the load average around it, the share of
 cells ``compare`` calls different, and whether the stacks whose 95% intervals do not overlap are
 in the same order in both runs. The issue's goals: at most 10% of cells called different, the same
-order, each run no slower than the old default (about 4 minutes with a warm lab).
+order, each run no slower than the old default (about 4 minutes with a warm lab). ``runs`` prints
+the same figures for two run folders made already (two ``make run``s), with each run's
+benchmark wall time from its manifest and how many of its measurements the noise guard flagged.
 
 ``simulated`` draws runs with a known true mean (serially correlated, heavy-tailed, a run-level
 offset per repetition; tests/analysis/simulate.py) and prints how often the 95% intervals cover
@@ -21,12 +24,14 @@ Prints figures; asserts nothing.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from itertools import combinations
 from pathlib import Path
 
@@ -80,31 +85,61 @@ def separated_pairs(summary: pd.DataFrame) -> dict[tuple[str, str, str], bool]:
     return pairs
 
 
+def benchmark_wall(run_dir: Path) -> str:
+    """The benchmark phase's wall time (plan to collect) and the noise guard's flags, from the
+    run's manifest and meta files."""
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    started, finished = (manifest.get(key) for key in ("started", "finished"))
+    wall = "unfinished"
+    if started and finished:
+        elapsed = datetime.fromisoformat(finished) - datetime.fromisoformat(started)
+        wall = f"{elapsed.total_seconds():.0f} s"
+    entries = manifest["measurements"]
+    busy = sum(
+        bool(json.loads((run_dir / e["meta"]).read_text(encoding="utf-8"))["host_noise"]["busy"])
+        for e in entries
+        if e["status"] == "complete"
+    )
+    statuses = ", ".join(f"{s} {sum(e['status'] == s for e in entries)}"
+                         for s in sorted({e["status"] for e in entries}))  # fmt: skip
+    return (
+        f"{run_dir.name}: benchmark phase {wall} (manifest started {started}, finished "
+        f"{finished}); {len(entries)} measurements ({statuses}), {busy} flagged busy"
+    )
+
+
 def agreement(first: Path, second: Path) -> None:
     runs = [load_run(first), load_run(second)]
     table = compare_runs(runs, ["A", "B"])
     other = table.loc[table["run"] == "B"]
     called = int(other["exceeds_ci"].sum())
     print(f"compare calls {called} of {len(other)} cells different ({called / len(other):.0%})")
+    busy = table.set_index(["run", "mode", "stack", "method"])["host_busy"]
     for row in other.loc[other["exceeds_ci"]].itertuples():
-        print(f"  {row.mode}/{row.stack}/{row.method}: B is {row.verdict}")
+        flagged = sum(bool(busy.get((run, row.mode, row.stack, row.method))) for run in "AB")
+        print(f"  {row.mode}/{row.stack}/{row.method}: B is {row.verdict} "
+              f"(busy flags in {flagged} of the 2 runs)")  # fmt: skip
     summaries = {label: table.loc[table["run"] == label] for label in ("A", "B")}
     pairs = {label: separated_pairs(s) for label, s in summaries.items()}
     for label, mine in pairs.items():
-        theirs = summaries["B" if label == "A" else "A"].set_index(["mode", "stack", "method"])
+        other_label = "B" if label == "A" else "A"
+        theirs = summaries[other_label].set_index(["mode", "stack", "method"])["mean_s"]
         reversed_pairs = 0
         for (mode, a, b), a_first in mine.items():
-            mean_a = theirs.loc[(mode, *a.split("/")), "mean_s"]
-            mean_b = theirs.loc[(mode, *b.split("/")), "mean_s"]
-            reversed_pairs += (mean_a < mean_b) != a_first
+            mean_a = theirs.get((mode, *a.split("/")))
+            mean_b = theirs.get((mode, *b.split("/")))
+            if mean_a is not None and mean_b is not None:  # both measured in the other run
+                reversed_pairs += (mean_a < mean_b) != a_first
         print(
             f"run {label}: {len(mine)} pairs of rows with non-overlapping intervals; "
             f"the other run orders {reversed_pairs} of them the other way"
         )
-    same = all(pairs["B"].get(key, value) == value for key, value in pairs["A"].items()) and all(
-        pairs["A"].get(key, value) == value for key, value in pairs["B"].items()
+    both = [key for key in pairs["A"] if key in pairs["B"]]
+    same = all(pairs["A"][key] == pairs["B"][key] for key in both)
+    print(
+        f"{len(both)} pairs separated in both runs; their order the same in both runs: "
+        f"{'yes' if same else 'no'}"
     )
-    print(f"order of the separated rows the same in both runs: {'yes' if same else 'no'}")
     for mode, rows in summaries["A"].groupby("mode"):
         means_b = summaries["B"].set_index(["mode", "stack", "method"])["mean_s"]
         paired = [(r.mean_s, means_b.get((mode, r.stack, r.method))) for r in rows.itertuples()]
@@ -117,7 +152,13 @@ def lab(args: argparse.Namespace) -> None:
     results.mkdir(parents=True, exist_ok=True)
     walls = [make_run(args.lab_name, results, f"aa-{k}", args.extra_vars) for k in (1, 2)]
     print(f"wall time: run 1 {walls[0] / 60:.1f} min, run 2 {walls[1] / 60:.1f} min")
-    agreement(results / "aa-1", results / "aa-2")
+    runs(argparse.Namespace(runs=[results / "aa-1", results / "aa-2"]))
+
+
+def runs(args: argparse.Namespace) -> None:
+    for run_dir in args.runs:
+        print(benchmark_wall(run_dir))
+    agreement(*args.runs)
 
 
 def coverage(rng: np.random.Generator, cells: int, design: dict[str, int], noise: Noise) -> float:
@@ -186,6 +227,9 @@ def main() -> None:
     on_lab.add_argument("--results", type=Path, help="default: a new temporary folder")
     on_lab.add_argument("--extra-vars", default="", help="added to both runs' EXTRA_VARS")
     on_lab.set_defaults(func=lab)
+    made = commands.add_parser("runs", help="the same figures for two run folders made already")
+    made.add_argument("runs", type=Path, nargs=2, metavar="RUN_DIR")
+    made.set_defaults(func=runs)
     sim = commands.add_parser("simulated", help="coverage and A/A false positives, known truth")
     sim.add_argument("--cells", type=int, default=300)
     sim.add_argument("--seed", type=int, default=2026)

@@ -38,7 +38,7 @@ COMMANDS: dict[str, Command] = {
         "orchestrator.remote.cli", ("deploy",), "install bench_client on the client host"
     ),
     "measure": Command(
-        "orchestrator.cli", ("measure",), "measure one cell on the client and record it"
+        "orchestrator.cli", ("measure",), "measure cells on the client, each recorded on its own"
     ),
     "finalize": Command(
         "orchestrator.cli", ("finalize",), "add host facts and stack versions to the manifest"

@@ -1,7 +1,7 @@
 """The steps of a benchmark run, as the playbooks call them (`python -m orchestrator`).
 
     plan      create a run folder (or resume one) and print what is left to measure
-    measure   measure one mode × stack × method on the client host and record it
+    measure   measure cells on the client host in one SSH session and record each
     finalize  add host facts and stack versions to the manifest
     checksums check every collected file against its recorded sha256
 
@@ -80,6 +80,20 @@ def _optional(convert: type) -> Any:
 
     parse.__name__ = convert.__name__
     return parse
+
+
+def _cell(text: str) -> tuple[str, str, int]:
+    """``constant,GET,2`` (repetition 1 when left out), checked."""
+    mode, method, *repetition = [part.strip() for part in text.split(",")]
+    if mode not in MODES or method not in METHODS or len(repetition) > 1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: want MODE,METHOD[,REPETITION] with a mode of {', '.join(MODES)} "
+            f"and a method of {', '.join(METHODS)}"
+        )
+    try:
+        return mode, method, int(repetition[0]) if repetition else 1
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: the repetition is not a number") from None
 
 
 def _run_dir(results: Path, run_id: str) -> Path:
@@ -161,7 +175,8 @@ def _by_stack(
             cell = (m.mode, m.method, m.repetition)
             if not groups or groups[-1].get("cell") != cell:
                 label = "all stacks " + m.label.removeprefix(f"{m.stack} ")
-                item = {**vars(m), "stack": "", "label": label, "paired": []}
+                item = {**vars(m), "stack": "", "label": label, "cell": _cell_argument(m),
+                        "paired": []}  # fmt: skip
                 groups.append({"stack": "", "port": None, "cell": cell, "measurements": [item]})
             groups[-1]["measurements"][0]["paired"].append(
                 {"stack": m.stack, "port": stacks[m.stack]["port"], "csv": m.csv}
@@ -169,8 +184,15 @@ def _by_stack(
             continue
         if not groups or groups[-1]["stack"] != m.stack:
             groups.append({"stack": m.stack, "port": stacks[m.stack]["port"], "measurements": []})
-        groups[-1]["measurements"].append({**vars(m), "csv": m.csv, "label": m.label})
+        groups[-1]["measurements"].append(
+            {**vars(m), "csv": m.csv, "label": m.label, "cell": _cell_argument(m)}
+        )
     return groups
+
+
+def _cell_argument(measurement: Measurement) -> str:
+    """The measurement as `measure --cell` takes it."""
+    return f"{measurement.mode},{measurement.method},{measurement.repetition}"
 
 
 def _check_same_run(manifest: Manifest, selection: dict, settings: dict) -> None:
@@ -277,16 +299,18 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--tuning", type=_json_arg, default={"enabled": False})
     f.set_defaults(func=finalize)
 
-    m = commands.add_parser("measure", help="measure one mode × stack × method and record it")
+    m = commands.add_parser(
+        "measure", help="measure cells of one stack (or of several together) and record each"
+    )
     m.add_argument("--run-dir", type=Path, required=True)
     m.add_argument("-i", "--inventory", required=True, help="the Ansible inventory of the lab")
     m.add_argument("--url", required=True, action="append",
                    help="the stack's base URL as the client sees it")  # fmt: skip
     m.add_argument("--stack", required=True, action="append",
                    help="the stack; several (each with its --url): the paired design")  # fmt: skip
-    m.add_argument("--mode", required=True, choices=MODES)
-    m.add_argument("--method", required=True, choices=METHODS)
-    m.add_argument("--repetition", type=int, default=1)
+    m.add_argument("--cell", required=True, action="append", type=_cell,
+                   metavar="MODE,METHOD[,REPETITION]",
+                   help="a cell to measure, in turn, in one SSH session (repeatable)")  # fmt: skip
     m.set_defaults(func=run_measurement)
 
     c = commands.add_parser("checksums", help="check the sha256 of every collected file")

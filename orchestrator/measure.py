@@ -1,10 +1,21 @@
-"""Measure one mode × stack × method on the client host and record the outcome in the manifest."""
+"""Measure a group of cells on one client host and record each cell in the manifest.
+
+The playbook calls ``httplab measure`` once per group of the plan (one stack with only it
+running, or in the paired design one cell of every stack): one SSH session to the client and
+one to the server serve the whole group, so connecting, reading the inventory and starting
+Python are paid once per group, not once per cell. Each cell is still its own bench_client
+run with its own CSV and meta file, fetched with its sha256 and recorded on its own: a resume
+skips exactly the collected cells, a failed cell is recorded as failed and the next one is
+measured, and an interruption (Ctrl-C) keeps what the interrupted cell measured.
+"""
 
 from __future__ import annotations
 
 import argparse
 import hashlib
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,87 +23,141 @@ from bench_client.results_format import Measurement, client_flags
 from orchestrator.manifest import Manifest
 from orchestrator.measure_hosts import run_on_hosts
 from orchestrator.remote import (
+    ClientHost,
     Fetched,
     MeasurementInterrupted,
     MeasurementSpec,
     RemoteError,
+    RemoteSession,
     open_session,
 )
-from orchestrator.remote.inventory import read_clients, read_server
 from orchestrator.remote.measure import measure_together
 from orchestrator.server_noise import ServerWatch, add_to_meta, lab_hosts
 
 
-def run_measurement(args: argparse.Namespace) -> dict[str, Any]:
-    """Measure, fetch with checksums, record; a failure is recorded too, then re-raised.
+@dataclass(frozen=True)
+class Cell:
+    """One bench_client run: a mode × method × repetition of one stack, or of several stacks
+    measured together in one time window (the paired design, bench_client --paired)."""
 
-    Several --stack/--url pairs: the paired design, one cell of each stack measured
-    together in one time window (bench_client --paired).
+    mode: str
+    method: str
+    repetition: int
+    targets: tuple[tuple[str, str], ...]  # (stack, its base URL as the client sees it)
+
+    @property
+    def measurements(self) -> list[Measurement]:
+        return [
+            Measurement(self.mode, stack, self.method, self.repetition) for stack, _ in self.targets
+        ]
+
+
+@dataclass(frozen=True)
+class CellOutcome:
+    cell: Cell
+    status: str  # the manifest's: complete, interrupted or failed
+    summary: str  # one line a person reads in the playbook's output
+    error: RemoteError | None = None
+
+
+def measure_cells(
+    client: ClientHost, server: ClientHost | None, manifest: Manifest, cells: Sequence[Cell]
+) -> list[CellOutcome]:
+    """Measure ``cells`` in turn from ``client``, in one SSH session; record each in ``manifest``.
+
+    A cell that fails is recorded as failed and the next one is measured (over a new session
+    when the connection was lost); when the client cannot be reached at all, every cell left
+    is recorded as failed. An interruption records what the cell measured, then propagates.
     """
-    manifest = Manifest.load(args.run_dir)
-    if len(args.stack) != len(args.url):
-        raise ValueError("give one --url for each --stack")
-    settings = manifest.data["client_settings"]
-    flags = client_flags(settings, args.mode)
-    if len(args.stack) > 1:
-        flags += ("--block", str(settings["block"]), "--seed", str(_block_seed(manifest, args)))
-    specs = [
-        MeasurementSpec(
-            Measurement(args.mode, stack, args.method, args.repetition),
-            url=url,
-            out_dir=args.run_dir,
-            client_args=flags,
-        )
-        for stack, url in zip(args.stack, args.url, strict=True)
-    ]
-    wanted = [spec.measurement for spec in specs]
-    clients = read_clients(args.inventory)
-    if len(clients) > 1:  # they share the load, starting together (orchestrator.measure_hosts)
-        watch = ServerWatch(read_server(args.inventory), args.stack)
-        run_on_hosts(manifest, specs, clients, watch, args.run_dir)
-        return _result(args.run_dir, wanted)
-    client, server = lab_hosts(args.inventory)
-    watch = ServerWatch(server, args.stack)  # what else the server did meanwhile
-    watch.start()
+    outcomes: list[CellOutcome] = []
+    session: RemoteSession | None = None
+    with ServerWatch(server) as watch:
+        try:
+            for number, cell in enumerate(cells):
+                if session is not None and not session.is_connected:
+                    session.close()  # lost during the previous cell: connect again
+                    session = None
+                try:
+                    session = session or open_session(client)
+                except RemoteError as error:  # unreachable: nothing more can be measured
+                    outcomes += [_failed(manifest, left, error) for left in cells[number:]]
+                    break
+                outcomes.append(measure_cell(session, watch, manifest, cell))
+        finally:
+            if session is not None:
+                session.close()
+    return outcomes
+
+
+def measure_cells_on_hosts(
+    clients: list[ClientHost], server: ClientHost | None, manifest: Manifest, cells: Sequence[Cell]
+) -> list[CellOutcome]:
+    """Measure ``cells`` in turn, each from every client host at once
+    (orchestrator.measure_hosts); a cell a host did not deliver is recorded partial."""
+    outcomes: list[CellOutcome] = []
+    with ServerWatch(server) as watch:
+        for cell in cells:
+            try:
+                run_on_hosts(manifest, specs(manifest, cell), clients, watch, manifest.run_dir)
+            except RemoteError as error:
+                label = cell.measurements[0].label
+                outcomes.append(CellOutcome(cell, "failed", f"{label}: {error}", error))
+                continue
+            lines = [summary(manifest.run_dir / one.meta, one) for one in cell.measurements]
+            outcomes.append(CellOutcome(cell, "complete", "; ".join(lines)))
+    return outcomes
+
+
+def measure_cell(
+    session: RemoteSession, watch: ServerWatch, manifest: Manifest, cell: Cell
+) -> CellOutcome:
+    """Measure one cell, fetch its files with checksums, and record it in the manifest."""
+    watch.start([stack for stack, _ in cell.targets])  # what else the server did meanwhile
     try:
-        with open_session(client) as session:
-            fetched = measure_together(session, specs)
+        fetched = measure_together(session, specs(manifest, cell))
     except MeasurementInterrupted as error:
         # What was measured before the interruption is fetched and verified: keep it.
         if error.fetched is None:
-            _failed(manifest, wanted, error, watch)
+            _failed(manifest, cell, error, watch)
         else:
-            _record(manifest, [error.fetched, *error.others], args.run_dir, watch)
+            _record(manifest, [error.fetched, *error.others], watch)
         raise
     except RemoteError as error:
-        _failed(manifest, wanted, error, watch)
-        raise
-    _record(manifest, fetched, args.run_dir, watch)
-    return _result(args.run_dir, wanted)
+        return _failed(manifest, cell, error, watch)
+    _record(manifest, fetched, watch)
+    lines = [summary(manifest.run_dir / one.meta, one) for one in cell.measurements]
+    return CellOutcome(cell, "complete", "; ".join(lines))
 
 
-def _result(run_dir: Path, wanted: list[Measurement]) -> dict[str, Any]:
-    return {
-        "csv": [cell.csv for cell in wanted],
-        "summary": "; ".join(summary(run_dir / cell.meta, cell) for cell in wanted),
-    }
+def specs(manifest: Manifest, cell: Cell) -> list[MeasurementSpec]:
+    """The cell's bench_client runs, with the run's settings as the client's flags."""
+    settings = manifest.data["client_settings"]
+    flags = client_flags(settings, cell.mode)
+    if len(cell.targets) > 1:
+        flags += ("--block", str(settings["block"]), "--seed", str(_block_seed(manifest, cell)))
+    return [
+        MeasurementSpec(measurement, url=url, out_dir=manifest.run_dir, client_args=flags)
+        for measurement, (_, url) in zip(cell.measurements, cell.targets, strict=True)
+    ]
 
 
-def _block_seed(manifest: Manifest, args: argparse.Namespace) -> int:
+def _block_seed(manifest: Manifest, cell: Cell) -> int:
     """The order of the blocks: from the run's seed and the cell, so a rerun repeats it."""
-    key = f"{manifest.data['seed']} {args.mode} {args.method} {args.repetition}"
+    key = f"{manifest.data['seed']} {cell.mode} {cell.method} {cell.repetition}"
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big")
 
 
 def _failed(
-    manifest: Manifest, wanted: list[Measurement], error: RemoteError, watch: ServerWatch
-) -> None:
-    watch.stop()
-    for cell in wanted:
-        manifest.record(cell, status="failed", message=str(error))
+    manifest: Manifest, cell: Cell, error: RemoteError, watch: ServerWatch | None = None
+) -> CellOutcome:
+    if watch is not None:
+        watch.stop()
+    for measurement in cell.measurements:
+        manifest.record(measurement, status="failed", message=str(error))
+    return CellOutcome(cell, "failed", f"{cell.measurements[0].label}: failed: {error}", error)
 
 
-def _record(manifest: Manifest, fetched: list[Fetched], run_dir: Path, watch: ServerWatch) -> None:
+def _record(manifest: Manifest, fetched: list[Fetched], watch: ServerWatch) -> None:
     """Record fetched measurements, their meta files completed with the server's noise."""
     server = watch.stop()
     for one in fetched:
@@ -101,7 +166,7 @@ def _record(manifest: Manifest, fetched: list[Fetched], run_dir: Path, watch: Se
             status=one.status,
             message=one.message,
             sha256_csv=one.sha256_csv,
-            sha256_meta=add_to_meta(run_dir / one.measurement.meta, server, watch.problem),
+            sha256_meta=add_to_meta(manifest.run_dir / one.measurement.meta, server, watch.problem),
             client_ports=one.client_ports,
         )
 
@@ -113,3 +178,30 @@ def summary(meta_path: Path, measurement: Measurement) -> str:
     return f"{measurement.label}: {meta['successes']} ok, {meta['failures']} failed, {mean}" + (
         f" (errors: {meta['errors']})" if meta.get("errors") else ""
     )
+
+
+def run_measurement(args: argparse.Namespace) -> dict[str, Any]:
+    """`httplab measure`: the cells of --cell, each of the --stack/--url targets (several: the
+    paired design); prints each cell's CSVs and summary; exits non-zero if a cell failed."""
+    if len(args.stack) != len(args.url):
+        raise ValueError("give one --url for each --stack")
+    manifest = Manifest.load(args.run_dir)
+    targets = tuple(zip(args.stack, args.url, strict=True))
+    cells = [Cell(mode, method, repetition, targets) for mode, method, repetition in args.cell]
+    clients, server = lab_hosts(args.inventory)
+    if len(clients) > 1:  # they share each cell's load, starting together
+        outcomes = measure_cells_on_hosts(clients, server, manifest, cells)
+    else:
+        outcomes = measure_cells(clients[0], server, manifest, cells)
+    errors = [outcome.error for outcome in outcomes if outcome.error is not None]
+    if errors:
+        failed = RemoteError(
+            f"{len(errors)} of {len(cells)} cell(s) failed and are recorded as failed in the "
+            "manifest (a resume measures them again): " + "; ".join(map(str, errors))
+        )
+        failed.exit_code = errors[0].exit_code
+        raise failed
+    return {
+        "csv": [m.csv for outcome in outcomes for m in outcome.cell.measurements],
+        "summary": [outcome.summary for outcome in outcomes],
+    }

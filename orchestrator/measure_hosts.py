@@ -41,7 +41,7 @@ def run_on_hosts(
             f"the {SWEEP_MODE} mode runs on one client host (each step decides the next); "
             "leave it out of httplab_bench_modes with several clients, or give one client"
         )
-    watch.start()
+    watch.start([spec.measurement.stack for spec in specs])
     try:
         outcome = measure_on_hosts(clients, specs, **options)
     except RemoteError as error:

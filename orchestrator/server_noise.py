@@ -1,12 +1,13 @@
 """The server's half of the noise guard (bench_client/noise.py): /proc read over SSH.
 
 The orchestrator reads the server once before bench_client starts and once
-after its files are fetched, over its own SSH connection to the server (the
-inventory's settings, host key checked). So the server's window spans the whole
-client invocation (its start, calibration, probe and warm-up: a few seconds
-more than the timed requests); the stack under test's own CPU time is left out
-of "others" wherever it falls. A server that cannot be read does not stop the
-measurement: the meta file then says why its half is missing.
+after its files are fetched, over one SSH connection to the server for a whole
+group of measurements (the inventory's settings, host key checked). So the
+server's window spans the whole client invocation (its start, calibration,
+probe and warm-up: a few seconds more than the timed requests); the stack
+under test's own CPU time is left out of "others" wherever it falls. A server
+that cannot be read does not stop the measurement: the meta file then says why
+its half is missing.
 """
 
 from __future__ import annotations
@@ -25,57 +26,64 @@ from orchestrator.remote.inventory import (
     CLIENT_GROUP,
     SERVER_GROUP,
     ClientHost,
+    InventoryError,
     client_from_hostvars,
     group_hosts,
     list_inventory,
-    read_client,
 )
 from orchestrator.remote.session import connect
 
 
-def lab_hosts(inventory: str) -> tuple[ClientHost, ClientHost | None]:
-    """The client and the server of the inventory, from one `ansible-inventory` call."""
+def lab_hosts(inventory: str) -> tuple[list[ClientHost], ClientHost | None]:
+    """The clients (at least one) and the server of the inventory, from one
+    `ansible-inventory` call."""
     listing = list_inventory(inventory)
     hostvars = listing.get("_meta", {}).get("hostvars", {})
     clients = group_hosts(listing, CLIENT_GROUP)
-    # read_client says what is wrong with zero or several clients.
-    client = (
-        client_from_hostvars(clients[0], hostvars.get(clients[0], {}))
-        if len(clients) == 1
-        else read_client(inventory)
-    )
+    if not clients:
+        raise InventoryError(f"{inventory} has no host in group {CLIENT_GROUP}")
     servers = group_hosts(listing, SERVER_GROUP)
     server = client_from_hostvars(servers[0], hostvars.get(servers[0], {})) if servers else None
-    return client, server
+    return [client_from_hostvars(name, hostvars.get(name, {})) for name in clients], server
 
 
 class ServerWatch:
-    """Readings of the server around one measurement of `stacks`; never raises."""
+    """Readings of the server around each measurement, over one connection; never raises.
 
-    def __init__(self, host: ClientHost | None, stacks: list[str]) -> None:
+    Used as a context manager: the connection opens on entry and closes on exit;
+    `start` and `stop` read the server before and after each measurement.
+    """
+
+    def __init__(self, host: ClientHost | None) -> None:
         self.host = host
-        self.units = [f"httplab-{stack}.service" for stack in stacks]  # under test: "own"
+        self.units: list[str] = []  # the units under test: their CPU time is "own"
         self.connection: Any = None
         self.before: noise.Reading | None = None
         self.problem = "" if host else "the inventory has no host in group servers"
 
-    def start(self) -> None:
-        if self.host is None:
-            return
-        try:
-            self.connection = connect(self.host)
-        except RemoteError as error:
-            self.problem = f"cannot reach the server: {error}"
-            return
-        self.before = self._read()
+    def __enter__(self) -> ServerWatch:
+        if self.host is not None:
+            try:
+                self.connection = connect(self.host)
+            except RemoteError as error:
+                self.problem = f"cannot reach the server: {error}"
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.connection is not None:
+            self.connection.close()
+
+    def start(self, stacks: list[str]) -> None:
+        """Read the server before measuring ``stacks``."""
+        self.units = [f"httplab-{stack}.service" for stack in stacks]
+        self.before = None
+        if self.connection is not None:
+            self.problem = ""  # an earlier measurement's failed reading is not this one's
+            self.before = self._read()
 
     def stop(self) -> dict[str, Any] | None:
-        """The server's window, or None (and self.problem says why)."""
-        try:
-            after = self._read() if self.before is not None else None
-        finally:
-            if self.connection is not None:
-                self.connection.close()
+        """The server's window since `start`, or None (and self.problem says why)."""
+        after = self._read() if self.before is not None else None
         if self.before is None or after is None:
             return None
         return noise.window(self.before, after)

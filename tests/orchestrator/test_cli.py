@@ -164,6 +164,7 @@ def test_paired_design_measures_each_sequential_cell_of_all_stacks_together(
         (item,) = group["measurements"]
         assert item["mode"] == "constant"
         assert item["label"].startswith("all stacks constant ")
+        assert item["cell"] == f"constant,{item['method']},{item['repetition']}"  # measure --cell
         assert [(c["stack"], c["port"]) for c in item["paired"]] == [("s1", 5001), ("s2", 5002)]
     assert {m["mode"] for g in alone for m in g["measurements"]} == {"concurrent"}
     assert sum(len(g["measurements"]) for g in alone) == 2 * 2 * 2

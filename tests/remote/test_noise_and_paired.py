@@ -29,15 +29,18 @@ def with_server(inventory: Path, tmp_path: Path) -> Path:
 
 
 def test_the_server_is_read_before_and_after_over_ssh(inventory, tmp_path):
-    client, server = lab_hosts(with_server(inventory, tmp_path))
+    (client,), server = lab_hosts(with_server(inventory, tmp_path))
     assert (client.name, server and server.name) == ("testclient", "testserver")
-    watch = ServerWatch(server, ["flask-gunicorn"])
-    watch.start()
-    window = watch.stop()
+    with ServerWatch(server) as watch:
+        windows = []
+        for _ in range(2):  # one connection, a reading before and after each measurement
+            watch.start(["flask-gunicorn"])
+            windows.append(watch.stop())
     assert watch.problem == ""
-    assert window is not None and window["window_s"] > 0
-    assert window["own_cpu_cores"] == 0  # no httplab-flask-gunicorn.service here
-    assert window["others_cpu_cores"] is not None and window["cpus"]
+    for window in windows:
+        assert window is not None and window["window_s"] > 0
+        assert window["own_cpu_cores"] == 0  # no httplab-flask-gunicorn.service here
+        assert window["others_cpu_cores"] is not None and window["cpus"]
 
     meta = tmp_path / "GET.meta.json"
     client_window = {**window, "others_cpu_cores": 0.0}
@@ -55,9 +58,9 @@ def test_an_unreachable_server_leaves_its_half_empty_with_the_reason(inventory, 
     _, server = lab_hosts(with_server(inventory, tmp_path))
     assert server is not None
     gone = dataclasses.replace(server, port=sshd_tools.free_port())
-    watch = ServerWatch(gone, ["flask-gunicorn"])
-    watch.start()
-    assert watch.stop() is None
+    with ServerWatch(gone) as watch:
+        watch.start(["flask-gunicorn"])
+        assert watch.stop() is None
     assert watch.problem.startswith("cannot reach the server")
     meta = tmp_path / "GET.meta.json"
     meta.write_text(json.dumps({"host_noise": {"client": None}}))
