@@ -7,6 +7,9 @@ client invocation (its start, calibration, probe and warm-up: a few seconds
 more than the timed requests); the stack under test's own CPU time is left out
 of "others" wherever it falls. A server that cannot be read does not stop the
 measurement: the meta file then says why its half is missing.
+
+Between the two readings the same connection runs the resource sampler
+(orchestrator/server_sampler.py), whose samples go beside each cell's CSV.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from orchestrator.remote.inventory import (
     read_client,
 )
 from orchestrator.remote.session import connect
+from orchestrator.server_sampler import MISSING, ServerSampler, sampler_command
 
 
 def lab_hosts(inventory: str) -> tuple[ClientHost, ClientHost | None]:
@@ -49,15 +53,21 @@ def lab_hosts(inventory: str) -> tuple[ClientHost, ClientHost | None]:
     return client, server
 
 
+def unit_of(stack: str) -> str:
+    """The systemd unit of a stack (roles/httplab_stack)."""
+    return f"httplab-{stack}.service"
+
+
 class ServerWatch:
     """Readings of the server around one measurement of `stacks`; never raises."""
 
     def __init__(self, host: ClientHost | None, stacks: list[str]) -> None:
         self.host = host
-        self.units = [f"httplab-{stack}.service" for stack in stacks]  # under test: "own"
+        self.units = [unit_of(stack) for stack in stacks]  # under test: "own"
         self.connection: Any = None
         self.before: noise.Reading | None = None
         self.problem = "" if host else "the inventory has no host in group servers"
+        self.sampler: ServerSampler | None = None
 
     def start(self) -> None:
         if self.host is None:
@@ -68,10 +78,16 @@ class ServerWatch:
             self.problem = f"cannot reach the server: {error}"
             return
         self.before = self._read()
+        become = bool(self.host.hostvars.get("ansible_become"))
+        command = sampler_command(self._python(), self.units, become)
+        self.sampler = ServerSampler(self.connection.transport, command)
+        self.sampler.start()
 
     def stop(self) -> dict[str, Any] | None:
         """The server's window, or None (and self.problem says why)."""
         try:
+            if self.sampler is not None:
+                self.sampler.stop()
             after = self._read() if self.before is not None else None
         finally:
             if self.connection is not None:
@@ -80,12 +96,26 @@ class ServerWatch:
             return None
         return noise.window(self.before, after)
 
-    def _read(self) -> noise.Reading | None:
-        assert self.host is not None and self.connection is not None
+    def save_samples(self, stack: str, path: Path) -> tuple[str | None, str]:
+        """Write ``stack``'s resource samples to ``path`` (after stop): (sha256, "") or
+        (None, "server samples missing: <cause>")."""
+        if self.sampler is None:
+            saved = None, MISSING + (self.problem or "the sampler was not started")
+        else:
+            saved = self.sampler.save(unit_of(stack), path)
+        if saved[0] is None:
+            path.unlink(missing_ok=True)  # an earlier attempt's samples do not belong to this CSV
+        return saved
+
+    def _python(self) -> str:
+        assert self.host is not None
         # ansible_python_interpreter may be "auto" and the like: a path is used as is.
         interpreter = str(self.host.hostvars.get("ansible_python_interpreter", ""))
-        python = interpreter if interpreter.startswith("/") else "python3"
-        command = shlex.join([python, "-c", noise.SERVER_READING, *self.units])
+        return interpreter if interpreter.startswith("/") else "python3"
+
+    def _read(self) -> noise.Reading | None:
+        assert self.host is not None and self.connection is not None
+        command = shlex.join([self._python(), "-c", noise.SERVER_READING, *self.units])
         try:
             result = self.connection.run(command, hide=True, warn=True, in_stream=False)
         except (OSError, paramiko.SSHException) as error:  # the reading is optional
