@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bench_client.results_format import SAMPLES_SCHEMA
 from lab.api import Lab
 from orchestrator.manifest import CHECKSUM_KEYS
 
@@ -69,6 +70,29 @@ def test_every_measurement_is_collected_with_matching_checksums(small_run: Path)
             data = (small_run / entry[kind]).read_bytes()
             assert hashlib.sha256(data).hexdigest() == entry[CHECKSUM_KEYS[kind]], entry[kind]
         assert len(rows(small_run / entry["csv"])) == ITERATIONS
+
+
+def test_every_cell_has_plausible_server_samples(small_run: Path) -> None:
+    """The sampler ran on the server around each cell: files present, checksums, figures > 0."""
+    manifest = json.loads((small_run / "manifest.json").read_text())
+    for entry in manifest["measurements"]:
+        assert entry["samples_problem"] == "", entry["csv"]
+        data = (small_run / entry["samples"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == entry[CHECKSUM_KEYS["samples"]]
+        document = json.loads(data)
+        assert document["schema"] == SAMPLES_SCHEMA and document["cpu_source"] == "cgroup"
+        assert document["unit"] == f"httplab-{entry['stack']}.service"
+        samples = [dict(zip(document["columns"], row, strict=True)) for row in document["samples"]]
+        cpu = [row["cpu_user_s"] + row["cpu_system_s"] for row in samples]
+        assert cpu[-1] > cpu[0], "the stack used CPU while it was measured"
+        assert all(row["rss_bytes"] > 0 and row["fds"] > 0 for row in samples)
+        assert document["unavailable"] == {}  # the lab user may sudo: fds are counted too
+    cells = rows(small_run / "report" / "resources.csv")
+    assert len(cells) == len(manifest["measurements"])
+    for cell in cells:
+        assert int(cell["requests"]) == ITERATIONS
+        assert float(cell["cpu_per_1k_s"]) > 0 and float(cell["peak_rss_mib"]) > 0
+        assert int(float(cell["peak_fds"])) > 0
 
 
 def test_manifest_describes_hosts_and_stacks(small_run: Path) -> None:
@@ -148,3 +172,50 @@ def test_a_stack_killed_mid_run_shows_up_as_failures(
     assert ok, "systemd restarted the stack, so later requests succeed"
     manifest = json.loads((tmp_path / "kill" / "manifest.json").read_text())
     assert [e["status"] for e in manifest["measurements"]] == ["complete"]
+
+
+def test_a_killed_sampler_leaves_the_measurement_recorded(
+    small_run: Path, embedded_lab: Lab, venv_bin: Path, tmp_path: Path
+) -> None:
+    """Kill the server's sampler (kill -9) while bench_client runs: the cell is still kept."""
+    stack = "flask-gunicorn"
+    killed = threading.Event()
+
+    def kill_the_sampler_when_the_client_runs() -> None:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if (
+                embedded_lab.client.run(
+                    "pgrep", "-f", "[b]ench_client --base-url", check=False
+                ).returncode
+                == 0
+            ):
+                # The sampler's command line, and only its, has --schema; [-] keeps pgrep's own out.
+                found = embedded_lab.server.run("pgrep", "-f", "[-]-schema", check=False)
+                pids = found.stdout.split()
+                if pids:
+                    embedded_lab.server.run("sudo", "kill", "-KILL", *pids)
+                    killed.set()
+                    return
+            time.sleep(0.2)
+
+    killer = threading.Thread(target=kill_the_sampler_when_the_client_runs, daemon=True)
+    killer.start()
+    playbook(
+        embedded_lab, venv_bin, "playbooks/benchmark.yml", tmp_path, tmp_path / "kill.log",
+        httplab_run_id="nosampler", httplab_bench_stacks=stack, httplab_bench_modes="constant",
+        httplab_bench_methods="GET", httplab_bench_iterations=1000, httplab_bench_warmup=5,
+        httplab_bench_repetitions=1,
+    )  # fmt: skip
+    killer.join(timeout=10)
+    assert killed.is_set(), "the sampler was never seen running, so nothing was killed"
+    run = tmp_path / "nosampler"
+    [entry] = json.loads((run / "manifest.json").read_text())["measurements"]
+    assert entry["status"] == "complete"
+    assert entry["samples"] is None and entry[CHECKSUM_KEYS["samples"]] is None
+    assert (
+        entry["samples_problem"]
+        == "server samples missing: the sampler ended without its samples (killed)"
+    )
+    assert not (run / "constant" / stack / "GET.server.json").exists()
+    assert len(rows(run / entry["csv"])) == 1000
