@@ -8,6 +8,7 @@ import json
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -130,36 +131,53 @@ def test_resume_measures_nothing_new(
     assert {p: p.stat().st_mtime_ns for p in small_run.rglob("*.csv")} == before
 
 
+def when_the_client_runs(lab: Lab, action: Callable[[], bool]) -> threading.Event:
+    """In a thread: once bench_client runs on the client, call ``action`` until it says done."""
+    done = threading.Event()
+
+    def watch() -> None:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            # [b] keeps the pattern from matching the shell that runs pgrep.
+            probe = lab.client.run("pgrep", "-f", "[b]ench_client --base-url", check=False)
+            if probe.returncode == 0 and action():
+                done.set()
+                return
+            time.sleep(0.2)
+
+    threading.Thread(target=watch, daemon=True).start()
+    return done
+
+
+def measure_one(
+    lab: Lab, venv_bin: Path, results: Path, run_id: str, stack: str, iterations: int
+) -> Path:
+    """benchmark.yml for one constant-mode GET cell of ``stack``; the run's folder."""
+    playbook(
+        lab, venv_bin, "playbooks/benchmark.yml", results, results / f"{run_id}.log",
+        httplab_run_id=run_id, httplab_bench_stacks=stack, httplab_bench_modes="constant",
+        httplab_bench_methods="GET", httplab_bench_iterations=iterations, httplab_bench_warmup=5,
+        httplab_bench_repetitions=1,
+    )  # fmt: skip
+    return results / run_id
+
+
 def test_a_stack_killed_mid_run_shows_up_as_failures(
     small_run: Path, embedded_lab: Lab, venv_bin: Path, tmp_path: Path
 ) -> None:
     """After run_all.yml (small_run) has provisioned the server, crash a stack under load."""
     stack = "flask-gunicorn"
-    killed = threading.Event()
 
-    def kill_when_the_client_runs() -> None:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            # [b] keeps the pattern from matching the shell that runs pgrep.
-            probe = embedded_lab.client.run("pgrep", "-f", "[b]ench_client --base-url", check=False)
-            if probe.returncode == 0:
-                time.sleep(1.0)
-                embedded_lab.server.run(
-                    "sudo", "systemctl", "kill", "--signal=SIGKILL", f"httplab-{stack}.service"
-                )
-                killed.set()
-                return
-            time.sleep(0.2)
+    def kill_the_stack() -> bool:
+        time.sleep(1.0)
+        embedded_lab.server.run(
+            "sudo", "systemctl", "kill", "--signal=SIGKILL", f"httplab-{stack}.service"
+        )
+        return True
 
-    killer = threading.Thread(target=kill_when_the_client_runs, daemon=True)
-    killer.start()
-    playbook(
-        embedded_lab, venv_bin, "playbooks/benchmark.yml", tmp_path, tmp_path / "kill.log",
-        httplab_run_id="kill", httplab_bench_stacks=stack, httplab_bench_modes="constant",
-        httplab_bench_methods="GET", httplab_bench_iterations=1500, httplab_bench_warmup=5,
-        httplab_bench_repetitions=1,
-    )  # fmt: skip
-    killer.join(timeout=10)
+    killed = when_the_client_runs(embedded_lab, kill_the_stack)
+    measure_one(embedded_lab, venv_bin, tmp_path, "kill", stack, 1500)
+    killed.wait(timeout=10)
     assert killed.is_set(), "the client never ran, so nothing was killed"
 
     samples = rows(tmp_path / "kill" / "constant" / stack / "GET.csv")
@@ -179,37 +197,18 @@ def test_a_killed_sampler_leaves_the_measurement_recorded(
 ) -> None:
     """Kill the server's sampler (kill -9) while bench_client runs: the cell is still kept."""
     stack = "flask-gunicorn"
-    killed = threading.Event()
 
-    def kill_the_sampler_when_the_client_runs() -> None:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            if (
-                embedded_lab.client.run(
-                    "pgrep", "-f", "[b]ench_client --base-url", check=False
-                ).returncode
-                == 0
-            ):
-                # The sampler's command line, and only its, has --schema; [-] keeps pgrep's own out.
-                found = embedded_lab.server.run("pgrep", "-f", "[-]-schema", check=False)
-                pids = found.stdout.split()
-                if pids:
-                    embedded_lab.server.run("sudo", "kill", "-KILL", *pids)
-                    killed.set()
-                    return
-            time.sleep(0.2)
+    def kill_the_sampler() -> bool:
+        # The sampler's command line, and only its, has --schema; [-] keeps pgrep's own out.
+        pids = embedded_lab.server.run("pgrep", "-f", "[-]-schema", check=False).stdout.split()
+        if pids:
+            embedded_lab.server.run("sudo", "kill", "-KILL", *pids)
+        return bool(pids)
 
-    killer = threading.Thread(target=kill_the_sampler_when_the_client_runs, daemon=True)
-    killer.start()
-    playbook(
-        embedded_lab, venv_bin, "playbooks/benchmark.yml", tmp_path, tmp_path / "kill.log",
-        httplab_run_id="nosampler", httplab_bench_stacks=stack, httplab_bench_modes="constant",
-        httplab_bench_methods="GET", httplab_bench_iterations=1000, httplab_bench_warmup=5,
-        httplab_bench_repetitions=1,
-    )  # fmt: skip
-    killer.join(timeout=10)
+    killed = when_the_client_runs(embedded_lab, kill_the_sampler)
+    run = measure_one(embedded_lab, venv_bin, tmp_path, "nosampler", stack, 1000)
+    killed.wait(timeout=10)
     assert killed.is_set(), "the sampler was never seen running, so nothing was killed"
-    run = tmp_path / "nosampler"
     [entry] = json.loads((run / "manifest.json").read_text())["measurements"]
     assert entry["status"] == "complete"
     assert entry["samples"] is None and entry[CHECKSUM_KEYS["samples"]] is None
