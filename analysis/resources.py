@@ -49,6 +49,12 @@ def window_figures(document: dict[str, Any], started: float, finished: float) ->
             "client and the server, or a sampler stopped early)"
         )
 
+    span = frame.loc[
+        (times >= started - document["interval_s"]) & (times <= finished + document["interval_s"])
+    ]
+    if (span[["cpu_user_s", "cpu_system_s"]].diff() < 0).any(axis=None):
+        raise ValueError("the stack restarted while it was measured (its CPU counters fell)")
+
     def change(column: str) -> float:
         values = frame[column].to_numpy(dtype=float)
         return float(np.interp(finished, times, values) - np.interp(started, times, values))

@@ -196,6 +196,7 @@ class UnitSampler:
         self.cpus = sorted(os.sched_getaffinity(pids[0]))
         self.rows: list[list[float | int | None]] = []
         self.fds_denied = False
+        self.skipped = 0  # samples not taken: the unit's cgroup was gone (a restart)
 
     @classmethod
     def of_unit(cls, unit: str) -> UnitSampler:
@@ -208,13 +209,20 @@ class UnitSampler:
         return descendants(self.main_pid)
 
     def sample(self) -> None:
+        """Append one row; none while the unit restarts (systemd recreates its cgroup)."""
         now = time.time()
-        usages = [u for u in map(process_usage, self.pids()) if u is not None]
-        total = {key: sum(u[key] for u in usages) for key in usages[0]} if usages else {}
-        if self.cpu_source == "cgroup" and self.cpu_dir is not None:
-            cpu = cgroup_cpu(self.cpu_dir) or (0.0, 0.0)
-        else:
-            cpu = (total.get("user_ticks", 0) / TICK, total.get("system_ticks", 0) / TICK)
+        try:
+            usages = [u for u in map(process_usage, self.pids()) if u is not None]
+            total = {key: sum(u[key] for u in usages) for key in usages[0]} if usages else {}
+            if self.cpu_source == "cgroup" and self.cpu_dir is not None:
+                cpu = cgroup_cpu(self.cpu_dir)
+            else:
+                cpu = (total.get("user_ticks", 0) / TICK, total.get("system_ticks", 0) / TICK)
+        except FileNotFoundError:
+            cpu = None
+        if cpu is None:
+            self.skipped += 1
+            return
         self.fds_denied = self.fds_denied or any(u["fds"] < 0 for u in usages)
         busy, all_time = cpu_times(self.cpus)
         self.rows.append([
@@ -241,6 +249,7 @@ class UnitSampler:
             "cpus": self.cpus,
             "columns": list(COLUMNS),
             "samples": self.rows,
+            "skipped": self.skipped,
             "unavailable": unavailable,
         }
 

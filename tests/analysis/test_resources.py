@@ -55,6 +55,19 @@ def test_a_window_the_samples_do_not_cover_is_refused() -> None:
         window_figures(samples_document(busy=0.5), START - 1.0, START + 2.0)
 
 
+def test_a_stack_restarted_in_the_window_is_refused() -> None:
+    """systemd gives a restarted unit a new cgroup: its CPU counters start again from 0."""
+    document = samples_document(busy=0.5)
+    user = list(COLUMNS).index("cpu_user_s")
+    for row in document["samples"][30:]:  # type: ignore[index]
+        row[user] -= USER * 3.0
+    with pytest.raises(ValueError, match="restarted"):
+        window_figures(document, START + 1.0, START + 5.0)
+    assert window_figures(document, START + 3.5, START + 5.0)["cpu_user_s"] == pytest.approx(
+        USER * 1.5
+    )
+
+
 def _iso(unix: float) -> str:
     return datetime.fromtimestamp(unix, timezone.utc).isoformat(timespec="milliseconds")
 
