@@ -22,15 +22,19 @@ from analysis import figures as fig
 from analysis.load import LoadedCsv, Problem, Run
 from analysis.naming import order_methods, order_modes, order_stacks, stack_colours
 from analysis.tables import Table
+from bench_client.noise import OTHERS_BUSY_CORES
 from bench_client.results_format import SAMPLES_SCHEMA, sha256_file
 
 # The stack's CPUs were busy (any process, the stack's included) at least this share of
 # the measured window: the server, not the client, set the pace.
 SATURATED = 0.90
+# Other processes' share of the stack's CPUs above which a saturated cell is called crowded
+# (the noise guard's OTHERS_BUSY_CORES, per CPU).
+OTHERS_SHARE = OTHERS_BUSY_CORES
 MIB = 1024**2
 CELL_COLUMNS = (
     "mode", "stack", "method", "repetition", "requests", "duration_s", "throughput_rps",
-    "cpu_user_s", "cpu_system_s", "cpu_per_1k_s", "stack_cpu_cores", "server_busy",
+    "cpu_user_s", "cpu_system_s", "cpu_per_1k_s", "stack_cpu_cores", "server_busy", "others_busy",
     "peak_rss_mib", "peak_threads", "peak_fds", "ctx_switches_per_request", "saturated",
 )  # fmt: skip
 
@@ -112,6 +116,10 @@ def _cell(run: Run, loaded: LoadedCsv, entry: dict[str, Any] | None) -> dict[str
         "cpu_per_1k_s": cpu / requests * 1000 if requests else np.nan,
         "stack_cpu_cores": cpu / duration if duration > 0 else np.nan,
         "server_busy": found["server_busy"],
+        # What the stack left of its CPUs' busy time: every other process's share.
+        "others_busy": max(0.0, found["server_busy"] - cpu / duration / len(document["cpus"]))
+        if duration > 0
+        else np.nan,
         "peak_rss_mib": found["peak_rss_mib"],
         "peak_threads": found["peak_threads"],
         "peak_fds": found["peak_fds"],
@@ -146,6 +154,7 @@ def resource_summary(cells: pd.DataFrame) -> pd.DataFrame:
         cpu_per_1k_s=("cpu_per_1k_s", "mean"),
         stack_cpu_cores=("stack_cpu_cores", "mean"),
         server_busy=("server_busy", "mean"),
+        others_busy=("others_busy", "mean"),
         peak_rss_mib=("peak_rss_mib", "max"),
         peak_threads=("peak_threads", "max"),
         peak_fds=("peak_fds", "max"),
@@ -160,8 +169,8 @@ def resource_table(summary: pd.DataFrame) -> Table:
         "Server resource use per stack",
         [
             "Mode", "Framework & Method", "Throughput (req/s)", "CPU per 1k requests (s)",
-            "Stack CPU (cores)", "Server CPU busy", "Peak RSS (MiB)", "Peak threads",
-            "Peak fds", "Ctx switches / request", "Saturated",
+            "Stack CPU (cores)", "Server CPU busy", "Others' share", "Peak RSS (MiB)",
+            "Peak threads", "Peak fds", "Ctx switches / request", "Saturated",
         ],
         [],
         notes=[
@@ -184,6 +193,7 @@ def resource_table(summary: pd.DataFrame) -> Table:
                         f"{row['cpu_per_1k_s']:.3f}",
                         f"{row['stack_cpu_cores']:.2f}",
                         f"{row['server_busy']:.0%}",
+                        f"{row['others_busy']:.0%}",
                         f"{row['peak_rss_mib']:,.1f}",
                         f"{row['peak_threads']:.0f}",
                         "—" if pd.isna(row["peak_fds"]) else f"{row['peak_fds']:.0f}",
@@ -242,11 +252,19 @@ def saturation_sentence(summary: pd.DataFrame) -> str:
     """Which rows were server-bound: the evidence that the client was not the ceiling there."""
     bound = summary.loc[summary["saturated"] > 0]
     names = ", ".join(f"{r.mode}/{r.stack}/{r.method}" for r in bound.itertuples())
+    crowded = bound.loc[bound["others_busy"] > OTHERS_SHARE]
     return (
         f"The server's CPU was saturated (at least {SATURATED:.0%} busy) in {len(bound)} of "
         f"{len(summary)} rows with resource samples{': ' + names if names else ''}. There the "
         "server was the ceiling; elsewhere it had CPU to spare, so the pace may have been set by "
         "the client, the network or the requests' interval."
+        + (
+            f" In {len(crowded)} of the saturated rows other processes took more than "
+            f"{OTHERS_SHARE:.0%} of the stack's CPUs: the CPU was full, but not with the stack "
+            "alone (a shared or busy server)."
+            if len(crowded)
+            else ""
+        )
     )
 
 

@@ -34,7 +34,10 @@ def samples_document(busy: float, seconds: float = 8.0) -> dict[str, object]:
             "cpus_busy_s": busy * t, "cpus_total_s": t,
         }  # fmt: skip
         rows.append([values[column] for column in COLUMNS])
-    return {"schema": SAMPLES_SCHEMA, "interval_s": 0.1, "columns": list(COLUMNS), "samples": rows}
+    return {
+        "schema": SAMPLES_SCHEMA, "interval_s": 0.1, "cpus": [0], "columns": list(COLUMNS),
+        "samples": rows,
+    }  # fmt: skip
 
 
 def test_a_window_between_samples_is_interpolated() -> None:
@@ -110,6 +113,10 @@ def test_cells_get_cpu_per_1k_requests_from_their_samples(sampled_run: Path) -> 
     assert cells["cpu_per_1k_s"].to_numpy() == pytest.approx(cpu / 80 * 1000)
     assert cells["throughput_rps"].to_numpy() == pytest.approx(80 / 4.0)
     assert cells["stack_cpu_cores"].to_numpy() == pytest.approx(USER + SYSTEM)
+    others = cells.groupby("stack")["others_busy"].mean()
+    assert others.to_dict() == pytest.approx(
+        {"flask-gunicorn": 0.97 - (USER + SYSTEM), "fastapi-uvicorn": 0.40 - (USER + SYSTEM)}
+    )
     saturated = cells.groupby("stack")["saturated"].agg(set).to_dict()
     assert saturated == {"flask-gunicorn": {SATURATED <= 0.97}, "fastapi-uvicorn": {False}}
     assert len(problems) == 4  # flask-dev's cells, each with the manifest's cause
@@ -133,6 +140,7 @@ def test_the_report_shows_resource_use_and_saturation(sampled_run: Path) -> None
     assert "### Server resource use per stack" in tables
     assert "saturated (at least 90% busy) in 4 of 8 rows" in tables
     assert "4 cell(s) have no server resource figures" in tables
+    assert "In 4 of the saturated rows other processes took more than 10%" in tables
     assert (report / "resources.png").stat().st_size > 10_000
     assert "Server resource use" in (report / "index.html").read_text()
     assert len((report / "resources.csv").read_text().splitlines()) == 1 + 8
