@@ -54,7 +54,7 @@ def lab_hosts(inventory: str) -> tuple[ClientHost, ClientHost | None]:
 
 
 def unit_of(stack: str) -> str:
-    """The systemd unit of a stack (roles/httplab_stack)."""
+    """The systemd unit of a stack (roles/httplab/templates/httplab-stack.service.j2)."""
     return f"httplab-{stack}.service"
 
 
