@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +10,7 @@ import pandas as pd
 
 from analysis import figures as fig
 from analysis import html as page
-from analysis import sweep, tables
+from analysis import resources, sweep, tables
 from analysis.guard import run_warnings
 from analysis.load import Problem, Run, load_run
 from analysis.naming import order_modes
@@ -33,6 +33,9 @@ class Report:
     figures: list[fig.Figure]
     out: Path
     sweep_steps: pd.DataFrame  # the sweep mode's steps, one row each (analysis/sweep.py)
+    # analysis/resources.py: one row per cell with server samples, and per mode × stack × method
+    resource_cells: pd.DataFrame = field(default_factory=pd.DataFrame)
+    resources: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def problems(self) -> list[Problem]:
@@ -52,7 +55,15 @@ def build_report(results: Path, out: Path, include_suspect: bool = False) -> Rep
         report = Report(run, pd.DataFrame(), figures, out, steps)
     else:
         summary = annotate(summarise(run.samples), run.measurements)
-        report = Report(run, summary, fig.render_report(run.samples, summary) + figures, out, steps)
+        cells, without_samples = resources.cell_resources(run)
+        note = resources.missing_note(without_samples)
+        if note:
+            run.notes.append(note)
+        usage = resources.resource_summary(cells)
+        if not usage.empty:
+            figures.insert(0, resources.resource_figure(usage))
+        figures = fig.render_report(run.samples, summary) + figures
+        report = Report(run, summary, figures, out, steps, cells, usage)
     write_outputs(report)
     return report
 
@@ -65,6 +76,8 @@ def write_outputs(report: Report) -> None:
         write_csv(out / "summary.csv", spreadsheet_safe(report.summary))
     if not report.sweep_steps.empty:
         write_csv(out / sweep.STEPS_CSV, spreadsheet_safe(report.sweep_steps))
+    if not report.resource_cells.empty:
+        write_csv(out / "resources.csv", spreadsheet_safe(report.resource_cells))
     write_atomic(out / "tables.md", tables_markdown(report))
     write_atomic(out / "index.html", index_html(report))
 
@@ -153,6 +166,9 @@ def tables_markdown(report: Report) -> str:
     parts.append("")
     parts.extend(f"> **Warning:** {line}\n" for line in flag_sentences(report.run, report.summary))
     parts.extend(t.to_markdown() for t in mode_tables(report))
+    if not report.resources.empty:
+        parts.append(f"{resources.saturation_sentence(report.resources)}\n")
+        parts.append(resources.resource_table(report.resources).to_markdown())
     parts.extend(t.to_markdown() for t in sweep_tables(report))
     parts.append(tables.device_table(report.run.manifest).to_markdown())
     parts.append("## The paper beside this run\n")
@@ -177,6 +193,15 @@ def _mode_sections(report: Report) -> list[page.Section]:
         ]
         sections.append(
             page.section(f"{mode} mode", table.to_html(), *map(page.figure_html, mode_figures))
+        )
+    if not report.resources.empty:
+        sections.append(
+            page.section(
+                "Server resource use",
+                page.paragraph(resources.saturation_sentence(report.resources)),
+                resources.resource_table(report.resources).to_html(),
+                page.figure_html(by_name["resources.png"]),
+            )
         )
     causes = tables.failure_causes_table(report.run.samples)
     sections.append(

@@ -17,6 +17,7 @@ A run folder::
       <mode>/<stack>/<METHOD>[.rep<k>].hosts/<client>.csv (and .meta.json)
                                            with several client hosts: each host's own files;
                                            the cell's CSV and meta merge them
+      <mode>/<stack>/<METHOD>[.rep<k>].server.json SAMPLES_SCHEMA: the stack's resource use
 
 Every CSV has the header CSV_HEADER; a failed request has an empty time and a
 non-empty Error, never a 0. Files are written atomically and named by their
@@ -51,6 +52,7 @@ MANIFEST_SCHEMA = 2
 # Older manifests a run can still resume and analysis still reads (a subset of the current).
 MANIFEST_SCHEMAS_READ = (1, 2)
 SWEEP_SCHEMA = 1  # the "sweep" block of a sweep step's meta file (bench_client/sweep.py)
+SAMPLES_SCHEMA = 1  # <METHOD>.server.json, written by the server's resource sampler
 
 # Stack names and run ids become folder names on every OS.
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -192,6 +194,11 @@ class Measurement:
         return meta_path_for(PurePath(self.csv)).as_posix()
 
     @property
+    def samples(self) -> str:
+        """The server resource samples taken while the CSV was measured."""
+        return samples_path_for(PurePath(self.csv)).as_posix()
+
+    @property
     def label(self) -> str:
         """How messages name the cell: 'flask-gunicorn constant GET rep 2'."""
         rep = f" rep {self.repetition}" if self.repetition > 1 else ""
@@ -226,6 +233,11 @@ def meta_path_for(csv_path: PurePath) -> PurePath:
 def step_csv_path(csv_path: PurePath, step: int) -> PurePath:
     """Where a sweep writing X/GET.csv puts step n: X/GET.step<n>.csv (as Measurement.name)."""
     return csv_path.with_name(f"{csv_path.stem}.step{step}{csv_path.suffix}")
+
+
+def samples_path_for(csv_path: PurePath) -> PurePath:
+    """X/GET.csv -> X/GET.server.json."""
+    return csv_path.with_suffix(".server.json")
 
 
 def client_flags(settings: Mapping[str, Any], mode: str) -> tuple[str, ...]:

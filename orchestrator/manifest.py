@@ -25,7 +25,8 @@ COMPLETE = "complete"
 # Measured by several client hosts, one of which was lost: the others' files are kept.
 PARTIAL = "partial"
 # Where an entry keeps each file's sha256: "sha256" is the CSV's (the manifest's original name).
-CHECKSUM_KEYS = {"csv": "sha256", "meta": "sha256_meta"}
+# The server's samples are optional: an entry without them says why in "samples_problem".
+CHECKSUM_KEYS = {"csv": "sha256", "meta": "sha256_meta", "samples": "sha256_samples"}
 
 
 def utc_now() -> str:
@@ -124,8 +125,9 @@ class Manifest:
         """Each file of the entry (and of each of its client hosts) missing or changed."""
         problems = []
         for files in (entry, *(entry.get("hosts") or {}).values()):
-            for kind in ("csv", "meta"):
-                if files.get(kind) is None:  # a lost host has no files
+            for kind in CHECKSUM_KEYS:
+                # A lost host has no files; a cell without server samples says why instead.
+                if files.get(kind) is None:
                     continue
                 path = self.run_dir / files[kind]
                 if not path.is_file():
@@ -145,12 +147,16 @@ class Manifest:
         client_ports: dict[str, Any] | None = None,
         hosts: dict[str, dict[str, Any]] | None = None,
         start: dict[str, Any] | None = None,
+        sha256_samples: str | None = None,
+        samples_problem: str = "",
     ) -> dict[str, Any]:
         """Add or replace the entry of ``measurement`` and save the manifest.
 
         ``client_ports``: the client's port range and TIME_WAIT just before it.
         ``hosts``: measured by several client hosts, each one's files, sha256 (keys as
         CHECKSUM_KEYS), status and clock offset; ``start``: their agreed start and skew.
+        ``sha256_samples``: of the server's resource samples, or None and
+        ``samples_problem`` ("server samples missing: <cause>").
         """
         cell = asdict(measurement)
         del cell["host"]  # an entry is a whole cell; its hosts' shares are under "hosts"
@@ -164,6 +170,9 @@ class Manifest:
             "message": message,
             "recorded": utc_now(),
             "client_ports": client_ports,
+            "samples": measurement.samples if sha256_samples else None,
+            CHECKSUM_KEYS["samples"]: sha256_samples,
+            "samples_problem": samples_problem,
         }
         if hosts is not None:
             entry["hosts"] = hosts

@@ -161,6 +161,9 @@ def _record(manifest: Manifest, fetched: list[Fetched], watch: ServerWatch) -> N
     """Record fetched measurements, their meta files completed with the server's noise."""
     server = watch.stop()
     for one in fetched:
+        samples, samples_problem = watch.save_samples(
+            one.measurement.stack, manifest.run_dir / one.measurement.samples
+        )
         manifest.record(
             one.measurement,
             status=one.status,
@@ -168,6 +171,8 @@ def _record(manifest: Manifest, fetched: list[Fetched], watch: ServerWatch) -> N
             sha256_csv=one.sha256_csv,
             sha256_meta=add_to_meta(manifest.run_dir / one.measurement.meta, server, watch.problem),
             client_ports=one.client_ports,
+            sha256_samples=samples,
+            samples_problem=samples_problem,
         )
 
 

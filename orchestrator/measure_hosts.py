@@ -106,6 +106,7 @@ def _record(
         return
     sha256_csv = merge(run_dir, cell, delivered, agreed_start)
     sha256_meta = add_to_meta(run_dir / cell.meta, server, watch.problem)
+    sha256_samples, samples_problem = watch.save_samples(cell.stack, run_dir / cell.samples)
     merged = json.loads((run_dir / cell.meta).read_text(encoding="utf-8"))
     lost = [name for name, e in entries.items() if e["status"] == "lost"]
     statuses = {e["status"] for e in entries.values()}
@@ -127,4 +128,6 @@ def _record(
             "skew_s": merged["start_skew_s"],
             "late_s": {h["host"]: h["start_after_agreed_s"] for h in merged["hosts"]},
         },
+        sha256_samples=sha256_samples,
+        samples_problem=samples_problem,
     )

@@ -8,6 +8,9 @@ probe and warm-up: a few seconds more than the timed requests); the stack
 under test's own CPU time is left out of "others" wherever it falls. A server
 that cannot be read does not stop the measurement: the meta file then says why
 its half is missing.
+
+Between the two readings the same connection runs the resource sampler
+(orchestrator/server_sampler.py), whose samples go beside each cell's CSV.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from orchestrator.remote.inventory import (
     list_inventory,
 )
 from orchestrator.remote.session import connect
+from orchestrator.server_sampler import MISSING, ServerSampler, sampler_command
 
 
 def lab_hosts(inventory: str) -> tuple[list[ClientHost], ClientHost | None]:
@@ -47,6 +51,11 @@ def lab_hosts(inventory: str) -> tuple[list[ClientHost], ClientHost | None]:
     return [client_from_hostvars(name, hostvars.get(name, {})) for name in clients], server
 
 
+def unit_of(stack: str) -> str:
+    """The systemd unit of a stack (roles/httplab/templates/httplab-stack.service.j2)."""
+    return f"httplab-{stack}.service"
+
+
 class ServerWatch:
     """Readings of the server around each measurement, over one connection; never raises.
 
@@ -60,6 +69,7 @@ class ServerWatch:
         self.connection: Any = None
         self.before: noise.Reading | None = None
         self.problem = "" if host else "the inventory has no host in group servers"
+        self.sampler: ServerSampler | None = None
 
     def __enter__(self) -> ServerWatch:
         if self.host is not None:
@@ -74,26 +84,49 @@ class ServerWatch:
             self.connection.close()
 
     def start(self, stacks: list[str]) -> None:
-        """Read the server before measuring ``stacks``."""
-        self.units = [f"httplab-{stack}.service" for stack in stacks]
+        """Read the server, then start sampling ``stacks``, before measuring them."""
+        self.units = [unit_of(stack) for stack in stacks]
         self.before = None
-        if self.connection is not None:
-            self.problem = ""  # an earlier measurement's failed reading is not this one's
-            self.before = self._read()
+        self.sampler = None
+        if self.connection is None:
+            return
+        assert self.host is not None
+        self.problem = ""  # an earlier measurement's failed reading is not this one's
+        self.before = self._read()
+        become = bool(self.host.hostvars.get("ansible_become"))
+        command = sampler_command(self._python(), self.units, become)
+        self.sampler = ServerSampler(self.connection.transport, command)
+        self.sampler.start()
 
     def stop(self) -> dict[str, Any] | None:
         """The server's window since `start`, or None (and self.problem says why)."""
+        if self.sampler is not None:
+            self.sampler.stop()
         after = self._read() if self.before is not None else None
         if self.before is None or after is None:
             return None
         return noise.window(self.before, after)
 
-    def _read(self) -> noise.Reading | None:
-        assert self.host is not None and self.connection is not None
+    def save_samples(self, stack: str, path: Path) -> tuple[str | None, str]:
+        """Write ``stack``'s resource samples to ``path`` (after stop): (sha256, "") or
+        (None, "server samples missing: <cause>")."""
+        if self.sampler is None:
+            saved = None, MISSING + (self.problem or "the sampler was not started")
+        else:
+            saved = self.sampler.save(unit_of(stack), path)
+        if saved[0] is None:
+            path.unlink(missing_ok=True)  # an earlier attempt's samples do not belong to this CSV
+        return saved
+
+    def _python(self) -> str:
+        assert self.host is not None
         # ansible_python_interpreter may be "auto" and the like: a path is used as is.
         interpreter = str(self.host.hostvars.get("ansible_python_interpreter", ""))
-        python = interpreter if interpreter.startswith("/") else "python3"
-        command = shlex.join([python, "-c", noise.SERVER_READING, *self.units])
+        return interpreter if interpreter.startswith("/") else "python3"
+
+    def _read(self) -> noise.Reading | None:
+        assert self.host is not None and self.connection is not None
+        command = shlex.join([self._python(), "-c", noise.SERVER_READING, *self.units])
         try:
             result = self.connection.run(command, hide=True, warn=True, in_stream=False)
         except (OSError, paramiko.SSHException) as error:  # the reading is optional

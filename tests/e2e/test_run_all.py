@@ -8,11 +8,13 @@ import json
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
 
+from bench_client.results_format import SAMPLES_SCHEMA
 from lab.api import Lab
 from orchestrator.manifest import CHECKSUM_KEYS
 
@@ -71,6 +73,29 @@ def test_every_measurement_is_collected_with_matching_checksums(small_run: Path)
         assert len(rows(small_run / entry["csv"])) == ITERATIONS
 
 
+def test_every_cell_has_plausible_server_samples(small_run: Path) -> None:
+    """The sampler ran on the server around each cell: files present, checksums, figures > 0."""
+    manifest = json.loads((small_run / "manifest.json").read_text())
+    for entry in manifest["measurements"]:
+        assert entry["samples_problem"] == "", entry["csv"]
+        data = (small_run / entry["samples"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == entry[CHECKSUM_KEYS["samples"]]
+        document = json.loads(data)
+        assert document["schema"] == SAMPLES_SCHEMA and document["cpu_source"] == "cgroup"
+        assert document["unit"] == f"httplab-{entry['stack']}.service"
+        samples = [dict(zip(document["columns"], row, strict=True)) for row in document["samples"]]
+        cpu = [row["cpu_user_s"] + row["cpu_system_s"] for row in samples]
+        assert cpu[-1] > cpu[0], "the stack used CPU while it was measured"
+        assert all(row["rss_bytes"] > 0 and row["fds"] > 0 for row in samples)
+        assert document["unavailable"] == {}  # the lab user may sudo: fds are counted too
+    cells = rows(small_run / "report" / "resources.csv")
+    assert len(cells) == len(manifest["measurements"])
+    for cell in cells:
+        assert int(cell["requests"]) == ITERATIONS
+        assert float(cell["cpu_per_1k_s"]) > 0 and float(cell["peak_rss_mib"]) > 0
+        assert int(float(cell["peak_fds"])) > 0
+
+
 def test_manifest_describes_hosts_and_stacks(small_run: Path) -> None:
     manifest = json.loads((small_run / "manifest.json").read_text())
     server, client = manifest["hosts"]["server"], manifest["hosts"]["client"]
@@ -106,36 +131,53 @@ def test_resume_measures_nothing_new(
     assert {p: p.stat().st_mtime_ns for p in small_run.rglob("*.csv")} == before
 
 
+def when_the_client_runs(lab: Lab, action: Callable[[], bool]) -> threading.Event:
+    """In a thread: once bench_client runs on the client, call ``action`` until it says done."""
+    done = threading.Event()
+
+    def watch() -> None:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            # [b] keeps the pattern from matching the shell that runs pgrep.
+            probe = lab.client.run("pgrep", "-f", "[b]ench_client --base-url", check=False)
+            if probe.returncode == 0 and action():
+                done.set()
+                return
+            time.sleep(0.2)
+
+    threading.Thread(target=watch, daemon=True).start()
+    return done
+
+
+def measure_one(
+    lab: Lab, venv_bin: Path, results: Path, run_id: str, stack: str, iterations: int
+) -> Path:
+    """benchmark.yml for one constant-mode GET cell of ``stack``; the run's folder."""
+    playbook(
+        lab, venv_bin, "playbooks/benchmark.yml", results, results / f"{run_id}.log",
+        httplab_run_id=run_id, httplab_bench_stacks=stack, httplab_bench_modes="constant",
+        httplab_bench_methods="GET", httplab_bench_iterations=iterations, httplab_bench_warmup=5,
+        httplab_bench_repetitions=1,
+    )  # fmt: skip
+    return results / run_id
+
+
 def test_a_stack_killed_mid_run_shows_up_as_failures(
     small_run: Path, embedded_lab: Lab, venv_bin: Path, tmp_path: Path
 ) -> None:
     """After run_all.yml (small_run) has provisioned the server, crash a stack under load."""
     stack = "flask-gunicorn"
-    killed = threading.Event()
 
-    def kill_when_the_client_runs() -> None:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            # [b] keeps the pattern from matching the shell that runs pgrep.
-            probe = embedded_lab.client.run("pgrep", "-f", "[b]ench_client --base-url", check=False)
-            if probe.returncode == 0:
-                time.sleep(1.0)
-                embedded_lab.server.run(
-                    "sudo", "systemctl", "kill", "--signal=SIGKILL", f"httplab-{stack}.service"
-                )
-                killed.set()
-                return
-            time.sleep(0.2)
+    def kill_the_stack() -> bool:
+        time.sleep(1.0)
+        embedded_lab.server.run(
+            "sudo", "systemctl", "kill", "--signal=SIGKILL", f"httplab-{stack}.service"
+        )
+        return True
 
-    killer = threading.Thread(target=kill_when_the_client_runs, daemon=True)
-    killer.start()
-    playbook(
-        embedded_lab, venv_bin, "playbooks/benchmark.yml", tmp_path, tmp_path / "kill.log",
-        httplab_run_id="kill", httplab_bench_stacks=stack, httplab_bench_modes="constant",
-        httplab_bench_methods="GET", httplab_bench_iterations=1500, httplab_bench_warmup=5,
-        httplab_bench_repetitions=1,
-    )  # fmt: skip
-    killer.join(timeout=10)
+    killed = when_the_client_runs(embedded_lab, kill_the_stack)
+    measure_one(embedded_lab, venv_bin, tmp_path, "kill", stack, 1500)
+    killed.wait(timeout=10)
     assert killed.is_set(), "the client never ran, so nothing was killed"
 
     samples = rows(tmp_path / "kill" / "constant" / stack / "GET.csv")
@@ -148,3 +190,31 @@ def test_a_stack_killed_mid_run_shows_up_as_failures(
     assert ok, "systemd restarted the stack, so later requests succeed"
     manifest = json.loads((tmp_path / "kill" / "manifest.json").read_text())
     assert [e["status"] for e in manifest["measurements"]] == ["complete"]
+
+
+def test_a_killed_sampler_leaves_the_measurement_recorded(
+    small_run: Path, embedded_lab: Lab, venv_bin: Path, tmp_path: Path
+) -> None:
+    """Kill the server's sampler (kill -9) while bench_client runs: the cell is still kept."""
+    stack = "flask-gunicorn"
+
+    def kill_the_sampler() -> bool:
+        # The sampler's command line, and only its, has --schema; [-] keeps pgrep's own out.
+        pids = embedded_lab.server.run("pgrep", "-f", "[-]-schema", check=False).stdout.split()
+        if pids:
+            embedded_lab.server.run("sudo", "kill", "-KILL", *pids)
+        return bool(pids)
+
+    killed = when_the_client_runs(embedded_lab, kill_the_sampler)
+    run = measure_one(embedded_lab, venv_bin, tmp_path, "nosampler", stack, 1000)
+    killed.wait(timeout=10)
+    assert killed.is_set(), "the sampler was never seen running, so nothing was killed"
+    [entry] = json.loads((run / "manifest.json").read_text())["measurements"]
+    assert entry["status"] == "complete"
+    assert entry["samples"] is None and entry[CHECKSUM_KEYS["samples"]] is None
+    assert (
+        entry["samples_problem"]
+        == "server samples missing: the sampler ended without its samples (killed)"
+    )
+    assert not (run / "constant" / stack / "GET.server.json").exists()
+    assert len(rows(run / entry["csv"])) == 1000

@@ -1,0 +1,277 @@
+"""What each stack cost the server: CPU per 1,000 requests, peak RSS, throughput, saturation.
+
+The server resource sampler (orchestrator/resource_sampler.py) leaves
+``<METHOD>[.rep<k>].server.json`` beside a CSV: cumulative counters of the
+stack's systemd unit every 100 ms. Each cell's figures are taken over its
+timed requests only, the meta file's ``started``..``finished`` (the server's
+clock; the counters are interpolated linearly at both ends), so the probe and
+the warm-up before them do not count. docs/results.md defines every column.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from analysis import figures as fig
+from analysis.load import LoadedCsv, Problem, Run
+from analysis.naming import order_methods, order_modes, order_stacks, stack_colours
+from analysis.tables import Table
+from bench_client.noise import OTHERS_BUSY_CORES
+from bench_client.results_format import SAMPLES_SCHEMA, sha256_file
+
+# The stack's CPUs were busy (any process, the stack's included) at least this share of
+# the measured window: the server, not the client, set the pace.
+SATURATED = 0.90
+# Other processes' share of the stack's CPUs above which a saturated cell is called crowded
+# (the noise guard's OTHERS_BUSY_CORES, per CPU).
+OTHERS_SHARE = OTHERS_BUSY_CORES
+MIB = 1024**2
+CELL_COLUMNS = (
+    "mode", "stack", "method", "repetition", "requests", "duration_s", "throughput_rps",
+    "cpu_user_s", "cpu_system_s", "cpu_per_1k_s", "stack_cpu_cores", "server_busy", "others_busy",
+    "peak_rss_mib", "peak_threads", "peak_fds", "ctx_switches_per_request", "saturated",
+)  # fmt: skip
+
+
+def _unix(iso: str) -> float:
+    return datetime.fromisoformat(iso).timestamp()
+
+
+def window_figures(document: dict[str, Any], started: float, finished: float) -> dict[str, Any]:
+    """One samples document's figures over [started, finished] (Unix seconds)."""
+    frame = pd.DataFrame(document["samples"], columns=document["columns"])
+    times = frame["time_unix_s"].to_numpy(dtype=float)
+    if len(frame) < 2 or started < times[0] or finished > times[-1]:
+        raise ValueError(
+            f"{len(frame)} samples do not cover the measured window (a clock offset between the "
+            "client and the server, or a sampler stopped early)"
+        )
+
+    span = frame.loc[
+        (times >= started - document["interval_s"]) & (times <= finished + document["interval_s"])
+    ]
+    if (span[["cpu_user_s", "cpu_system_s"]].diff() < 0).any(axis=None):
+        raise ValueError("the stack restarted while it was measured (its CPU counters fell)")
+
+    def change(column: str) -> float:
+        values = frame[column].to_numpy(dtype=float)
+        return float(np.interp(finished, times, values) - np.interp(started, times, values))
+
+    # Samples inside the window, with the last one before it: a peak may fall between samples.
+    inside = frame.loc[(times >= started - document["interval_s"]) & (times <= finished)]
+    total = change("cpus_total_s")
+    fds = inside["fds"]
+    return {
+        "cpu_user_s": change("cpu_user_s"),
+        "cpu_system_s": change("cpu_system_s"),
+        "server_busy": change("cpus_busy_s") / total if total > 0 else np.nan,
+        "peak_rss_mib": inside["rss_bytes"].max() / MIB,
+        "peak_threads": inside["threads"].max(),
+        "peak_fds": np.nan if fds.isna().any() else fds.max(),
+        "ctx_switches": change("ctx_voluntary") + change("ctx_involuntary"),
+    }
+
+
+def _entries(run: Run) -> dict[str, dict[str, Any]]:
+    return {str(e.get("csv")): e for e in (run.manifest or {}).get("measurements") or []}
+
+
+def _cell(run: Run, loaded: LoadedCsv, entry: dict[str, Any] | None) -> dict[str, Any] | str:
+    """The cell's row, or why it has none."""
+    if entry is None or loaded.meta is None:
+        return "no manifest entry or meta file"
+    if not entry.get("samples"):
+        return entry.get("samples_problem") or "no server samples recorded"
+    path = run.root / entry["samples"]
+    if not path.is_file():
+        return f"{entry['samples']} is missing"
+    if sha256_file(path) != entry.get("sha256_samples"):
+        return f"{entry['samples']}: sha256 differs from manifest.json"
+    document = json.loads(path.read_text(encoding="utf-8"))
+    if document.get("schema") != SAMPLES_SCHEMA:
+        return f"{entry['samples']}: schema {document.get('schema')!r}, expected {SAMPLES_SCHEMA}"
+    meta = loaded.meta
+    try:
+        found = window_figures(document, _unix(meta["started"]), _unix(meta["finished"]))
+    except (KeyError, ValueError) as error:
+        return f"{entry['samples']}: {error}"
+    requests, duration = int(meta["requests"]), float(meta["duration_s"])
+    cpu = found["cpu_user_s"] + found["cpu_system_s"]
+    return {
+        "mode": loaded.mode,
+        "stack": loaded.stack,
+        "method": loaded.method,
+        "repetition": loaded.repetition,
+        "requests": requests,
+        "duration_s": duration,
+        "throughput_rps": requests / duration if duration > 0 else np.nan,
+        "cpu_user_s": found["cpu_user_s"],
+        "cpu_system_s": found["cpu_system_s"],
+        "cpu_per_1k_s": cpu / requests * 1000 if requests else np.nan,
+        "stack_cpu_cores": cpu / duration if duration > 0 else np.nan,
+        "server_busy": found["server_busy"],
+        # What the stack left of its CPUs' busy time: every other process's share.
+        "others_busy": max(0.0, found["server_busy"] - cpu / duration / len(document["cpus"]))
+        if duration > 0
+        else np.nan,
+        "peak_rss_mib": found["peak_rss_mib"],
+        "peak_threads": found["peak_threads"],
+        "peak_fds": found["peak_fds"],
+        "ctx_switches_per_request": found["ctx_switches"] / requests if requests else np.nan,
+        "saturated": bool(found["server_busy"] >= SATURATED),
+    }
+
+
+def cell_resources(run: Run) -> tuple[pd.DataFrame, list[Problem]]:
+    """One row per cell with usable samples (CELL_COLUMNS); a problem for each cell without."""
+    entries = _entries(run)
+    rows, problems = [], []
+    for loaded in run.measurements:
+        relative = loaded.csv.relative_to(run.root).as_posix()
+        result = _cell(run, loaded, entries.get(relative))
+        if isinstance(result, str):
+            problems.append(Problem(loaded.csv, None, f"no resource figures: {result}"))
+        else:
+            rows.append(result)
+    return pd.DataFrame(rows, columns=list(CELL_COLUMNS)), problems
+
+
+def resource_summary(cells: pd.DataFrame) -> pd.DataFrame:
+    """Per mode × stack × method: means over the repetitions, peaks over all, saturated count."""
+    if cells.empty:
+        return cells
+    grouped = cells.groupby(["mode", "stack", "method"], sort=False)
+    summary = grouped.agg(
+        repetitions=("repetition", "count"),
+        requests=("requests", "sum"),
+        throughput_rps=("throughput_rps", "mean"),
+        cpu_per_1k_s=("cpu_per_1k_s", "mean"),
+        stack_cpu_cores=("stack_cpu_cores", "mean"),
+        server_busy=("server_busy", "mean"),
+        others_busy=("others_busy", "mean"),
+        peak_rss_mib=("peak_rss_mib", "max"),
+        peak_threads=("peak_threads", "max"),
+        peak_fds=("peak_fds", "max"),
+        ctx_switches_per_request=("ctx_switches_per_request", "mean"),
+        saturated=("saturated", "sum"),
+    ).reset_index()
+    return summary
+
+
+def resource_table(summary: pd.DataFrame) -> Table:
+    table = Table(
+        "Server resource use per stack",
+        [
+            "Mode", "Framework & Method", "Throughput (req/s)", "CPU per 1k requests (s)",
+            "Stack CPU (cores)", "Server CPU busy", "Others' share", "Peak RSS (MiB)",
+            "Peak threads", "Peak fds", "Ctx switches / request", "Saturated",
+        ],
+        [],
+        notes=[
+            "Over each cell's timed requests (meta started..finished), from the server resource "
+            "sampler's 100 ms samples; means over the repetitions, peaks over all of them. "
+            f"Saturated: repetitions in which the stack's CPUs were at least {SATURATED:.0%} "
+            "busy, so the server, not the client, was the ceiling (docs/results.md)."
+        ],
+    )  # fmt: skip
+    for mode in order_modes(summary["mode"].unique()):
+        rows = summary.loc[summary["mode"] == mode]
+        for stack in order_stacks(rows["stack"].unique()):
+            for method in order_methods(rows.loc[rows["stack"] == stack, "method"].unique()):
+                row = rows.loc[(rows["stack"] == stack) & (rows["method"] == method)].iloc[0]
+                table.rows.append(
+                    [
+                        mode,
+                        f"{stack} {method}",
+                        f"{row['throughput_rps']:,.0f}",
+                        f"{row['cpu_per_1k_s']:.3f}",
+                        f"{row['stack_cpu_cores']:.2f}",
+                        f"{row['server_busy']:.0%}",
+                        f"{row['others_busy']:.0%}",
+                        f"{row['peak_rss_mib']:,.1f}",
+                        f"{row['peak_threads']:.0f}",
+                        "—" if pd.isna(row["peak_fds"]) else f"{row['peak_fds']:.0f}",
+                        f"{row['ctx_switches_per_request']:.1f}",
+                        f"{int(row['saturated'])}/{int(row['repetitions'])}",
+                    ]
+                )
+    return table
+
+
+def resource_figure(summary: pd.DataFrame) -> fig.Figure:
+    """Per mode: CPU per 1,000 requests and peak RSS per stack, saturated cells marked."""
+    modes = order_modes(summary["mode"].unique())
+    stacks = order_stacks(summary["stack"].unique())
+    colours = stack_colours(stacks)
+    height = 0.38
+    with plt.rc_context(fig.STYLE):
+        figure, axes = plt.subplots(
+            len(modes), 2, figsize=(11, (0.6 * len(stacks) + 1.2) * len(modes)),
+            squeeze=False, layout="constrained",
+        )  # fmt: skip
+        for (cpu_ax, rss_ax), mode in zip(axes, modes, strict=True):
+            rows = summary.loc[summary["mode"] == mode]
+            for offset, method, hatch in ((-height / 2, "GET", ""), (height / 2, "POST", "///")):
+                part = rows.loc[rows["method"] == method].set_index("stack").reindex(stacks)
+                y = np.arange(len(stacks)) + offset
+                bar = {"height": height, "hatch": hatch, "edgecolor": "white"}
+                bar["color"] = [colours[s] for s in stacks]
+                cpu_ax.barh(y, part["cpu_per_1k_s"].fillna(0), **bar)
+                rss_ax.barh(y, part["peak_rss_mib"].fillna(0), **bar)
+                for yy, stack in zip(y, stacks, strict=True):
+                    if pd.notna(part.loc[stack, "cpu_per_1k_s"]):
+                        saturated = part.loc[stack, "saturated"] > 0
+                        label = f" {method} {part.loc[stack, 'throughput_rps']:,.0f} req/s"
+                        cpu_ax.text(
+                            part.loc[stack, "cpu_per_1k_s"], yy,
+                            label + ("  ● saturated" if saturated else ""),
+                            va="center", fontsize=7.5,
+                            fontweight="bold" if saturated else "normal",
+                        )  # fmt: skip
+            fig.stack_rows(cpu_ax, stacks, f"{mode} mode", "CPU seconds per 1,000 requests")
+            fig.stack_rows(rss_ax, stacks, f"{mode} mode", "peak RSS (MiB, all processes)")
+            cpu_ax.set_xlim(0, float(rows["cpu_per_1k_s"].max()) * 1.8 or 1)
+        figure.suptitle("Server resource use per stack")
+        png = fig.to_png(figure)
+    caption = (
+        "Left: the stack's user+system CPU seconds per 1,000 timed requests (solid GET, hatched "
+        "POST), labelled with the throughput; '● saturated' marks cells whose CPUs were at least "
+        f"{SATURATED:.0%} busy, where the server was the ceiling. Right: the highest summed RSS "
+        "of the stack's processes (a page shared by several processes counts in each)."
+    )
+    return fig.Figure("resources.png", figure.get_suptitle(), caption, png)
+
+
+def saturation_sentence(summary: pd.DataFrame) -> str:
+    """Which rows were server-bound: the evidence that the client was not the ceiling there."""
+    bound = summary.loc[summary["saturated"] > 0]
+    names = ", ".join(f"{r.mode}/{r.stack}/{r.method}" for r in bound.itertuples())
+    crowded = bound.loc[bound["others_busy"] > OTHERS_SHARE]
+    return (
+        f"The server's CPU was saturated (at least {SATURATED:.0%} busy) in {len(bound)} of "
+        f"{len(summary)} rows with resource samples{': ' + names if names else ''}. There the "
+        "server was the ceiling; elsewhere it had CPU to spare, so the pace may have been set by "
+        "the client, the network or the requests' interval."
+        + (
+            f" In {len(crowded)} of the saturated rows other processes took more than "
+            f"{OTHERS_SHARE:.0%} of the stack's CPUs: the CPU was full, but not with the stack "
+            "alone (a shared or busy server)."
+            if len(crowded)
+            else ""
+        )
+    )
+
+
+def missing_note(problems: list[Problem]) -> str | None:
+    """One line for the cells without resource figures, grouped by cause."""
+    if not problems:
+        return None
+    causes = pd.Series([p.message.removeprefix("no resource figures: ") for p in problems])
+    counted = "; ".join(f"{cause} ({count})" for cause, count in causes.value_counts().items())
+    return f"{len(problems)} cell(s) have no server resource figures: {counted}"

@@ -1,0 +1,129 @@
+"""Run orchestrator/resource_sampler.py on the server for one measurement, and keep its samples.
+
+The sampler travels as text over the noise guard's SSH connection to the
+server (orchestrator/server_noise.py starts and stops it with its readings),
+so the server needs nothing installed beyond python3. It runs under `sudo -n`
+where the inventory says to become root (only root may count another user's
+open files), else as the SSH user, which reads everything else.
+
+It prints its samples when its standard input closes; each unit's document
+comes with the sha256 the server computed, checked again when the file is
+written beside the cell's CSV. Nothing here raises: a sampler that cannot
+start, dies or answers wrongly leaves ``problem`` set, and the measurement is
+recorded without samples ("server samples missing: <cause>").
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+import paramiko
+
+from bench_client.results_format import SAMPLES_SCHEMA, write_atomic
+from orchestrator import resource_sampler
+from orchestrator.remote.session import python_snippet
+
+INTERVAL_S = 0.1  # docs/method.md, "Server resource use": why 10 Hz
+ANSWER_TIMEOUT_S = 30.0  # to start (systemctl) and, at the end, to print the samples
+_SOURCE = Path(resource_sampler.__file__).read_text(encoding="utf-8")
+MISSING = "server samples missing: "
+
+
+def sampler_command(python: str, units: list[str], become: bool) -> str:
+    """The shell command that runs the sampler; with ``become``, as root if sudo allows."""
+    argv = [python, *python_snippet(_SOURCE), "--interval", str(INTERVAL_S)]
+    argv += ["--schema", str(SAMPLES_SCHEMA), *units]
+    command = shlex.join(argv)
+    if not become:
+        return command
+    # Without a password-less sudo it still runs, and the samples say the fds were unreadable.
+    return f"if sudo -n true 2>/dev/null; then exec sudo -n {command}; else exec {command}; fi"
+
+
+class ServerSampler:
+    """The sampler of one measurement, on an open SSH transport to the server."""
+
+    def __init__(self, transport: paramiko.Transport, command: str) -> None:
+        self.transport = transport
+        self.command = command
+        self.channel: paramiko.Channel | None = None
+        self.stdout: Any = None
+        self.pid: int | None = None
+        self.files: dict[str, dict[str, str]] = {}
+        self.problem = ""
+
+    def start(self) -> None:
+        try:
+            self.channel = self.transport.open_session()
+            self.channel.settimeout(ANSWER_TIMEOUT_S)
+            self.channel.exec_command(self.command)
+            self.stdout = self.channel.makefile("r")
+            first = self._answer(self.stdout.readline(), "pid")
+        except (OSError, paramiko.SSHException) as error:
+            self._give_up(f"the sampler did not start: {error or type(error).__name__}")
+            return
+        if first is not None:
+            self.pid = first["pid"]
+
+    def stop(self) -> None:
+        """Close the sampler's standard input and read its samples."""
+        if self.channel is None:
+            return
+        try:
+            self.channel.shutdown_write()
+            lines = self.stdout.read().splitlines()
+        except (OSError, paramiko.SSHException) as error:
+            self._give_up(f"the sampler's answer was lost: {error or type(error).__name__}")
+            return
+        answer = self._answer(lines[-1] if lines else "", "files")
+        self._give_up("")
+        if answer is not None:
+            self.files = answer["files"]
+
+    def save(self, unit: str, path: Path) -> tuple[str | None, str]:
+        """Write ``unit``'s samples to ``path``: (sha256, "") or (None, MISSING + the cause)."""
+        if unit not in self.files:
+            return None, MISSING + (self.problem or f"the sampler returned nothing for {unit}")
+        document = self.files[unit]
+        written = write_atomic(path, document["text"])
+        if written != document["sha256"]:
+            return None, MISSING + (
+                f"sha256 of {path.name} differs from the server's "
+                f"({document['sha256'][:16]}…, here {written[:16]}…)"
+            )
+        return written, ""
+
+    def _answer(self, line: str | bytes, expected: str) -> dict[str, Any] | None:
+        """The sampler's JSON line if it holds ``expected``; else set ``problem``."""
+        try:
+            answer = json.loads(line)
+        except json.JSONDecodeError:
+            answer = {}
+        if expected in answer:
+            return answer
+        if "error" in answer:
+            self._give_up(f"the sampler failed: {answer['error']}")
+        else:
+            what = "starting" if expected == "pid" else "its samples"
+            self._give_up(f"the sampler ended without {what}{self._how_it_ended()}")
+        return None
+
+    def _how_it_ended(self) -> str:
+        """' (exit 1: <stderr>)' or ' (killed)', once the sampler has ended."""
+        assert self.channel is not None
+        if not self.channel.status_event.wait(ANSWER_TIMEOUT_S):
+            return " (still running: stopped)"
+        code = self.channel.recv_exit_status()
+        if code == -1:  # SSH sent a signal, not an exit status
+            return " (killed)"
+        said = self.channel.makefile_stderr("r").read().decode(errors="replace").strip()
+        return f" (exit {code}{': ' + said[-200:] if said else ''})"
+
+    def _give_up(self, problem: str) -> None:
+        self.problem = self.problem or problem
+        if self.channel is not None:
+            self.channel.close()
+        self.channel = None
