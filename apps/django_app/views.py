@@ -48,6 +48,22 @@ def get(request: HttpRequest) -> HttpResponse:
     return _json(contract.get_body())
 
 
+def _body(request: HttpRequest) -> bytes:
+    """The body, within the contract's limit however it is framed.
+
+    Gunicorn decodes a chunked body into wsgi.input but, having no length for it,
+    sets no CONTENT_LENGTH; Django then reads 0 bytes of it. wsgi.input_terminated
+    says reading to the end is safe, so such a body is read here, stopping as soon
+    as it passes the limit (413).
+    """
+    if request.META.get("wsgi.input_terminated") and not request.META.get("CONTENT_LENGTH"):
+        return contract.read_limited(request.META["wsgi.input"].read)
+    try:
+        return request.body
+    except RequestDataTooBig:
+        raise contract.ContractError(413, "body too large") from None
+
+
 # The API takes JSON from scripts (no cookies, no session), not forms from
 # browsers, so there is no CSRF token to check.
 @csrf_exempt
@@ -55,11 +71,7 @@ def get(request: HttpRequest) -> HttpResponse:
 def post(request: HttpRequest) -> HttpResponse:
     try:
         contract.check_content_length(request.headers.get("Content-Length"))
-        try:
-            body = request.body
-        except RequestDataTooBig:
-            raise contract.ContractError(413, "body too large") from None
-        data = contract.parse_post(request.content_type, body)
+        data = contract.parse_post(request.content_type, _body(request))
         return _json(contract.post_body(data))
     except contract.ContractError as error:
         return _error(error.status, error.message)
