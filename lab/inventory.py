@@ -17,6 +17,10 @@ class _IndentedDumper(yaml.SafeDumper):
 
 HEADER = "# Written by `python -m lab up --name {name}`; rewritten on every up. Do not edit.\n"
 CGROUP_NOTE = "cgroup v1 controllers read-only in the container: MemoryMax=/CPUQuota= not enforced"
+BPF_NOTE = (
+    "no BPF in the container: IPAddressAllow=/SocketBindAllow= not enforced; "
+    "nftables table inet httplab restricts the stack ports"
+)
 
 
 def lab_notes(config: LabConfig, cpus: dict[str, list[int]]) -> list[str]:
@@ -26,6 +30,7 @@ def lab_notes(config: LabConfig, cpus: dict[str, list[int]]) -> list[str]:
         f"embedded lab: {hosts} systemd-nspawn containers (Debian 12) "
         "on one machine, sharing its kernel",
         CGROUP_NOTE,
+        BPF_NOTE,
         f"lab subnet {config.subnet} on bridge {config.bridge}; no route out of the lab",
     ]
     server_cpus, client_cpus = cpus["server"], cpus[config.client.role]
