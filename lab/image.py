@@ -40,6 +40,7 @@ PACKAGES = (
     "ca-certificates",
     "acl",  # Ansible's become_user to an unprivileged user uses setfacl
     "procps",
+    "nftables",  # the httplab role's port filter (roles/httplab)
 )
 NEEDED_MIB = 1024
 
