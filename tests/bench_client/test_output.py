@@ -67,6 +67,8 @@ def test_meta_file_contents(server, bench):
         "url": f"{server.url}/get",
         "paired": None,
         "processes": 1,
+        "start_at": None,
+        "sweep": None,
     }
     assert meta["design"] == "single"
     assert "kept-alive connection" in meta["mode_definition"]
