@@ -201,8 +201,9 @@ def run_measurement(args: argparse.Namespace) -> dict[str, Any]:
     errors = [outcome.error for outcome in outcomes if outcome.error is not None]
     if errors:
         failed = RemoteError(
-            f"{len(errors)} of {len(cells)} cell(s) failed and are recorded as failed in the "
-            "manifest (a resume measures them again): " + "; ".join(map(str, errors))
+            f"{len(errors)} of {len(cells)} cell(s) failed and are recorded as failed (or "
+            "partial) in the manifest (a resume measures them again): "
+            + "; ".join(map(str, errors))
         )
         failed.exit_code = errors[0].exit_code
         raise failed

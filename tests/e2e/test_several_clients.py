@@ -82,8 +82,8 @@ def new_run(tmp_path: Path, name: str, **settings: object) -> Path:
 def measure(lab: api.Lab, run_dir: Path, mode: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "httplab", "measure", f"--run-dir={run_dir}",
-         f"--inventory={lab.inventory_path}", f"--mode={mode}", "--method=GET",
-         "--repetition=1", "--stack=contract", f"--url={url(lab)}"],
+         f"--inventory={lab.inventory_path}", f"--cell={mode},GET,1",
+         "--stack=contract", f"--url={url(lab)}"],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         cwd=ROOT,
     )  # fmt: skip
