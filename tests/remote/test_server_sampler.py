@@ -50,13 +50,13 @@ def test_a_killed_sampler_leaves_no_file_and_says_why(server, tmp_path):
 
 
 def test_a_sampler_that_cannot_find_its_unit_leaves_the_noise_reading_intact(server, tmp_path):
-    watch = ServerWatch(server, ["flask-gunicorn"])
-    watch.start()
-    window = watch.stop()
-    assert watch.problem == "" and window is not None  # the noise guard's half is unaffected
-    stale = tmp_path / "GET.server.json"
-    stale.write_text("{}")  # an earlier attempt's samples
-    sha256, problem = watch.save_samples("flask-gunicorn", stale)
+    with ServerWatch(server) as watch:
+        watch.start(["flask-gunicorn"])
+        window = watch.stop()
+        assert watch.problem == "" and window is not None  # the noise guard's half is unaffected
+        stale = tmp_path / "GET.server.json"
+        stale.write_text("{}")  # an earlier attempt's samples
+        sha256, problem = watch.save_samples("flask-gunicorn", stale)
     assert sha256 is None
     assert problem.startswith(MISSING + "the sampler failed: ")
     assert "systemctl" in problem
