@@ -89,7 +89,22 @@ class Wine:
         self.host_path(windows_path).mkdir(parents=True, exist_ok=True)
 
     def run(self, lines: list[str], timeout: float = 900) -> list[Ran]:
-        """Start each command line in turn with CreateProcessW; their outcomes in order."""
+        """Start each command line in turn with CreateProcessW; their outcomes in order.
+
+        A line whose program never ran (no echo, non-zero exit) is run once more, alone:
+        on a loaded machine Wine's cmd.exe has lost one line of a long batch (exit 123,
+        no output) that ran intact before and after. A line that is really wrong fails
+        the same way twice, and the second outcome is the one returned.
+        """
+        ran = self._run_batch(lines, timeout)
+        lost = [i for i, one in enumerate(ran) if one.exit_code != 0 and one.echoed is None]
+        if lost:
+            again = self._run_batch([lines[i] for i in lost], timeout)
+            for i, one in zip(lost, again, strict=True):
+                ran[i] = one
+        return ran
+
+    def _run_batch(self, lines: list[str], timeout: float) -> list[Ran]:
         for line in lines:
             if "\n" in line or "\r" in line:
                 raise ValueError(f"a command line cannot hold a line break: {line!r}")
