@@ -98,13 +98,12 @@ def measure_cells_on_hosts(
     with ServerWatch(server) as watch:
         for cell in cells:
             try:
-                run_on_hosts(manifest, specs(manifest, cell), clients, watch, manifest.run_dir)
+                run_on_hosts(manifest, specs(manifest, cell), clients, watch)
             except RemoteError as error:
                 label = cell.measurements[0].label
                 outcomes.append(CellOutcome(cell, "failed", f"{label}: {error}", error))
                 continue
-            lines = [summary(manifest.run_dir / one.meta, one) for one in cell.measurements]
-            outcomes.append(CellOutcome(cell, "complete", "; ".join(lines)))
+            outcomes.append(_completed(manifest, cell))
     return outcomes
 
 
@@ -125,6 +124,10 @@ def measure_cell(
     except RemoteError as error:
         return _failed(manifest, cell, error, watch)
     _record(manifest, fetched, watch)
+    return _completed(manifest, cell)
+
+
+def _completed(manifest: Manifest, cell: Cell) -> CellOutcome:
     lines = [summary(manifest.run_dir / one.meta, one) for one in cell.measurements]
     return CellOutcome(cell, "complete", "; ".join(lines))
 

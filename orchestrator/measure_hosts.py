@@ -10,7 +10,6 @@ measured again when the run resumes; the hosts that delivered keep their files.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from bench_client.results_format import SWEEP_MODE, Measurement
@@ -28,7 +27,6 @@ def run_on_hosts(
     specs: list[MeasurementSpec],
     clients: list[ClientHost],
     watch: ServerWatch,
-    run_dir: Path,
     **options: Any,
 ) -> list[Measurement]:
     """Measure ``specs`` on every client at once and record each cell; return the cells.
@@ -52,7 +50,7 @@ def run_on_hosts(
     server = watch.stop()
     cells = [spec.measurement for spec in specs]
     for cell in cells:
-        _record(manifest, cell, outcome.hosts, outcome.agreed_start, run_dir, server, watch)
+        _record(manifest, cell, outcome.hosts, outcome.agreed_start, server, watch)
     lost = [one for one in outcome.hosts if one.error is not None]
     if lost:
         details = "; ".join(f"{one.host.name}: {one.error}" for one in lost)
@@ -68,10 +66,10 @@ def _record(
     cell: Measurement,
     hosts: list[HostOutcome],
     agreed_start: float,
-    run_dir: Path,
     server: dict[str, Any] | None,
     watch: ServerWatch,
 ) -> None:
+    run_dir = manifest.run_dir
     entries: dict[str, dict[str, Any]] = {}
     delivered: list[HostFiles] = []
     for one in hosts:
