@@ -37,6 +37,15 @@ LOCK_LINUX   := x86_64-manylinux_2_17
 LOCK_WINDOWS := x86_64-pc-windows-msvc
 CONTROL_PYTHON := 3.11
 
+# Only the lab's own commands (lab up, down, status) need root. A user's `make run`
+# asks sudo for `lab up` alone. Under `sudo make run` every other step runs as the
+# user sudo was called by (runuser); as root without sudo (CI) everything runs as root.
+AS_ROOT  := $(if $(filter 0,$(shell id -u)),,sudo)
+RUN_USER := $(if $(AS_ROOT),,$(filter-out root,$(SUDO_USER)))
+AS_USER  := $(if $(RUN_USER),runuser -u $(RUN_USER) -- env "PATH=$(PATH)")
+# Who gets the lab's inventory, key and known_hosts (lab up --owner).
+OWNER    := $(or $(RUN_USER),$(shell id -un))
+
 .PHONY: help venv host-packages run test lint unit wheelhouse lock lab-up lab-down lab-status clean
 
 help: ## list the targets
@@ -56,14 +65,25 @@ $(BIN)/.installed: requirements.txt requirements/dev.txt pyproject.toml
 
 venv: $(BIN)/.installed ## create .venv with the pinned control-node and dev tools
 
-run: venv wheelhouse ## provision, benchmark and analyse (embedded lab unless INVENTORY=path)
+# Under sudo, outputs an earlier run left as root's become the user's, who writes them now.
+run: ## provision, benchmark and analyse (embedded lab unless INVENTORY=path); root only for lab up
 	@set -e; \
+	if [ -n "$(AS_ROOT)" ] && ! command -v sudo >/dev/null; then \
+	  echo "make: lab up needs root: install sudo, or run make run as root"; exit 1; \
+	fi; \
+	if [ -n "$(RUN_USER)" ]; then \
+	  for built in $(VENV) $(WHEELHOUSE) results; do \
+	    if [ -e "$$built" ]; then chown -R --from=root "$(RUN_USER):" "$$built"; fi; \
+	  done; \
+	fi; \
+	$(AS_USER) $(MAKE) --no-print-directory venv wheelhouse; \
 	inventory="$(INVENTORY)"; \
 	if [ -z "$$inventory" ]; then \
-	  $(BIN)/python -m lab up --name $(LAB_NAME) $(if $(LAB_CLIENTS),--clients $(LAB_CLIENTS)); \
+	  $(AS_ROOT) $(BIN)/python -m lab up --name $(LAB_NAME) --owner "$(OWNER)" \
+	    $(if $(LAB_CLIENTS),--clients $(LAB_CLIENTS)); \
 	  inventory=inventory/$(LAB_NAME).yml; \
 	fi; \
-	$(BIN)/ansible-playbook -i "$$inventory" run_all.yml $(if $(EXTRA_VARS),-e '$(EXTRA_VARS)'); \
+	$(AS_USER) $(BIN)/ansible-playbook -i "$$inventory" run_all.yml $(if $(EXTRA_VARS),-e '$(EXTRA_VARS)'); \
 	echo "Report: $$(readlink -f results/latest)/report/index.html"; \
 	if [ -z "$(INVENTORY)" ]; then echo "The lab stays up: make lab-status, make lab-down"; fi
 
@@ -131,14 +151,15 @@ lock: venv ## re-pin requirements*.txt (with hashes) from requirements*.in; need
 	    -r requirements/client.txt; \
 	done; done
 
-lab-up: venv ## bring up the embedded lab (idempotent; LAB_CLIENTS=N for N client hosts)
-	$(BIN)/python -m lab up --name $(LAB_NAME) $(if $(LAB_CLIENTS),--clients $(LAB_CLIENTS))
+lab-up: venv ## bring up the embedded lab for you (idempotent; LAB_CLIENTS=N for N client hosts)
+	$(AS_ROOT) $(BIN)/python -m lab up --name $(LAB_NAME) --owner "$(OWNER)" \
+	  $(if $(LAB_CLIENTS),--clients $(LAB_CLIENTS))
 
 lab-down: venv ## stop the embedded lab; the cached image stays
-	$(BIN)/python -m lab down --name $(LAB_NAME)
+	$(AS_ROOT) $(BIN)/python -m lab down --name $(LAB_NAME)
 
 lab-status: venv ## what runs in the embedded lab, and where
-	$(BIN)/python -m lab status --name $(LAB_NAME)
+	$(AS_ROOT) $(BIN)/python -m lab status --name $(LAB_NAME)
 
 clean: ## remove the venv, wheelhouse and caches (results/ and the lab image stay)
 	-$(BIN)/python -m lab down --name $(LAB_NAME) 2>/dev/null

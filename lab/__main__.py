@@ -40,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m lab",
         description="The embedded two-host lab: a systemd-booted server container and a "
         "client container on this machine, reachable over SSH, with an Ansible inventory "
-        "in inventory/<name>.yml. Needs root.",
+        "in inventory/<name>.yml. Needs root; `up --owner` hands the lab to a user.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -65,6 +65,13 @@ def _parser() -> argparse.ArgumentParser:
         type=_clients,
         help="number of client hosts: 1 is `client` (.3), more are client1..clientN "
         "(.3, .4, ...) sharing the CPUs the server does not use (default: 1, or what runs)",
+    )
+    up.add_argument(
+        "--owner",
+        metavar="USER",
+        help="the user who runs Ansible and Fabric against the lab without root: gets the "
+        "inventory and, in /run/httplab/NAME, copies of the lab's key and known_hosts "
+        "(default: the user sudo was called by, else root)",
     )
     command("down", "stop the lab and remove its links and cgroups; the image stays")
     command("status", "show what runs and where (exit 0 up, 8 not running, 1 stale)")
@@ -97,7 +104,7 @@ def _status(name: str) -> int:
         print(
             f"  {host.role:<7} {host.hostname:<24} {host.address:<16} nspawn pid {pid}  cpu {cpus}"
         )
-    print(f"  inventory {lab.inventory_path}")
+    print(f"  inventory {lab.inventory_path} (for {lab.owner or 'nobody: run up again'})")
     roles = "|".join(h.role for h in lab.hosts)
     print(f"  ssh       python -m lab ssh {roles} --name {name}")
     for note in lab.notes:
@@ -119,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         require_root()  # every command reads the lab's private state directory
         if args.command == "up":
-            api.up(args.name, args.subnet, progress=_progress, clients=args.clients)
+            api.up(
+                args.name, args.subnet, progress=_progress, clients=args.clients, owner=args.owner
+            )
         elif args.command == "down":
             api.down(args.name, progress=_progress)
         elif args.command == "status":

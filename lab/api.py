@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab import containers, image, inventory, network, ssh, system, userns
+from lab import access, containers, image, inventory, network, ssh, system, userns
 from lab.config import (
     DEFAULT_NAME,
     MAX_CLIENTS,
@@ -78,6 +78,8 @@ class Lab:
     inventory_path: Path
     key_path: Path
     known_hosts_path: Path
+    access_dir: Path
+    owner: str | None
     image: Path
     server: Host
     clients: tuple[Host, ...]
@@ -106,26 +108,31 @@ def up(
     subnet: str | None = None,
     progress: Progress = _quiet,
     clients: int | None = None,
+    owner: str | None = None,
 ) -> Lab:
     """Bring the lab up (or leave it as it is if it already runs) and return it.
 
     clients: number of client hosts; None keeps a running lab's, and means 1 for a new lab.
+    owner: the user whose Ansible and Fabric use the lab (its inventory, key copy and
+    known_hosts); None means the user sudo was called by, else root.
     """
     started = time.monotonic()
     system.require_root()
     validate_name(name)
+    lab_owner = access.resolve_owner(owner)
     requested = parse_subnet(subnet) if subnet else None
     if clients is not None:
         validate_clients(clients, requested)
     system.ensure_host_packages(progress)
     with _exclusive(name, progress):
-        return _up(name, requested, clients, progress, started)
+        return _up(name, requested, clients, lab_owner, progress, started)
 
 
 def _up(
     name: str,
     requested: ipaddress.IPv4Network | None,
     clients: int | None,
+    owner: access.Owner,
     progress: Progress,
     started: float,
 ) -> Lab:
@@ -143,9 +150,7 @@ def _up(
             )
         problem = _health_problem(config)
         if problem is None:
-            cpus = _state(config)["cpus"]
-            if inventory.write(config, cpus):
-                progress(f"inventory rewritten: {config.inventory_path}")
+            _hand_over(config, _state(config)["cpus"], owner, progress)
             progress(f"lab {name!r} is already up ({time.monotonic() - started:.1f} s)")
             return _lab(config)
         progress(f"found a stale lab {name!r} ({problem}); cleaning it up")
@@ -171,9 +176,8 @@ def _up(
         _teardown(config)
         raise
     _write_state(config, lab_image, cpus)
-    inventory.write(config, cpus)
+    _hand_over(config, cpus, owner, progress)
     progress(f"lab {name!r} is up in {time.monotonic() - started:.1f} s")
-    progress(f"inventory: {config.inventory_path}")
     return _lab(config)
 
 
@@ -306,6 +310,8 @@ def _lab(config: LabConfig) -> Lab:
         inventory_path=config.inventory_path,
         key_path=config.key_path,
         known_hosts_path=config.known_hosts_path,
+        access_dir=config.access_dir,
+        owner=access.owner_name(config),
         image=Path(state["image"]),
         server=host(config.server),
         clients=tuple(host(h) for h in config.client_hosts),
@@ -326,6 +332,15 @@ def _prepare_files(config: LabConfig) -> None:
         containers.write_seed(config, host, authorized_key)
         ssh.ensure_keypair(ssh.host_key_path(host), f"root@{host.hostname}")
     ssh.write_known_hosts(config)
+
+
+def _hand_over(
+    config: LabConfig, cpus: dict[str, list[int]], owner: access.Owner, progress: Progress
+) -> None:
+    access.hand_over(config, owner)
+    changed = inventory.write(config, cpus, owner)
+    rewritten = " rewritten" if changed else ""
+    progress(f"inventory{rewritten}: {config.inventory_path} (for {owner.name})")
 
 
 def _split_cpus(config: LabConfig) -> dict[str, list[int]]:
@@ -381,6 +396,7 @@ def _teardown(config: LabConfig) -> None:
     containers.remove_cgroups(config)
     network.remove_firewall(config)
     network.delete_bridge(config)
+    access.withdraw(config)
     _unmount_leftovers(config)
     config.state_file.unlink(missing_ok=True)
 

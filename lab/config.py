@@ -17,6 +17,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 STATE_ROOT = REPO_ROOT / ".lab"
 INVENTORY_DIR = REPO_ROOT / "inventory"
 IMAGE_ROOT = Path(os.environ.get("HTTPLAB_IMAGE_DIR", "/var/cache/httplab/images"))
+# The copies of a lab's key and known_hosts that its owner's Ansible and Fabric read. In /run
+# (root's, not the checkout's): no other user can put a link or a directory in their place.
+ACCESS_ROOT = Path("/run/httplab")
 
 DEFAULT_NAME = "embedded"
 LAB_USER = "httplab"
@@ -97,6 +100,19 @@ class LabConfig:
     @property
     def inventory_path(self) -> Path:
         return INVENTORY_DIR / f"{self.name}.yml"
+
+    @property
+    def access_dir(self) -> Path:
+        """The lab owner's copies of the key and known_hosts, which the inventory names."""
+        return ACCESS_ROOT / self.name
+
+    @property
+    def access_key_path(self) -> Path:
+        return self.access_dir / self.key_path.name
+
+    @property
+    def access_known_hosts_path(self) -> Path:
+        return self.access_dir / self.known_hosts_path.name
 
     @property
     def server(self) -> HostConfig:

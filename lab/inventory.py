@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import yaml
 
+from lab.access import Owner
 from lab.config import LAB_USER, LabConfig
 from lab.system import write_atomic
 
@@ -53,13 +56,15 @@ def _cpu_list(cpus: list[int]) -> str:
 
 
 def render(config: LabConfig, cpus: dict[str, list[int]]) -> str:
-    ssh_args = f"-o UserKnownHostsFile={config.known_hosts_path} -o StrictHostKeyChecking=yes"
+    ssh_args = (
+        f"-o UserKnownHostsFile={config.access_known_hosts_path} -o StrictHostKeyChecking=yes"
+    )
     server = config.server
     inventory = {
         "all": {
             "vars": {
                 "ansible_user": LAB_USER,
-                "ansible_ssh_private_key_file": str(config.key_path),
+                "ansible_ssh_private_key_file": str(config.access_key_path),
                 "ansible_ssh_common_args": ssh_args,
                 "ansible_python_interpreter": "/usr/bin/python3",
                 "httplab_install_source": "wheelhouse",
@@ -91,11 +96,12 @@ def render(config: LabConfig, cpus: dict[str, list[int]]) -> str:
     return HEADER.format(name=config.name) + body
 
 
-def write(config: LabConfig, cpus: dict[str, list[int]]) -> bool:
-    """Write the inventory; return False when it already had this content."""
+def write(config: LabConfig, cpus: dict[str, list[int]], owner: Owner) -> bool:
+    """Write the inventory, owned by the lab's owner; return False when it had this content."""
     text = render(config, cpus)
     path = config.inventory_path
-    if path.exists() and path.read_text() == text:
-        return False
-    write_atomic(path, text)
-    return True
+    changed = not (path.is_file() and path.read_text() == text)
+    if changed:
+        write_atomic(path, text)
+    os.chown(path, owner.uid, owner.gid, follow_symlinks=False)
+    return changed

@@ -124,7 +124,8 @@ def test_inventory_follows_the_contract():
     top = data["all"]["vars"]
     assert top["ansible_user"] == "httplab"
     assert top["ansible_ssh_private_key_file"].startswith("/")
-    assert f"UserKnownHostsFile={config.known_hosts_path}" in top["ansible_ssh_common_args"]
+    assert f"UserKnownHostsFile={config.access_known_hosts_path}" in top["ansible_ssh_common_args"]
+    assert top["ansible_ssh_private_key_file"] == str(config.access_key_path)
     assert "StrictHostKeyChecking=yes" in top["ansible_ssh_common_args"]
     assert top["httplab_install_source"] == "wheelhouse"
     assert top["httplab_lab"] == "embedded"

@@ -60,6 +60,7 @@ def _traces(lab: api.Lab) -> list[str]:
     traces += [f"process {h.pid}" for h in lab.hosts if h.pid and psutil.pid_exists(h.pid)]
     cgroups = [Path("/sys/fs/cgroup/systemd/httplab", lab.name)]
     traces += [str(c) for c in cgroups if c.exists()]
+    traces += [str(lab.access_dir)] if lab.access_dir.exists() else []
     return traces
 
 
