@@ -75,8 +75,9 @@ run: ## provision, benchmark and analyse (embedded lab unless INVENTORY=path); r
 	  for built in $(VENV) $(WHEELHOUSE) results; do \
 	    if [ -e "$$built" ]; then chown -R --from=root "$(RUN_USER):" "$$built"; fi; \
 	  done; \
-	fi; \
-	$(AS_USER) $(MAKE) --no-print-directory venv wheelhouse; \
+	fi
+	$(AS_USER) $(MAKE) --no-print-directory venv wheelhouse
+	@set -e; \
 	inventory="$(INVENTORY)"; \
 	if [ -z "$$inventory" ]; then \
 	  $(AS_ROOT) $(BIN)/python -m lab up --name $(LAB_NAME) --owner "$(OWNER)" \
