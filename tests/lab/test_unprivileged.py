@@ -109,7 +109,7 @@ def test_the_owner_runs_ansible_without_root(owned_lab, venv_bin):
         "-m", "ansible.builtin.debug", "-a", whoami,
     )  # fmt: skip
     assert debug.returncode == 0, debug.stdout + debug.stderr
-    assert f'"msg": "{owner.uid}"' in debug.stdout
+    assert f"msg: '{owner.uid}'" in debug.stdout  # ansible.cfg: callback_result_format = yaml
 
 
 def test_the_owner_runs_the_fabric_preflight_without_root(owned_lab, venv_bin):
