@@ -56,7 +56,8 @@ def hand_over(config: LabConfig, owner: Owner) -> None:
         config.key_path.with_suffix(".pub"),
         config.known_hosts_path,
     )
-    ACCESS_ROOT.mkdir(mode=0o755, exist_ok=True)
+    ACCESS_ROOT.mkdir(exist_ok=True)
+    ACCESS_ROOT.chmod(0o755)  # whatever root's umask: every owner enters it to reach their own
     withdraw(config)
     config.access_dir.mkdir(mode=0o700)
     directory = os.open(config.access_dir, os.O_DIRECTORY | os.O_NOFOLLOW)
@@ -69,10 +70,8 @@ def hand_over(config: LabConfig, owner: Owner) -> None:
 
 
 def withdraw(config: LabConfig) -> None:
-    """Remove the owner's copies (a symlink in their place is removed, never followed)."""
-    if config.access_dir.is_symlink():
-        config.access_dir.unlink()
-    elif config.access_dir.exists():
+    """Remove the owner's copies (rmtree removes links in the directory, never follows them)."""
+    if config.access_dir.exists():
         shutil.rmtree(config.access_dir)
 
 
