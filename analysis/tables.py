@@ -211,22 +211,38 @@ def _host_cells(host: dict[str, Any]) -> list[str]:
 DEVICE_COMPONENTS = ["Host", "Processor", "RAM", "Operating system", "Kernel", "Python"]
 
 
+def _clients(hosts: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every client host's facts by name; manifests before schema 3 have the one "client"."""
+    return hosts.get("clients") or {"client": hosts.get("client") or {}}
+
+
 def device_table(manifest: dict[str, Any] | None) -> Table:
-    """The paper's "Device architecture" table, from the manifest's host facts."""
+    """The paper's "Device architecture" table, from the manifest's host facts.
+
+    One column per client host; with one, it is "Client" as in the paper.
+    """
     hosts = (manifest or {}).get("hosts") or {}
-    server, client = _host_cells(hosts.get("server") or {}), _host_cells(hosts.get("client") or {})
-    rows = [[c, s, k] for c, s, k in zip(DEVICE_COMPONENTS, server, client, strict=True)]
-    table = Table("Device architecture", ["Component", "Server", "Client"], rows)
+    clients = _clients(hosts)
+    columns = [_host_cells(hosts.get("server") or {})]
+    columns += [_host_cells(facts) for facts in clients.values()]
+    rows = [[c, *cells] for c, *cells in zip(DEVICE_COMPONENTS, *columns, strict=True)]
+    names = ["Client"] if len(clients) == 1 else [f"Client {name}" for name in clients]
+    table = Table("Device architecture", ["Component", "Server", *names], rows)
     if not hosts:
         table.notes.append("No host facts: manifest.json is missing or has no 'hosts'.")
     return table
 
 
 def device_row(run_id: str, manifest: dict[str, Any] | None) -> list[str]:
-    """One line per run for comparisons: run, server CPU/RAM/OS/kernel, client CPU/OS."""
+    """One line per run for comparisons: run, server CPU/RAM/OS/kernel, client CPU/OS.
+
+    With several client hosts, their CPUs and OSes each once, joined by "; ".
+    """
     hosts = (manifest or {}).get("hosts") or {}
-    server, client = _host_cells(hosts.get("server") or {}), _host_cells(hosts.get("client") or {})
-    return [run_id, server[1], server[2], f"{server[3]} / {server[4]}", client[1], client[3]]
+    server = _host_cells(hosts.get("server") or {})
+    clients = [_host_cells(facts) for facts in _clients(hosts).values()]
+    cpus, oses = ("; ".join(dict.fromkeys(c[i] for c in clients)) for i in (1, 3))
+    return [run_id, server[1], server[2], f"{server[3]} / {server[4]}", cpus, oses]
 
 
 DEVICE_ROW_HEADERS = [

@@ -48,9 +48,11 @@ PAPER_CSV_HEADER = CSV_HEADER[:2]
 META_SCHEMA = 1  # <METHOD>.meta.json, written by bench_client
 # manifest.json, written by the orchestrator. 2: an entry measured by several client hosts
 # keeps each host's files, checksums and clock offset under "hosts"; status may be "partial".
-MANIFEST_SCHEMA = 2
+# 3: "hosts" has "clients", every client host's facts by inventory name ("client" stays: the
+# first of them).
+MANIFEST_SCHEMA = 3
 # Older manifests a run can still resume and analysis still reads (a subset of the current).
-MANIFEST_SCHEMAS_READ = (1, 2)
+MANIFEST_SCHEMAS_READ = (1, 2, 3)
 SWEEP_SCHEMA = 1  # the "sweep" block of a sweep step's meta file (bench_client/sweep.py)
 SAMPLES_SCHEMA = 1  # <METHOD>.server.json, written by the server's resource sampler
 

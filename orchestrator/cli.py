@@ -30,6 +30,7 @@ from bench_client.results_format import (
     check_name,
     exit_codes_help,
 )
+from orchestrator.host_facts import client_facts
 from orchestrator.manifest import COMPLETE, Manifest, git_commit, utc_now
 from orchestrator.measure import run_measurement
 from orchestrator.plan import DESIGNS, SelectionError, build_plan, parse_selection
@@ -219,12 +220,10 @@ def finalize(args: argparse.Namespace) -> dict[str, Any]:
         **args.server_facts,
         **{key: server_cpus[key] for key in SERVER_CPU_KEYS if key in server_cpus},
     }
-    client = meta.get("client")
-    if client:
-        # The client describes itself in its own words; add the manifest's common keys.
-        client.setdefault("address", args.client_address)
-        client.setdefault("kernel", client.get("release"))
-        manifest.data["hosts"]["client"] = client
+    clients = client_facts(manifest, args.clients)
+    manifest.data["hosts"]["clients"] = clients
+    if clients:  # the first client host, where manifests before schema 3 kept it
+        manifest.data["hosts"]["client"] = next(iter(clients.values()))
     # The server describes every stack it runs; the manifest lists those this run measured.
     measured = set(manifest.data["selection"]["stacks"])
     manifest.data["stacks"] = [s for s in args.stacks_info if s["name"] in measured]
@@ -294,7 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     f = commands.add_parser("finalize", help="add host facts and stack versions to the manifest")
     f.add_argument("--run-dir", type=Path, required=True)
     f.add_argument("--server-facts", type=_json_arg, required=True)
-    f.add_argument("--client-address", default=None, help="the client host's address")
+    f.add_argument("--clients", type=_json_arg, required=True,
+                   help='each client host\'s address by name: {"name": "address"}')  # fmt: skip
     f.add_argument("--stacks-info", type=_json_arg, required=True)
     f.add_argument("--tuning", type=_json_arg, default={"enabled": False})
     f.set_defaults(func=finalize)

@@ -126,17 +126,53 @@ def test_finalize_adds_hosts_stacks_and_client_facts(capsys, tmp_path: Path) -> 
     (run_dir / m.meta).write_text(json.dumps({"client": client, "host_noise": noise}))
     status, out = run(
         capsys, "finalize", f"--run-dir={run_dir}",
-        "--client-address=192.0.2.20", '--server-facts={"cpu_count": 2}',
+        '--clients={"win": "192.0.2.20"}', '--server-facts={"cpu_count": 2}',
         '--stacks-info=[{"name": "s1"}, {"name": "s9"}]',
     )  # fmt: skip
     assert status == 0 and out["measurements"] == {"complete": 1}
     manifest = json.loads((run_dir / "manifest.json").read_text())
+    described = {**client, "name": "win", "address": "192.0.2.20", "kernel": "10.0.26100"}
     assert manifest["hosts"] == {
         "server": {"cpu_count": 2, **server_noise},
-        "client": {**client, "address": "192.0.2.20", "kernel": "10.0.26100"},
+        "clients": {"win": described},
+        "client": described,
     }
     assert manifest["stacks"] == [{"name": "s1"}]
     assert manifest["finished"]
+
+
+def test_finalize_records_every_client_hosts_facts_from_its_own_meta_files(
+    capsys, tmp_path: Path
+) -> None:
+    plan(capsys, tmp_path, "--run-id=r1", "--stacks=s1", "--repetitions=2")
+    run_dir = tmp_path / "r1"
+    manifest = Manifest.load(run_dir)
+    first, second = Measurement("constant", "s1", "GET"), Measurement("constant", "s1", "GET", 2)
+    # c2 was lost in the first cell and delivered the second; c3 never delivered.
+    delivered = {first: ["c1"], second: ["c1", "c2"]}
+    for cell, names in delivered.items():
+        hosts: dict[str, dict] = {"c3": {"status": "lost"}}
+        for name in names:
+            share = cell.on_host(name)
+            (run_dir / share.meta).parent.mkdir(parents=True, exist_ok=True)
+            facts = {"name": f"{name}-{cell.repetition}", "cpu_model": f"cpu of {name}"}
+            (run_dir / share.meta).write_text(json.dumps({"client": facts}))
+            hosts[name] = {"status": "complete", "meta": share.meta}
+        hosts.setdefault("c2", {"status": "lost"})
+        manifest.record(cell, status="partial", hosts=hosts, start=None)
+    clients = '{"c1": "192.0.2.1", "c2": "192.0.2.2", "c3": null}'
+    status, _ = run(capsys, "finalize", f"--run-dir={run_dir}", f"--clients={clients}",
+                    "--server-facts={}", "--stacks-info=[]")  # fmt: skip
+    assert status == 0
+    hosts = json.loads((run_dir / "manifest.json").read_text())["hosts"]
+    assert list(hosts["clients"]) == ["c1", "c2", "c3"]  # the inventory's order
+    # The first meta file each host delivered speaks for it.
+    assert hosts["clients"]["c1"] == {"name": "c1-1", "cpu_model": "cpu of c1",
+                                      "address": "192.0.2.1"}  # fmt: skip
+    assert hosts["clients"]["c2"] == {"name": "c2-2", "cpu_model": "cpu of c2",
+                                      "address": "192.0.2.2"}  # fmt: skip
+    assert hosts["clients"]["c3"] == {"name": "c3", "address": "c3"}
+    assert hosts["client"] == hosts["clients"]["c1"]
 
 
 def test_a_corrupt_manifest_is_reported_not_overwritten(capsys, tmp_path: Path) -> None:
