@@ -47,7 +47,11 @@ def build_report(results: Path, out: Path, include_suspect: bool = False) -> Rep
     Suspect CSVs (checksum changed, measurement interrupted or failed) are left out unless
     ``include_suspect``."""
     run = load_run(results, exclude=out, include_suspect=include_suspect)
-    steps = sweep.load_steps(results, run.problems)
+    steps_without_figures: list[Problem] = []
+    steps = sweep.load_steps(results, run.problems, run.manifest, steps_without_figures)
+    note = resources.missing_note(steps_without_figures, "sweep step(s)")
+    if note:
+        run.notes.append(note)
     if run.samples.empty and steps.empty:
         raise ValueError(f"{results}: no readable <mode>/<stack>/<METHOD>.csv found")
     figures = [sweep.sweep_figure(steps)] if not steps.empty else []
@@ -132,7 +136,10 @@ def mode_tables(report: Report) -> list[tables.Table]:
 
 
 def sweep_tables(report: Report) -> list[tables.Table]:
-    return [] if report.sweep_steps.empty else [sweep.sweep_table(report.sweep_steps)]
+    if report.sweep_steps.empty:
+        return []
+    spent = sweep.step_resources_table(report.sweep_steps)
+    return [sweep.sweep_table(report.sweep_steps), *([spent] if spent else [])]
 
 
 def paper_tables(report: Report) -> list[tables.Table]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -86,9 +87,26 @@ def _cell(run: Run, loaded: LoadedCsv, entry: dict[str, Any] | None) -> dict[str
     """The cell's row, or why it has none."""
     if entry is None or loaded.meta is None:
         return "no manifest entry or meta file"
+    found = measured_figures(run.root, entry, loaded.meta)
+    if isinstance(found, str):
+        return found
+    return {
+        "mode": loaded.mode,
+        "stack": loaded.stack,
+        "method": loaded.method,
+        "repetition": loaded.repetition,
+        **found,
+    }
+
+
+def measured_figures(
+    root: Path, entry: dict[str, Any], meta: dict[str, Any]
+) -> dict[str, Any] | str:
+    """A measurement's resource figures over its meta file's window (CELL_COLUMNS from
+    ``requests`` on), from the samples its manifest entry lists; or why there are none."""
     if not entry.get("samples"):
         return entry.get("samples_problem") or "no server samples recorded"
-    path = run.root / entry["samples"]
+    path = root / entry["samples"]
     if not path.is_file():
         return f"{entry['samples']} is missing"
     if sha256_file(path) != entry.get("sha256_samples"):
@@ -96,7 +114,6 @@ def _cell(run: Run, loaded: LoadedCsv, entry: dict[str, Any] | None) -> dict[str
     document = json.loads(path.read_text(encoding="utf-8"))
     if document.get("schema") != SAMPLES_SCHEMA:
         return f"{entry['samples']}: schema {document.get('schema')!r}, expected {SAMPLES_SCHEMA}"
-    meta = loaded.meta
     try:
         found = window_figures(document, _unix(meta["started"]), _unix(meta["finished"]))
     except (KeyError, ValueError) as error:
@@ -104,10 +121,6 @@ def _cell(run: Run, loaded: LoadedCsv, entry: dict[str, Any] | None) -> dict[str
     requests, duration = int(meta["requests"]), float(meta["duration_s"])
     cpu = found["cpu_user_s"] + found["cpu_system_s"]
     return {
-        "mode": loaded.mode,
-        "stack": loaded.stack,
-        "method": loaded.method,
-        "repetition": loaded.repetition,
         "requests": requests,
         "duration_s": duration,
         "throughput_rps": requests / duration if duration > 0 else np.nan,
@@ -268,10 +281,10 @@ def saturation_sentence(summary: pd.DataFrame) -> str:
     )
 
 
-def missing_note(problems: list[Problem]) -> str | None:
-    """One line for the cells without resource figures, grouped by cause."""
+def missing_note(problems: list[Problem], what: str = "cell(s)") -> str | None:
+    """One line for the cells (or ``what``) without resource figures, grouped by cause."""
     if not problems:
         return None
     causes = pd.Series([p.message.removeprefix("no resource figures: ") for p in problems])
     counted = "; ".join(f"{cause} ({count})" for cause, count in causes.value_counts().items())
-    return f"{len(problems)} cell(s) have no server resource figures: {counted}"
+    return f"{len(problems)} {what} have no server resource figures: {counted}"

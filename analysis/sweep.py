@@ -21,10 +21,12 @@ from analysis import figures as fig
 from analysis import sanitize
 from analysis.load import Problem, read_csv
 from analysis.naming import order_methods, order_stacks, stack_colours
+from analysis.resources import measured_figures
 from analysis.tables import CLIENT_MARK, Table, ms
 from bench_client.results_format import SWEEP_MODE, Measurement, meta_path_for
 from bench_client.sweep import CLIENT_LIMITED, WITHIN
 
+RESOURCE_COLUMNS = ("cpu_per_1k_s", "stack_cpu_cores", "server_busy", "peak_rss_mib")
 STEP_COLUMNS = (
     "stack",
     "method",
@@ -40,6 +42,8 @@ STEP_COLUMNS = (
     "verdict",
     "why",
     "stopped",
+    # The server's resource use over the step (analysis/resources.py; empty without samples).
+    *RESOURCE_COLUMNS,
 )
 FIGURE_NAME = "sweep.png"
 STEPS_CSV = "sweep_steps.csv"  # in the report folder: one row per step (STEP_COLUMNS)
@@ -53,8 +57,19 @@ TABLE_NOTE = (
 )
 
 
-def load_steps(root: Path, problems: list[Problem]) -> pd.DataFrame:
-    """Every sweep step under ``root`` (results/<run-id>); unreadable ones go to ``problems``."""
+def load_steps(
+    root: Path,
+    problems: list[Problem],
+    manifest: dict[str, Any] | None = None,
+    without_figures: list[Problem] | None = None,
+) -> pd.DataFrame:
+    """Every sweep step under ``root`` (results/<run-id>); unreadable ones go to ``problems``.
+
+    A step's resource figures come from the server samples its ``manifest`` entry lists;
+    a step without them goes to ``without_figures`` (resources.missing_note counts them).
+    """
+    without_figures = [] if without_figures is None else without_figures
+    entries = {e.get("csv"): e for e in (manifest or {}).get("measurements") or []}
     rows = []
     for path in sorted((root / SWEEP_MODE).glob("*/*.csv")):
         if sanitize.leaves(root, path):
@@ -67,7 +82,8 @@ def load_steps(root: Path, problems: list[Problem]) -> pd.DataFrame:
             continue
         row = _step_row(root, path, cell, problems)
         if row is not None:
-            rows.append(row)
+            found = _step_resources(root, cell, entries.get(cell.csv), without_figures)
+            rows.append(row | found)
     frame = pd.DataFrame(rows, columns=list(STEP_COLUMNS))
     return frame.sort_values(["stack", "method", "repetition", "step"], ignore_index=True)
 
@@ -104,6 +120,18 @@ def _step_row(
         "why": block.get("why", ""),
         "stopped": stopped.get("reason", ""),
     }
+
+
+def _step_resources(
+    root: Path, cell: Measurement, entry: dict[str, Any] | None, problems: list[Problem]
+) -> dict[str, Any]:
+    """The server's CPU and memory over the step, or NaN and a problem saying why."""
+    meta = json.loads((root / cell.meta).read_text(encoding="utf-8"))
+    found = "no manifest entry" if entry is None else measured_figures(root, entry, meta)
+    if isinstance(found, str):
+        problems.append(Problem(root / cell.csv, None, f"no resource figures: {found}"))
+        return dict.fromkeys(RESOURCE_COLUMNS, np.nan)
+    return {column: found[column] for column in RESOURCE_COLUMNS}
 
 
 def sustained(steps: pd.DataFrame) -> pd.DataFrame:
@@ -169,6 +197,37 @@ def sweep_table(steps: pd.DataFrame) -> Table:
         rows,
         [TABLE_NOTE],
     )
+
+
+STEP_RESOURCES_NOTE = (
+    "The server's resource use over each step's timed window, from the samples the "
+    "server's sampler took through the whole sweep (each step keeps its own window's): "
+    "CPU seconds per 1,000 requests, cores the stack kept busy, the busy share of its "
+    "CPUs (all processes) and its peak RSS. docs/results.md defines each."
+)
+
+
+def step_resources_table(steps: pd.DataFrame) -> Table | None:
+    """Per step: the rate offered and achieved beside what the server spent on it."""
+    measured = steps.dropna(subset=["cpu_per_1k_s"])
+    if measured.empty:
+        return None
+    rows = []
+    for stack in order_stacks(measured["stack"].unique()):
+        for method in order_methods(measured.loc[measured["stack"] == stack, "method"].unique()):
+            chosen = measured.loc[(measured["stack"] == stack) & (measured["method"] == method)]
+            for _, row in chosen.iterrows():
+                rows.append([
+                    f"{stack} - {method}"
+                    + (f" rep {row['repetition']}" if row["repetition"] > 1 else ""),
+                    str(row["step"]), f"{row['offered_rps']:.0f}",
+                    "—" if pd.isna(row["throughput_rps"]) else f"{row['throughput_rps']:.0f}",
+                    f"{row['cpu_per_1k_s']:.3f}", f"{row['stack_cpu_cores']:.2f}",
+                    f"{row['server_busy']:.0%}", f"{row['peak_rss_mib']:.1f}",
+                ])  # fmt: skip
+    headers = ["Stack - method", "Step", "Offered (/s)", "Achieved (/s)", "CPU s / 1k req",
+               "Stack cores", "Server busy", "Peak RSS (MiB)"]  # fmt: skip
+    return Table("Sweep steps: server resource use", headers, rows, [STEP_RESOURCES_NOTE])
 
 
 def sweep_figure(steps: pd.DataFrame) -> fig.Figure:

@@ -26,6 +26,7 @@ import socket
 import statistics
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -152,17 +153,29 @@ def pin_client_and_server() -> str:
     return f"reference server on CPU {SERVER_CPU}, clients (bench_client, wrk) on CPU {CLIENT_CPU}"
 
 
-def wrk(url: str, threads: int, connections: int, seconds: int) -> float | None:
+def wrk_argv(url: str, threads: int, connections: int, seconds: int) -> list[str]:
+    return ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", f"{url}/get"]
+
+
+def wrk_throughput(output: str) -> float | None:
+    """The requests/s wrk printed, or None."""
+    found = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    return float(found.group(1)) if found else None
+
+
+def wrk(
+    url: str, threads: int, connections: int, seconds: int, prefix: Sequence[str] = ()
+) -> float | None:
+    """wrk of this machine, run under ``prefix`` (or WRK_PREFIX); None without wrk."""
     if shutil.which("wrk") is None:
         return None
     done = subprocess.run(
-        [*WRK_PREFIX, "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", f"{url}/get"],
+        [*(prefix or WRK_PREFIX), *wrk_argv(url, threads, connections, seconds)],
         capture_output=True,
         text=True,
         check=False,
     )
-    found = re.search(r"Requests/sec:\s+([\d.]+)", done.stdout)
-    return float(found.group(1)) if found else None
+    return wrk_throughput(done.stdout)
 
 
 def _us(seconds: float) -> str:

@@ -16,6 +16,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -165,7 +166,9 @@ def _record(manifest: Manifest, fetched: list[Fetched], watch: ServerWatch) -> N
     server = watch.stop()
     for one in fetched:
         samples, samples_problem = watch.save_samples(
-            one.measurement.stack, manifest.run_dir / one.measurement.samples
+            one.measurement.stack,
+            manifest.run_dir / one.measurement.samples,
+            _step_window(manifest.run_dir / one.measurement.meta, one.measurement),
         )
         manifest.record(
             one.measurement,
@@ -177,6 +180,16 @@ def _record(manifest: Manifest, fetched: list[Fetched], watch: ServerWatch) -> N
             sha256_samples=samples,
             samples_problem=samples_problem,
         )
+
+
+def _step_window(meta_path: Path, measurement: Measurement) -> tuple[float, float] | None:
+    """A sweep step's timed window: one sampler ran through the whole sweep, and each step
+    keeps the samples of its own window (docs/method.md)."""
+    if not measurement.step:
+        return None
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    started, finished = (datetime.fromisoformat(meta[key]) for key in ("started", "finished"))
+    return started.timestamp(), finished.timestamp()
 
 
 def summary(meta_path: Path, measurement: Measurement) -> str:

@@ -107,13 +107,15 @@ class ServerWatch:
             return None
         return noise.window(self.before, after)
 
-    def save_samples(self, stack: str, path: Path) -> tuple[str | None, str]:
+    def save_samples(
+        self, stack: str, path: Path, window: tuple[float, float] | None = None
+    ) -> tuple[str | None, str]:
         """Write ``stack``'s resource samples to ``path`` (after stop): (sha256, "") or
-        (None, "server samples missing: <cause>")."""
+        (None, "server samples missing: <cause>"); ``window``: those covering it alone."""
         if self.sampler is None:
             saved = None, MISSING + (self.problem or "the sampler was not started")
         else:
-            saved = self.sampler.save(unit_of(stack), path)
+            saved = self.sampler.save(unit_of(stack), path, window)
         if saved[0] is None:
             path.unlink(missing_ok=True)  # an earlier attempt's samples do not belong to this CSV
         return saved

@@ -22,7 +22,7 @@ from typing import Any
 
 import paramiko
 
-from bench_client.results_format import SAMPLES_SCHEMA, write_atomic
+from bench_client.results_format import SAMPLES_SCHEMA, sha256_bytes, write_atomic
 from orchestrator import resource_sampler
 from orchestrator.remote.session import python_snippet
 
@@ -83,18 +83,25 @@ class ServerSampler:
         if answer is not None:
             self.files = answer["files"]
 
-    def save(self, unit: str, path: Path) -> tuple[str | None, str]:
-        """Write ``unit``'s samples to ``path``: (sha256, "") or (None, MISSING + the cause)."""
+    def save(
+        self, unit: str, path: Path, window: tuple[float, float] | None = None
+    ) -> tuple[str | None, str]:
+        """Write ``unit``'s samples to ``path``: (sha256, "") or (None, MISSING + the cause).
+
+        ``window`` (Unix seconds): write only the samples that cover it (a sweep step's
+        share of the sweep's samples), once the whole document's sha256 is checked.
+        """
         if unit not in self.files:
             return None, MISSING + (self.problem or f"the sampler returned nothing for {unit}")
         document = self.files[unit]
-        written = write_atomic(path, document["text"])
-        if written != document["sha256"]:
+        received = sha256_bytes(document["text"].encode("utf-8"))
+        if received != document["sha256"]:
             return None, MISSING + (
                 f"sha256 of {path.name} differs from the server's "
-                f"({document['sha256'][:16]}…, here {written[:16]}…)"
+                f"({document['sha256'][:16]}…, here {received[:16]}…)"
             )
-        return written, ""
+        text = document["text"] if window is None else covering(document["text"], *window)
+        return write_atomic(path, text), ""
 
     def _answer(self, line: str | bytes, expected: str) -> dict[str, Any] | None:
         """The sampler's JSON line if it holds ``expected``; else set ``problem``."""
@@ -127,3 +134,14 @@ class ServerSampler:
         if self.channel is not None:
             self.channel.close()
         self.channel = None
+
+
+def covering(text: str, started: float, finished: float) -> str:
+    """The samples document ``text`` cut to [started, finished]: the samples inside it and
+    the one on each side, so that the counters can be interpolated at both ends."""
+    document = json.loads(text)
+    times = [sample[document["columns"].index("time_unix_s")] for sample in document["samples"]]
+    first = max([i for i, time in enumerate(times) if time <= started], default=0)
+    last = min([i for i, time in enumerate(times) if time >= finished], default=len(times) - 1)
+    document["samples"] = document["samples"][first : last + 1]
+    return json.dumps(document, separators=(",", ":")) + "\n"

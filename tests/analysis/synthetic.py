@@ -151,7 +151,7 @@ def write_run(
             Namespace(
                 run_dir=root,
                 server_facts=host_facts("server", cpu),
-                client_address="10.0.0.2",
+                clients={"client": "10.0.0.2"},
                 stacks_info=stack_facts(stacks),
                 tuning={"enabled": False},
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -11,9 +12,12 @@ from analysis import sweep as report_sweep
 from analysis.load import Problem
 from analysis.report import build_report
 from bench_client import config, meta, output, sweep
-from bench_client.results_format import SWEEP_MODE, Measurement
+from bench_client.results_format import SWEEP_MODE, Measurement, sha256_bytes, write_atomic
 from bench_client.timing import Sample
+from orchestrator.manifest import Manifest
+from orchestrator.server_sampler import ServerSampler
 from tests.analysis.synthetic import write_run
+from tests.analysis.test_resources import START, SYSTEM, USER, _iso, samples_document
 
 RULE = config.Sweep(50.0, 2.0, 5, 1.0, 5.0, 0.1, 0.01)
 
@@ -132,3 +136,40 @@ def test_a_step_without_its_sweep_block_is_named_and_skipped(swept: Path) -> Non
     steps = report_sweep.load_steps(swept, problems)
     assert "flask-dev" not in set(steps["stack"])
     assert [p.file for p in problems] == [extra]
+
+
+def test_each_step_keeps_its_window_of_the_sweeps_samples_and_shows_its_cpu(
+    tmp_path: Path,
+) -> None:
+    """One sampler runs through the whole sweep; each step's file is its own window's share
+    (orchestrator.server_sampler.covering), and the report reads CPU and RSS per step."""
+    root = tmp_path / "run"
+    write_steps(root, "flask-gunicorn", "GET", [(0.001, 1.0, False)] * 3)
+    text = json.dumps(samples_document(busy=0.5), separators=(",", ":")) + "\n"
+    sampler = ServerSampler(None, "unused")  # type: ignore[arg-type]  # its answer, as stop() reads it
+    sampler.files = {"unit": {"text": text, "sha256": sha256_bytes(text.encode())}}
+    manifest = Manifest.create(root, run_id="run", seed=1, git="x", selection={},
+                               client_settings={}, lab={})  # fmt: skip
+    for number in (1, 2):  # step 3 was recorded without samples
+        cell = Measurement(SWEEP_MODE, "flask-gunicorn", "GET", step=number)
+        started, finished = START + 2.5 * number - 1.05, START + 2.5 * number + 0.45
+        document = json.loads((root / cell.meta).read_text())
+        document |= {"started": _iso(started), "finished": _iso(finished), "duration_s": 1.5}
+        write_atomic(root / cell.meta, json.dumps(document))
+        sha256, problem = sampler.save("unit", root / cell.samples, (started, finished))
+        assert problem == "" and sha256 is not None
+        times = [row[0] for row in json.loads((root / cell.samples).read_text())["samples"]]
+        # The samples inside the window and one on each side: no more.
+        assert times[0] <= started < times[1] and times[-2] < finished <= times[-1]
+        manifest.record(cell, status="complete", sha256_samples=sha256)
+    without: list[Problem] = []
+    steps = report_sweep.load_steps(root, [], manifest.data, without)
+    measured = steps.dropna(subset=["cpu_per_1k_s"])
+    assert measured["step"].tolist() == [1, 2]
+    assert measured["stack_cpu_cores"].tolist() == pytest.approx([USER + SYSTEM] * 2)
+    assert measured["server_busy"].tolist() == pytest.approx([0.5, 0.5])
+    expected = [(USER + SYSTEM) * 1.5 / n * 1000 for n in measured["requests"]]
+    assert measured["cpu_per_1k_s"].tolist() == pytest.approx(expected)
+    assert [p.message for p in without] == ["no resource figures: no manifest entry"]
+    table = report_sweep.step_resources_table(steps)
+    assert table is not None and [row[1] for row in table.rows] == ["1", "2"]
