@@ -36,8 +36,11 @@ def run_on_hosts(
     """
     if specs[0].measurement.mode == SWEEP_MODE:
         raise ValueError(
-            f"the {SWEEP_MODE} mode runs on one client host (each step decides the next); "
-            "leave it out of httplab_bench_modes with several clients, or give one client"
+            f"the {SWEEP_MODE} mode runs on one client host (each step's rate follows from the "
+            f"step before, judged by the bench_client that measured it), and the inventory "
+            f"lists {len(clients)}: measure the sweep in a run of its own whose inventory has "
+            "one host in group clients (the embedded lab: python -m lab up --clients 1), and "
+            "leave sweep out of httplab_bench_modes with several clients (docs/method.md)"
         )
     watch.start([spec.measurement.stack for spec in specs])
     try:

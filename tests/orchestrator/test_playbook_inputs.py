@@ -55,3 +55,25 @@ def test_an_inventory_outside_inventory_dir_is_told_where_the_matrix_is(tmp_path
     done = run_playbook("playbooks/benchmark.yml", inventory, tmp_path / "results")
     assert done.returncode != 0
     assert "inventory/group_vars/all/stacks.yml" in done.stdout
+
+
+@pytest.mark.parametrize("modes", ['"sweep"', '"constant,sweep"', '["rate", "sweep"]', "[]"])
+def test_the_sweep_with_several_clients_stops_before_anything_runs(
+    tmp_path: Path, modes: str
+) -> None:
+    """[] asks for every mode, the sweep's included; the message says what to do instead."""
+    inventory = tmp_path / "lab.yml"
+    inventory.write_text(
+        "all:\n  children:\n    servers:\n      hosts:\n        s1:\n"
+        "    clients:\n      hosts:\n        c1:\n        c2:\n"
+    )
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory),
+         "playbooks/check_inventory.yml", "-e", "httplab_stacks=[]",
+         "-e", f'{{"httplab_bench_modes": {modes}}}'],
+        cwd=ROOT, capture_output=True, text=True, check=False, timeout=300,
+    )  # fmt: skip
+    assert done.returncode != 0
+    message = " ".join(done.stdout.split())
+    assert "The sweep mode runs on one client host" in message
+    assert "lists 2 client hosts" in message and "python -m lab up --clients 1" in message
