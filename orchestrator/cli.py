@@ -33,7 +33,13 @@ from bench_client.results_format import (
 from orchestrator.host_facts import client_facts
 from orchestrator.manifest import COMPLETE, Manifest, git_commit, utc_now
 from orchestrator.measure import run_measurement
-from orchestrator.plan import DESIGNS, SelectionError, build_plan, parse_selection
+from orchestrator.plan import (
+    DESIGNS,
+    SelectionError,
+    build_plan,
+    parse_selection,
+    unfinished_sweeps,
+)
 from orchestrator.remote import RemoteError
 from orchestrator.remote.ports import plan_warnings
 
@@ -158,7 +164,10 @@ def plan(args: argparse.Namespace) -> dict[str, Any]:
         "planned": len(measurements),
         "pending": len(pending),
         "by_stack": _by_stack(pending, stacks, selection.get("design", "sequential")),
-        "warnings": plan_warnings(selection["modes"], manifest.data["client_settings"]),
+        "warnings": [
+            *plan_warnings(selection["modes"], manifest.data["client_settings"]),
+            *unfinished_sweeps(run_dir, manifest.data["measurements"]),
+        ],
     }
 
 

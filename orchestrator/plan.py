@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterable, Sequence
 from itertools import product
+from pathlib import Path
+from typing import Any
 
 from bench_client.config import SEQUENTIAL_MODES
-from bench_client.results_format import Measurement
+from bench_client.results_format import SWEEP_MODE, Measurement
 
 # sequential: one stack at a time (only it runs); paired: in the sequential modes,
 # all stacks in one time window, blocks of requests in turn (docs/method.md).
@@ -68,3 +71,43 @@ def build_plan(
             for mode, method in rng.sample(pairs, k=len(pairs)):
                 plan.append(Measurement(mode, stack, method, repetition))
     return plan
+
+
+def unfinished_sweeps(run_dir: Path, entries: list[dict[str, Any]]) -> list[str]:
+    """A warning for each sweep whose last recorded step did not end by the stop rule.
+
+    A resumed run counts a sweep whose step 1 is collected as done (docs/method.md): one
+    stopped midway (interrupted, or its last step not delivered) keeps the steps it
+    measured, and the user learns here that the rest of its ladder was not measured.
+    """
+    last: dict[tuple[str, str, int], dict[str, Any]] = {}
+    for entry in entries:
+        if entry["mode"] == SWEEP_MODE:
+            key = (entry["stack"], entry["method"], entry["repetition"])
+            if key not in last or entry["step"] > last[key]["step"]:
+                last[key] = entry
+    warnings = []
+    for (stack, method, repetition), entry in sorted(last.items()):
+        stopped = _stopped(run_dir / entry["meta"]) if entry["status"] == "complete" else None
+        if stopped is not None and stopped != "interrupted":
+            continue
+        label = Measurement(SWEEP_MODE, stack, method, repetition, step=entry["step"]).label
+        if entry["status"] != "complete":
+            how = f"its last step is recorded {entry['status']}"
+        else:
+            how = "was interrupted" if stopped else "its last step recorded is not its last"
+        warnings.append(
+            f"{label}: {how}; a resume does not continue a sweep whose step 1 is "
+            "collected, so its later steps are not measured; start a new run (without "
+            "httplab_run_id) to measure the whole ladder"
+        )
+    return warnings
+
+
+def _stopped(meta: Path) -> str | None:
+    """Why the sweep stopped at this step, if the step says it was its last."""
+    try:
+        block = json.loads(meta.read_text(encoding="utf-8")).get("sweep") or {}
+    except (OSError, ValueError):
+        return None
+    return (block.get("stopped") or {}).get("reason")

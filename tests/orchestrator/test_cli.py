@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench_client.results_format import MANIFEST_SCHEMA, Measurement, client_flags
+from bench_client.results_format import MANIFEST_SCHEMA, Measurement, client_flags, sha256_file
 from orchestrator.cli import main
 from orchestrator.manifest import Manifest
 
@@ -242,3 +242,33 @@ def test_a_sweep_is_planned_as_one_cell_per_stack_and_method_with_its_rule(
     settings = json.loads((tmp_path / "r1/manifest.json").read_text())["client_settings"]
     assert settings["sweep_steps"] == 4
     assert client_flags(settings, "sweep")[-2:] == ("--sweep-max-failures", "0.01")
+
+
+def test_a_resumed_run_says_which_sweeps_stopped_midway(capsys, tmp_path: Path) -> None:
+    """Resuming counts a sweep whose step 1 is collected as done: the plan measures none of
+    its steps again and warns about each sweep that did not end by its stop rule."""
+    plan(capsys, tmp_path, "--run-id=r1", "--modes=sweep", "--stacks=s1", "--methods=GET,POST")
+    run_dir = tmp_path / "r1"
+    manifest = Manifest.load(run_dir)
+    # GET ended by its rule at step 2; POST was interrupted at step 3.
+    ends = {"GET": [None, "latency"], "POST": [None, None, "interrupted"]}
+    for method, stops in ends.items():
+        for number, reason in enumerate(stops, start=1):
+            step = Measurement("sweep", "s1", method, step=number)
+            block = {"stopped": None if reason is None else {"reason": reason}}
+            (run_dir / step.meta).parent.mkdir(parents=True, exist_ok=True)
+            (run_dir / step.meta).write_text(json.dumps({"sweep": block}))
+            (run_dir / step.csv).write_text("Iteration\n")
+            manifest.record(step, status="complete", sha256_csv=sha256_file(run_dir / step.csv),
+                            sha256_meta=sha256_file(run_dir / step.meta))  # fmt: skip
+    status, out = plan(capsys, tmp_path, "--run-id=r1", "--modes=sweep", "--stacks=s1",
+                       "--methods=GET,POST")  # fmt: skip
+    assert status == 0 and out["pending"] == 0
+    sweeps = [w for w in out["warnings"] if "sweep" in w]
+    assert len(sweeps) == 1 and sweeps[0].startswith("s1 sweep POST step 3: was interrupted")
+    # A sweep whose later steps were never delivered warns too.
+    (run_dir / Measurement("sweep", "s1", "GET", step=2).meta).write_text('{"sweep": {}}')
+    _, out = plan(capsys, tmp_path, "--run-id=r1", "--modes=sweep", "--stacks=s1",
+                  "--methods=GET,POST")  # fmt: skip
+    assert any(w.startswith("s1 sweep GET step 2: its last step recorded is not its last")
+               for w in out["warnings"])  # fmt: skip
