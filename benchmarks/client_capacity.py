@@ -11,8 +11,9 @@ user runs it (`python -m bench_client`); the figure is the meta file's
 throughput_rps (correct responses per second over the common window). wrk -t2
 -c16 runs for --wrk-seconds beside it (Debian package `wrk`).
 
-With --inventory, in a running lab whose server runs --stack (`make run` or
-`playbooks/provision.yml` deployed it): bench_client on the inventory's (first)
+With --inventory, in a running lab whose server has --stack deployed (`make run`
+or `playbooks/provision.yml` did it), started alone first (playbooks/stacks_state.yml,
+as a run does): bench_client on the inventory's (first)
 client host, deployed there as a run deploys it and driven over SSH as a run
 drives it, in the same concurrent mode with --processes 1 and 2 against the
 stack's URL as the client sees it; and wrk -t2 -c16 from the client: over SSH
@@ -166,8 +167,18 @@ def loopback(requests: int, wrk_seconds: int) -> None:
         compare(figures, reference, f"wrk -t2 -c{CONCURRENCY} ({wrk_seconds} s)")
 
 
+def run_alone(inventory: str, stack: str) -> None:
+    """Start ``stack`` and stop every other one, as a run does before measuring it."""
+    playbook = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", inventory,
+                "playbooks/stacks_state.yml", "-e", f"httplab_only_stack={stack}"]  # fmt: skip
+    done = subprocess.run(playbook, cwd=REPO, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"starting {stack} alone failed:\n{done.stdout[-2000:]}{done.stderr}")
+
+
 def in_lab(inventory: str, stack: str, requests: int, wrk_seconds: int) -> None:
     url = stack_url(inventory, stack)
+    run_alone(inventory, stack)
     client = read_client(inventory)
     with open_session(client) as session, tempfile.TemporaryDirectory() as scratch:
         cpus = session.run_python("import os; print(len(os.sched_getaffinity(0)))").strip()

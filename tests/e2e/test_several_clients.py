@@ -129,6 +129,16 @@ def test_both_clients_measure_together_and_their_counts_add_up(two_clients, tmp_
     assert sorted(entry["start"]["late_s"]) == sorted(hosts)
     for host in hosts.values():  # the containers share this machine's clock: 0 ± the bound
         assert abs(host["clock"]["offset_s"]) <= host["clock"]["uncertainty_s"]
+    # finalize records each client host's own facts, from its own meta file.
+    addresses = {h.hostname: h.address for h in two_clients.clients}
+    finalized = httplab("finalize", f"--run-dir={run_dir}", f"--clients={json.dumps(addresses)}",
+                        "--server-facts={}", "--stacks-info=[]")  # fmt: skip
+    assert finalized.returncode == 0, finalized.stderr[-2000:]
+    facts = Manifest.load(run_dir).data["hosts"]["clients"]
+    assert list(facts) == list(addresses)
+    for name, address in addresses.items():
+        assert facts[name]["name"] == name  # the container's hostname, in its own words
+        assert facts[name]["address"] == address and facts[name]["cpu_model"]
     window = merged["common_window"]
     print(
         f"\nmerged: {merged['requests']} requests = "
