@@ -73,7 +73,7 @@ def url(lab: api.Lab) -> str:
 def new_run(tmp_path: Path, name: str, **settings: object) -> Path:
     run_dir = tmp_path / name
     Manifest.create(
-        run_dir, run_id=name, seed=1, git="test", selection={},
+        run_dir, run_id=name, seed=1, git="test", selection={"stacks": ["contract"]},
         client_settings={**SETTINGS, **settings}, lab={"kind": "embedded"},
     )  # fmt: skip
     return run_dir
