@@ -185,9 +185,9 @@ def _record(manifest: Manifest, fetched: list[Fetched], watch: ServerWatch) -> N
 def _step_window(meta_path: Path, measurement: Measurement) -> tuple[float, float] | None:
     """A sweep step's timed window: one sampler ran through the whole sweep, and each step
     keeps the samples of its own window (docs/method.md)."""
-    if not measurement.step:
-        return None
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    meta = json.loads(meta_path.read_text(encoding="utf-8")) if measurement.step else {}
+    if not (meta.get("started") and meta.get("finished")):
+        return None  # not a sweep step, or one without a window: the samples stay whole
     started, finished = (datetime.fromisoformat(meta[key]) for key in ("started", "finished"))
     return started.timestamp(), finished.timestamp()
 
