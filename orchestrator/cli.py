@@ -320,6 +320,13 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--cell", required=True, action="append", type=_cell,
                    metavar="MODE,METHOD[,REPETITION]",
                    help="a cell to measure, in turn, in one SSH session (repeatable)")  # fmt: skip
+    m.add_argument("--health-url", action="append", default=[],
+                   help="first run only the --stack units on the server, each waited for on "
+                   "its /health URL as the server reaches it (one per --stack)")  # fmt: skip
+    m.add_argument("--stop-stack", action="append", default=[], metavar="STACK",
+                   help="with --health-url: a stack to stop first (repeatable)")  # fmt: skip
+    m.add_argument("--health-tries", type=int, default=60,
+                   help="with --health-url: tries, a second apart, for each /health")  # fmt: skip
     m.set_defaults(func=run_measurement)
 
     c = commands.add_parser("checksums", help="check the sha256 of every collected file")

@@ -34,6 +34,7 @@ from orchestrator.remote import (
 )
 from orchestrator.remote.measure import measure_together
 from orchestrator.server_noise import ServerWatch, add_to_meta, lab_hosts
+from orchestrator.stack_switch import StackSwitch, StackSwitchError, run_only, stack_switch
 
 
 @dataclass(frozen=True)
@@ -62,9 +63,16 @@ class CellOutcome:
 
 
 def measure_cells(
-    client: ClientHost, server: ClientHost | None, manifest: Manifest, cells: Sequence[Cell]
+    client: ClientHost,
+    server: ClientHost | None,
+    manifest: Manifest,
+    cells: Sequence[Cell],
+    switch: StackSwitch | None = None,
 ) -> list[CellOutcome]:
     """Measure ``cells`` in turn from ``client``, in one SSH session; record each in ``manifest``.
+
+    With ``switch``, the server first runs only the stacks under test (orchestrator.stack_switch);
+    if it cannot, every cell is recorded as failed with the cause.
 
     A cell that fails is recorded as failed and the next one is measured (over a new session
     when the connection was lost); when the client cannot be reached at all, every cell left
@@ -73,6 +81,8 @@ def measure_cells(
     outcomes: list[CellOutcome] = []
     session: RemoteSession | None = None
     with ServerWatch(server) as watch:
+        if (not_running := _switch(watch, switch, manifest, cells)) is not None:
+            return not_running
         try:
             for number, cell in enumerate(cells):
                 if session is not None and not session.is_connected:
@@ -91,12 +101,18 @@ def measure_cells(
 
 
 def measure_cells_on_hosts(
-    clients: list[ClientHost], server: ClientHost | None, manifest: Manifest, cells: Sequence[Cell]
+    clients: list[ClientHost],
+    server: ClientHost | None,
+    manifest: Manifest,
+    cells: Sequence[Cell],
+    switch: StackSwitch | None = None,
 ) -> list[CellOutcome]:
     """Measure ``cells`` in turn, each from every client host at once
     (orchestrator.measure_hosts); a cell a host did not deliver is recorded partial."""
     outcomes: list[CellOutcome] = []
     with ServerWatch(server) as watch:
+        if (not_running := _switch(watch, switch, manifest, cells)) is not None:
+            return not_running
         for cell in cells:
             try:
                 run_on_hosts(manifest, specs(manifest, cell), clients, watch)
@@ -106,6 +122,19 @@ def measure_cells_on_hosts(
                 continue
             outcomes.append(_completed(manifest, cell))
     return outcomes
+
+
+def _switch(
+    watch: ServerWatch, switch: StackSwitch | None, manifest: Manifest, cells: Sequence[Cell]
+) -> list[CellOutcome] | None:
+    """Run only the stacks under test; if that fails, every cell recorded failed (returned)."""
+    if switch is None:
+        return None
+    try:
+        run_only(watch, switch)
+    except StackSwitchError as error:
+        return [_failed(manifest, cell, error) for cell in cells]
+    return None
 
 
 def measure_cell(
@@ -209,11 +238,12 @@ def run_measurement(args: argparse.Namespace) -> dict[str, Any]:
     manifest = Manifest.load(args.run_dir)
     targets = tuple(zip(args.stack, args.url, strict=True))
     cells = [Cell(mode, method, repetition, targets) for mode, method, repetition in args.cell]
+    switch = stack_switch(args.stack, args.stop_stack, args.health_url, args.health_tries)
     clients, server = lab_hosts(args.inventory)
     if len(clients) > 1:  # they share each cell's load, starting together
-        outcomes = measure_cells_on_hosts(clients, server, manifest, cells)
+        outcomes = measure_cells_on_hosts(clients, server, manifest, cells, switch)
     else:
-        outcomes = measure_cells(clients[0], server, manifest, cells)
+        outcomes = measure_cells(clients[0], server, manifest, cells, switch)
     errors = [outcome.error for outcome in outcomes if outcome.error is not None]
     if errors:
         failed = RemoteError(

@@ -94,7 +94,7 @@ class ServerWatch:
         self.problem = ""  # an earlier measurement's failed reading is not this one's
         self.before = self._read()
         become = bool(self.host.hostvars.get("ansible_become"))
-        command = sampler_command(self._python(), self.units, become)
+        command = sampler_command(self.python(), self.units, become)
         self.sampler = ServerSampler(self.connection.transport, command)
         self.sampler.start()
 
@@ -120,7 +120,8 @@ class ServerWatch:
             path.unlink(missing_ok=True)  # an earlier attempt's samples do not belong to this CSV
         return saved
 
-    def _python(self) -> str:
+    def python(self) -> str:
+        """The server's python3 (the inventory's interpreter when it names a path)."""
         assert self.host is not None
         # ansible_python_interpreter may be "auto" and the like: a path is used as is.
         interpreter = str(self.host.hostvars.get("ansible_python_interpreter", ""))
@@ -128,7 +129,7 @@ class ServerWatch:
 
     def _read(self) -> noise.Reading | None:
         assert self.host is not None and self.connection is not None
-        command = shlex.join([self._python(), "-c", noise.SERVER_READING, *self.units])
+        command = shlex.join([self.python(), "-c", noise.SERVER_READING, *self.units])
         try:
             result = self.connection.run(command, hide=True, warn=True, in_stream=False)
         except (OSError, paramiko.SSHException) as error:  # the reading is optional

@@ -113,6 +113,25 @@ def test_an_unreachable_client_records_every_cell_as_failed(
     assert len(entries(run_dir)) == 2
 
 
+def test_a_server_that_cannot_run_only_the_stack_records_every_cell_as_failed(
+    inventory, contract_url, tmp_path, capsys
+):
+    """--health-url: the switch comes first; here the test sshd has no such unit to start."""
+    run_dir = tmp_path / "run-no-switch"
+    new_run(run_dir)
+    lab = with_server(inventory, tmp_path)
+    argv = ["measure", f"--run-dir={run_dir}", f"--inventory={lab}", f"--stack={STACK}",
+            f"--url={contract_url}", "--cell=constant,GET", "--cell=keepalive,POST",
+            f"--health-url={contract_url}/health", "--stop-stack=django-daphne"]  # fmt: skip
+    assert main(argv) == 1
+    error = capsys.readouterr().err
+    assert "2 of 2 cell(s) failed" in error
+    assert f"running only {STACK} failed (exit" in error
+    recorded = entries(run_dir)
+    assert {e["status"] for e in recorded.values()} == {"failed"} and len(recorded) == 2
+    assert all(f"running only {STACK}" in e["message"] for e in recorded.values())
+
+
 def test_ctrl_c_keeps_the_cells_measured_and_what_the_interrupted_one_measured(
     deployed, inventory, contract_url, workdir, tmp_path
 ):

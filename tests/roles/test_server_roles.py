@@ -1,6 +1,7 @@
 """The server roles on the embedded lab's server (real systemd): bad input to
 the role fails cleanly, provision converges and is idempotent, verify passes,
-stacks_state starts only the stack under test, and stack facts are recorded.
+stacks_state starts only the stack under test (as does `httplab measure`'s
+switch), and stack facts are recorded.
 
 The tests share one lab and run in file order: bad input first (it must leave
 the server as it was), then converge, verify and the rest."""
@@ -21,6 +22,8 @@ import ansible_runner
 import pytest
 import yaml
 
+from orchestrator.server_noise import ServerWatch, lab_hosts
+from orchestrator.stack_switch import StackSwitch, StackSwitchError, run_only
 from tests.foundation.pins import read_pins
 
 pytestmark = pytest.mark.roles
@@ -238,6 +241,25 @@ def test_stacks_state_runs_only_the_stack_under_test(embedded_lab, venv_bin, con
     everything = run_playbook(embedded_lab, venv_bin, tmp_path / "all", "stacks_state.yml")
     assert everything.status == "successful", everything.failure_messages
     assert set(_active(embedded_lab).values()) == {"active"}
+
+
+def test_httplab_measure_switches_stacks_over_its_server_connection(embedded_lab, converged):
+    """The per-group switch benchmark.yml uses: one command, same end state as the role's."""
+    first, second = STACKS[0], STACKS[2]
+    others = tuple(stack["name"] for stack in STACKS if stack is not second)
+    health = f"http://127.0.0.1:{second['port']}/health"  # httplab_bind_address 0.0.0.0
+    _, server = lab_hosts(str(embedded_lab.inventory_path))
+    with ServerWatch(server) as watch:
+        run_only(watch, StackSwitch(stop=others, start=(second["name"],), health_urls=(health,)))
+        states = _active(embedded_lab)
+        assert states[second["name"]] == "active", states
+        assert all(state == "inactive" for name, state in states.items() if name in others)
+
+        # A stack that never answers /health is an error naming the URL, after `tries`.
+        silent = f"http://127.0.0.1:{second['port'] + 1000}/health"
+        with pytest.raises(StackSwitchError, match=re.escape(silent)):
+            run_only(watch, StackSwitch((), (first["name"],), (silent,), tries=2))
+    assert _active(embedded_lab)[first["name"]] == "active"
 
 
 @pytest.mark.parametrize("stack", STACKS, ids=lambda stack: stack["name"])

@@ -1,0 +1,100 @@
+"""Run only the stacks under test on the server: one command over the group's server connection.
+
+The playbook runs the role's full state once before the measuring loop (retire the units of
+stacks no longer in the matrix, stop every stack but the first group's, start it). Between
+groups only the stack under test changes, so `httplab measure --health-url` does that switch
+itself, over the SSH connection to the server it holds for the group anyway: one
+`systemctl stop` of the other stacks, one `systemctl start` of the stacks under test, then a
+wait until each answers 200 on /health from the server itself. That is one remote command
+instead of about nine Ansible module runs (docs/design.md, "Switching stacks").
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import paramiko
+
+from orchestrator.remote import RemoteError
+from orchestrator.remote.session import python_snippet
+from orchestrator.server_noise import ServerWatch, unit_of
+
+# Stdlib only (the server has no bench_client): argv is the tries, then the /health URLs.
+_WAIT_HEALTHY = r"""
+import sys, time, urllib.request
+tries = int(sys.argv[1])
+for url in sys.argv[2:]:
+    for attempt in range(tries):
+        try:
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                if answer.status == 200:
+                    break
+                problem = f"status {answer.status}"
+        except OSError as error:
+            problem = str(error)
+        time.sleep(1)
+    else:
+        sys.exit(f"{url} did not answer 200 within {tries} tries: {problem}")
+"""
+
+
+class StackSwitchError(RemoteError):
+    """The server could not be made to run only the stacks under test."""
+
+
+@dataclass(frozen=True)
+class StackSwitch:
+    """Stop ``stop``, start ``start``, and wait for each of ``health_urls`` (the server's own)."""
+
+    stop: tuple[str, ...]
+    start: tuple[str, ...]
+    health_urls: tuple[str, ...]
+    tries: int = 60  # one a second: the role's httplab_health_retries
+
+    def command(self, python: str, become: bool) -> str:
+        """The shell command that does the switch on the server."""
+        systemctl = "sudo -n systemctl" if become else "systemctl"
+        steps = [f"{systemctl} start {shlex.join(map(unit_of, self.start))}"]
+        if self.stop:
+            steps.insert(0, f"{systemctl} stop {shlex.join(map(unit_of, self.stop))}")
+        wait = [python, *python_snippet(_WAIT_HEALTHY), str(self.tries), *self.health_urls]
+        return " && ".join([*steps, shlex.join(wait)])
+
+
+def run_only(watch: ServerWatch, switch: StackSwitch) -> None:
+    """Do ``switch`` over ``watch``'s server connection; StackSwitchError names the cause."""
+    label = ", ".join(switch.start)
+    if watch.host is None or watch.connection is None:
+        raise StackSwitchError(f"cannot run only {label} on the server: {watch.problem}")
+    become = bool(watch.host.hostvars.get("ansible_become"))
+    try:
+        result = watch.connection.run(
+            switch.command(watch.python(), become), hide=True, warn=True, in_stream=False
+        )
+    except (OSError, EOFError, paramiko.SSHException) as error:
+        raise StackSwitchError(f"{watch.host.label}: running only {label}: {error}") from None
+    if result.exited != 0:
+        said = (result.stderr.strip() or result.stdout.strip()).splitlines()[-3:]
+        hint = (
+            " (the server's user needs password-less sudo for systemctl; with a sudo password, "
+            "let Ansible switch stacks: -e httplab_switch_by_role=true --ask-become-pass)"
+            if "password" in " ".join(said)
+            else ""
+        )
+        raise StackSwitchError(
+            f"{watch.host.label}: running only {label} failed (exit {result.exited}): "
+            f"{' | '.join(said)}{hint}"
+        )
+
+
+def stack_switch(
+    stacks: Sequence[str], stop: Sequence[str], health_urls: Sequence[str], tries: int
+) -> StackSwitch | None:
+    """The switch `httplab measure` was asked for (--health-url), or None."""
+    if not health_urls:
+        return None
+    if len(health_urls) != len(stacks):
+        raise ValueError("give one --health-url for each --stack (the server's own URL)")
+    return StackSwitch(tuple(stop), tuple(stacks), tuple(health_urls), tries)
