@@ -3,8 +3,9 @@
 The reference server answers in microseconds, so what a request costs there
 is what the client (and the loopback round trip) adds to every measurement.
 A run does a quick version of this for its own mode and records it in the meta
-file; `python -m bench_client calibrate` does all modes and caches the result
-for `--calibration cached`.
+file (with --calibration-file, once per host and settings: later measurements of
+the same run reuse it, and their meta file says so); `python -m bench_client
+calibrate` does all modes and caches the result for `--calibration cached`.
 """
 
 from __future__ import annotations
@@ -114,17 +115,57 @@ def measure(
 
 
 def for_run(run: config.RunConfig, granularity: float) -> dict[str, Any] | None:
-    """The overhead block of a run's meta file, per --calibration (quick, cached or off)."""
+    """The overhead block of a run's meta file, per --calibration (quick, cached or off).
+
+    With --calibration-file, a quick calibration measured earlier on this host with the same
+    settings (an earlier cell of the same run) is reused and labelled so; a new one is saved.
+    """
     if run.calibration == "off":
         return None
     if run.calibration == "cached":
         cached = _from_cache(run.mode, run.method)
         if cached is not None and cached.get("concurrency", 1) == run.concurrency:
             return {**cached, "source": f"cached ({cache_file()})"}
+    if run.calibration_file is not None and (saved := _saved(run)) is not None:
+        return {
+            **saved,
+            "source": f"quick, reused from {run.calibration_file} (measured at "
+            f"{saved['measured_at']} by an earlier measurement with the same settings)",
+        }
     with refserver.running() as url:
         result = measure(url, run.mode, run.method, run.payload, run, QUICK_REQUESTS, granularity)
+    if run.calibration_file is not None and result["failures"] == 0:
+        saved_as = {"key": _cache_key(), "settings": _settings(run), "result": result}
+        write_atomic(run.calibration_file, json.dumps(saved_as, indent=2))
     note = "quick" if run.calibration == "quick" else "quick (no matching cached calibration)"
     return {**result, "source": note}
+
+
+def _settings(run: config.RunConfig) -> dict[str, Any]:
+    """What a quick calibration depends on besides the host (measure's pacing and load)."""
+    return {
+        "mode": run.mode,
+        "method": run.method,
+        "interval": run.interval,
+        "rate": run.rate,
+        "concurrency": run.concurrency,
+        "payload": run.payload,
+        "requests": QUICK_REQUESTS,
+    }
+
+
+def _saved(run: config.RunConfig) -> dict[str, Any] | None:
+    """The calibration in run.calibration_file, if measured here with the same settings."""
+    assert run.calibration_file is not None
+    try:
+        saved = json.loads(run.calibration_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(saved, dict):
+        return None
+    if saved.get("key") != _cache_key() or saved.get("settings") != _settings(run):
+        return None
+    return saved.get("result")
 
 
 def _from_cache(mode: str, method: str) -> dict[str, Any] | None:

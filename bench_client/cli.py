@@ -180,6 +180,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="measure the client's own overhead for the meta file: quick "
         "(default, ~1 s before the run), cached (from `calibrate`), off",
     )
+    parser.add_argument(
+        "--calibration-file",
+        default=None,
+        metavar="PATH",
+        help="with --calibration quick: reuse the quick calibration saved in PATH when it was "
+        "measured on this host with the same mode, method, pacing and concurrency (the meta "
+        "file says so), else measure it and save it there; the orchestrator gives one per run",
+    )
     parser.add_argument("--out", required=True, help="PATH.csv; PATH.meta.json goes beside it")
     parser.add_argument(
         "--quiet",

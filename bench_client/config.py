@@ -92,6 +92,8 @@ class RunConfig:
     sweep: Sweep | None = None  # the sweep mode's ladder and stop rule
     # Wall-clock time (epoch seconds) at which timing begins, shared by several client hosts.
     start_at: float | None = None
+    # --calibration quick: reuse the calibration saved here for the same settings, or save it.
+    calibration_file: Path | None = None
 
     def per_stack(self) -> list[tuple[str, RunConfig]]:
         """Paired: one single-stack config per stack, --out's {stack} filled in."""
@@ -115,6 +117,7 @@ class RunConfig:
     def as_json(self) -> dict[str, Any]:
         settings = asdict(self)
         settings["out"] = str(self.out)
+        settings["calibration_file"] = self.calibration_file and str(self.calibration_file)
         settings["url"] = self.target.url
         settings["paired"] = None if self.paired is None else asdict(self.paired)
         settings["sweep"] = None if self.sweep is None else asdict(self.sweep)
@@ -149,6 +152,7 @@ def build(
     sweep_shortfall: float = DEFAULT_SWEEP_SHORTFALL,
     sweep_max_failures: float = DEFAULT_SWEEP_MAX_FAILURES,
     start_at: float | None = None,
+    calibration_file: str | None = None,
 ) -> RunConfig:
     """Check every setting against the others; raise ConfigError naming the first problem."""
     method = method.upper()
@@ -159,6 +163,10 @@ def build(
     _require(timeout > 0, f"--timeout must be more than 0 seconds, got {timeout:g}")
     _require(
         calibration in CALIBRATION_CHOICES, f"--calibration must be one of {CALIBRATION_CHOICES}"
+    )
+    _require(
+        calibration_file is None or calibration == "quick",
+        f"--calibration-file goes with --calibration quick, not {calibration}",
     )
     if mode in ("rate", SWEEP_MODE):
         _require(
@@ -229,6 +237,7 @@ def build(
         processes=_processes(mode, processes, workers, iterations),
         sweep=ladder,
         start_at=start_at,
+        calibration_file=None if calibration_file is None else Path(calibration_file),
     )
 
 

@@ -197,14 +197,20 @@ def bench_client_argv(
     """The client's command for ``spec``, writing ``out`` (its cwd: ``layout.src``).
 
     ``paired``: NAME=URL of every stack measured together (the paired design); ``out``
-    then holds ``{stack}``. bench_client runs under bench_client.guard, which stops it when
-    the SSH channel closes and holds the work directory's lock while it runs.
+    then holds ``{stack}``. The quick calibration is measured once per run, mode and method
+    (bench_client --calibration-file) and reused by the run's later measurements.
+    bench_client runs under bench_client.guard, which stops it when the SSH channel closes
+    and holds the work directory's lock while it runs.
     """
     target = [part for item in paired for part in ("--paired", item)] or ["--base-url", spec.url]
+    cell = spec.measurement
+    # The run's first measurement of each mode and method calibrates; the others reuse it.
+    calibration = layout.results / spec.run_id / "calibration" / f"{cell.mode}.{cell.method}.json"
     return layout.python(
         "-m", "bench_client.guard", str(layout.lock), "--", *target,
-        "--method", spec.measurement.method, "--mode", spec.measurement.mode,
+        "--method", cell.method, "--mode", cell.mode,
         *spec.client_args,
+        "--calibration-file", str(calibration),
         "--out", str(out), "--quiet",
     )  # fmt: skip
 

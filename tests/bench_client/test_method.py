@@ -7,6 +7,7 @@ an order of events can be asserted without any timing threshold.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -155,3 +156,38 @@ def test_quick_calibration_runs_at_the_runs_concurrency(server, bench):
     assert "error" not in overhead, overhead
     assert overhead["concurrency"] == 3
     assert overhead["failures"] == 0
+
+
+def test_a_calibration_file_is_measured_once_and_reused_only_with_the_same_settings(
+    server, bench, tmp_path
+):
+    saved = tmp_path / "calibration" / "concurrent.GET.json"
+    run = {"mode": "concurrent", "iterations": 6, "calibration": "quick"}
+    first = bench(server, out="a.csv", concurrency=3, calibration_file=saved, **run)
+    assert first.code == 0
+    assert first.meta["client_overhead"]["source"] == "quick"  # measured, then saved
+    assert json.loads(saved.read_text())["result"] == {
+        key: value for key, value in first.meta["client_overhead"].items() if key != "source"
+    }
+
+    again = bench(server, out="b.csv", concurrency=3, calibration_file=saved, **run)
+    assert again.code == 0
+    reused = again.meta["client_overhead"]
+    assert reused["source"].startswith(f"quick, reused from {saved}")
+    assert reused["measured_at"] == first.meta["client_overhead"]["measured_at"]
+    assert reused["mean_s"] == first.meta["client_overhead"]["mean_s"]
+
+    # Another concurrency is another calibration: measured anew, and saved in its place.
+    other = bench(server, out="c.csv", concurrency=2, calibration_file=saved, **run)
+    assert other.code == 0
+    assert other.meta["client_overhead"]["source"] == "quick"
+    assert other.meta["client_overhead"]["concurrency"] == 2
+    assert json.loads(saved.read_text())["settings"]["concurrency"] == 2
+
+
+def test_a_calibration_file_needs_a_quick_calibration(server, bench, tmp_path, capsys):
+    saved = tmp_path / "calibration.json"
+    result = bench(server, calibration="off", calibration_file=saved, iterations=2)
+    assert result.code == 2
+    assert "--calibration-file goes with --calibration quick, not off" in capsys.readouterr().err
+    assert not saved.exists()

@@ -68,6 +68,7 @@ def test_meta_file_contents(server, bench):
         "paired": None,
         "processes": 1,
         "start_at": None,
+        "calibration_file": None,
         "sweep": None,
     }
     assert meta["design"] == "single"
