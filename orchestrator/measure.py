@@ -12,9 +12,11 @@ measured, and an interruption (Ctrl-C) keeps what the interrupted cell measured.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -140,10 +142,14 @@ def _switch(
 def measure_cell(
     session: RemoteSession, watch: ServerWatch, manifest: Manifest, cell: Cell
 ) -> CellOutcome:
-    """Measure one cell, fetch its files with checksums, and record it in the manifest."""
-    watch.start([stack for stack, _ in cell.targets])  # what else the server did meanwhile
+    """Measure one cell, fetch its files with checksums, and record it in the manifest.
+
+    The server's first noise reading (what else it did meanwhile) is taken while the client's
+    ports are read, on another host: bench_client starts once both are done.
+    """
     try:
-        fetched = measure_together(session, specs(manifest, cell))
+        with _meanwhile(watch.start, [stack for stack, _ in cell.targets]) as server_read:
+            fetched = measure_together(session, specs(manifest, cell), before_run=server_read)
     except MeasurementInterrupted as error:
         # What was measured before the interruption is fetched and verified: keep it.
         if error.fetched is None:
@@ -155,6 +161,17 @@ def measure_cell(
         return _failed(manifest, cell, error, watch)
     _record(manifest, fetched, watch)
     return _completed(manifest, cell)
+
+
+@contextlib.contextmanager
+def _meanwhile(call: Callable[..., None], *args: Any) -> Iterator[Callable[[], None]]:
+    """Run ``call(*args)`` in a thread; yield what waits for it (it is waited for at exit too)."""
+    thread = threading.Thread(target=call, args=args, daemon=True)
+    thread.start()
+    try:
+        yield thread.join
+    finally:
+        thread.join()
 
 
 def _completed(manifest: Manifest, cell: Cell) -> CellOutcome:

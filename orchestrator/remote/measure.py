@@ -14,7 +14,7 @@ import os
 import secrets
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
@@ -237,9 +237,14 @@ def measure_together(
     *,
     log: LinePrefixer | None = None,
     run_timeout: float | None = None,
+    before_run: Callable[[], None] | None = None,
 ) -> list[Fetched]:
     """``measure`` for one spec; for several (one cell of each stack, same mode, method and
-    repetition), one bench_client --paired run that measures them in one time window."""
+    repetition), one bench_client --paired run that measures them in one time window.
+
+    ``before_run`` is called right before bench_client starts: it waits for what must come
+    first elsewhere (the server's first noise reading, taken meanwhile).
+    """
     started = time.monotonic()
     first = specs[0]
     cells = [spec.measurement for spec in specs]
@@ -272,6 +277,8 @@ def measure_together(
         ports.connections_needed(first.measurement.mode, first.client_args) * len(specs),
         stream,
     )
+    if before_run is not None:
+        before_run()
     stream.note(f"running bench_client against {urls}")
     result = session.run(
         argv,
