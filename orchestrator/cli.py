@@ -325,8 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "its /health URL as the server reaches it (one per --stack)")  # fmt: skip
     m.add_argument("--stop-stack", action="append", default=[], metavar="STACK",
                    help="with --health-url: a stack to stop first (repeatable)")  # fmt: skip
-    m.add_argument("--health-tries", type=int, default=60,
-                   help="with --health-url: tries, a second apart, for each /health")  # fmt: skip
+    m.add_argument("--health-timeout", type=float, default=60, metavar="SECONDS",
+                   help="with --health-url: how long the stacks may take to answer")  # fmt: skip
     m.set_defaults(func=run_measurement)
 
     c = commands.add_parser("checksums", help="check the sha256 of every collected file")

@@ -12,11 +12,10 @@ measured, and an interruption (Ctrl-C) keeps what the interrupted cell measured.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -144,34 +143,58 @@ def measure_cell(
 ) -> CellOutcome:
     """Measure one cell, fetch its files with checksums, and record it in the manifest.
 
-    The server's first noise reading (what else it did meanwhile) is taken while the client's
-    ports are read, on another host: bench_client starts once both are done.
+    The server's noise readings overlap the client's own steps on the other host: the first
+    is taken while the client's ports are read (bench_client starts once both are done), the
+    second while the client's files are hashed and fetched (it starts when bench_client ends).
     """
+    stacks = [stack for stack, _ in cell.targets]
+    starting = _InThread(lambda: watch.start(stacks))
+    starting.start()
+
+    def window() -> dict[str, Any] | None:
+        starting.result()  # never before the first reading is done
+        return watch.stop()
+
+    stopping = _InThread(window)
     try:
-        with _meanwhile(watch.start, [stack for stack, _ in cell.targets]) as server_read:
-            fetched = measure_together(session, specs(manifest, cell), before_run=server_read)
+        fetched = measure_together(
+            session, specs(manifest, cell), before_run=starting.result, after_run=stopping.start
+        )
     except MeasurementInterrupted as error:
         # What was measured before the interruption is fetched and verified: keep it.
         if error.fetched is None:
-            _failed(manifest, cell, error, watch)
+            _failed(manifest, cell, error, stopping.result)
         else:
-            _record(manifest, [error.fetched, *error.others], watch)
+            _record(manifest, [error.fetched, *error.others], watch, stopping.result())
         raise
     except RemoteError as error:
-        return _failed(manifest, cell, error, watch)
-    _record(manifest, fetched, watch)
+        return _failed(manifest, cell, error, stopping.result)
+    _record(manifest, fetched, watch, stopping.result())
     return _completed(manifest, cell)
 
 
-@contextlib.contextmanager
-def _meanwhile(call: Callable[..., None], *args: Any) -> Iterator[Callable[[], None]]:
-    """Run ``call(*args)`` in a thread; yield what waits for it (it is waited for at exit too)."""
-    thread = threading.Thread(target=call, args=args, daemon=True)
-    thread.start()
-    try:
-        yield thread.join
-    finally:
-        thread.join()
+class _InThread:
+    """``call`` run once in a thread, from ``start`` (or from ``result``, if not started yet)."""
+
+    def __init__(self, call: Callable[[], Any]) -> None:
+        self._call = call
+        self._thread: threading.Thread | None = None
+        self._result: Any = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        self._result = self._call()
+
+    def result(self) -> Any:
+        """Wait for the call (ServerWatch's calls never raise) and return what it returned."""
+        self.start()
+        assert self._thread is not None
+        self._thread.join()
+        return self._result
 
 
 def _completed(manifest: Manifest, cell: Cell) -> CellOutcome:
@@ -198,18 +221,20 @@ def _block_seed(manifest: Manifest, cell: Cell) -> int:
 
 
 def _failed(
-    manifest: Manifest, cell: Cell, error: RemoteError, watch: ServerWatch | None = None
+    manifest: Manifest, cell: Cell, error: RemoteError, stop: Callable[[], Any] | None = None
 ) -> CellOutcome:
-    if watch is not None:
-        watch.stop()
+    if stop is not None:  # the server's readings of this cell
+        stop()
     for measurement in cell.measurements:
         manifest.record(measurement, status="failed", message=str(error))
     return CellOutcome(cell, "failed", f"{cell.measurements[0].label}: failed: {error}", error)
 
 
-def _record(manifest: Manifest, fetched: list[Fetched], watch: ServerWatch) -> None:
-    """Record fetched measurements, their meta files completed with the server's noise."""
-    server = watch.stop()
+def _record(
+    manifest: Manifest, fetched: list[Fetched], watch: ServerWatch, server: dict[str, Any] | None
+) -> None:
+    """Record fetched measurements, their meta files completed with the server's noise
+    (``server``: its window, from watch.stop)."""
     for one in fetched:
         samples, samples_problem = watch.save_samples(
             one.measurement.stack,
@@ -255,7 +280,7 @@ def run_measurement(args: argparse.Namespace) -> dict[str, Any]:
     manifest = Manifest.load(args.run_dir)
     targets = tuple(zip(args.stack, args.url, strict=True))
     cells = [Cell(mode, method, repetition, targets) for mode, method, repetition in args.cell]
-    switch = stack_switch(args.stack, args.stop_stack, args.health_url, args.health_tries)
+    switch = stack_switch(args.stack, args.stop_stack, args.health_url, args.health_timeout)
     clients, server = lab_hosts(args.inventory)
     if len(clients) > 1:  # they share each cell's load, starting together
         outcomes = measure_cells_on_hosts(clients, server, manifest, cells, switch)

@@ -1,7 +1,8 @@
 """The server's half of the noise guard (bench_client/noise.py): /proc read over SSH.
 
-The orchestrator reads the server once before bench_client starts and once
-after its files are fetched, over one SSH connection to the server for a whole
+The orchestrator reads the server once before bench_client starts (while the
+client's ports are read) and once after it ends (while its files are fetched),
+over one SSH connection to the server for a whole
 group of measurements (the inventory's settings, host key checked). So the
 server's window spans the whole client invocation (its start, calibration,
 probe and warm-up: a few seconds more than the timed requests); the stack

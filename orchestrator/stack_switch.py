@@ -21,12 +21,13 @@ from orchestrator.remote import RemoteError
 from orchestrator.remote.session import python_snippet
 from orchestrator.server_noise import ServerWatch, unit_of
 
-# Stdlib only (the server has no bench_client): argv is the tries, then the /health URLs.
+# Stdlib only (the server has no bench_client): argv is the seconds to wait, then the URLs.
+# Polled every 0.1 s: a stack is measured as soon as it answers, not at the next whole second.
 _WAIT_HEALTHY = r"""
 import sys, time, urllib.request
-tries = int(sys.argv[1])
+deadline = time.monotonic() + float(sys.argv[1])
 for url in sys.argv[2:]:
-    for attempt in range(tries):
+    while True:
         try:
             with urllib.request.urlopen(url, timeout=5) as answer:
                 if answer.status == 200:
@@ -34,9 +35,9 @@ for url in sys.argv[2:]:
                 problem = f"status {answer.status}"
         except OSError as error:
             problem = str(error)
-        time.sleep(1)
-    else:
-        sys.exit(f"{url} did not answer 200 within {tries} tries: {problem}")
+        if time.monotonic() > deadline:
+            sys.exit(f"{url} did not answer 200 within {sys.argv[1]} s: {problem}")
+        time.sleep(0.1)
 """
 
 
@@ -51,7 +52,7 @@ class StackSwitch:
     stop: tuple[str, ...]
     start: tuple[str, ...]
     health_urls: tuple[str, ...]
-    tries: int = 60  # one a second: the role's httplab_health_retries
+    timeout_s: float = 60  # the role's httplab_health_retries, one a second
 
     def command(self, python: str, become: bool) -> str:
         """The shell command that does the switch on the server."""
@@ -59,7 +60,7 @@ class StackSwitch:
         steps = [f"{systemctl} start {shlex.join(map(unit_of, self.start))}"]
         if self.stop:
             steps.insert(0, f"{systemctl} stop {shlex.join(map(unit_of, self.stop))}")
-        wait = [python, *python_snippet(_WAIT_HEALTHY), str(self.tries), *self.health_urls]
+        wait = [python, *python_snippet(_WAIT_HEALTHY), f"{self.timeout_s:g}", *self.health_urls]
         return " && ".join([*steps, shlex.join(wait)])
 
 
@@ -90,11 +91,11 @@ def run_only(watch: ServerWatch, switch: StackSwitch) -> None:
 
 
 def stack_switch(
-    stacks: Sequence[str], stop: Sequence[str], health_urls: Sequence[str], tries: int
+    stacks: Sequence[str], stop: Sequence[str], health_urls: Sequence[str], timeout_s: float
 ) -> StackSwitch | None:
     """The switch `httplab measure` was asked for (--health-url), or None."""
     if not health_urls:
         return None
     if len(health_urls) != len(stacks):
         raise ValueError("give one --health-url for each --stack (the server's own URL)")
-    return StackSwitch(tuple(stop), tuple(stacks), tuple(health_urls), tries)
+    return StackSwitch(tuple(stop), tuple(stacks), tuple(health_urls), timeout_s)

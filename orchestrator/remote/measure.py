@@ -238,12 +238,14 @@ def measure_together(
     log: LinePrefixer | None = None,
     run_timeout: float | None = None,
     before_run: Callable[[], None] | None = None,
+    after_run: Callable[[], None] | None = None,
 ) -> list[Fetched]:
     """``measure`` for one spec; for several (one cell of each stack, same mode, method and
     repetition), one bench_client --paired run that measures them in one time window.
 
     ``before_run`` is called right before bench_client starts: it waits for what must come
-    first elsewhere (the server's first noise reading, taken meanwhile).
+    first elsewhere (the server's first noise reading, taken meanwhile); ``after_run`` right
+    after it ends, whatever its exit (the server's second reading starts then).
     """
     started = time.monotonic()
     first = specs[0]
@@ -287,6 +289,8 @@ def measure_together(
         timeout=run_timeout,
         what=f"bench_client for {context}",
     )
+    if after_run is not None:
+        after_run()
 
     code = result.exited
     said = f": {stream.last_line}" if stream.last_line else ""

@@ -255,10 +255,10 @@ def test_httplab_measure_switches_stacks_over_its_server_connection(embedded_lab
         assert states[second["name"]] == "active", states
         assert all(state == "inactive" for name, state in states.items() if name in others)
 
-        # A stack that never answers /health is an error naming the URL, after `tries`.
+        # A stack that never answers /health is an error naming the URL, after the timeout.
         silent = f"http://127.0.0.1:{second['port'] + 1000}/health"
         with pytest.raises(StackSwitchError, match=re.escape(silent)):
-            run_only(watch, StackSwitch((), (first["name"],), (silent,), tries=2))
+            run_only(watch, StackSwitch((), (first["name"],), (silent,), timeout_s=2))
     assert _active(embedded_lab)[first["name"]] == "active"
 
 
