@@ -14,6 +14,7 @@ import json
 import re
 import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath, PureWindowsPath
@@ -298,12 +299,11 @@ class RemoteSession:
             options["hide"] = True
         if timeout is not None:
             options["timeout"] = timeout
+        started = time.monotonic()
         try:
             result = self.connection.run(command, **options)
         except invoke.CommandTimedOut:
-            raise RemoteError(
-                f"{self.host.label}: {what} did not finish within {timeout:g} s"
-            ) from None
+            raise self.timed_out(what, timeout) from None
         except (OSError, EOFError, paramiko.SSHException) as exc:
             raise self.lost(what, str(exc) or type(exc).__name__) from None
         finally:
@@ -311,6 +311,10 @@ class RemoteSession:
                 stream.flush()
         if result.exited == -1 or not self.is_connected:
             # paramiko reports -1 when the channel closed without an exit status.
+            # invoke closes the channel when the timeout fires, and may return
+            # before its timer thread has finished, so it raises nothing then.
+            if timeout is not None and time.monotonic() - started >= timeout:
+                raise self.timed_out(what, timeout)
             raise self.lost(what, "no exit status received")
         return result
 
@@ -323,6 +327,9 @@ class RemoteSession:
             if not self.is_connected:
                 raise self.lost(what, str(exc) or type(exc).__name__) from None
             raise RemoteError(f"{self.host.label}: {what} failed: {exc}") from None
+
+    def timed_out(self, what: str, timeout: float) -> RemoteError:
+        return RemoteError(f"{self.host.label}: {what} did not finish within {timeout:g} s")
 
     def lost(self, what: str, cause: str) -> ConnectionLostError:
         if self.liveness.silent:
