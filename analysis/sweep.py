@@ -80,9 +80,10 @@ def load_steps(
         except ValueError as error:
             problems.append(Problem(path, None, f"skipped: {error}"))
             continue
-        row = _step_row(root, path, cell, problems)
-        if row is not None:
-            found = _step_resources(root, cell, entries.get(cell.csv), without_figures)
+        loaded = _step_row(root, path, cell, problems)
+        if loaded is not None:
+            row, meta = loaded
+            found = _step_resources(root, cell, meta, entries.get(cell.csv), without_figures)
             rows.append(row | found)
     frame = pd.DataFrame(rows, columns=list(STEP_COLUMNS))
     return frame.sort_values(["stack", "method", "repetition", "step"], ignore_index=True)
@@ -90,7 +91,8 @@ def load_steps(
 
 def _step_row(
     root: Path, path: Path, cell: Measurement, problems: list[Problem]
-) -> dict[str, Any] | None:
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The step's row of STEP_COLUMNS (without the resource columns), and its meta file."""
     meta_path = root / meta_path_for(path.relative_to(root))
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
@@ -104,7 +106,7 @@ def _step_row(
         return None
     times = parsed.frame["time_s"].dropna()  # a failure has no time
     stopped = block.get("stopped") or {}
-    return {
+    row = {
         "stack": cell.stack,
         "method": cell.method,
         "repetition": cell.repetition,
@@ -120,13 +122,17 @@ def _step_row(
         "why": block.get("why", ""),
         "stopped": stopped.get("reason", ""),
     }
+    return row, meta
 
 
 def _step_resources(
-    root: Path, cell: Measurement, entry: dict[str, Any] | None, problems: list[Problem]
+    root: Path,
+    cell: Measurement,
+    meta: dict[str, Any],
+    entry: dict[str, Any] | None,
+    problems: list[Problem],
 ) -> dict[str, Any]:
     """The server's CPU and memory over the step, or NaN and a problem saying why."""
-    meta = json.loads((root / cell.meta).read_text(encoding="utf-8"))
     found = "no manifest entry" if entry is None else measured_figures(root, entry, meta)
     if isinstance(found, str):
         problems.append(Problem(root / cell.csv, None, f"no resource figures: {found}"))

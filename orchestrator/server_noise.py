@@ -94,8 +94,7 @@ class ServerWatch:
         assert self.host is not None
         self.problem = ""  # an earlier measurement's failed reading is not this one's
         self.before = self._read()
-        become = bool(self.host.hostvars.get("ansible_become"))
-        command = sampler_command(self.python(), self.units, become)
+        command = sampler_command(self.python(), self.units, self.become)
         self.sampler = ServerSampler(self.connection.transport, command)
         self.sampler.start()
 
@@ -120,6 +119,12 @@ class ServerWatch:
         if saved[0] is None:
             path.unlink(missing_ok=True)  # an earlier attempt's samples do not belong to this CSV
         return saved
+
+    @property
+    def become(self) -> bool:
+        """Whether the inventory says to become root on the server (sudo)."""
+        assert self.host is not None
+        return bool(self.host.hostvars.get("ansible_become"))
 
     def python(self) -> str:
         """The server's python3 (the inventory's interpreter when it names a path)."""

@@ -140,7 +140,8 @@ def covering(text: str, started: float, finished: float) -> str:
     """The samples document ``text`` cut to [started, finished]: the samples inside it and
     the one on each side, so that the counters can be interpolated at both ends."""
     document = json.loads(text)
-    times = [sample[document["columns"].index("time_unix_s")] for sample in document["samples"]]
+    column = document["columns"].index("time_unix_s")
+    times = [sample[column] for sample in document["samples"]]
     first = max([i for i, time in enumerate(times) if time <= started], default=0)
     last = min([i for i, time in enumerate(times) if time >= finished], default=len(times) - 1)
     document["samples"] = document["samples"][first : last + 1]

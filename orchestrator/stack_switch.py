@@ -69,10 +69,9 @@ def run_only(watch: ServerWatch, switch: StackSwitch) -> None:
     label = ", ".join(switch.start)
     if watch.host is None or watch.connection is None:
         raise StackSwitchError(f"cannot run only {label} on the server: {watch.problem}")
-    become = bool(watch.host.hostvars.get("ansible_become"))
     try:
         result = watch.connection.run(
-            switch.command(watch.python(), become), hide=True, warn=True, in_stream=False
+            switch.command(watch.python(), watch.become), hide=True, warn=True, in_stream=False
         )
     except (OSError, EOFError, paramiko.SSHException) as error:
         raise StackSwitchError(f"{watch.host.label}: running only {label}: {error}") from None
