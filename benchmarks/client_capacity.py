@@ -59,11 +59,11 @@ PROCESSES = (1, 2)
 WARMUP = 500
 
 
-def client_flags(processes: int, requests: int) -> list[str]:
+def client_flags(processes: int, requests: int, calibration: str = "off") -> list[str]:
     """bench_client's concurrent mode as this benchmark runs it, here and in the lab."""
     return [
         "--concurrency", str(CONCURRENCY), "--interval", "0", "--iterations", str(requests),
-        "--warmup", str(WARMUP), "--processes", str(processes), "--calibration", "off",
+        "--warmup", str(WARMUP), "--processes", str(processes), "--calibration", calibration,
     ]  # fmt: skip
 
 
@@ -95,7 +95,7 @@ def lab_bench_client(
         out_dir=out_dir,
         # A run's measurement calibrates once per run and reuses it (--calibration-file);
         # either way the calibration is outside the timed requests.
-        client_args=(*client_flags(processes, requests), "--calibration", "quick"),
+        client_args=tuple(client_flags(processes, requests, calibration="quick")),
     )
     fetched = measure(session, spec)
     return figures_of(out_dir / fetched.measurement.meta)
