@@ -180,6 +180,18 @@ def test_second_provision_changes_nothing(converged):
     assert second.changed() == 0, second.stats
 
 
+def test_the_servers_wheel_hashes_check(embedded_lab, converged):
+    """The stamp the role judges the wheelhouse by lists every wheel, one per line, and checks:
+    an unchanged wheelhouse is not copied again on the next run."""
+    listed = embedded_lab.server.run(
+        "sh", "-c", "cd /opt/httplab/wheelhouse && sha256sum --check --strict WHEELS.sha256"
+    )
+    local = (REPO / "wheelhouse" / "server" / f"py{_server_python(embedded_lab)}").glob("*.whl")
+    assert sorted(line.removesuffix(": OK") for line in listed.stdout.splitlines()) == sorted(
+        wheel.name for wheel in local
+    )
+
+
 def test_a_changed_wheel_on_the_server_is_copied_again(
     embedded_lab, venv_bin, converged, runner_dir
 ):
