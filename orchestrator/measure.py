@@ -281,7 +281,7 @@ def run_measurement(args: argparse.Namespace) -> dict[str, Any]:
     targets = tuple(zip(args.stack, args.url, strict=True))
     cells = [Cell(mode, method, repetition, targets) for mode, method, repetition in args.cell]
     switch = stack_switch(args.stack, args.stop_stack, args.health_url, args.health_timeout)
-    clients, server = lab_hosts(args.inventory)
+    clients, server = lab_hosts(args.inventory, args.inventory_listing)
     if len(clients) > 1:  # they share each cell's load, starting together
         outcomes = measure_cells_on_hosts(clients, server, manifest, cells, switch)
     else:
