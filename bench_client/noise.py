@@ -7,6 +7,10 @@ a busy neighbour on another core does not slow it down.
 
 - own_cpu_cores: CPU time of the measurement itself (the client: this process;
   the server: the processes of the stack under test), per second of the window;
+- apparatus_cpu_cores (the server): the measuring apparatus there, i.e. the SSH session
+  that carries these readings and the resource sampler (its sshd process and everything
+  under it), shown but not judged: on a 1-second window its Python starts alone cost
+  about a tenth of a core, which would flag every short measurement;
 - others_cpu_cores: user+nice+system time of every other process on those CPUs;
 - irq_cpu_cores: interrupt and softirq time, mostly the measurement's own
   network traffic, so shown but not judged;
@@ -113,13 +117,16 @@ def window(before: Reading, after: Reading) -> dict[str, Any]:
         raise ValueError(f"readings out of order ({wall:.6f} s apart)")
     busy = _per_second(before, after, "busy_s", wall)
     own = _per_second(before, after, "own_s", wall)
+    apparatus = _per_second(before, after, "apparatus_s", wall)
     steal = _per_second(before, after, "steal_s", wall)
     cpus = after["cpus"]
+    others = None if busy is None or own is None else busy - own - (apparatus or 0.0)
     return {
         "window_s": round(wall, 3),
         "cpus": cpus,
         "own_cpu_cores": own,
-        "others_cpu_cores": None if busy is None or own is None else round(max(0.0, busy - own), 4),
+        "apparatus_cpu_cores": apparatus,
+        "others_cpu_cores": None if others is None else round(max(0.0, others), 4),
         "irq_cpu_cores": _per_second(before, after, "irq_s", wall),
         "steal_percent": None if steal is None else round(100 * steal / len(cpus), 2),
         "loadavg_before": before.get("loadavg"),
@@ -177,18 +184,37 @@ with open("/proc/stat") as stat:
                 fields[index] = fields.get(index, 0) + int(value)
 own = 0
 stack_cpus = None
-for pid in filter(str.isdigit, os.listdir("/proc")):
+processes = {}  # pid: (command name, parent pid, CPU ticks with its reaped children's)
+for pid in map(int, filter(str.isdigit, os.listdir("/proc"))):
     try:
+        with open(f"/proc/{pid}/stat") as handle:
+            head, tail = handle.read().rsplit(")", 1)
+        values = tail.split()
+        processes[pid] = (head.split("(", 1)[1], int(values[1]), sum(map(int, values[11:15])))
         with open(f"/proc/{pid}/cgroup") as handle:
             cgroup = handle.read()
         if not any(unit in cgroup for unit in units):
             continue
-        with open(f"/proc/{pid}/stat") as handle:
-            values = handle.read().rsplit(")", 1)[1].split()
         own += int(values[11]) + int(values[12])
-        stack_cpus = sorted(os.sched_getaffinity(int(pid)))
+        stack_cpus = sorted(os.sched_getaffinity(pid))
     except OSError:
         continue
+# The apparatus: the SSH session this reading came over (its sshd process and everything under
+# it: these readings, the resource sampler, their shells and sudo). Found by walking up from
+# this process to the first sshd; without one (run locally), this process alone.
+session = os.getpid()
+while session in processes and not processes[session][0].startswith("sshd"):
+    session = processes[session][1]
+if session not in processes:
+    session = os.getpid()
+children = {}
+for pid, (_, parent, _) in processes.items():
+    children.setdefault(parent, []).append(pid)
+apparatus, pending = 0, [session]
+while pending:
+    pid = pending.pop()
+    apparatus += processes[pid][2]
+    pending += children.get(pid, [])
 governors = set()
 for cpu in cpus:
     try:
@@ -206,6 +232,7 @@ print(json.dumps({
     "irq_s": (fields[5] + fields[6]) / tick,
     "steal_s": fields[7] / tick,
     "own_s": own / tick,
+    "apparatus_s": apparatus / tick,
     "stack_cpus": stack_cpus,
     "governor": ",".join(sorted(governors)) or None,
     "loadavg": loadavg,

@@ -36,6 +36,19 @@ def test_window_separates_the_measurements_own_cpu_from_the_others():
     assert noise.reasons("client", block) == ["client: other processes used 20% of a core"]
 
 
+def test_the_servers_measuring_apparatus_is_shown_and_not_counted_as_others():
+    """Its readings and sampler (one SSH session) are the measurement's, not a neighbour's."""
+    before = {**reading(10.0, 100.0, 5.0), "apparatus_s": 3.0}
+    after = {**reading(11.0, 100.9, 5.6), "apparatus_s": 3.25}
+    block = noise.window(before, after)
+    assert block["apparatus_cpu_cores"] == 0.25
+    assert block["others_cpu_cores"] == pytest.approx(0.05)
+    assert noise.reasons("server", block) == []
+    without = noise.window(reading(10.0, 100.0, 5.0), reading(11.0, 100.9, 5.6))
+    assert without["apparatus_cpu_cores"] is None  # the client's reading has none
+    assert without["others_cpu_cores"] == pytest.approx(0.3)
+
+
 def test_others_up_to_the_threshold_are_quiet_and_steal_is_judged_per_cpu():
     at_threshold = noise.window(reading(0.0, 0.0, 0.0), reading(1.0, 0.6, 0.5))
     assert at_threshold["others_cpu_cores"] == pytest.approx(noise.OTHERS_BUSY_CORES)

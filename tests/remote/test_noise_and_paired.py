@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import shlex
 from pathlib import Path
 
 import yaml
@@ -52,6 +53,18 @@ def test_the_server_is_read_before_and_after_over_ssh(inventory, tmp_path):
     assert document["host_noise"]["client"] == client_window
     assert document["host_noise"]["server"] == window
     assert "server_unavailable" not in document["host_noise"]
+
+
+def test_work_in_the_readings_ssh_session_is_apparatus_not_others(inventory, tmp_path):
+    """A process the watch's own SSH session runs (as the sampler is) counts as apparatus."""
+    _, server = lab_hosts(with_server(inventory, tmp_path))
+    burn = "import time\nend = time.process_time() + 0.5\nwhile time.process_time() < end: pass"
+    with ServerWatch(server) as watch:
+        watch.start(["flask-gunicorn"])
+        watch.connection.run(shlex.join(["python3", "-c", burn]), hide=True, in_stream=False)
+        window = watch.stop()
+    assert window is not None, watch.problem
+    assert window["apparatus_cpu_cores"] * window["window_s"] >= 0.45
 
 
 def test_an_unreachable_server_leaves_its_half_empty_with_the_reason(inventory, tmp_path):
