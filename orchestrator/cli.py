@@ -163,7 +163,8 @@ def plan(args: argparse.Namespace) -> dict[str, Any]:
         "resumed": resumed,
         "planned": len(measurements),
         "pending": len(pending),
-        "by_stack": _by_stack(pending, stacks, selection.get("design", "sequential")),
+        "by_stack": (groups := _by_stack(pending, stacks, selection.get("design", "sequential"))),
+        "batches": _by_repetition(groups),
         "warnings": [
             *plan_warnings(selection["modes"], manifest.data["client_settings"]),
             *unfinished_sweeps(run_dir, manifest.data["measurements"]),
@@ -197,7 +198,22 @@ def _by_stack(
         groups[-1]["measurements"].append(
             {**vars(m), "csv": m.csv, "label": m.label, "cell": _cell_argument(m)}
         )
+    for group in groups:  # the stacks to stop while this group is measured
+        running = {one["stack"] for one in group["measurements"][0].get("paired", [group])}
+        group["stop"] = [name for name in stacks if name not in running]
     return groups
+
+
+def _by_repetition(groups: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The groups in batches, a repetition each (by its first cell): the playbook runs one
+    `httplab measure --groups` per batch, so a person sees each repetition's summary."""
+    batches: list[list[dict[str, Any]]] = []
+    for group in groups:
+        repetition = group["measurements"][0]["repetition"]
+        if not batches or batches[-1][0]["measurements"][0]["repetition"] != repetition:
+            batches.append([])
+        batches[-1].append(group)
+    return batches
 
 
 def _cell_argument(measurement: Measurement) -> str:
@@ -316,20 +332,29 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--inventory-listing", type=Path, metavar="FILE",
                    help="`ansible-inventory -i INVENTORY --list` of that inventory, resolved "
                    "once for the whole run (else resolved here, about 1 s)")  # fmt: skip
-    m.add_argument("--url", required=True, action="append",
+    m.add_argument("--url", action="append", default=[],
                    help="the stack's base URL as the client sees it")  # fmt: skip
-    m.add_argument("--stack", required=True, action="append",
+    m.add_argument("--stack", action="append", default=[],
                    help="the stack; several (each with its --url): the paired design")  # fmt: skip
-    m.add_argument("--cell", required=True, action="append", type=_cell,
+    m.add_argument("--cell", action="append", type=_cell, default=[],
                    metavar="MODE,METHOD[,REPETITION]",
                    help="a cell to measure, in turn, in one SSH session (repeatable)")  # fmt: skip
+    m.add_argument("--groups", type=_json_arg, metavar="JSON",
+                   help="instead of --stack, --url and --cell: groups of `httplab plan`'s "
+                   "by_stack, measured in turn over the same connections")  # fmt: skip
+    m.add_argument("--target-address",
+                   help="with --groups: the server's address as the client reaches it")  # fmt: skip
+    m.add_argument("--health-address",
+                   help="with --groups: the server's address as it reaches itself; each "
+                   "group first runs only its stacks, waited for on /health")  # fmt: skip
     m.add_argument("--health-url", action="append", default=[],
                    help="first run only the --stack units on the server, each waited for on "
                    "its /health URL as the server reaches it (one per --stack)")  # fmt: skip
     m.add_argument("--stop-stack", action="append", default=[], metavar="STACK",
                    help="with --health-url: a stack to stop first (repeatable)")  # fmt: skip
     m.add_argument("--health-timeout", type=float, default=60, metavar="SECONDS",
-                   help="with --health-url: how long the stacks may take to answer")  # fmt: skip
+                   help="with --health-url or --health-address: how long the stacks may take "
+                   "to answer")  # fmt: skip
     m.set_defaults(func=run_measurement)
 
     c = commands.add_parser("checksums", help="check the sha256 of every collected file")

@@ -1,12 +1,13 @@
-"""Measure a group of cells on one client host and record each cell in the manifest.
+"""Measure groups of cells from the client hosts and record each cell in the manifest.
 
-The playbook calls ``httplab measure`` once per group of the plan (one stack with only it
-running, or in the paired design one cell of every stack): one SSH session to the client and
-one to the server serve the whole group, so connecting, reading the inventory and starting
-Python are paid once per group, not once per cell. Each cell is still its own bench_client
-run with its own CSV and meta file, fetched with its sha256 and recorded on its own: a resume
-skips exactly the collected cells, a failed cell is recorded as failed and the next one is
-measured, and an interruption (Ctrl-C) keeps what the interrupted cell measured.
+The playbook calls ``httplab measure --groups`` once per repetition of the plan, for its
+groups (one stack with only it running, or in the paired design one cell of every stack): one
+SSH session to the client and one to the server serve every group, so connecting, reading the
+inventory and starting Python are paid once per repetition, not once per cell or group. Each
+cell is still its own bench_client run with its own CSV and meta file, fetched with its sha256
+and recorded on its own: a resume skips exactly the collected cells, a failed cell is recorded
+as failed and the next one is measured, and an interruption (Ctrl-C) keeps what the
+interrupted cell measured.
 """
 
 from __future__ import annotations
@@ -63,78 +64,93 @@ class CellOutcome:
     error: RemoteError | None = None
 
 
-def measure_cells(
-    client: ClientHost,
+@dataclass(frozen=True)
+class Group:
+    """Cells measured with only their stacks running: ``switch`` first makes it so (None: the
+    server is already switched, e.g. by the role)."""
+
+    cells: tuple[Cell, ...]
+    switch: StackSwitch | None = None
+
+
+def measure_groups(
+    clients: Sequence[ClientHost],
     server: ClientHost | None,
     manifest: Manifest,
-    cells: Sequence[Cell],
-    switch: StackSwitch | None = None,
+    groups: Sequence[Group],
 ) -> list[CellOutcome]:
-    """Measure ``cells`` in turn from ``client``, in one SSH session; record each in ``manifest``.
+    """Measure each group in turn, its cells from the client host in one SSH session (kept from
+    group to group); record each cell in ``manifest``. With several client hosts each cell
+    runs on every one at once (orchestrator.measure_hosts).
 
-    With ``switch``, the server first runs only the stacks under test (orchestrator.stack_switch);
-    if it cannot, every cell is recorded as failed with the cause.
-
-    A cell that fails is recorded as failed and the next one is measured (over a new session
-    when the connection was lost); when the client cannot be reached at all, every cell left
-    is recorded as failed. An interruption records what the cell measured, then propagates.
+    A group whose switch fails has every cell recorded as failed with the cause, and the next
+    group is measured. A cell that fails is recorded as failed and the next one is measured
+    (over a new session when the connection was lost); when the client cannot be reached at
+    all, every cell left is recorded as failed. An interruption records what the cell
+    measured, then propagates.
     """
     outcomes: list[CellOutcome] = []
-    session: RemoteSession | None = None
-    with ServerWatch(server) as watch:
-        if (not_running := _switch(watch, switch, manifest, cells)) is not None:
-            return not_running
-        try:
-            for number, cell in enumerate(cells):
-                if session is not None and not session.is_connected:
-                    session.close()  # lost during the previous cell: connect again
-                    session = None
-                try:
-                    session = session or open_session(client)
-                except RemoteError as error:  # unreachable: nothing more can be measured
-                    outcomes += [_failed(manifest, left, error) for left in cells[number:]]
-                    break
-                outcomes.append(measure_cell(session, watch, manifest, cell))
-        finally:
-            if session is not None:
-                session.close()
-    return outcomes
-
-
-def measure_cells_on_hosts(
-    clients: list[ClientHost],
-    server: ClientHost | None,
-    manifest: Manifest,
-    cells: Sequence[Cell],
-    switch: StackSwitch | None = None,
-) -> list[CellOutcome]:
-    """Measure ``cells`` in turn, each from every client host at once
-    (orchestrator.measure_hosts); a cell a host did not deliver is recorded partial."""
-    outcomes: list[CellOutcome] = []
-    with ServerWatch(server) as watch:
-        if (not_running := _switch(watch, switch, manifest, cells)) is not None:
-            return not_running
-        for cell in cells:
-            try:
-                run_on_hosts(manifest, specs(manifest, cell), clients, watch)
-            except RemoteError as error:
-                label = cell.measurements[0].label
-                outcomes.append(CellOutcome(cell, "failed", f"{label}: {error}", error))
+    with ServerWatch(server) as watch, _ClientSession(clients[0]) as client:
+        for number, group in enumerate(groups):
+            if (not_running := _switch(watch, group, manifest)) is not None:
+                outcomes += not_running
                 continue
-            outcomes.append(_completed(manifest, cell))
+            for index, cell in enumerate(group.cells):
+                if len(clients) > 1:
+                    outcomes.append(_on_hosts(clients, watch, manifest, cell))
+                    continue
+                try:
+                    session = client.connected()
+                except RemoteError as error:  # unreachable: nothing more can be measured
+                    later = [cell for group in groups[number + 1 :] for cell in group.cells]
+                    left = [*group.cells[index:], *later]
+                    return outcomes + [_failed(manifest, cell, error) for cell in left]
+                outcomes.append(measure_cell(session, watch, manifest, cell))
     return outcomes
 
 
-def _switch(
-    watch: ServerWatch, switch: StackSwitch | None, manifest: Manifest, cells: Sequence[Cell]
-) -> list[CellOutcome] | None:
-    """Run only the stacks under test; if that fails, every cell recorded failed (returned)."""
-    if switch is None:
+class _ClientSession:
+    """One SSH session to the client for every cell, opened when first needed and opened
+    again when the previous cell lost it; closed on exit."""
+
+    def __init__(self, host: ClientHost) -> None:
+        self.host = host
+        self.session: RemoteSession | None = None
+
+    def connected(self) -> RemoteSession:
+        if self.session is not None and not self.session.is_connected:
+            self.session.close()
+            self.session = None
+        self.session = self.session or open_session(self.host)
+        return self.session
+
+    def __enter__(self) -> _ClientSession:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.session is not None:
+            self.session.close()
+
+
+def _on_hosts(
+    clients: Sequence[ClientHost], watch: ServerWatch, manifest: Manifest, cell: Cell
+) -> CellOutcome:
+    """One cell from every client host at once; a cell a host did not deliver is partial."""
+    try:
+        run_on_hosts(manifest, specs(manifest, cell), list(clients), watch)
+    except RemoteError as error:
+        return CellOutcome(cell, "failed", f"{cell.measurements[0].label}: {error}", error)
+    return _completed(manifest, cell)
+
+
+def _switch(watch: ServerWatch, group: Group, manifest: Manifest) -> list[CellOutcome] | None:
+    """Run only the group's stacks; if that fails, every cell recorded failed (returned)."""
+    if group.switch is None:
         return None
     try:
-        run_only(watch, switch)
+        run_only(watch, group.switch)
     except StackSwitchError as error:
-        return [_failed(manifest, cell, error) for cell in cells]
+        return [_failed(manifest, cell, error) for cell in group.cells]
     return None
 
 
@@ -273,23 +289,22 @@ def summary(meta_path: Path, measurement: Measurement) -> str:
 
 
 def run_measurement(args: argparse.Namespace) -> dict[str, Any]:
-    """`httplab measure`: the cells of --cell, each of the --stack/--url targets (several: the
-    paired design); prints each cell's CSVs and summary; exits non-zero if a cell failed."""
-    if len(args.stack) != len(args.url):
-        raise ValueError("give one --url for each --stack")
+    """`httplab measure`: one group (the cells of --cell, each of the --stack/--url targets;
+    several targets: the paired design) or the plan's groups (--groups); prints each cell's
+    CSVs and summary; exits non-zero if a cell failed."""
     manifest = Manifest.load(args.run_dir)
-    targets = tuple(zip(args.stack, args.url, strict=True))
-    cells = [Cell(mode, method, repetition, targets) for mode, method, repetition in args.cell]
-    switch = stack_switch(args.stack, args.stop_stack, args.health_url, args.health_timeout)
-    clients, server = lab_hosts(args.inventory, args.inventory_listing)
-    if len(clients) > 1:  # they share each cell's load, starting together
-        outcomes = measure_cells_on_hosts(clients, server, manifest, cells, switch)
+    if args.groups is not None:
+        groups = plan_groups(
+            args.groups, args.target_address, args.health_address, args.health_timeout
+        )
     else:
-        outcomes = measure_cells(clients[0], server, manifest, cells, switch)
+        groups = [flag_group(args)]
+    clients, server = lab_hosts(args.inventory, args.inventory_listing)
+    outcomes = measure_groups(clients, server, manifest, groups)
     errors = [outcome.error for outcome in outcomes if outcome.error is not None]
     if errors:
         failed = RemoteError(
-            f"{len(errors)} of {len(cells)} cell(s) failed and are recorded as failed (or "
+            f"{len(errors)} of {len(outcomes)} cell(s) failed and are recorded as failed (or "
             "partial) in the manifest (a resume measures them again): "
             + "; ".join(map(str, errors))
         )
@@ -299,3 +314,47 @@ def run_measurement(args: argparse.Namespace) -> dict[str, Any]:
         "csv": [m.csv for outcome in outcomes for m in outcome.cell.measurements],
         "summary": [outcome.summary for outcome in outcomes],
     }
+
+
+def flag_group(args: argparse.Namespace) -> Group:
+    """The one group --stack, --url, --cell (and --health-url, --stop-stack) describe."""
+    if not (args.stack and args.url and args.cell):
+        raise ValueError("give --groups, or --stack, --url and --cell")
+    if len(args.stack) != len(args.url):
+        raise ValueError("give one --url for each --stack")
+    targets = tuple(zip(args.stack, args.url, strict=True))
+    switch = stack_switch(args.stack, args.stop_stack, args.health_url, args.health_timeout)
+    return Group(tuple(Cell(*cell, targets) for cell in args.cell), switch)
+
+
+def plan_groups(
+    groups: Sequence[dict[str, Any]],
+    target_address: str | None,
+    health_address: str | None,
+    health_timeout: float,
+) -> list[Group]:
+    """`httplab plan`'s groups (its by_stack items) to measure: each stack's URL on
+    ``target_address`` (the server as the client reaches it); with ``health_address`` (the
+    server as it reaches itself), each group first runs only its stacks."""
+    if not target_address:
+        raise ValueError("--groups needs --target-address (the server as the client reaches it)")
+    measured = []
+    for group in groups:
+        stacks = group["measurements"][0].get("paired") or [group]
+        targets = tuple((one["stack"], f"http://{target_address}:{one['port']}") for one in stacks)
+        cells = tuple(
+            Cell(item["mode"], item["method"], item["repetition"], targets)
+            for item in group["measurements"]
+        )
+        switch = None
+        if health_address:
+            switch = StackSwitch(
+                stop=tuple(group["stop"]),
+                start=tuple(stack for stack, _ in targets),
+                health_urls=tuple(
+                    f"http://{health_address}:{one['port']}/health" for one in stacks
+                ),
+                timeout_s=health_timeout,
+            )
+        measured.append(Group(cells, switch))
+    return measured

@@ -202,8 +202,19 @@ def test_paired_design_measures_each_sequential_cell_of_all_stacks_together(
         assert item["label"].startswith("all stacks constant ")
         assert item["cell"] == f"constant,{item['method']},{item['repetition']}"  # measure --cell
         assert [(c["stack"], c["port"]) for c in item["paired"]] == [("s1", 5001), ("s2", 5002)]
+        assert group["stop"] == []  # both stacks run while they are measured together
     assert {m["mode"] for g in alone for m in g["measurements"]} == {"concurrent"}
     assert sum(len(g["measurements"]) for g in alone) == 2 * 2 * 2
+    assert [g["stop"] for g in alone] == [["s2"] if g["stack"] == "s1" else ["s1"] for g in alone]
+    # One batch a repetition (the playbook's `httplab measure --groups` each), all in order.
+    batches = out["batches"]
+    assert [group for batch in batches for group in batch] == out["by_stack"]
+    assert [
+        {m["repetition"] for g in batch for m in g["measurements"][:1]} for batch in batches
+    ] == [
+        {1},
+        {2},
+    ]
 
 
 def test_a_run_planned_before_designs_resumes_as_sequential(capsys, tmp_path: Path) -> None:

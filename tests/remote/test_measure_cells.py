@@ -13,7 +13,7 @@ import pytest
 
 from orchestrator.cli import main
 from orchestrator.manifest import CHECKSUM_KEYS, Manifest
-from orchestrator.measure import Cell, measure_cells
+from orchestrator.measure import Cell, Group, measure_groups
 from orchestrator.remote.errors import RemoteError
 from orchestrator.remote.inventory import read_client
 from tests.remote import sshd as sshd_tools
@@ -35,6 +35,14 @@ def new_run(run_dir: Path, iterations: int = 8, interval: float = 0.0) -> Manife
     )  # fmt: skip
 
 
+PLAN_SETTINGS = [
+    "--design=sequential", "--block=2", "--seed=7", "--iterations=8", "--interval=0",
+    "--timeout=5", "--concurrency=2", "--rate=", "--warmup=1", "--sweep-start-rate=50",
+    "--sweep-factor=1.5", "--sweep-steps=2", "--sweep-step-seconds=1",
+    "--sweep-latency-factor=5", "--sweep-shortfall=0.1", "--sweep-max-failures=0.01",
+]  # fmt: skip
+
+
 def entries(run_dir: Path) -> dict[str, dict]:
     return {e["csv"]: e for e in Manifest.load(run_dir).data["measurements"]}
 
@@ -49,7 +57,7 @@ def test_each_cell_is_fetched_and_recorded_on_its_own_and_a_failed_one_does_not_
         Cell("rate", "GET", 1, target),  # no rate in the run's settings: bench_client refuses
         Cell("concurrent", "POST", 2, target),
     ]
-    outcomes = measure_cells(read_client(inventory), None, manifest, cells)
+    outcomes = measure_groups([read_client(inventory)], None, manifest, [Group(tuple(cells))])
     assert [o.status for o in outcomes] == ["complete", "failed", "complete"]
     assert isinstance(outcomes[1].error, RemoteError) and "--rate" in str(outcomes[1].error)
     recorded = entries(manifest.run_dir)
@@ -94,6 +102,37 @@ def test_the_command_reads_the_server_around_each_cell_and_says_which_cells_fail
         "constant/flask-gunicorn/POST.rep2.csv": "complete",
         "rate/flask-gunicorn/POST.csv": "failed",
     }
+
+
+def test_the_plans_groups_are_measured_in_one_command(
+    deployed, inventory, contract_url, tmp_path, capsys
+):
+    """--groups: what `httplab plan` printed (its by_stack), each group's URL built from the
+    matrix's port and --target-address; the playbook passes one repetition's groups."""
+    address, port = contract_url.removeprefix("http://").rsplit(":", 1)
+    matrix = [{"name": STACK, "port": int(port)}, {"name": "django-daphne", "port": 1}]
+    selection = ["--stacks=[]", "--modes=constant,keepalive", "--methods=GET", "--repetitions=2"]
+    planned = main(["plan", f"--results={tmp_path / 'results'}", f"--matrix={json.dumps(matrix)}",
+                    *selection, *PLAN_SETTINGS])  # fmt: skip
+    assert planned == 0
+    plan = json.loads(capsys.readouterr().out)
+    run_dir = Path(plan["run_dir"])
+    mine = [group for group in plan["by_stack"] if group["stack"] == STACK]
+    assert [group["stop"] for group in mine] == [["django-daphne"]] * len(mine)
+    assert [len(batch) for batch in plan["batches"]] == [2, 2]  # a repetition each
+    argv = ["measure", f"--run-dir={run_dir}", f"--inventory={inventory}",
+            f"--groups={json.dumps(mine)}", f"--target-address={address}"]  # fmt: skip
+    assert main(argv) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert sorted(printed["csv"]) == [
+        "constant/flask-gunicorn/GET.csv",
+        "constant/flask-gunicorn/GET.rep2.csv",
+        "keepalive/flask-gunicorn/GET.csv",
+        "keepalive/flask-gunicorn/GET.rep2.csv",
+    ]
+    assert {e["status"] for e in entries(run_dir).values()} == {"complete"}
+    assert main([*argv[:-1]]) == 1  # no --target-address: the URLs cannot be built
+    assert "--target-address" in capsys.readouterr().err
 
 
 def test_an_unreachable_client_records_every_cell_as_failed(
