@@ -16,6 +16,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path, PurePath
 
 from bench_client.results_format import (
@@ -205,12 +206,14 @@ def bench_client_argv(
     target = [part for item in paired for part in ("--paired", item)] or ["--base-url", spec.url]
     cell = spec.measurement
     # The run's first measurement of each mode and method calibrates; the others reuse it.
-    calibration = layout.results / spec.run_id / "calibration" / f"{cell.mode}.{cell.method}.json"
+    # Only the quick calibration (bench_client's default) is measured, and so saved.
+    saved = layout.results / spec.run_id / "calibration" / f"{cell.mode}.{cell.method}.json"
+    asked = [value for flag, value in pairwise(spec.client_args) if flag == "--calibration"]
+    reuse = ["--calibration-file", str(saved)] if asked[-1:] in ([], ["quick"]) else []
     return layout.python(
         "-m", "bench_client.guard", str(layout.lock), "--", *target,
         "--method", cell.method, "--mode", cell.mode,
-        *spec.client_args,
-        "--calibration-file", str(calibration),
+        *spec.client_args, *reuse,
         "--out", str(out), "--quiet",
     )  # fmt: skip
 

@@ -7,6 +7,7 @@ The Python helpers that the client runs are executed for real, locally.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import subprocess
@@ -151,3 +152,19 @@ def test_sha256_helper_hashes_what_exists(tmp_path: Path) -> None:
     assert json.loads(done.stdout) == {
         str(present): hashlib.sha256(present.read_bytes()).hexdigest()
     }
+
+
+@pytest.mark.parametrize(
+    ("asked", "reused"),
+    [((), True), (("--calibration", "quick"), True), (("--calibration", "off"), False),
+     (("--calibration", "cached"), False)],
+)  # fmt: skip
+def test_only_the_quick_calibration_is_saved_for_reuse(asked: tuple[str, ...], reused: bool):
+    """bench_client refuses --calibration-file beside another calibration than quick."""
+    layout = client_layout("/home/jane", "httplab-client", False)
+    spec = dataclasses.replace(WINDOWS_SPEC, client_args=("--iterations", "200", *asked))
+    argv = bench_client_argv(layout, spec, layout.results / "run-1" / "GET.csv")
+    assert ("--calibration-file" in argv) is reused
+    if reused:
+        saved = argv[argv.index("--calibration-file") + 1]
+        assert saved.endswith("run-1/calibration/constant.POST.json")
