@@ -95,16 +95,24 @@ def benchmark_wall(run_dir: Path) -> str:
         elapsed = datetime.fromisoformat(finished) - datetime.fromisoformat(started)
         wall = f"{elapsed.total_seconds():.0f} s"
     entries = manifest["measurements"]
-    busy = sum(
-        bool(json.loads((run_dir / e["meta"]).read_text(encoding="utf-8"))["host_noise"]["busy"])
+    metas = [
+        json.loads((run_dir / e["meta"]).read_text(encoding="utf-8"))
         for e in entries
         if e["status"] == "complete"
+    ]
+    busy = sum(bool(meta["host_noise"]["busy"]) for meta in metas)
+    timed = sum(
+        (
+            datetime.fromisoformat(meta["finished"]) - datetime.fromisoformat(meta["started"])
+        ).total_seconds()
+        for meta in metas
     )
     statuses = ", ".join(f"{s} {sum(e['status'] == s for e in entries)}"
                          for s in sorted({e["status"] for e in entries}))  # fmt: skip
     return (
         f"{run_dir.name}: benchmark phase {wall} (manifest started {started}, finished "
-        f"{finished}); {len(entries)} measurements ({statuses}), {busy} flagged busy"
+        f"{finished}), of which timed requests {timed:.0f} s; {len(entries)} measurements "
+        f"({statuses}), {busy} flagged busy"
     )
 
 
