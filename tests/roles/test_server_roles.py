@@ -75,7 +75,7 @@ def run_playbook(
             "ignore_errors"
         ):
             failures.append(message)
-        elif event.get("event") == "runner_on_ok" and message:
+        elif event.get("event") in ("runner_on_ok", "runner_item_on_ok") and message:
             oks.append(message)
     return Run(result.status, result.stats or {}, seconds, failures, oks)
 
@@ -226,6 +226,41 @@ def test_verify_passes(embedded_lab, venv_bin, converged, runner_dir):
     assert all(score <= 2.0 for score in exposures.values()), exposures
     probes = [message for message in run.ok_messages if "probes passed" in message]
     assert len(probes) == len(STACKS), probes
+
+
+def _verify_fails(
+    lab: Any, venv_bin: Path, workdir: Path, stack: str, expected: list[str], **extravars: Any
+) -> None:
+    """verify.yml on one stack fails, and a failure message names the stack and the cause."""
+    run = run_playbook(
+        lab, venv_bin, workdir, "verify.yml", {"httplab_only_stack": stack, **extravars}
+    )
+    assert run.status == "failed", run
+    print(f"failure messages: {run.failure_messages}")
+    assert any(
+        message.startswith(stack) and all(text in message for text in expected)
+        for message in run.failure_messages
+    ), f"no failure message names {stack} and {expected}: {run.failure_messages}"
+
+
+def test_verify_names_a_stack_that_breaks_the_contract(
+    embedded_lab, venv_bin, converged, runner_dir
+):
+    # The unit accepts bodies up to the provisioned 1 MiB; the probe is told
+    # the limit is 1 KiB, so it expects 413 where the stack answers 200.
+    stack = STACKS[0]["name"]
+    expected = ["broke the contract", "oversized body -> 413"]
+    _verify_fails(embedded_lab, venv_bin, runner_dir, stack, expected, httplab_max_body_bytes=1024)
+
+
+def test_verify_names_a_stack_that_is_not_running(embedded_lab, venv_bin, converged, runner_dir):
+    stack = STACKS[0]["name"]
+    unit = f"httplab-{stack}.service"
+    embedded_lab.server.run("sudo", "-n", "systemctl", "stop", unit)
+    try:
+        _verify_fails(embedded_lab, venv_bin, runner_dir, stack, ["(main PID 0)"])
+    finally:
+        embedded_lab.server.run("sudo", "-n", "systemctl", "start", unit)
 
 
 def _active(lab: Any) -> dict[str, str]:
