@@ -102,9 +102,9 @@ def measure_groups(
                 try:
                     session = client.connected()
                 except RemoteError as error:  # unreachable: nothing more can be measured
-                    later = [cell for group in groups[number + 1 :] for cell in group.cells]
-                    left = [*group.cells[index:], *later]
-                    return outcomes + [_failed(manifest, cell, error) for cell in left]
+                    later = [one for rest in groups[number + 1 :] for one in rest.cells]
+                    unmeasured = [*group.cells[index:], *later]
+                    return outcomes + [_failed(manifest, one, error) for one in unmeasured]
                 outcomes.append(measure_cell(session, watch, manifest, cell))
     return outcomes
 
