@@ -200,9 +200,11 @@ def test_a_killed_sampler_leaves_the_measurement_recorded(
 
     def kill_the_sampler() -> bool:
         # The sampler's command line, and only its, has --schema; [-] keeps pgrep's own out.
+        # It runs as sudo and its python child: the child first (the higher PID), so that
+        # sudo's death cannot end it cleanly (its standard input closes) before its own kill.
         pids = embedded_lab.server.run("pgrep", "-f", "[-]-schema", check=False).stdout.split()
         if pids:
-            embedded_lab.server.run("sudo", "kill", "-KILL", *pids)
+            embedded_lab.server.run("sudo", "kill", "-KILL", *sorted(pids, key=int, reverse=True))
         return bool(pids)
 
     killed = when_the_client_runs(embedded_lab, kill_the_sampler)
