@@ -346,15 +346,11 @@ def plan_groups(
             Cell(item["mode"], item["method"], item["repetition"], targets)
             for item in group["measurements"]
         )
-        switch = None
-        if health_address:
-            switch = StackSwitch(
-                stop=tuple(group["stop"]),
-                start=tuple(stack for stack, _ in targets),
-                health_urls=tuple(
-                    f"http://{health_address}:{one['port']}/health" for one in stacks
-                ),
-                timeout_s=health_timeout,
-            )
+        # Without --health-address there is nothing to wait for: no switch (the role switches).
+        health = [
+            f"http://{health_address}:{one['port']}/health" for one in stacks if health_address
+        ]
+        names = [stack for stack, _ in targets]
+        switch = stack_switch(names, group["stop"], health, health_timeout)
         measured.append(Group(cells, switch))
     return measured
