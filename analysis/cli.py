@@ -54,8 +54,9 @@ def parser() -> argparse.ArgumentParser:
         "compare",
         help="compare the same stacks across runs (e.g. different hardware)",
         description="Set two or more runs side by side: one figure and one table per mode, each\n"
-        'run\'s device row, and each cell against the first run: "x% slower/faster [95% CI]"\n'
-        'or "indistinguishable", judged from the repetitions (Welch\'s t on their means).',
+        'run\'s device row, and each cell against the first run: "x% slower/faster [CI]"\n'
+        'or "indistinguishable", judged from the repetitions (Welch\'s t on their means), with\n'
+        "intervals widened for the number of cells compared (false calls at 5% of those called).",
         epilog="example:\n  python -m analysis compare results/laptop results/server\n\n"
         + EXIT_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -1,11 +1,14 @@
 """``python -m analysis compare``: the same stacks across runs (e.g. different hardware).
 
 The first run is the reference. For every mode × stack × method present in it and in another run,
-the difference of means gets a 95% interval judged at the level of repetitions: Welch's t over the
+the difference of means gets an interval judged at the level of repetitions: Welch's t over the
 two runs' repetition means when both have two or more repetitions (the default), else a normal
 interval from within-run block-bootstrap standard errors, which cannot see run-to-run noise
-(analysis/intervals.py). A difference counts as real only when its interval excludes 0; it is then
-stated as "x% slower/faster [95% CI]", otherwise as "indistinguishable".
+(analysis/intervals.py). The cells of one run are compared together, so the intervals are widened
+for their number (Benjamini–Hochberg calls, Benjamini–Yekutieli intervals): two runs that do not
+differ get "indistinguishable" in every cell in about 19 comparisons of 20, not one cell in twenty.
+A difference counts as real only when its interval excludes 0; it is then stated as
+"x% slower/faster [CI]", otherwise as "indistinguishable".
 """
 
 from __future__ import annotations
@@ -21,7 +24,12 @@ from analysis import figures as fig
 from analysis import html as page
 from analysis import tables
 from analysis.figures import plt  # pyplot, with the Agg backend already selected
-from analysis.intervals import WELCH, CellInterval, difference
+from analysis.intervals import (
+    WELCH,
+    CellInterval,
+    difference,
+    selection_adjusted_confidence,
+)
 from analysis.load import Problem, Run, load_run
 from analysis.naming import order_methods, order_modes, order_stacks, stack_colours
 from analysis.output import write_csv
@@ -29,6 +37,7 @@ from analysis.stats import annotate, cell_intervals, sort_rows, summarise
 from bench_client.results_format import write_atomic
 
 RUN_HATCHES = ("", "///", "...", "xxx", "\\\\\\", "ooo")
+Key = tuple[str, str, str]  # mode, stack, method
 
 
 @dataclass
@@ -60,16 +69,15 @@ def unique_labels(runs: list[Run]) -> list[str]:
 
 
 def compare_runs(runs: list[Run], labels: list[str]) -> pd.DataFrame:
-    """Each run's summary rows, with the difference from the first run and its 95% interval."""
+    """Each run's summary rows, with the difference from the first run and its interval, at the
+    confidence level adjusted for the number of cells compared (selection_adjusted_confidence)."""
     reference = cell_intervals(runs[0].samples)
     frames = []
     for run, label in zip(runs, labels, strict=True):
         cells = reference if run is runs[0] else cell_intervals(run.samples)
         summary = annotate(summarise(run.samples, cells), run.measurements)
-        rows = [
-            difference_row(reference.get(key), cells.get(key)) if run is not runs[0] else {}
-            for key in zip(summary["mode"], summary["stack"], summary["method"], strict=True)
-        ]
+        keys = list(zip(summary["mode"], summary["stack"], summary["method"], strict=True))
+        rows = [] if run is runs[0] else difference_rows(reference, cells, keys)
         frames.append(pd.concat([summary.assign(run=label), pd.DataFrame(rows)], axis=1))
     table = pd.concat(frames, ignore_index=True).reindex(
         columns=[*frames[0].columns, *DIFFERENCE_COLUMNS]
@@ -87,14 +95,31 @@ DIFFERENCE_COLUMNS = [
     "diff_pct_ci95_low",
     "diff_pct_ci95_high",
     "diff_method",
+    "diff_p_value",
+    "diff_ci_level",
 ]
 
 
-def difference_row(a: CellInterval | None, b: CellInterval | None) -> dict[str, object]:
+def difference_rows(
+    reference: dict[Key, CellInterval], cells: dict[Key, CellInterval], keys: list[Key]
+) -> list[dict[str, object]]:
+    """The DIFFERENCE_COLUMNS of one run's cells (``keys``) against the reference run's.
+
+    All the run's cells are one family: first their p-values, then every interval at the level
+    that keeps false calls among them rare (selection_adjusted_confidence)."""
+    pairs = [(reference.get(key), cells.get(key)) for key in keys]
+    p_values = [difference(a, b).p_value for a, b in pairs if a is not None and b is not None]
+    level = selection_adjusted_confidence(np.array(p_values, dtype=float))
+    return [difference_row(a, b, level) for a, b in pairs]
+
+
+def difference_row(
+    a: CellInterval | None, b: CellInterval | None, level: float
+) -> dict[str, object]:
     """The DIFFERENCE_COLUMNS of cell b against the same cell a of the reference run."""
     if a is None or b is None:
         return {}
-    found = difference(a, b)
+    found = difference(a, b, level)
     base = a.repetition_means.mean()  # percent of the reference's mean, what the interval tests
     return {
         "diff_s": found.diff_s,
@@ -104,6 +129,8 @@ def difference_row(a: CellInterval | None, b: CellInterval | None) -> dict[str, 
         "diff_pct_ci95_low": found.low_s / base * 100,
         "diff_pct_ci95_high": found.high_s / base * 100,
         "diff_method": found.method,
+        "diff_p_value": found.p_value,
+        "diff_ci_level": level,
     }
 
 
@@ -140,9 +167,10 @@ def comparison_table(comparison: Comparison, mode: str) -> tables.Table:
         [],
         [
             "Against the reference: the difference of means in percent of the reference's mean, "
-            "called slower/faster only when its 95% interval excludes 0 (Welch's t over the "
+            "called slower/faster only when its interval excludes 0 (Welch's t over the "
             "repetition means; with a single repetition, within-run bootstrap errors that cannot "
-            "see run-to-run noise)."
+            "see run-to-run noise). The intervals are widened for the number of cells compared "
+            "(Benjamini–Yekutieli), so that false calls stay at 5% of the cells called."
         ],
     )
     for _, row in rows.iterrows():
@@ -166,9 +194,16 @@ def comparison_table(comparison: Comparison, mode: str) -> tables.Table:
 def significance_sentences(comparison: Comparison) -> list[str]:
     others = comparison.table.loc[comparison.table["diff_s"].notna()]
     real = others.loc[others["exceeds_ci"]]
+    levels = ", ".join(
+        f"{level:.1%}" if len(comparison.runs) == 2 else f"{level:.1%} for {run}"
+        for run, level in others.groupby("run", sort=False)["diff_ci_level"].first().items()
+    )
     lines = [
-        f"{len(real)} of {len(others)} cells differ from {comparison.labels[0]} beyond their 95% "
-        "interval; the others are indistinguishable from it."
+        f"{len(real)} of {len(others)} cells differ from {comparison.labels[0]} beyond their "
+        f"interval; the others are indistinguishable from it. The intervals are at the "
+        f"{levels} level: widened for the number of cells compared, so that in two runs where "
+        "nothing differs all cells are called indistinguishable 19 times in 20 "
+        "(Benjamini–Hochberg and Benjamini–Yekutieli; docs/method.md)."
     ]
     within_run = others.loc[others["diff_method"] != WELCH]
     if not within_run.empty:

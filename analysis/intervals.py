@@ -109,12 +109,14 @@ NORMAL_WITHIN_RUN = (
 
 @dataclass(frozen=True)
 class Difference:
-    """mean(b) − mean(a) of one cell in two runs, with its 95% interval and how it was made."""
+    """mean(b) − mean(a) of one cell in two runs, with its interval, the p-value of "no
+    difference" and how they were made."""
 
     diff_s: float
     low_s: float
     high_s: float
     method: str
+    p_value: float
 
 
 def standard_error(cell: CellInterval) -> float:
@@ -126,22 +128,44 @@ def standard_error(cell: CellInterval) -> float:
     return np.nan
 
 
-def difference(a: CellInterval, b: CellInterval) -> Difference:
+def difference(a: CellInterval, b: CellInterval, confidence: float = CONFIDENCE) -> Difference:
     """How much slower (positive) or faster b is than a, judged at the level of repetitions.
 
     Both with repetitions: Welch's t interval over the two sets of repetition means (unequal
     variances and counts). Otherwise a normal interval from the two standard errors, one of them
-    from a within-run block bootstrap, which cannot see run-to-run noise.
+    from a within-run block bootstrap, which cannot see run-to-run noise. The interval excludes 0
+    exactly when the p-value is below 1 − ``confidence``.
     """
+    if not (a.repetitions and b.repetitions):
+        return Difference(np.nan, np.nan, np.nan, NO_INTERVAL, np.nan)
+    diff = float(b.repetition_means.mean() - a.repetition_means.mean())
     if a.repetitions >= 2 and b.repetitions >= 2:
         result = scipy_stats.ttest_ind(b.repetition_means, a.repetition_means, equal_var=False)
-        interval = result.confidence_interval(CONFIDENCE)
-        diff = float(b.repetition_means.mean() - a.repetition_means.mean())
-        return Difference(diff, float(interval.low), float(interval.high), WELCH)
-    if not (a.repetitions and b.repetitions):
-        return Difference(np.nan, np.nan, np.nan, NO_INTERVAL)
-    diff = float(b.repetition_means.mean() - a.repetition_means.mean())
-    half = scipy_stats.norm.ppf(0.5 + CONFIDENCE / 2) * np.hypot(
-        standard_error(a), standard_error(b)
-    )
-    return Difference(diff, diff - half, diff + half, NORMAL_WITHIN_RUN)
+        interval = result.confidence_interval(confidence)
+        return Difference(
+            diff, float(interval.low), float(interval.high), WELCH, float(result.pvalue)
+        )
+    error = np.hypot(standard_error(a), standard_error(b))
+    half = scipy_stats.norm.ppf(0.5 + confidence / 2) * error
+    p_value = 2 * scipy_stats.norm.sf(abs(diff) / error) if error > 0 else np.nan
+    return Difference(diff, diff - half, diff + half, NORMAL_WITHIN_RUN, float(p_value))
+
+
+def selection_adjusted_confidence(p_values: np.ndarray) -> float:
+    """The confidence level for the intervals of many cells compared at once.
+
+    Each cell tested at 5% would call about one cell in twenty different when nothing differs:
+    of 24 cells, one or more in most A/A comparisons. The Benjamini–Hochberg procedure
+    (Benjamini & Hochberg, 1995) keeps the expected share of false calls among the cells called
+    different at 5% or less; it calls R of the m cells. Every interval is then given at level
+    1 − max(R, 1) · 0.05 / m, the false-coverage-rate adjusted intervals of Benjamini & Yekutieli
+    (JASA, 2005): a cell's interval excludes 0 exactly when Benjamini–Hochberg calls it, and the
+    intervals of the called cells miss their true difference in at most 5% of them on average.
+    NaN p-values (no interval) do not count.
+    """
+    tested = p_values[~np.isnan(p_values)]
+    if not len(tested):
+        return CONFIDENCE
+    alpha = 1 - CONFIDENCE
+    called = int((scipy_stats.false_discovery_control(tested) <= alpha).sum())
+    return 1 - max(called, 1) * alpha / len(tested)

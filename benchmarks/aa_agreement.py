@@ -45,7 +45,7 @@ sys.path.insert(0, str(REPO))
 from analysis.compare import compare_runs  # noqa: E402
 from analysis.intervals import cell_interval, difference  # noqa: E402
 from analysis.load import load_run  # noqa: E402
-from tests.analysis.simulate import Noise, cell  # noqa: E402
+from tests.analysis.simulate import CELLS_PER_RUN, Noise, cell, whole_run_calls  # noqa: E402
 
 TRUE_MEAN = 0.003
 DEFAULT = {"repetitions": 5, "rows": 200}  # the default run
@@ -221,10 +221,27 @@ def simulated(args: argparse.Namespace) -> None:
         f"{pooled_t_coverage(rng, cells, PAPER):.1%}"
     )
     slower, faster = called_slower(rng, cells, 0.0)
-    print(f"A/A false positives (Welch on repetition means): {slower + faster:.1%}")
+    print(
+        f"A/A false positives, one cell at 95% (Welch on repetition means): {slower + faster:.1%}"
+    )
     for shift in (0.05, 0.10, 0.20):
         slower, faster = called_slower(rng, cells, shift)
         print(f"power against a {shift:.0%} slowdown: {slower:.1%} (called faster: {faster:.1%})")
+    pairs = max(20, cells // 3)
+    calls = whole_run_calls(rng, np.zeros(CELLS_PER_RUN), pairs)
+    print(
+        f"A/A compares of whole runs ({CELLS_PER_RUN} cells, adjusted intervals, {pairs} pairs): "
+        f"{(calls != 0).any(axis=1).mean():.1%} call any cell different; "
+        f"{(calls != 0).mean():.1%} of cells"
+    )
+    half = np.arange(CELLS_PER_RUN) % 2 == 0
+    for shift in (0.05, 0.10, 0.20):
+        calls = whole_run_calls(rng, np.where(half, shift, 0.0), max(10, pairs // 3))
+        print(
+            f"whole runs, half the cells {shift:.0%} slower: {(calls[:, half] == 1).mean():.1%} "
+            f"of them called slower (faster: {(calls[:, half] == -1).mean():.1%}); "
+            f"{(calls[:, ~half] != 0).mean():.1%} of the unchanged cells called different"
+        )
 
 
 def main() -> None:

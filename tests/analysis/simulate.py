@@ -19,7 +19,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import lfilter
 
+from analysis.compare import difference_rows
+from analysis.intervals import cell_interval
+
 SPIKE_P = 0.01
+CELLS_PER_RUN = 24  # the default run: 2 modes × 6 stacks × 2 methods
+DEFAULT_DESIGN = {"repetitions": 5, "rows": 200}  # the default run: 5 × 200 requests per cell
 SPIKE_RANGE = (3.0, 8.0)
 
 
@@ -52,3 +57,24 @@ def cell(
     """(times, repetition labels) of one mode × stack × method."""
     times = np.concatenate([repetition(rng, mean, rows, noise) for _ in range(repetitions)])
     return times, np.repeat(np.arange(1, repetitions + 1), rows)
+
+
+def whole_run_calls(
+    rng: np.random.Generator, shifts: np.ndarray, pairs: int, mean: float = 0.003
+) -> np.ndarray:
+    """What ``httplab compare`` calls in ``pairs`` simulated pairs of default runs of
+    len(shifts) cells, where cell i of the second run is (1 + shifts[i]) times slower: per pair
+    and cell, +1 called slower, −1 called faster, 0 indistinguishable."""
+    keys = [("constant", f"stack-{index}", "GET") for index in range(len(shifts))]
+    calls = []
+    for pair in range(pairs):
+        a, b = (
+            {
+                key: cell_interval(*cell(rng, mean * (1 + shift), **DEFAULT_DESIGN), seed=pair)
+                for key, shift in zip(keys, run_shifts, strict=True)
+            }
+            for run_shifts in (np.zeros(len(shifts)), shifts)
+        )
+        rows = difference_rows(a, b, keys)
+        calls.append([(row["diff_ci95_low_s"] > 0) - (row["diff_ci95_high_s"] < 0) for row in rows])
+    return np.array(calls)

@@ -9,10 +9,15 @@ import numpy as np
 import pytest
 
 from analysis.intervals import BLOCK_BOOTSTRAP, SECTIONING, cell_interval, difference
-from tests.analysis.simulate import Noise, cell
+from tests.analysis.simulate import (
+    CELLS_PER_RUN,
+    DEFAULT_DESIGN,
+    Noise,
+    cell,
+    whole_run_calls,
+)
 
 TRUE_MEAN = 0.003
-DEFAULT_DESIGN = {"repetitions": 5, "rows": 200}  # the default run: 5 × 200 requests per cell
 
 
 def test_intervals_from_repetitions_cover_the_true_mean():
@@ -65,3 +70,23 @@ def test_a_known_slowdown_is_found_in_the_right_direction(shift, power):
     found = compare_cells(np.random.default_rng(13), shift, 150)
     assert (found[:, 1] > 0).mean() >= power  # called slower
     assert not (found[:, 2] < 0).any()  # never called faster
+
+
+def test_aa_compares_of_whole_runs_rarely_call_any_cell_different():
+    """Each cell at 5% would call one or more of 24 cells in most A/A compares (1 − 0.95²⁴ =
+    71%); compare's adjusted intervals keep that to about one compare in twenty."""
+    calls = whole_run_calls(np.random.default_rng(17), np.zeros(CELLS_PER_RUN), 100)
+    assert (calls != 0).any(axis=1).mean() <= 0.10
+    assert (calls != 0).sum(axis=1).max() <= 2
+
+
+def test_whole_run_compares_still_find_real_differences():
+    """Half the cells 20% slower: the adjusted intervals find most of them, in the right
+    direction, and few of the calls are false."""
+    shifts = np.where(np.arange(CELLS_PER_RUN) % 2 == 0, 0.20, 0.0)
+    calls = whole_run_calls(np.random.default_rng(19), shifts, 30)
+    shifted = calls[:, shifts > 0]
+    assert (shifted == 1).mean() >= 0.70
+    assert not (shifted == -1).any()
+    false_calls = (calls[:, shifts == 0] != 0).sum()
+    assert false_calls <= 0.05 * (calls != 0).sum() + 2

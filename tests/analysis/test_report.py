@@ -158,6 +158,10 @@ def test_compare_two_runs(tmp_path):
     assert re.search(r"constant/django-gunicorn/GET: server is \d+\.\d% slower \[\+", markdown)
     assert slower["verdict"].endswith("]") and "slower" in slower["verdict"]
     assert slower["diff_method"] == "Welch t on repetition means"
+    # One family of cells: one level, between 95% and 1 − 5%/m, stated in the comparison.
+    levels = table["diff_ci_level"].dropna().unique()
+    assert len(levels) == 1 and 0.95 <= levels[0] < 1
+    assert f"at the {levels[0]:.1%} level" in markdown
     assert (out / "index.html").read_text().count("data:image/png;base64,") == 2
 
 

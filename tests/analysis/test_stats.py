@@ -7,7 +7,14 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from analysis.intervals import NORMAL_WITHIN_RUN, WELCH, CellInterval, cell_interval, difference
+from analysis.intervals import (
+    NORMAL_WITHIN_RUN,
+    WELCH,
+    CellInterval,
+    cell_interval,
+    difference,
+    selection_adjusted_confidence,
+)
 from analysis.ranking import improvement_pct
 from analysis.stats import SUMMARY_COLUMNS, summarise
 
@@ -187,3 +194,22 @@ def test_a_comparison_with_a_single_repetition_says_run_to_run_noise_was_not_mea
     assert found.method == NORMAL_WITHIN_RUN and "not measured" in found.method
     assert 0 < found.low_s < found.diff_s < found.high_s  # 2 ms slower, clearly
     assert found.diff_s == pytest.approx(b.repetition_means[0] - a.repetition_means[0])
+
+
+def test_the_confidence_level_follows_benjamini_hochberg_by_the_formula():
+    # m = 5: BH compares the sorted p-values with 0.01, 0.02, 0.03, 0.04, 0.05 and calls the
+    # first four (the largest k with p(k) <= k × 0.05 / 5 is 4); NaN (no interval) is left out.
+    p_values = np.array([0.5, 0.03, 0.001, np.nan, 0.04, 0.01])
+    assert selection_adjusted_confidence(p_values) == pytest.approx(1 - 4 * 0.05 / 5)
+    # None called: the level of one call, so every interval still contains 0.
+    assert selection_adjusted_confidence(np.array([0.02, 0.5])) == pytest.approx(1 - 0.05 / 2)
+    assert selection_adjusted_confidence(np.array([np.nan])) == pytest.approx(0.95)
+
+
+def test_an_interval_excludes_zero_exactly_when_its_p_value_is_below_one_minus_the_level():
+    a, b = repetitions_cell([1.0, 1.2, 0.9, 1.1, 1.0]), repetitions_cell([1.3, 1.4, 1.2, 1.5, 1.3])
+    p_value = difference(a, b).p_value
+    narrower = difference(a, b, 1 - p_value * 1.01)  # tested at a level just below 1 − p
+    wider = difference(a, b, 1 - p_value * 0.99)
+    assert narrower.low_s > 0
+    assert wider.low_s < 0
