@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import bench_client
-from bench_client import config, modes, refserver
+from bench_client import config, modes
 from bench_client.limits import spread
 from bench_client.results_format import SWEEP_MODE, write_atomic
 from bench_client.timing import Recorder, fine_timer_resolution, measure_sleep_granularity
@@ -132,6 +132,8 @@ def for_run(run: config.RunConfig, granularity: float) -> dict[str, Any] | None:
             "source": f"quick, reused from {run.calibration_file} (measured at "
             f"{saved['measured_at']} by an earlier measurement with the same settings)",
         }
+    from bench_client import refserver  # asyncio: imported only when a calibration is measured
+
     with refserver.running() as url:
         result = measure(url, run.mode, run.method, run.payload, run, QUICK_REQUESTS, granularity)
     if run.calibration_file is not None and result["failures"] == 0:
@@ -180,6 +182,8 @@ def _from_cache(mode: str, method: str) -> dict[str, Any] | None:
 
 def calibrate_all(requests: int, methods: tuple[str, ...], save: bool) -> int:
     """`python -m bench_client calibrate`: print every mode's cost, cache it unless told not to."""
+    from bench_client import refserver
+
     results: dict[str, Any] = {}
     with fine_timer_resolution(), refserver.running() as url:
         granularity = measure_sleep_granularity()

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from bench_client.engine_async import MAX_CONNECTIONS
 from bench_client.http11 import Target
 from bench_client.results_format import SWEEP_MODE, check_name
 from bench_client.verify import DEFAULT_PATHS, DEFAULT_PAYLOAD
@@ -32,6 +31,10 @@ DEFAULT_SWEEP_MAX_FAILURES = 0.01
 MAX_RATE = 100_000
 CALIBRATION_CHOICES = ("quick", "cached", "off")
 SEQUENTIAL_MODES = ("constant", "keepalive")
+
+# The async engine waits on select(), which handles at most FD_SETSIZE sockets: 1024 on Linux,
+# 512 on Windows.
+MAX_CONNECTIONS = 256
 
 
 class ConfigError(ValueError):

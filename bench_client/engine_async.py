@@ -26,9 +26,6 @@ from bench_client.failures import describe
 from bench_client.http11 import ProtocolError, Response, ResponseParser, Target
 from bench_client.timing import Check, Recorder, Sample, clock, failed, finish
 
-# select() handles at most FD_SETSIZE sockets: 1024 on Linux, 512 on Windows.
-MAX_CONNECTIONS = 256
-
 
 class _PreciseEpollSelector(selectors.EpollSelector):
     """epoll for many sockets, with waits as exact as select()'s.

@@ -9,7 +9,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from bench_client import calibrate, facts, limits, meta, modes, noise, output, pool
+from bench_client import calibrate, facts, limits, meta, modes, noise, output
 from bench_client.config import RunConfig
 from bench_client.failures import RequestFailed
 from bench_client.results_format import ExitCode
@@ -139,6 +139,8 @@ def _run_processes(
     config: RunConfig, granularity: float, overhead: dict[str, Any] | None
 ) -> ExitCode:
     """--processes N (pool.py): one CSV and meta file for all N processes."""
+    from bench_client import pool  # multiprocessing and asyncio: only --processes N needs them
+
     # The parent only waits meanwhile: its CpuWatch reads the host, its ClientWatch the noise.
     cpu = limits.CpuWatch()
     host = noise.ClientWatch()

@@ -4,9 +4,9 @@ The playbook runs the role's full state once before the measuring loop (retire t
 stacks no longer in the matrix, stop every stack but the first group's, start it). Between
 groups only the stack under test changes, so `httplab measure --health-url` does that switch
 itself, over the SSH connection to the server it holds for the group anyway: one
-`systemctl stop` of the other stacks, one `systemctl start` of the stacks under test, then a
-wait until each answers 200 on /health from the server itself. That is one remote command
-instead of about nine Ansible module runs (docs/design.md, "Switching stacks").
+`systemctl start` of the stacks under test and a wait until each answers 200 on /health from
+the server itself, while one `systemctl stop` of the other stacks runs beside them. That is one
+remote command instead of about nine Ansible module runs (docs/design.md, "Switching stacks").
 """
 
 from __future__ import annotations
@@ -57,11 +57,15 @@ class StackSwitch:
     def command(self, python: str, become: bool) -> str:
         """The shell command that does the switch on the server."""
         systemctl = "sudo -n systemctl" if become else "systemctl"
-        steps = [f"{systemctl} start {shlex.join(map(unit_of, self.start))}"]
-        if self.stop:
-            steps.insert(0, f"{systemctl} stop {shlex.join(map(unit_of, self.stop))}")
         wait = [python, *python_snippet(_WAIT_HEALTHY), f"{self.timeout_s:g}", *self.health_urls]
-        return " && ".join([*steps, shlex.join(wait)])
+        start = f"{systemctl} start {shlex.join(map(unit_of, self.start))} && {shlex.join(wait)}"
+        if not self.stop:
+            return start
+        # The other stacks stop while the stacks under test start: a graceful stop (most of a
+        # second for Gunicorn) overlaps their start-up. The command ends, and the group is
+        # measured, only when both are done; it fails if either failed.
+        stop = f"{systemctl} stop {shlex.join(map(unit_of, self.stop))}"
+        return f"{stop} & stopping=$!; {start}; started=$?; wait $stopping && exit $started"
 
 
 def run_only(watch: ServerWatch, switch: StackSwitch) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+import subprocess
 import sys
 
 import pytest
@@ -199,3 +200,31 @@ def test_a_server_with_nagle_on_shows_its_stall(server, bench, mode, workers):
     result = _run(bench, server, mode, 10, **workers)
     assert result.code == 0
     assert statistics.median(result.times) > 0.03, result.times
+
+
+@pytest.mark.parametrize(
+    ("mode", "left_out"),
+    [("constant", {"asyncio"}), ("concurrent", {"requests"})],
+)
+def test_a_measurement_imports_only_its_own_engine(server, tmp_path, mode, left_out):
+    """Every measurement starts a new bench_client: the other engines' libraries (about 0.1 s
+    each to import) must not be loaded, the calibration being reused from its file."""
+    out = tmp_path / "GET.csv"
+    args = [
+        "--base-url", server.url, "--method", "GET", "--mode", mode, "--iterations", "3",
+        "--warmup", "0", "--interval", "0", "--out", str(out), "--quiet",
+        "--calibration-file", str(tmp_path / "calibration.json"),
+    ]  # fmt: skip
+    code = (
+        "import runpy, sys\n"
+        f"sys.argv = ['bench_client', *{args!r}]\n"
+        "try:\n    runpy.run_module('bench_client', run_name='__main__')\n"
+        "except SystemExit as end:\n    assert end.code == 0, end.code\n"
+        f"print(sorted(name for name in {sorted(left_out)!r} if name in sys.modules))\n"
+    )
+    first = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr  # measured the calibration (its server: asyncio)
+    again = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == "[]"
+    assert out.exists()

@@ -306,6 +306,9 @@ def test_httplab_measure_switches_stacks_over_its_server_connection(embedded_lab
         silent = f"http://127.0.0.1:{second['port'] + 1000}/health"
         with pytest.raises(StackSwitchError, match=re.escape(silent)):
             run_only(watch, StackSwitch((), (first["name"],), (silent,), timeout_s=2))
+        # The stop runs beside the start: a stop that fails fails the switch, the start done.
+        with pytest.raises(StackSwitchError, match=re.escape("httplab-no-such-stack.service")):
+            run_only(watch, StackSwitch(("no-such-stack",), (second["name"],), (health,)))
     assert _active(embedded_lab)[first["name"]] == "active"
 
 
