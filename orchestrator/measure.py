@@ -15,8 +15,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -164,53 +164,35 @@ def measure_cell(
     second while the client's files are hashed and fetched (it starts when bench_client ends).
     """
     stacks = [stack for stack, _ in cell.targets]
-    starting = _InThread(lambda: watch.start(stacks))
-    starting.start()
+    # One thread for the server's readings, so that they run in order: start, then stop.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="server-watch") as server:
+        started = server.submit(watch.start, stacks)
+        stopped: list[Future[dict[str, Any] | None]] = []
 
-    def window() -> dict[str, Any] | None:
-        starting.result()  # never before the first reading is done
-        return watch.stop()
+        def stop() -> None:
+            if not stopped:
+                stopped.append(server.submit(watch.stop))
 
-    stopping = _InThread(window)
-    try:
-        fetched = measure_together(
-            session, specs(manifest, cell), before_run=starting.result, after_run=stopping.start
-        )
-    except MeasurementInterrupted as error:
-        # What was measured before the interruption is fetched and verified: keep it.
-        if error.fetched is None:
-            _failed(manifest, cell, error, stopping.result)
-        else:
-            _record(manifest, [error.fetched, *error.others], watch, stopping.result())
-        raise
-    except RemoteError as error:
-        return _failed(manifest, cell, error, stopping.result)
-    _record(manifest, fetched, watch, stopping.result())
+        def window() -> dict[str, Any] | None:
+            """The server's window (ServerWatch's calls never raise)."""
+            stop()
+            return stopped[0].result()
+
+        try:
+            fetched = measure_together(
+                session, specs(manifest, cell), before_run=started.result, after_run=stop
+            )
+        except MeasurementInterrupted as error:
+            # What was measured before the interruption is fetched and verified: keep it.
+            if error.fetched is None:
+                _failed(manifest, cell, error, window)
+            else:
+                _record(manifest, [error.fetched, *error.others], watch, window())
+            raise
+        except RemoteError as error:
+            return _failed(manifest, cell, error, window)
+        _record(manifest, fetched, watch, window())
     return _completed(manifest, cell)
-
-
-class _InThread:
-    """``call`` run once in a thread, from ``start`` (or from ``result``, if not started yet)."""
-
-    def __init__(self, call: Callable[[], Any]) -> None:
-        self._call = call
-        self._thread: threading.Thread | None = None
-        self._result: Any = None
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, daemon=True)
-            self._thread.start()
-
-    def _run(self) -> None:
-        self._result = self._call()
-
-    def result(self) -> Any:
-        """Wait for the call (ServerWatch's calls never raise) and return what it returned."""
-        self.start()
-        assert self._thread is not None
-        self._thread.join()
-        return self._result
 
 
 def _completed(manifest: Manifest, cell: Cell) -> CellOutcome:

@@ -7,6 +7,8 @@ connection settings of the host in group ``clients``.
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import os
 import shlex
@@ -67,9 +69,19 @@ def ansible_inventory_binary() -> str:
 
 
 def list_inventory(inventory: str | os.PathLike[str]) -> dict[str, Any]:
-    """The resolved inventory as `ansible-inventory --list` prints it."""
+    """The resolved inventory as `ansible-inventory --list` prints it.
+
+    `ansible-inventory` takes about 2 s; a command that asks for the servers and then the
+    clients gets one listing, read again only when the inventory file changed.
+    """
     if not Path(inventory).exists():
         raise InventoryError(f"inventory {inventory} does not exist")
+    changed = Path(inventory).stat()
+    return copy.deepcopy(_listing(str(inventory), changed.st_mtime_ns, changed.st_size))
+
+
+@functools.lru_cache(maxsize=8)
+def _listing(inventory: str, _mtime_ns: int, _size: int) -> dict[str, Any]:
     proc = subprocess.run(
         [ansible_inventory_binary(), "-i", str(inventory), "--list"],
         # Ansible refuses a non-blocking stdin it inherits (a caller in the background).

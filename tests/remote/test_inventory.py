@@ -8,12 +8,15 @@ from pathlib import Path
 import pytest
 import yaml
 
+from orchestrator.remote import inventory
 from orchestrator.remote.inventory import (
     InventoryError,
     list_inventory,
     python_command,
     read_client,
+    read_clients,
     read_listing,
+    read_server,
     ssh_options,
 )
 from orchestrator.server_noise import lab_hosts
@@ -252,3 +255,25 @@ def test_a_broken_listing_is_named(tmp_path: Path, text: str, message: str) -> N
         read_listing(listing)
     with pytest.raises(InventoryError, match="cannot read the inventory listing"):
         read_listing(tmp_path / "missing.json")
+
+
+def test_one_command_reads_the_inventory_once_unless_it_changes(tmp_path: Path, monkeypatch):
+    """ansible-inventory takes seconds: the preflight asks for the server and the clients."""
+    calls: list[list[str]] = []
+    real_run = inventory.subprocess.run
+
+    def counting(argv, **options):
+        calls.append(argv)
+        return real_run(argv, **options)
+
+    monkeypatch.setattr(inventory.subprocess, "run", counting)
+    path = write_inventory(tmp_path, embedded_style(tmp_path))
+    assert read_server(path).name == "srv" and [h.name for h in read_clients(path)] == ["cli"]
+    assert len(calls) == 1
+    list_inventory(path)["_meta"].clear()  # a caller that changes its listing changes no other
+    assert read_server(path).address == "10.0.0.2"
+    data = embedded_style(tmp_path)
+    data["all"]["children"]["clients"]["hosts"]["cli2"] = {"ansible_host": "10.0.0.4"}
+    path = write_inventory(tmp_path, data)
+    assert [host.name for host in read_clients(path)] == ["cli", "cli2"]
+    assert len(calls) == 2
