@@ -8,7 +8,12 @@ of more than MAX_LINE_POINTS requests shows bin medians with a 10-90th percentil
 from __future__ import annotations
 
 import io
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 import matplotlib
 
@@ -105,24 +110,49 @@ def stack_rows(ax: Axes, stacks: list[str], title: str, xlabel: str) -> None:
     ax.grid(axis="y", visible=False)
 
 
+FigureJob = Callable[[], Figure]  # picklable (functools.partial of a module function)
+
+
+def report_figure_jobs(samples: pd.DataFrame, summary: pd.DataFrame) -> list[FigureJob]:
+    """Every figure of a report, in reading order, to be drawn by ``draw``."""
+    colours = stack_colours(summary["stack"].unique())
+    jobs: list[FigureJob] = []
+    for mode in order_modes(summary["mode"].unique()):
+        rows = summary.loc[summary["mode"] == mode]
+        in_mode = samples.loc[samples["mode"] == mode]
+        ok = in_mode.loc[in_mode["ok"]]
+        jobs.append(partial(means_figure, mode, rows, colours))
+        jobs.append(partial(iterations_figure, mode, in_mode, colours))
+        jobs.append(partial(boxplot_figure, mode, ok, rows, colours))
+        jobs.append(partial(percentiles_figure, mode, ok, colours))
+    jobs.append(partial(failures_figure, summary, colours))
+    for mode in PAPER_TABLE_OF_MODE:
+        agreement = rank_agreement(summary, mode)
+        if agreement is not None and mode in set(summary["mode"]):
+            jobs.append(partial(ranking_figure, agreement, colours))
+    return jobs
+
+
 def render_report(samples: pd.DataFrame, summary: pd.DataFrame) -> list[Figure]:
     """Every figure of a report, in reading order."""
-    colours = stack_colours(summary["stack"].unique())
-    figures: list[Figure] = []
+    return draw(report_figure_jobs(samples, summary))
+
+
+def _styled(job: FigureJob) -> Figure:
     with plt.rc_context(STYLE):
-        for mode in order_modes(summary["mode"].unique()):
-            rows = summary.loc[summary["mode"] == mode]
-            ok = samples.loc[(samples["mode"] == mode) & samples["ok"]]
-            figures.append(means_figure(mode, rows, colours))
-            figures.append(iterations_figure(mode, samples.loc[samples["mode"] == mode], colours))
-            figures.append(boxplot_figure(mode, ok, rows, colours))
-            figures.append(percentiles_figure(mode, ok, colours))
-        figures.append(failures_figure(summary, colours))
-        for mode in PAPER_TABLE_OF_MODE:
-            agreement = rank_agreement(summary, mode)
-            if agreement is not None and mode in set(summary["mode"]):
-                figures.append(ranking_figure(agreement, colours))
-    return figures
+        return job()
+
+
+def draw(jobs: list[FigureJob]) -> list[Figure]:
+    """The figures of ``jobs`` in their order. Drawing is most of a report's time and is
+    CPU-bound Python (threads would take turns), so each core draws some in its own process
+    where the platform forks them by default (Linux): a forked worker inherits the imported
+    matplotlib at no cost, where a spawned one would import it again."""
+    workers = min(len(jobs), os.cpu_count() or 1)
+    if workers < 2 or multiprocessing.get_start_method() != "fork":
+        return [_styled(job) for job in jobs]
+    with ProcessPoolExecutor(workers) as pool:
+        return list(pool.map(_styled, jobs))
 
 
 def _title(kind: str, mode: str, text: str) -> str:

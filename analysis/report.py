@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -54,9 +55,9 @@ def build_report(results: Path, out: Path, include_suspect: bool = False) -> Rep
         run.notes.append(note)
     if run.samples.empty and steps.empty:
         raise ValueError(f"{results}: no readable <mode>/<stack>/<METHOD>.csv found")
-    figures = [sweep.sweep_figure(steps)] if not steps.empty else []
+    sweep_jobs = [partial(sweep.sweep_figure, steps)] if not steps.empty else []
     if run.samples.empty:  # a run of the sweep mode alone
-        report = Report(run, pd.DataFrame(), figures, out, steps)
+        report = Report(run, pd.DataFrame(), fig.draw(sweep_jobs), out, steps)
     else:
         summary = annotate(summarise(run.samples), run.measurements)
         cells, without_samples = resources.cell_resources(run)
@@ -64,9 +65,10 @@ def build_report(results: Path, out: Path, include_suspect: bool = False) -> Rep
         if note:
             run.notes.append(note)
         usage = resources.resource_summary(cells)
+        jobs = fig.report_figure_jobs(run.samples, summary)
         if not usage.empty:
-            figures.insert(0, resources.resource_figure(usage))
-        figures = fig.render_report(run.samples, summary) + figures
+            jobs.append(partial(resources.resource_figure, usage))
+        figures = fig.draw(jobs + sweep_jobs)
         report = Report(run, summary, figures, out, steps, cells, usage)
     write_outputs(report)
     return report
