@@ -20,7 +20,6 @@ import zlib
 from dataclasses import dataclass
 
 import numpy as np
-from arch.bootstrap import StationaryBootstrap, optimal_block_length
 from scipy import stats as scipy_stats
 
 CONFIDENCE = 0.95
@@ -67,6 +66,10 @@ def sectioning(pooled: np.ndarray, per_repetition: np.ndarray) -> tuple[np.ndarr
 
 def block_bootstrap(times: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Percentile interval of each statistic and the bootstrap means, from one series in order."""
+    # Imported here: only a run of one repetition needs arch, whose import costs a default
+    # report (repetitions, sectioning) about half a second.
+    from arch.bootstrap import StationaryBootstrap, optimal_block_length
+
     with np.errstate(divide="ignore", invalid="ignore"):  # a constant series has no correlation
         block = float(optimal_block_length(times)["stationary"].iloc[0])
     if not np.isfinite(block) or block < 1:
