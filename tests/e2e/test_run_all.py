@@ -167,9 +167,17 @@ def test_a_stack_killed_mid_run_shows_up_as_failures(
 ) -> None:
     """After run_all.yml (small_run) has provisioned the server, crash a stack under load."""
     stack = "flask-gunicorn"
+    port = next(one["port"] for one in MATRIX["httplab_stacks"] if one["name"] == stack)
 
     def kill_the_stack() -> bool:
-        time.sleep(1.0)
+        # Only once bench_client's requests reach the stack: killed before its first request
+        # (while it still calibrates), the stack would fail the probe and nothing be measured.
+        reached = embedded_lab.client.run(
+            "ss", "-Htn", "state", "all", f"dport = :{port}", check=False
+        )
+        if not reached.stdout.strip():
+            return False
+        time.sleep(0.5)
         embedded_lab.server.run(
             "sudo", "systemctl", "kill", "--signal=SIGKILL", f"httplab-{stack}.service"
         )
