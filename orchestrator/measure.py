@@ -329,9 +329,11 @@ def plan_groups(
             for item in group["measurements"]
         )
         # Without --health-address there is nothing to wait for: no switch (the role switches).
-        health = [
-            f"http://{health_address}:{one['port']}/health" for one in stacks if health_address
-        ]
+        health = (
+            [f"http://{health_address}:{one['port']}/health" for one in stacks]
+            if health_address
+            else []
+        )
         names = [stack for stack, _ in targets]
         switch = stack_switch(names, group["stop"], health, health_timeout)
         measured.append(Group(cells, switch))
