@@ -1,31 +1,47 @@
-"""Run bench_client so that it dies with the SSH channel that started it.
+"""Run the orchestrator's measurements on the client, and stop them when its SSH channel closes.
 
-    python -m bench_client.guard LOCK_FILE -- [bench_client arguments]
+    python -m bench_client.guard LOCK_FILE
+
+The orchestrator starts this once for many measurements and talks to it over
+the channel: a request is one JSON line on stdin, an answer one JSON line on
+stdout.
+
+    {"ports": true}                        ->  {"ports": {the port budget, limits.port_budget}}
+    {"run": [ARGS], "hash": [PATHS]}       ->  {"exit": CODE, "sha256": {PATH: HEX, ...}}
+
+A run is one bench_client process (``python -m bench_client ARGS``); while it
+runs, each line it prints comes as ``{"say": LINE}``, and its answer holds the
+sha256 of each of PATHS that exists afterwards (the files it wrote). One
+bench_client process is kept started ahead, its imports done
+(bench_client.spare), so that a measurement does not wait for Python to start.
 
 An SSH server does not stop a command whose connection is gone: Linux sends
 no hang-up without a terminal, and Win32-OpenSSH keeps the process tree alive
-in its job object. This wrapper watches its stdin, which is the channel: at
-end of file (the control node hung up, timed out, or was interrupted) it
-stops bench_client and everything bench_client started. A Ctrl-C byte (0x03)
-on stdin interrupts bench_client instead, so it writes what it measured.
-One lock per work directory (LOCK_FILE) keeps a second run from racing a
-leftover one; the operating system releases it when this process ends.
+in its job object. So at end of file on stdin (the control node hung up, timed
+out, or was interrupted) this stops the measurement and everything it started.
+A Ctrl-C byte (0x03) on stdin interrupts the measurement instead, so it writes
+what it measured. One lock per work directory (LOCK_FILE) keeps a second
+guard from racing a leftover one; the operating system releases it when this
+process ends.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
+import queue
 import signal
 import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from bench_client.results_format import ExitCode
 
-EXIT_HUNG_UP = 129  # the channel closed: bench_client was stopped
+EXIT_HUNG_UP = 129  # the channel closed: the measurement was stopped
 GRACE_S = 5.0  # after an interrupt, time to write the partial result
 CTRL_C = b"\x03"
 
@@ -47,24 +63,32 @@ def lock(handle: IO[bytes]) -> bool:
     return True
 
 
-def start(args: list[str]) -> subprocess.Popen[bytes]:
-    """bench_client in a process group of its own, so the whole tree can be stopped."""
-    command = [sys.executable, "-X", "utf8", "-m", "bench_client", *args]
+def start_spare() -> subprocess.Popen[bytes]:
+    """A bench_client process waiting for its arguments, in a process group of its own
+    (so that the whole tree can be interrupted or stopped); its output comes back here."""
+    command = [sys.executable, "-X", "utf8", "-m", "bench_client.spare"]
+    options: dict[str, Any] = {
+        "stdin": subprocess.PIPE,
+        "stdout": subprocess.PIPE,
+        "stderr": subprocess.STDOUT,
+    }
     if sys.platform == "win32":
-        flags = subprocess.CREATE_NEW_PROCESS_GROUP  # type: ignore[attr-defined]
-        return subprocess.Popen(command, stdin=subprocess.DEVNULL, creationflags=flags)
-    return subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True)
+        options["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP  # type: ignore[attr-defined]
+    else:
+        options["start_new_session"] = True
+    return subprocess.Popen(command, **options)
 
 
 def interrupt(child: subprocess.Popen[bytes]) -> None:
     if sys.platform == "win32":
         child.send_signal(signal.CTRL_BREAK_EVENT)  # type: ignore[attr-defined]
     else:
-        os.killpg(child.pid, signal.SIGINT)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGINT)
 
 
 def stop_tree(child: subprocess.Popen[bytes]) -> None:
-    """Kill bench_client and every process it started."""
+    """Kill a bench_client process and every process it started."""
     if child.poll() is not None:
         return
     if sys.platform == "win32":
@@ -75,41 +99,130 @@ def stop_tree(child: subprocess.Popen[bytes]) -> None:
             check=False,
         )
     else:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(child.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            return
 
 
-def watch_channel(child: subprocess.Popen[bytes], hung_up: threading.Event) -> None:
-    """Read stdin until end of file; interrupt on Ctrl-C, kill the tree at the end."""
-    # os.read on the descriptor, not sys.stdin: a daemon thread blocked in a
-    # buffered read would abort the interpreter's shutdown.
-    while True:
+def sha256_of(paths: list[str]) -> dict[str, str]:
+    """sha256 of each of ``paths`` that is a file."""
+    return {
+        name: hashlib.sha256(Path(name).read_bytes()).hexdigest()
+        for name in paths
+        if Path(name).is_file()
+    }
+
+
+class Guard:
+    """Serves the requests read from the channel, one measurement at a time."""
+
+    def __init__(self, answers: IO[bytes]) -> None:
+        self.answers = answers
+        self.writing = threading.Lock()  # answers and "say" lines come from two threads
+        self.requests: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self.hung_up = threading.Event()
+        self.running: subprocess.Popen[bytes] | None = None
+        self.interrupt_pending = False  # a Ctrl-C that came before its measurement started
+        self.spare: subprocess.Popen[bytes] | None = None
+
+    def send(self, message: dict[str, Any]) -> None:
+        with self.writing, contextlib.suppress(OSError):  # a closed channel: hung up
+            self.answers.write(json.dumps(message).encode() + b"\n")
+            self.answers.flush()
+
+    def read_channel(self) -> None:
+        """Read stdin until end of file: requests, Ctrl-C bytes; at the end, stop everything."""
+        # os.read on the descriptor, not sys.stdin: a daemon thread blocked in a
+        # buffered read would abort the interpreter's shutdown.
+        pending = b""
+        while True:
+            try:
+                data = os.read(sys.stdin.fileno(), 4096)
+            except OSError:
+                data = b""
+            if not data:
+                break
+            if CTRL_C in data:  # JSON never carries a raw control character
+                self.ctrl_c()
+                data = data.replace(CTRL_C, b"")
+            *lines, pending = (pending + data).split(b"\n")
+            for line in filter(None, map(bytes.strip, lines)):
+                try:
+                    self.requests.put(json.loads(line))
+                except ValueError:
+                    self.send({"error": f"not a JSON request: {line[:200]!r}"})
+        self.hang_up()
+
+    def ctrl_c(self) -> None:
+        running = self.running
+        if running is None:
+            self.interrupt_pending = True
+        else:
+            interrupt(running)
+
+    def hang_up(self) -> None:
+        self.hung_up.set()
+        self.requests.put(None)
+        running = self.running
+        if running is not None and running.poll() is None:
+            interrupt(running)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                running.wait(GRACE_S)
+            stop_tree(running)
+
+    def serve(self) -> int:
+        self.spare = start_spare()
         try:
-            data = os.read(sys.stdin.fileno(), 64)
-        except OSError:
-            data = b""
-        if not data:
-            break
-        if CTRL_C in data:
-            interrupt(child)
-    hung_up.set()
-    if child.poll() is None:
-        interrupt(child)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            child.wait(GRACE_S)
-    stop_tree(child)
+            while (request := self.requests.get()) is not None:
+                if "run" in request:
+                    self.run(request["run"], request.get("hash", []))
+                elif "ports" in request:
+                    from bench_client.limits import port_budget  # psutil: only when asked
+
+                    self.send({"ports": port_budget()})
+                else:
+                    self.send({"error": f"unknown request: {sorted(request)}"})
+        finally:
+            if self.spare is not None:
+                self.spare.kill()
+        return EXIT_HUNG_UP if self.hung_up.is_set() else ExitCode.DONE
+
+    def run(self, args: list[str], hash_paths: list[str]) -> None:
+        """One measurement with the spare process; then the next spare is started."""
+        if self.interrupt_pending:  # Ctrl-C came first: as bench_client would, measure nothing
+            self.interrupt_pending = False
+            self.send({"exit": ExitCode.INTERRUPTED, "sha256": sha256_of(hash_paths)})
+            return
+        assert self.spare is not None
+        child, self.spare = self.spare, None
+        self.running = child
+        if self.hung_up.is_set():  # hang_up() may have looked before: nobody waits for it
+            stop_tree(child)
+            return
+        assert child.stdin is not None
+        with contextlib.suppress(OSError):  # it died starting: its exit code says so
+            child.stdin.write(json.dumps(args).encode() + b"\n")
+            child.stdin.close()
+        self.relay(child)
+        code = child.wait()
+        self.running = None
+        if self.hung_up.is_set():
+            return
+        self.send({"exit": code, "sha256": sha256_of(hash_paths)})
+        self.spare = start_spare()
+
+    def relay(self, child: subprocess.Popen[bytes]) -> None:
+        """Pass the child's output on as "say" lines, until it closes it."""
+        assert child.stdout is not None
+        for line in child.stdout:
+            self.send({"say": line.decode("utf-8", errors="replace").rstrip("\r\n")})
 
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) < 2 or args[1] != "--":
-        print(
-            "usage: python -m bench_client.guard LOCK_FILE -- [bench_client args]", file=sys.stderr
-        )
-        return 2
-    lock_path, client_args = Path(args[0]), args[2:]
+    if len(args) != 1:
+        print("usage: python -m bench_client.guard LOCK_FILE", file=sys.stderr)
+        return ExitCode.USAGE
+    lock_path = Path(args[0])
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with lock_path.open("a+b") as handle:
         if not lock(handle):
@@ -119,11 +232,9 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return ExitCode.BUSY
-        child = start(client_args)
-        hung_up = threading.Event()
-        threading.Thread(target=watch_channel, args=(child, hung_up), daemon=True).start()
-        code = child.wait()
-        return EXIT_HUNG_UP if hung_up.is_set() else code
+        guard = Guard(sys.stdout.buffer)
+        threading.Thread(target=guard.read_channel, daemon=True).start()
+        return guard.serve()
 
 
 if __name__ == "__main__":

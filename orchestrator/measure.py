@@ -34,6 +34,7 @@ from orchestrator.remote import (
     RemoteSession,
     open_session,
 )
+from orchestrator.remote.guard import RemoteGuard
 from orchestrator.remote.measure import measure_together
 from orchestrator.server_noise import ServerWatch, add_to_meta, lab_hosts
 from orchestrator.stack_switch import StackSwitch, StackSwitchError, run_only, stack_switch
@@ -100,36 +101,46 @@ def measure_groups(
                     outcomes.append(_on_hosts(clients, watch, manifest, cell))
                     continue
                 try:
-                    session = client.connected()
+                    guard = client.connected()
                 except RemoteError as error:  # unreachable: nothing more can be measured
                     later = [one for rest in groups[number + 1 :] for one in rest.cells]
                     unmeasured = [*group.cells[index:], *later]
                     return outcomes + [_failed(manifest, one, error) for one in unmeasured]
-                outcomes.append(measure_cell(session, watch, manifest, cell))
+                outcomes.append(measure_cell(guard, watch, manifest, cell))
     return outcomes
 
 
 class _ClientSession:
-    """One SSH session to the client for every cell, opened when first needed and opened
-    again when the previous cell lost it; closed on exit."""
+    """One SSH session to the client, and bench_client's guard on it, for every cell: opened
+    when first needed and opened again when the previous cell lost them; closed on exit."""
 
     def __init__(self, host: ClientHost) -> None:
         self.host = host
         self.session: RemoteSession | None = None
+        self.guard: RemoteGuard | None = None
 
-    def connected(self) -> RemoteSession:
+    def connected(self) -> RemoteGuard:
         if self.session is not None and not self.session.is_connected:
-            self.session.close()
-            self.session = None
+            self.close()
+        if self.guard is not None and not self.guard.is_open:
+            self.guard.close()
+            self.guard = None
         self.session = self.session or open_session(self.host)
-        return self.session
+        self.guard = self.guard or RemoteGuard(self.session)
+        return self.guard
+
+    def close(self) -> None:
+        if self.guard is not None:
+            self.guard.close()
+        if self.session is not None:
+            self.session.close()
+        self.session = self.guard = None
 
     def __enter__(self) -> _ClientSession:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        if self.session is not None:
-            self.session.close()
+        self.close()
 
 
 def _on_hosts(
@@ -155,7 +166,7 @@ def _switch(watch: ServerWatch, group: Group, manifest: Manifest) -> list[CellOu
 
 
 def measure_cell(
-    session: RemoteSession, watch: ServerWatch, manifest: Manifest, cell: Cell
+    guard: RemoteGuard, watch: ServerWatch, manifest: Manifest, cell: Cell
 ) -> CellOutcome:
     """Measure one cell, fetch its files with checksums, and record it in the manifest.
 
@@ -180,7 +191,11 @@ def measure_cell(
 
         try:
             fetched = measure_together(
-                session, specs(manifest, cell), before_run=started.result, after_run=stop
+                guard.session,
+                specs(manifest, cell),
+                before_run=started.result,
+                after_run=stop,
+                guard=guard,
             )
         except MeasurementInterrupted as error:
             # What was measured before the interruption is fetched and verified: keep it.

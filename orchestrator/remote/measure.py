@@ -27,28 +27,18 @@ from bench_client.results_format import (
     sha256_file,
 )
 from orchestrator.remote import ports, sweep_steps
-from orchestrator.remote.deploy import ClientLayout, require_deployed
+from orchestrator.remote.deploy import ClientLayout
+from orchestrator.remote.guard import ClientFailedError, RemoteGuard
 from orchestrator.remote.session import (
     LinePrefixer,
     RemoteError,
     RemoteSession,
-    last_json_line,
     sftp_path,
 )
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 _FILE_MODE = 0o666 & ~_UMASK
-
-_SHA256_CODE = """
-import hashlib, json, os, sys
-digests = {}
-for name in sys.argv[1:]:
-    if os.path.isfile(name):
-        with open(name, "rb") as handle:
-            digests[name] = hashlib.sha256(handle.read()).hexdigest()
-print(json.dumps(digests))
-"""
 
 
 class ClientArgumentsError(RemoteError):
@@ -57,18 +47,10 @@ class ClientArgumentsError(RemoteError):
     exit_code = ExitCode.USAGE
 
 
-class ClientBusyError(RemoteError):
-    """Another bench_client holds the client's work directory."""
-
-
 class FirstRequestFailedError(RemoteError):
     """The stack's first answer was wrong or missing (bench_client's exit 3)."""
 
     exit_code = ExitCode.FIRST_REQUEST_FAILED
-
-
-class ClientFailedError(RemoteError):
-    """bench_client ended with an exit code outside its contract (crashed, killed)."""
 
 
 class ChecksumMismatchError(RemoteError):
@@ -141,11 +123,6 @@ class Fetched:
         }
 
 
-def remote_sha256(session: RemoteSession, paths: Sequence[PurePath]) -> dict[str, str]:
-    """sha256 of each file that exists, computed by Python on the client (any OS)."""
-    return last_json_line(session.run_python(_SHA256_CODE, *map(str, paths)))
-
-
 def fetch_verified(
     session: RemoteSession,
     files: Sequence[tuple[PurePath, Path, str]],
@@ -192,16 +169,14 @@ def fetch_verified(
             temp.unlink(missing_ok=True)
 
 
-def bench_client_argv(
+def bench_client_args(
     layout: ClientLayout, spec: MeasurementSpec, out: PurePath, paired: Sequence[str] = ()
 ) -> list[str]:
-    """The client's command for ``spec``, writing ``out`` (its cwd: ``layout.src``).
+    """bench_client's arguments for ``spec``, writing ``out`` (its cwd: ``layout.src``).
 
     ``paired``: NAME=URL of every stack measured together (the paired design); ``out``
     then holds ``{stack}``. The quick calibration is measured once per run, mode and method
     (bench_client --calibration-file) and reused by the run's later measurements.
-    bench_client runs under bench_client.guard, which stops it when the SSH channel closes
-    and holds the work directory's lock while it runs.
     """
     target = [part for item in paired for part in ("--paired", item)] or ["--base-url", spec.url]
     cell = spec.measurement
@@ -210,12 +185,11 @@ def bench_client_argv(
     saved = layout.results / spec.run_id / "calibration" / f"{cell.mode}.{cell.method}.json"
     asked = [value for flag, value in pairwise(spec.client_args) if flag == "--calibration"]
     reuse = ["--calibration-file", str(saved)] if asked[-1:] in ([], ["quick"]) else []
-    return layout.python(
-        "-m", "bench_client.guard", str(layout.lock), "--", *target,
-        "--method", cell.method, "--mode", cell.mode,
+    return [
+        *target, "--method", cell.method, "--mode", cell.mode,
         *spec.client_args, *reuse,
         "--out", str(out), "--quiet",
-    )  # fmt: skip
+    ]  # fmt: skip
 
 
 def measure(
@@ -242,14 +216,23 @@ def measure_together(
     run_timeout: float | None = None,
     before_run: Callable[[], None] | None = None,
     after_run: Callable[[], None] | None = None,
+    guard: RemoteGuard | None = None,
 ) -> list[Fetched]:
     """``measure`` for one spec; for several (one cell of each stack, same mode, method and
     repetition), one bench_client --paired run that measures them in one time window.
 
     ``before_run`` is called right before bench_client starts: it waits for what must come
     first elsewhere (the server's first noise reading, taken meanwhile); ``after_run`` right
-    after it ends, whatever its exit (the server's second reading starts then).
+    after it ends, whatever its exit (the server's second reading starts then). ``guard``:
+    bench_client's guard on the client, open on ``session`` (without it one is started for
+    this measurement alone).
     """
+    if guard is None:
+        with RemoteGuard(session) as guard:
+            return measure_together(
+                session, specs, log=log, run_timeout=run_timeout,
+                before_run=before_run, after_run=after_run, guard=guard,
+            )  # fmt: skip
     started = time.monotonic()
     first = specs[0]
     cells = [spec.measurement for spec in specs]
@@ -258,7 +241,7 @@ def measure_together(
         label = f"{len(specs)} stacks " + label.removeprefix(f"{cells[0].stack} ")
     context = f"stack {label}"
     urls = ", ".join(spec.url for spec in specs)
-    layout = require_deployed(session)
+    layout = guard.layout
     run_dir = layout.results / first.run_id
     # A file name of its own for each attempt: a leftover run can never write
     # the files this one fetches.
@@ -269,39 +252,35 @@ def measure_together(
         for cell in cells
     ]  # fmt: skip
     if len(specs) == 1:
-        argv = bench_client_argv(layout, first, files[0][0])
+        args = bench_client_args(layout, first, files[0][0])
     else:
         out = run_dir / first.measurement.mode / "{stack}" / f"{name}.csv"
         paired = [f"{spec.measurement.stack}={spec.url}" for spec in specs]
-        argv = bench_client_argv(layout, first, out, paired)
+        args = bench_client_args(layout, first, out, paired)
     if first.measurement.mode == SWEEP_MODE:  # a file pair per step it may reach
         cells, files = sweep_steps.candidates(first.measurement, files[0][0], first.client_args)
     stream = log if log is not None else LinePrefixer(f"[{session.host.name} {label}] ")
     client_ports = ports.ensure_ports(
-        lambda: ports.read_budget(session, layout.python(), str(layout.src)),
+        guard.ports,
         ports.connections_needed(first.measurement.mode, first.client_args) * len(specs),
         stream,
     )
     if before_run is not None:
         before_run()
     stream.note(f"running bench_client against {urls}")
-    result = session.run(
-        argv,
-        cwd=str(layout.src),
-        stream=stream,
-        timeout=run_timeout,
-        what=f"bench_client for {context}",
-    )
-    if after_run is not None:
-        after_run()
-
-    code = result.exited
-    said = f": {stream.last_line}" if stream.last_line else ""
-    if code == ExitCode.BUSY:
-        raise ClientBusyError(
-            f"{session.host.label}: {context}: another bench_client is still running in "
-            f"{layout.workdir} (it holds {layout.lock}); wait for it to finish or stop it"
+    try:
+        code, present = guard.run(
+            args,
+            [str(path) for pair in files for path in pair],
+            stream=stream,
+            timeout=run_timeout,
+            what=f"bench_client for {context}",
         )
+    finally:
+        if after_run is not None:
+            after_run()
+
+    said = f": {stream.last_line}" if stream.last_line else ""
     if code == ExitCode.USAGE:
         raise ClientArgumentsError(
             f"{session.host.label}: {context}: bench_client refused the arguments or could not "
@@ -313,12 +292,11 @@ def measure_together(
             f"{urls} failed or its answer was wrong (exit 3){said}"
         )
     if code not in (ExitCode.DONE, ExitCode.INTERRUPTED):
-        signal = f", killed by signal {code - 128}" if 128 < code < 160 else ""
+        signal = f", killed by signal {-code}" if code < 0 else ""
         raise ClientFailedError(
             f"{session.host.label}: {context}: bench_client ended with exit {code}{signal}{said}"
         )
 
-    present = remote_sha256(session, [path for pair in files for path in pair])
     if first.measurement.mode == SWEEP_MODE:
         cells, files = sweep_steps.reached(cells, files, present)
     if code == ExitCode.INTERRUPTED and str(files[0][0]) not in present:

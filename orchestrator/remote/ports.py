@@ -20,12 +20,8 @@ from bench_client.config import (
     DEFAULT_WARMUP,
 )
 from bench_client.results_format import SWEEP_MODE, client_flags
-from orchestrator.remote.session import LinePrefixer, RemoteSession, last_json_line
+from orchestrator.remote.session import LinePrefixer
 
-# Run with the venv's python in the client's src directory.
-PORT_BUDGET_CODE = (
-    "import json\nfrom bench_client.limits import port_budget\nprint(json.dumps(port_budget()))\n"
-)
 # Default dynamic port ranges: Windows 49152-65535, Linux 32768-60999 (what a
 # client has unless its owner widened it; the measurement checks the real one).
 DEFAULT_PORTS = {"Windows": 16_384, "Linux": 28_232}
@@ -75,10 +71,6 @@ def shortfall(budget: dict[str, Any], needed: int) -> int:
     if budget.get("free") is None:
         return 0
     return max(0, needed + RESERVE - budget["free"])
-
-
-def read_budget(session: RemoteSession, python: list[str], cwd: str) -> dict[str, Any]:
-    return last_json_line(session.check([*python, "-c", PORT_BUDGET_CODE], cwd=cwd, what="ports"))
 
 
 def ensure_ports(

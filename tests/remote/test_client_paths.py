@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import subprocess
 import sys
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import pytest
 
+from bench_client.guard import sha256_of
 from bench_client.results_format import Measurement
 from orchestrator.remote.deploy import client_layout, package_files, wheelhouse_subdir
-from orchestrator.remote.measure import _SHA256_CODE, MeasurementSpec, bench_client_argv
+from orchestrator.remote.guard import guard_command
+from orchestrator.remote.measure import MeasurementSpec, bench_client_args
 from orchestrator.remote.session import ClientPython, python_snippet, sftp_path
 from orchestrator.remote.shell import Shell, build_command
 from tests.remote import winparse
@@ -107,7 +108,7 @@ WINDOWS_SPEC = MeasurementSpec(
 def test_windows_client_command_survives_the_shell(shell: Shell, version: str) -> None:
     layout = client_layout(r"C:\Users\Jane Doe", "httplab-client", True)
     out = layout.results / "run-1" / "constant" / "flask-gunicorn" / "POST.rep3.csv"
-    argv = bench_client_argv(layout, WINDOWS_SPEC, out)
+    argv = guard_command(layout)
     line = build_command(shell, argv, cwd=str(layout.src))
     if shell is Shell.CMD:
         cd, call = winparse.cmd_commands(winparse.cmd_slash_c(line, version), WIN_ENV)
@@ -122,7 +123,14 @@ def test_windows_client_command_survives_the_shell(shell: Shell, version: str) -
         )
     assert received == argv
     assert received[1:3] == ["-X", "utf8"]
-    assert received[-3:] == [
+    assert received[-2:] == [
+        "bench_client.guard",
+        r"C:\Users\Jane Doe\httplab-client\bench_client.lock",
+    ]
+    # bench_client's own arguments go as JSON over the channel, past every shell.
+    args = bench_client_args(layout, WINDOWS_SPEC, out)
+    assert args[args.index("--payload") + 1] == '{"name": "Jane Doe", "pct": "100%", "cost": "$5"}'
+    assert args[-3:] == [
         "--out",
         r"C:\Users\Jane Doe\httplab-client\results\run-1\constant\flask-gunicorn\POST.rep3.csv",
         "--quiet",
@@ -139,17 +147,11 @@ def test_python_snippet_runs_code_with_quotes_and_newlines(tmp_path: Path) -> No
     assert python_snippet(code)[1].count("'") == 2 and '"' not in python_snippet(code)[1]
 
 
-def test_sha256_helper_hashes_what_exists(tmp_path: Path) -> None:
+def test_the_guard_hashes_what_exists(tmp_path: Path) -> None:
     present = tmp_path / "GET.csv"
     present.write_bytes(b"Iteration,Execution Time (seconds)\n1,0.1\n")
     missing = tmp_path / "GET.meta.json"
-    done = subprocess.run(
-        [sys.executable, *python_snippet(_SHA256_CODE), str(present), str(missing)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert json.loads(done.stdout) == {
+    assert sha256_of([str(present), str(missing)]) == {
         str(present): hashlib.sha256(present.read_bytes()).hexdigest()
     }
 
@@ -163,7 +165,7 @@ def test_only_the_quick_calibration_is_saved_for_reuse(asked: tuple[str, ...], r
     """bench_client refuses --calibration-file beside another calibration than quick."""
     layout = client_layout("/home/jane", "httplab-client", False)
     spec = dataclasses.replace(WINDOWS_SPEC, client_args=("--iterations", "200", *asked))
-    argv = bench_client_argv(layout, spec, layout.results / "run-1" / "GET.csv")
+    argv = bench_client_args(layout, spec, layout.results / "run-1" / "GET.csv")
     assert ("--calibration-file" in argv) is reused
     if reused:
         saved = argv[argv.index("--calibration-file") + 1]

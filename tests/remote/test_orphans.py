@@ -5,7 +5,6 @@ Real sshd, real Fabric, the real deployed client (tests/remote/conftest.py).
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import json
 import os
@@ -13,8 +12,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import psutil
 import pytest
@@ -25,7 +24,7 @@ from orchestrator.remote.inventory import read_client
 from orchestrator.remote.measure import MeasurementSpec, measure
 from orchestrator.remote.session import open_session
 from tests.remote.conftest import last_json
-from tests.remote.test_fabric import MidRun, _cmdline, measure_cli
+from tests.remote.test_fabric import MidRun, _cmdline, _descendants, measure_cli, measuring_pids
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -46,21 +45,11 @@ def client_processes(workdir: Path) -> list[int]:
     return found
 
 
-def measuring(workdir: Path) -> bool:
-    """bench_client itself (not only its guard or shell) runs from this work directory."""
-    return any("-m bench_client --base-url" in _cmdline(pid) for pid in client_processes(workdir))
-
-
-def sending_to(workdir: Path, url: str) -> bool:
-    """bench_client holds a connection to ``url``'s port (keepalive mode): it is measuring."""
-    port = urlsplit(url).port
-    for pid in client_processes(workdir):
-        if "-m bench_client --base-url" not in _cmdline(pid):
-            continue
-        with contextlib.suppress(psutil.Error):
-            if any(c.raddr and c.raddr.port == port for c in psutil.Process(pid).net_connections()):
-                return True
-    return False
+def wait_until_sending(pids: Callable[[], list[int]], url: str, patience: float = 120) -> bool:
+    deadline = time.monotonic() + patience
+    while not measuring_pids(pids(), url) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return bool(measuring_pids(pids(), url))
 
 
 def wait_until_gone(workdir: Path, patience: float = 120) -> list[int]:
@@ -75,7 +64,7 @@ def test_lost_connection_leaves_no_client_running(
     deployed: dict, inventory: Path, contract_url: str, sshd, workdir: Path, tmp_path: Path
 ) -> None:
     run = MidRun(inventory, contract_url, tmp_path / "run-drop", sshd, answer_timeout=60)
-    assert measuring(workdir)
+    assert run.client_pids
     sessions = sshd.session_processes()
     for pid in sessions:
         os.kill(pid, signal.SIGKILL)  # the channel drops; nobody signals the client
@@ -107,41 +96,50 @@ def test_run_timeout_stops_the_client(
 
 
 def test_a_held_work_directory_is_refused(tmp_path: Path) -> None:
-    """A second bench_client in the same work directory stops at once (exit 75)."""
+    """A second guard in the same work directory stops at once (exit 75)."""
     lock = tmp_path / "bench_client.lock"
     with lock.open("a+b") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         busy = subprocess.run(
-            [sys.executable, "-m", "bench_client.guard", str(lock), "--", "--help"],
-            capture_output=True, text=True, cwd=REPO, check=False,
+            [sys.executable, "-m", "bench_client.guard", str(lock)],
+            capture_output=True, text=True, cwd=REPO, check=False, stdin=subprocess.DEVNULL,
         )  # fmt: skip
     assert busy.returncode == 75
     assert "another bench_client is running" in busy.stderr
-    # With stdin open (the channel), the guard runs bench_client to its end.
+    # Once the lock is free, the guard serves until its channel closes.
     with subprocess.Popen(
-        [sys.executable, "-m", "bench_client.guard", str(lock), "--", "--help"],
+        [sys.executable, "-m", "bench_client.guard", str(lock)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO,
     ) as free:  # fmt: skip
-        usage = free.stdout.read()
-        assert free.wait() == 0
-    assert "usage" in usage.lower()
+        free.stdin.write('{"run": ["--help"]}\n')
+        free.stdin.flush()
+        answers = [json.loads(free.stdout.readline())]
+        while "exit" not in answers[-1]:  # bench_client's lines come first, as "say"
+            answers.append(json.loads(free.stdout.readline()))
+        free.stdin.close()
+        assert free.wait(timeout=60) == 129  # its channel closed: it ends
+    assert answers[-1] == {"exit": 0, "sha256": {}}
+    assert any("usage" in answer.get("say", "").lower() for answer in answers)
 
 
 def test_the_guard_stops_bench_client_at_end_of_input(contract_url: str, tmp_path: Path) -> None:
     """stdin reaching end of file (the channel closed) stops a running bench_client: exit 129."""
+    request = {"run": ["--base-url", contract_url, "--method", "GET", "--mode", "keepalive",
+                       "--iterations", "100000", "--interval",
+                       "0.01", "--out", str(tmp_path / "GET.csv")]}  # fmt: skip
     with subprocess.Popen(
-        [sys.executable, "-m", "bench_client.guard", str(tmp_path / "lock"), "--",
-         "--base-url", contract_url, "--iterations", "100000", "--interval", "0.01",
-         "--out", str(tmp_path / "GET.csv")],
-        stdin=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO,
+        [sys.executable, "-m", "bench_client.guard", str(tmp_path / "lock")],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO,
     ) as guard:  # fmt: skip
-        deadline = time.monotonic() + 120
-        while not measuring(tmp_path) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert measuring(tmp_path), "bench_client never started"
+        guard.stdin.write(json.dumps(request).encode() + b"\n")
+        guard.stdin.flush()
+        started = wait_until_sending(lambda: _descendants(guard.pid), contract_url)
+        children = _descendants(guard.pid)
+        assert started, "bench_client never started"
         guard.stdin.close()  # what sshd does when the connection goes
         assert guard.wait(timeout=120) == 129
-    assert wait_until_gone(tmp_path) == []
+    assert [pid for pid in children if psutil.pid_exists(pid) and
+            psutil.Process(pid).status() != psutil.STATUS_ZOMBIE] == []  # fmt: skip
 
 
 def test_ctrl_c_on_the_control_node_leaves_no_client_running(
@@ -153,10 +151,7 @@ def test_ctrl_c_on_the_control_node_leaves_no_client_running(
          "--out-dir", str(tmp_path / "run-ctrl-c"), "--iterations", "5000", "--interval", "0.05"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
     ) as driver:  # fmt: skip
-        deadline = time.monotonic() + 120
-        while not sending_to(workdir, contract_url) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if not sending_to(workdir, contract_url):
+        if not wait_until_sending(lambda: client_processes(workdir), contract_url):
             driver.kill()
             pytest.fail("bench_client never started measuring")
         driver.send_signal(signal.SIGINT)

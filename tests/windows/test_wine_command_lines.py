@@ -13,17 +13,11 @@ decoded script is not (tests/remote/winparse.py models it).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
-from bench_client.results_format import Measurement
 from orchestrator.remote.deploy import _RMTREE_CODE, client_layout, pip_install_argv
-from orchestrator.remote.measure import (
-    _SHA256_CODE,
-    MeasurementSpec,
-    bench_client_argv,
-)
+from orchestrator.remote.guard import guard_command
 from orchestrator.remote.session import _FACTS_CODE, UTF8_MODE, python_snippet
 from orchestrator.remote.shell import Shell, UnportableArgumentError, build_command
 from tests.remote import winparse
@@ -54,12 +48,6 @@ def project_commands(profile: str) -> list[tuple[str, list[str], str | None]]:
     """(label, argv, cwd) of every command the Fabric driver sends to a Windows client."""
     layout = client_layout(profile, "httplab-client", is_windows=True)
     base = ["py", "-3.11", *UTF8_MODE]
-    spec = MeasurementSpec(
-        Measurement("constant", "flask-gunicorn", "POST", 2), url="http://192.0.2.10:5001",
-        out_dir=Path("results/run-1"),
-        client_args=("--payload", '{"name": "Jane Doe", "pct": "100%"}', "--iterations", "200"),
-    )  # fmt: skip
-    out = layout.results / "run-1" / "constant" / "flask-gunicorn" / "POST.rep2.csv"
     wheels = ["--isolated", "--no-index", "--find-links", str(layout.wheelhouse)]
     return [
         ("facts", [*base, *python_snippet(_FACTS_CODE)], None),
@@ -68,8 +56,7 @@ def project_commands(profile: str) -> list[tuple[str, list[str], str | None]]:
         ("venv", [*base, "-m", "venv", str(layout.venv)], None),
         ("pip", pip_install_argv(layout, wheels), None),
         ("help", layout.python("-m", "bench_client", "--help"), str(layout.src)),
-        ("sha256", layout.python(*python_snippet(_SHA256_CODE), str(out)), None),
-        ("bench_client", bench_client_argv(layout, spec, out), str(layout.src)),
+        ("guard", guard_command(layout), str(layout.src)),
     ]
 
 

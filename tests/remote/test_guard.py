@@ -1,0 +1,150 @@
+"""bench_client.guard's requests and answers, as the orchestrator's RemoteGuard sends them.
+
+A real guard process on this host, real bench_client processes (its spares), a real
+loopback server with the stacks' endpoints; the SSH side is in test_fabric.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench_client.results_format import ExitCode
+from tests.remote.test_fabric import _descendants, measuring_pids
+
+REPO = Path(__file__).resolve().parents[2]
+# Quotes, a per cent sign, a dollar: what a shell would have mangled on its way.
+PAYLOAD = '{"name": "Jane Doe", "pct": "100%", "cost": "$5"}'
+
+
+class Guard:
+    """A guard process with its channel (stdin and stdout) in the test's hands."""
+
+    def __init__(self, lock: Path) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench_client.guard", str(lock)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO,
+        )  # fmt: skip
+        self.said: list[str] = []
+
+    def send(self, data: bytes) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(data)
+        self.process.stdin.flush()
+
+    def ask(self, request: dict[str, Any]) -> None:
+        self.send(json.dumps(request).encode() + b"\n")
+
+    def answer(self) -> dict[str, Any]:
+        """The next answer; bench_client's lines on the way are kept in ``said``."""
+        assert self.process.stdout is not None
+        while line := self.process.stdout.readline():
+            message = json.loads(line)
+            if "say" not in message:
+                return message
+            self.said.append(message["say"])
+        raise AssertionError(f"the guard ended: {self.process.stderr.read()!r}")  # type: ignore[union-attr]
+
+    def close(self) -> int:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        return self.process.wait(timeout=60)
+
+
+@pytest.fixture
+def guard(tmp_path: Path) -> Iterator[Guard]:
+    running = Guard(tmp_path / "bench_client.lock")
+    yield running
+    if running.process.poll() is None:
+        running.process.kill()
+        running.process.wait()
+
+
+def run_request(url: str, out: Path, *extra: str, method: str = "GET") -> dict[str, Any]:
+    meta = out.with_suffix(".meta.json")
+    args = ["--base-url", url, "--method", method, "--iterations", "20", "--warmup", "2", *extra]
+    args += ["--out", str(out)]
+    return {"run": [*args, "--quiet"], "hash": [str(out), str(meta)]}
+
+
+def test_one_guard_runs_measurements_one_after_another(
+    guard: Guard, contract_url: str, tmp_path: Path
+) -> None:
+    """Each answer names the exit and the sha256 of the files written; arguments arrive whole."""
+    outs = [tmp_path / "GET.csv", tmp_path / "POST.csv"]
+    guard.ask(run_request(contract_url, outs[0]))
+    first = guard.answer()
+    guard.ask(run_request(contract_url, outs[1], "--payload", PAYLOAD, method="POST"))
+    second = guard.answer()
+    for answer, out in zip((first, second), outs, strict=True):
+        assert answer["exit"] == ExitCode.DONE, guard.said
+        meta = out.with_suffix(".meta.json")
+        assert answer["sha256"] == {
+            str(path): hashlib.sha256(path.read_bytes()).hexdigest() for path in (out, meta)
+        }
+    meta = json.loads(outs[1].with_suffix(".meta.json").read_text())
+    assert meta["config"]["payload"] == json.loads(PAYLOAD)
+    assert guard.close() == 129  # its channel closed: it ends
+
+
+def test_the_port_budget_is_read_in_the_guard(guard: Guard) -> None:
+    guard.ask({"ports": True})
+    budget = guard.answer()["ports"]
+    low, high = budget["port_range"]
+    assert 0 < low < high < 65536 and budget["ports"] == high - low + 1
+
+
+def test_a_ctrl_c_byte_interrupts_the_measurement_which_keeps_what_it_measured(
+    guard: Guard, contract_url: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "GET.csv"
+    guard.ask(run_request(contract_url, out, "--mode", "keepalive", "--iterations", "100000",
+                          "--interval", "0.01"))  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not measuring_pids(_descendants(guard.process.pid), contract_url):
+        assert time.monotonic() < deadline, "bench_client never started measuring"
+        time.sleep(0.05)
+    time.sleep(0.5)
+    guard.send(b"\x03")
+    answer = guard.answer()
+    assert answer["exit"] == ExitCode.INTERRUPTED
+    assert str(out) in answer["sha256"]
+    meta = json.loads(out.with_suffix(".meta.json").read_text())
+    assert meta["interrupted"] is True and 0 < meta["successes"] < 100000
+
+
+def test_a_ctrl_c_before_the_request_measures_nothing(
+    guard: Guard, contract_url: str, tmp_path: Path
+) -> None:
+    guard.send(b"\x03")
+    time.sleep(0.2)  # the byte is read before the request
+    guard.ask(run_request(contract_url, tmp_path / "GET.csv"))
+    assert guard.answer() == {"exit": ExitCode.INTERRUPTED, "sha256": {}}
+    assert not (tmp_path / "GET.csv").exists()
+
+
+def test_bench_client_refusing_its_arguments_is_an_answer(guard: Guard, tmp_path: Path) -> None:
+    guard.ask({"run": ["--method", "GET", "--iterations", "zero", "--out", "x.csv"]})
+    assert guard.answer()["exit"] == ExitCode.USAGE
+    assert any("--iterations" in line for line in guard.said), guard.said
+
+
+@pytest.mark.parametrize(
+    ("sent", "said"),
+    [(b"not json\n", "not a JSON request"), (b'{"launch": 1}\n', "unknown request")],
+)
+def test_a_malformed_request_gets_an_error_and_the_guard_goes_on(
+    guard: Guard, sent: bytes, said: str
+) -> None:
+    guard.send(sent)
+    assert said in guard.answer()["error"]
+    guard.ask({"ports": True})
+    assert "ports" in guard.answer()
