@@ -2,8 +2,9 @@
 
 The playbook calls ``httplab measure --groups`` once per repetition of the plan, for its
 groups (one stack with only it running, or in the paired design one cell of every stack): one
-SSH session to the client and one to the server serve every group, so connecting, reading the
-inventory and starting Python are paid once per repetition, not once per cell or group. Each
+SSH session to the client, with bench_client's guard on it (orchestrator/remote/guard.py), and
+one to the server serve every group, so connecting, reading the inventory and starting Python
+are paid once per repetition, not once per cell or group. Each
 cell is still its own bench_client run with its own CSV and meta file, fetched with its sha256
 and recorded on its own: a resume skips exactly the collected cells, a failed cell is recorded
 as failed and the next one is measured, and an interruption (Ctrl-C) keeps what the
@@ -172,7 +173,7 @@ def measure_cell(
 
     The server's noise readings overlap the client's own steps on the other host: the first
     is taken while the client's ports are read (bench_client starts once both are done), the
-    second while the client's files are hashed and fetched (it starts when bench_client ends).
+    second while the client's files are fetched (it starts when bench_client ends).
     """
     stacks = [stack for stack, _ in cell.targets]
     # One thread for the server's readings, so that they run in order: start, then stop.

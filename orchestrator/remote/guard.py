@@ -30,6 +30,7 @@ from orchestrator.remote.shell import UnportableArgumentError, build_command
 
 _CLOSED = object()  # what the reader puts in the queue at the channel's end
 _POLL_S = 0.25
+_CLOSE_WAIT_S = 10.0  # the guard's grace for an interrupted bench_client (5 s), and more
 
 
 class ClientBusyError(RemoteError):
@@ -98,7 +99,14 @@ class RemoteGuard:
         return answer["exit"], answer["sha256"]
 
     def close(self) -> None:
-        """Close the channel: the guard stops whatever still runs, and ends."""
+        """End the guard: at the end of its input it stops whatever still runs and exits,
+        releasing the work directory's lock, which the next guard may need at once."""
+        if not self.channel.closed:
+            try:
+                self.channel.shutdown_write()
+                self.channel.status_event.wait(_CLOSE_WAIT_S)
+            except (OSError, EOFError, paramiko.SSHException):
+                pass
         self.channel.close()
 
     def __enter__(self) -> RemoteGuard:
@@ -121,7 +129,7 @@ class RemoteGuard:
                 answer = self.answers.get(timeout=_POLL_S)
             except queue.Empty:
                 if deadline is not None and time.monotonic() > deadline:
-                    self.close()  # the guard stops bench_client
+                    self.channel.close()  # the guard stops bench_client
                     raise self.session.timed_out(what, timeout or 0) from None
                 continue
             except KeyboardInterrupt:
@@ -142,7 +150,7 @@ class RemoteGuard:
                 return
             except (OSError, EOFError, paramiko.SSHException):
                 pass
-        self.close()
+        self.channel.close()  # the guard stops bench_client
         raise KeyboardInterrupt
 
     def _read(self) -> None:

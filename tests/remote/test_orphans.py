@@ -45,6 +45,11 @@ def client_processes(workdir: Path) -> list[int]:
     return found
 
 
+def sending_to(workdir: Path, url: str) -> bool:
+    """bench_client, run from this work directory, holds a connection to ``url``: it measures."""
+    return bool(measuring_pids(client_processes(workdir), url))
+
+
 def wait_until_sending(pids: Callable[[], list[int]], url: str, patience: float = 120) -> bool:
     deadline = time.monotonic() + patience
     while not measuring_pids(pids(), url) and time.monotonic() < deadline:
