@@ -19,7 +19,6 @@ import json
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +107,7 @@ def measure_groups(
                     unmeasured = [*group.cells[index:], *later]
                     return outcomes + [_failed(manifest, one, error) for one in unmeasured]
                 outcomes.append(measure_cell(guard, watch, manifest, cell))
+            watch.end_group()
     return outcomes
 
 
@@ -253,7 +253,7 @@ def _record(
         samples, samples_problem = watch.save_samples(
             one.measurement.stack,
             manifest.run_dir / one.measurement.samples,
-            _step_window(manifest.run_dir / one.measurement.meta, one.measurement),
+            manifest.run_dir / one.measurement.meta,
         )
         manifest.record(
             one.measurement,
@@ -265,16 +265,6 @@ def _record(
             sha256_samples=samples,
             samples_problem=samples_problem,
         )
-
-
-def _step_window(meta_path: Path, measurement: Measurement) -> tuple[float, float] | None:
-    """A sweep step's timed window: one sampler ran through the whole sweep, and each step
-    keeps the samples of its own window (docs/method.md)."""
-    meta = json.loads(meta_path.read_text(encoding="utf-8")) if measurement.step else {}
-    if not (meta.get("started") and meta.get("finished")):
-        return None  # not a sweep step, or one without a window: the samples stay whole
-    started, finished = (datetime.fromisoformat(meta[key]) for key in ("started", "finished"))
-    return started.timestamp(), finished.timestamp()
 
 
 def summary(meta_path: Path, measurement: Measurement) -> str:

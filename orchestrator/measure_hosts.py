@@ -107,7 +107,9 @@ def _record(
         return
     sha256_csv = merge(run_dir, cell, delivered, agreed_start)
     sha256_meta = add_to_meta(run_dir / cell.meta, server, watch.problem)
-    sha256_samples, samples_problem = watch.save_samples(cell.stack, run_dir / cell.samples)
+    sha256_samples, samples_problem = watch.save_samples(
+        cell.stack, run_dir / cell.samples, run_dir / cell.meta
+    )
     merged = json.loads((run_dir / cell.meta).read_text(encoding="utf-8"))
     lost = [name for name, e in entries.items() if e["status"] == "lost"]
     statuses = {e["status"] for e in entries.values()}

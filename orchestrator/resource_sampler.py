@@ -8,10 +8,12 @@ server needs nothing installed. It runs there for one measurement:
 
 prints one JSON line when it has resolved the units ({"pid", "units"}), then
 samples every ``--interval`` seconds until its standard input closes (the
-orchestrator closes it when the measurement is over, and SSH closes it if the
-orchestrator goes away), then prints one JSON line: per unit the samples
+orchestrator closes it when a group of measurements is over, and SSH closes it
+if the orchestrator goes away), then prints one JSON line: per unit the samples
 document (SAMPLES_SCHEMA of bench_client/results_format.py, given on the
 command line) and the sha256 of its exact text, and the sampler's own CPU time.
+Each line the orchestrator sends meanwhile (one per measurement) gets the same
+JSON line with the samples so far, and the sampling goes on.
 
 Per unit and sample: the CPU time (user, system) of its control group, which
 counts processes that have exited too, or, where the cgroup's CPU accounting
@@ -263,7 +265,8 @@ class UnitSampler:
 def run(
     samplers: list[UnitSampler], interval: float, schema: int, stop_fd: int
 ) -> dict[str, object]:
-    """Sample every ``interval`` s until ``stop_fd`` reaches its end; the documents and sha256."""
+    """Sample every ``interval`` s until ``stop_fd`` reaches its end; the documents and sha256.
+    A line on ``stop_fd`` meanwhile prints them as they are so far."""
     print(json.dumps({"pid": os.getpid(), "units": [s.unit for s in samplers]}), flush=True)
     deadline = time.monotonic()
     while True:
@@ -271,12 +274,23 @@ def run(
             sampler.sample()
         deadline += interval
         # Sleep until the next sample (a fixed grid: a slow sample does not shift the
-        # rest), waking at once when the orchestrator closes our standard input.
+        # rest), waking at once when the orchestrator writes or closes our standard input.
         pause = max(0.0, deadline - time.monotonic())
-        if select.select([stop_fd], [], [], pause)[0] and not os.read(stop_fd, 4096):
+        if not select.select([stop_fd], [], [], pause)[0]:
+            continue
+        asked = os.read(stop_fd, 4096)
+        if not asked:
             break
+        for _ in range(asked.count(b"\n")):
+            print(json.dumps(documents(samplers, schema, interval)), flush=True)
+    return documents(samplers, schema, interval)
+
+
+def documents(samplers: list[UnitSampler], schema: int, interval: float) -> dict[str, object]:
+    """Each unit's samples document with its sha256, after one more sample (the end of the
+    measurement just over)."""
     for sampler in samplers:
-        sampler.sample()  # the last sample: the end of the measurement
+        sampler.sample()
     own = os.times()
     files = {}
     for sampler in samplers:

@@ -1,23 +1,26 @@
 """The server's half of the noise guard (bench_client/noise.py): /proc read over SSH.
 
-The orchestrator reads the server once before bench_client starts (while the
-client's ports are read) and once after it ends (while its files are fetched),
-over one SSH connection to the server for a whole
-group of measurements (the inventory's settings, host key checked). So the
-server's window spans the whole client invocation (its start, calibration,
-probe and warm-up: a few seconds more than the timed requests); the stack
-under test's own CPU time is left out of "others" wherever it falls. A server
-that cannot be read does not stop the measurement: the meta file then says why
-its half is missing.
+The orchestrator reads the server after each measurement (while its files are
+fetched), over one SSH connection to the server for a whole group of
+measurements (the inventory's settings, host key checked), and once before the
+group's first. A measurement's window runs from the reading before it (the
+last one's, within a group) to the one after it: it spans the whole client
+invocation (its start, probe and warm-up) and the orchestrator's work since the
+last measurement, a second or so more than the timed requests; the stack under
+test's own CPU time is left out of "others" wherever it falls. A server that
+cannot be read does not stop the measurement: the meta file then says why its
+half is missing.
 
-Between the two readings the same connection runs the resource sampler
-(orchestrator/server_sampler.py), whose samples go beside each cell's CSV.
+Through the group the same connection runs the resource sampler
+(orchestrator/server_sampler.py), whose samples around each measurement's timed
+window go beside its CSV.
 """
 
 from __future__ import annotations
 
 import json
 import shlex
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +75,7 @@ class ServerWatch:
         self.units: list[str] = []  # the units under test: their CPU time is "own"
         self.connection: Any = None
         self.before: noise.Reading | None = None
+        self.last: noise.Reading | None = None  # the reading after the last measurement
         self.problem = "" if host else "the inventory has no host in group servers"
         self.sampler: ServerSampler | None = None
 
@@ -84,17 +88,22 @@ class ServerWatch:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self.end_group()
         if self.connection is not None:
             self.connection.close()
 
     def start(self, stacks: list[str]) -> None:
-        """Read the server, then start sampling ``stacks``, before measuring them."""
-        self.units = [unit_of(stack) for stack in stacks]
-        self.before = None
-        self.sampler = None
+        """Begin a measurement of ``stacks``: within a group of measurements of the same
+        stacks the last reading begins it; else the server is read and its sampler started."""
+        units = [unit_of(stack) for stack in stacks]
+        sampling = self.sampler is not None and self.sampler.running
+        if units == self.units and sampling and self.last is not None:
+            self.before = self.last
+            return
+        self.end_group()
+        self.units = units
         if self.connection is None:
             return
-        assert self.host is not None
         self.problem = ""  # an earlier measurement's failed reading is not this one's
         self.before = self._read()
         command = sampler_command(self.python(), self.units, self.become)
@@ -104,21 +113,28 @@ class ServerWatch:
     def stop(self) -> dict[str, Any] | None:
         """The server's window since `start`, or None (and self.problem says why)."""
         if self.sampler is not None:
-            self.sampler.stop()
+            self.sampler.snapshot()
         after = self._read() if self.before is not None else None
+        self.last = after
         if self.before is None or after is None:
             return None
         return noise.window(self.before, after)
 
-    def save_samples(
-        self, stack: str, path: Path, window: tuple[float, float] | None = None
-    ) -> tuple[str | None, str]:
-        """Write ``stack``'s resource samples to ``path`` (after stop): (sha256, "") or
-        (None, "server samples missing: <cause>"); ``window``: those covering it alone."""
+    def end_group(self) -> None:
+        """Stop the sampler: the stacks it samples are about to stop, or the run is over."""
+        if self.sampler is not None:
+            self.sampler.stop()
+        self.sampler = None
+        self.before = self.last = None
+
+    def save_samples(self, stack: str, path: Path, meta_path: Path) -> tuple[str | None, str]:
+        """Write ``stack``'s resource samples around the timed window of ``meta_path``'s
+        measurement to ``path`` (after stop): (sha256, "") or (None, "server samples missing:
+        <cause>")."""
         if self.sampler is None:
             saved = None, MISSING + (self.problem or "the sampler was not started")
         else:
-            saved = self.sampler.save(unit_of(stack), path, window)
+            saved = self.sampler.save(unit_of(stack), path, timed_window(meta_path))
         if saved[0] is None:
             path.unlink(missing_ok=True)  # an earlier attempt's samples do not belong to this CSV
         return saved
@@ -148,6 +164,15 @@ class ServerWatch:
             self.problem = f"reading the server failed: {result.stderr.strip()[-200:]}"
             return None
         return json.loads(result.stdout)
+
+
+def timed_window(meta_path: Path) -> tuple[float, float] | None:
+    """A measurement's timed window (Unix seconds) from its meta file, if it has one."""
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    if not (meta.get("started") and meta.get("finished")):
+        return None
+    started, finished = (datetime.fromisoformat(meta[key]) for key in ("started", "finished"))
+    return started.timestamp(), finished.timestamp()
 
 
 def add_to_meta(meta_path: Path, server: dict[str, Any] | None, problem: str) -> str:

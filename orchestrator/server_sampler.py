@@ -1,8 +1,10 @@
-"""Run orchestrator/resource_sampler.py on the server for one measurement, and keep its samples.
+"""Run orchestrator/resource_sampler.py on the server for a group of measurements; keep samples.
 
 The sampler travels as text over the noise guard's SSH connection to the
-server (orchestrator/server_noise.py starts and stops it with its readings),
-so the server needs nothing installed beyond python3. It runs under `sudo -n`
+server (orchestrator/server_noise.py starts it with the group's first reading
+and stops it after the group), so the server needs nothing installed beyond
+python3. After each measurement it is asked for its samples so far, and each
+measurement keeps those around its own timed window. It runs under `sudo -n`
 where the inventory says to become root (only root may count another user's
 open files), else as the SSH user, which reads everything else.
 
@@ -30,6 +32,9 @@ INTERVAL_S = 0.1  # docs/method.md, "Server resource use": why 10 Hz
 ANSWER_TIMEOUT_S = 30.0  # to start (systemctl) and, at the end, to print the samples
 _SOURCE = Path(resource_sampler.__file__).read_text(encoding="utf-8")
 MISSING = "server samples missing: "
+# The samples kept either side of a measurement's timed window: its times are the client's
+# clock, the samples' the server's, and their offset is not measured (docs/method.md).
+MARGIN_S = 2.0
 
 
 def sampler_command(python: str, units: list[str], become: bool) -> str:
@@ -68,6 +73,24 @@ class ServerSampler:
         if first is not None:
             self.pid = first["pid"]
 
+    def snapshot(self) -> None:
+        """Read the samples so far into ``files``; the sampler goes on."""
+        if self.channel is None:
+            return
+        try:
+            self.channel.sendall(b"\n")
+            line = self.stdout.readline()
+        except (OSError, paramiko.SSHException) as error:
+            self._give_up(f"the sampler's answer was lost: {error or type(error).__name__}")
+            return
+        answer = self._answer(line, "files")
+        if answer is not None:
+            self.files = answer["files"]
+
+    @property
+    def running(self) -> bool:
+        return self.channel is not None
+
     def stop(self) -> None:
         """Close the sampler's standard input and read its samples."""
         if self.channel is None:
@@ -88,8 +111,9 @@ class ServerSampler:
     ) -> tuple[str | None, str]:
         """Write ``unit``'s samples to ``path``: (sha256, "") or (None, MISSING + the cause).
 
-        ``window`` (Unix seconds): write only the samples that cover it (a sweep step's
-        share of the sweep's samples), once the whole document's sha256 is checked.
+        ``window`` (Unix seconds): write only the samples within MARGIN_S of it (a
+        measurement's or a sweep step's share of the group's samples), once the whole
+        document's sha256 is checked.
         """
         if unit not in self.files:
             return None, MISSING + (self.problem or f"the sampler returned nothing for {unit}")
@@ -100,7 +124,10 @@ class ServerSampler:
                 f"sha256 of {path.name} differs from the server's "
                 f"({document['sha256'][:16]}…, here {received[:16]}…)"
             )
-        text = document["text"] if window is None else covering(document["text"], *window)
+        if window is None:
+            text = document["text"]
+        else:
+            text = covering(document["text"], window[0] - MARGIN_S, window[1] + MARGIN_S)
         return write_atomic(path, text), ""
 
     def _answer(self, line: str | bytes, expected: str) -> dict[str, Any] | None:

@@ -15,7 +15,7 @@ from bench_client import config, meta, output, sweep
 from bench_client.results_format import SWEEP_MODE, Measurement, sha256_bytes, write_atomic
 from bench_client.timing import Sample
 from orchestrator.manifest import Manifest
-from orchestrator.server_sampler import ServerSampler
+from orchestrator.server_sampler import MARGIN_S, ServerSampler
 from tests.analysis.synthetic import write_run
 from tests.analysis.test_resources import START, SYSTEM, USER, _iso, samples_document
 
@@ -145,22 +145,26 @@ def test_each_step_keeps_its_window_of_the_sweeps_samples_and_shows_its_cpu(
     (orchestrator.server_sampler.covering), and the report reads CPU and RSS per step."""
     root = tmp_path / "run"
     write_steps(root, "flask-gunicorn", "GET", [(0.001, 1.0, False)] * 3)
-    text = json.dumps(samples_document(busy=0.5), separators=(",", ":")) + "\n"
+    # The steps lie more than MARGIN_S inside the samples, as inside a group's sampler.
+    lead = MARGIN_S + 1
+    text = json.dumps(samples_document(busy=0.5, seconds=8 + 2 * lead), separators=(",", ":"))
+    text += "\n"
     sampler = ServerSampler(None, "unused")  # type: ignore[arg-type]  # its answer, as stop() reads it
     sampler.files = {"unit": {"text": text, "sha256": sha256_bytes(text.encode())}}
     manifest = Manifest.create(root, run_id="run", seed=1, git="x", selection={},
                                client_settings={}, lab={})  # fmt: skip
     for number in (1, 2):  # step 3 was recorded without samples
         cell = Measurement(SWEEP_MODE, "flask-gunicorn", "GET", step=number)
-        started, finished = START + 2.5 * number - 1.05, START + 2.5 * number + 0.45
+        started, finished = START + lead + 2.5 * number - 1.05, START + lead + 2.5 * number + 0.45
         document = json.loads((root / cell.meta).read_text())
         document |= {"started": _iso(started), "finished": _iso(finished), "duration_s": 1.5}
         write_atomic(root / cell.meta, json.dumps(document))
         sha256, problem = sampler.save("unit", root / cell.samples, (started, finished))
         assert problem == "" and sha256 is not None
         times = [row[0] for row in json.loads((root / cell.samples).read_text())["samples"]]
-        # The samples inside the window and one on each side: no more.
-        assert times[0] <= started < times[1] and times[-2] < finished <= times[-1]
+        # The samples within MARGIN_S of the window and one more on each side: no more.
+        early, late = started - MARGIN_S, finished + MARGIN_S
+        assert times[0] <= early < times[1] and times[-2] < late <= times[-1]
         manifest.record(cell, status="complete", sha256_samples=sha256)
     without: list[Problem] = []
     steps = report_sweep.load_steps(root, [], manifest.data, without)

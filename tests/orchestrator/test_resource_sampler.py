@@ -138,23 +138,28 @@ def test_a_unit_without_processes_is_refused() -> None:
 def test_the_sampler_samples_until_its_input_closes(
     child: subprocess.Popen[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """MainPID and its descendants (no cgroup): the documents, their sha256, the grid."""
+    """MainPID and its descendants (no cgroup): the documents, their sha256, the grid; a line
+    on its input meanwhile (a measurement over) gets the samples so far."""
     sampler = rs.UnitSampler("httplab-child.service", child.pid, "")
     assert sampler.cpu_source == "processes" and sampler.cpus
     read_end, write_end = os.pipe()
+    asker = threading.Timer(0.5, os.write, [write_end, b"\n"])
     # Closing the pipe is the orchestrator closing the sampler's standard input.
     closer = threading.Timer(1.0, os.close, [write_end])
+    asker.start()
     closer.start()
     try:
         result = rs.run([sampler], 0.05, SAMPLES_SCHEMA, read_end)
     finally:
         closer.join()
         os.close(read_end)
-    assert json.loads(capsys.readouterr().out) == {
-        "pid": os.getpid(),
-        "units": ["httplab-child.service"],
-    }
+    started, so_far = map(json.loads, capsys.readouterr().out.splitlines())
+    assert started == {"pid": os.getpid(), "units": ["httplab-child.service"]}
+    early = so_far["files"]["httplab-child.service"]
+    assert hashlib.sha256(early["text"].encode()).hexdigest() == early["sha256"]
     answer = result["files"]["httplab-child.service"]  # type: ignore[index]
+    early_rows, rows = (json.loads(one["text"])["samples"] for one in (early, answer))
+    assert 3 <= len(early_rows) < len(rows) and rows[: len(early_rows)] == early_rows
     assert hashlib.sha256(answer["text"].encode()).hexdigest() == answer["sha256"]
     document = json.loads(answer["text"])
     assert document["schema"] == SAMPLES_SCHEMA and document["columns"] == list(rs.COLUMNS)

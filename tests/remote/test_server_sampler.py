@@ -56,7 +56,9 @@ def test_a_sampler_that_cannot_find_its_unit_leaves_the_noise_reading_intact(ser
         assert watch.problem == "" and window is not None  # the noise guard's half is unaffected
         stale = tmp_path / "GET.server.json"
         stale.write_text("{}")  # an earlier attempt's samples
-        sha256, problem = watch.save_samples("flask-gunicorn", stale)
+        meta = tmp_path / "GET.meta.json"
+        meta.write_text("{}")  # no timed window: the samples would be kept whole
+        sha256, problem = watch.save_samples("flask-gunicorn", stale, meta)
     assert sha256 is None
     assert problem.startswith(MISSING + "the sampler failed: ")
     assert "systemctl" in problem
