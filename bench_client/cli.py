@@ -11,6 +11,7 @@ from bench_client import calibrate, config, output, sweep
 from bench_client.modes import MODES
 from bench_client.results_format import SWEEP_MODE, ExitCode, exit_codes_help
 from bench_client.run import run
+from bench_client.spare import INTERRUPTED_EARLY
 
 DESCRIPTION = """\
 Time HTTP requests against one web stack and write PATH.csv (Iteration,
@@ -266,5 +267,5 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return sweep.run(settings) if settings.mode == SWEEP_MODE else run(settings)
     except KeyboardInterrupt:
-        print("bench_client: interrupted before measuring began; nothing written", file=sys.stderr)
+        print(INTERRUPTED_EARLY, file=sys.stderr)
         return ExitCode.INTERRUPTED

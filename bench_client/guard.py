@@ -9,11 +9,13 @@ stdout.
     {"ports": true}                        ->  {"ports": {the port budget, limits.port_budget}}
     {"run": [ARGS], "hash": [PATHS]}       ->  {"exit": CODE, "sha256": {PATH: HEX, ...}}
 
-A run is one bench_client process (``python -m bench_client ARGS``); while it
+A run is one bench_client process, as ``python -m bench_client ARGS``; while it
 runs, each line it prints comes as ``{"say": LINE}``, and its answer holds the
-sha256 of each of PATHS that exists afterwards (the files it wrote). One
-bench_client process is kept started ahead, its imports done
-(bench_client.spare), so that a measurement does not wait for Python to start.
+sha256 of each of PATHS that exists afterwards (the files it wrote). So that a
+measurement does not wait for Python to start and import bench_client (about a
+fifth of a second), that process is forked from this one, which imported it
+once; on Windows, which cannot fork, one bench_client process is kept started
+ahead instead (bench_client.spare), the next one once a measurement has ended.
 
 An SSH server does not stop a command whose connection is gone: Linux sends
 no hang-up without a terminal, and Win32-OpenSSH keeps the process tree alive
@@ -36,14 +38,31 @@ import signal
 import subprocess
 import sys
 import threading
+import time
+import traceback
+import warnings
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn, Protocol
 
+from bench_client import spare
 from bench_client.results_format import ExitCode
 
 EXIT_HUNG_UP = 129  # the channel closed: the measurement was stopped
 GRACE_S = 5.0  # after an interrupt, time to write the partial result
 CTRL_C = b"\x03"
+# Fork where a forked child can be waited for without reaping it (os.waitid): Linux.
+FORKS = hasattr(os, "fork") and hasattr(os, "waitid")
+
+
+class Child(Protocol):
+    """A bench_client process: subprocess.Popen, or ForkedChild."""
+
+    pid: int
+    stdout: IO[bytes] | None
+
+    def poll(self) -> int | None: ...
+
+    def wait(self) -> int: ...
 
 
 def lock(handle: IO[bytes]) -> bool:
@@ -79,7 +98,64 @@ def start_spare() -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, **options)
 
 
-def interrupt(child: subprocess.Popen[bytes]) -> None:
+class ForkedChild:
+    """bench_client forked from the guard, in a session of its own; its output on a pipe."""
+
+    def __init__(self, args: list[str]) -> None:
+        read_end, write_end = os.pipe()
+        with warnings.catch_warnings():
+            # Python 3.12 warns of forking with threads: the guard's other thread only reads
+            # stdin, and the child touches nothing that thread may hold (it opens its own stdio).
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:
+            os.close(read_end)
+            _run_forked(args, write_end)
+        os.close(write_end)
+        self.pid = pid
+        self.stdout: IO[bytes] | None = os.fdopen(read_end, "rb")
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        """The exit code if it has ended, without reaping it (only wait() reaps)."""
+        if self.returncode is not None:
+            return self.returncode
+        ended = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        if ended is None:
+            return None
+        return ended.si_status if ended.si_code == os.CLD_EXITED else -ended.si_status
+
+    def wait(self) -> int:
+        if self.returncode is None:
+            _, status = os.waitpid(self.pid, 0)
+            self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+
+def _run_forked(args: list[str], output: int) -> NoReturn:
+    """The forked child: bench_client with ``args``, its output to ``output``; never returns."""
+    code = 1
+    try:
+        os.setsid()
+        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+        for descriptor in (1, 2):
+            os.dup2(output, descriptor)
+        os.close(output)
+        # Streams of its own: the parent's may have been locked by its other thread.
+        sys.stdout = open(1, "w", encoding="utf-8", buffering=1, closefd=False)  # noqa: SIM115
+        sys.stderr = open(2, "w", encoding="utf-8", buffering=1, closefd=False)  # noqa: SIM115
+        spare.interruptible()
+        code = spare.measure(args)
+    except BaseException:  # whatever happens, the child must not return into the guard
+        traceback.print_exc()
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
+def interrupt(child: Child) -> None:
     if sys.platform == "win32":
         child.send_signal(signal.CTRL_BREAK_EVENT)  # type: ignore[attr-defined]
     else:
@@ -87,7 +163,7 @@ def interrupt(child: subprocess.Popen[bytes]) -> None:
             os.killpg(child.pid, signal.SIGINT)
 
 
-def stop_tree(child: subprocess.Popen[bytes]) -> None:
+def stop_tree(child: Child) -> None:
     """Kill a bench_client process and every process it started."""
     if child.poll() is not None:
         return
@@ -120,7 +196,7 @@ class Guard:
         self.writing = threading.Lock()  # answers and "say" lines come from two threads
         self.requests: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self.hung_up = threading.Event()
-        self.running: subprocess.Popen[bytes] | None = None
+        self.running: Child | None = None
         self.interrupt_pending = False  # a Ctrl-C that came before its measurement started
         self.spare: subprocess.Popen[bytes] | None = None
 
@@ -165,12 +241,16 @@ class Guard:
         running = self.running
         if running is not None and running.poll() is None:
             interrupt(running)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                running.wait(GRACE_S)
+            deadline = time.monotonic() + GRACE_S
+            while running.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
             stop_tree(running)
 
     def serve(self) -> int:
-        self.spare = start_spare()
+        if FORKS:
+            spare.prepare()
+        else:
+            self.spare = start_spare()
         try:
             while (request := self.requests.get()) is not None:
                 if "run" in request:
@@ -187,30 +267,34 @@ class Guard:
         return EXIT_HUNG_UP if self.hung_up.is_set() else ExitCode.DONE
 
     def run(self, args: list[str], hash_paths: list[str]) -> None:
-        """One measurement with the spare process; then the next spare is started."""
+        """One measurement, in a forked child or the spare (then the next spare starts)."""
         if self.interrupt_pending:  # Ctrl-C came first: as bench_client would, measure nothing
             self.interrupt_pending = False
             self.send({"exit": ExitCode.INTERRUPTED, "sha256": sha256_of(hash_paths)})
             return
-        assert self.spare is not None
-        child, self.spare = self.spare, None
+        child = ForkedChild(args) if FORKS else self.hand_to_spare(args)
         self.running = child
         if self.hung_up.is_set():  # hang_up() may have looked before: nobody waits for it
             stop_tree(child)
             return
-        assert child.stdin is not None
-        with contextlib.suppress(OSError):  # it died starting: its exit code says so
-            child.stdin.write(json.dumps(args).encode() + b"\n")
-            child.stdin.close()
         self.relay(child)
         code = child.wait()
         self.running = None
         if self.hung_up.is_set():
             return
         self.send({"exit": code, "sha256": sha256_of(hash_paths)})
-        self.spare = start_spare()
+        if not FORKS:
+            self.spare = start_spare()
 
-    def relay(self, child: subprocess.Popen[bytes]) -> None:
+    def hand_to_spare(self, args: list[str]) -> subprocess.Popen[bytes]:
+        assert self.spare is not None and self.spare.stdin is not None
+        child, self.spare = self.spare, None
+        with contextlib.suppress(OSError):  # it died starting: its exit code says so
+            child.stdin.write(json.dumps(args).encode() + b"\n")
+            child.stdin.close()
+        return child
+
+    def relay(self, child: Child) -> None:
         """Pass the child's output on as "say" lines, until it closes it."""
         assert child.stdout is not None
         for line in child.stdout:

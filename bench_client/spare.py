@@ -1,10 +1,11 @@
-"""A bench_client process started ahead of its measurement: it waits for its arguments.
+"""A bench_client process made ready before its measurement: it waits for its arguments.
 
     python -m bench_client.spare      (stdin: one JSON line, the list of arguments)
 
 bench_client.guard keeps one ready while the orchestrator prepares the next
-measurement, so that the measurement starts without waiting for Python's start
-and imports. It then runs as ``python -m bench_client ARGS`` would.
+measurement (on Windows; elsewhere it forks itself instead, see there), so that
+the measurement does not wait for Python's start and imports. It then runs as
+``python -m bench_client ARGS`` would.
 """
 
 from __future__ import annotations
@@ -15,23 +16,50 @@ import sys
 
 from bench_client.results_format import ExitCode
 
+INTERRUPTED_EARLY = "bench_client: interrupted before measuring began; nothing written"
+
+
+def prepare() -> None:
+    """Import what a measurement needs: both engines too, whichever the mode."""
+    from bench_client import cli, engine_async, engine_requests  # noqa: F401
+
+
+def interruptible() -> None:
+    """Let the guard's interrupt raise KeyboardInterrupt, so that bench_client writes what it
+    measured: Ctrl-C even where this process was started with SIGINT ignored (a background
+    job), and on Windows CTRL_BREAK_EVENT (the only event a process group can be sent)."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    if sys.platform == "win32":
+        signal.signal(signal.SIGBREAK, signal.default_int_handler)  # type: ignore[attr-defined]
+
+
+def measure(args: list[str]) -> int:
+    """What ``python -m bench_client ARGS`` would do, in this process: its exit code."""
+    from bench_client import cli
+
+    try:
+        return cli.main(args)
+    except KeyboardInterrupt:  # before cli.main's own handler was reached
+        print(INTERRUPTED_EARLY, file=sys.stderr)
+        return ExitCode.INTERRUPTED
+    except SystemExit as exc:  # argparse refusing the arguments (exit 2), --help (exit 0)
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        print(exc.code, file=sys.stderr)
+        return 1
+
 
 def main() -> int:
-    if sys.platform == "win32":
-        # The guard interrupts with CTRL_BREAK_EVENT (the only console event a process group
-        # can be sent); like Ctrl-C it must let bench_client write what it measured.
-        signal.signal(signal.SIGBREAK, signal.default_int_handler)  # type: ignore[attr-defined]
+    interruptible()
     try:
-        # Both engines now, whichever the mode: the point of a spare is to have imported.
-        from bench_client import cli, engine_async, engine_requests  # noqa: F401
-
+        prepare()
         line = sys.stdin.readline()
     except KeyboardInterrupt:
-        print("bench_client: interrupted before measuring began; nothing written", file=sys.stderr)
+        print(INTERRUPTED_EARLY, file=sys.stderr)
         return ExitCode.INTERRUPTED
-    if not line:  # the guard closed without a measurement for it
+    if not line:  # the guard ended without a measurement for it
         return ExitCode.DONE
-    return cli.main(json.loads(line))
+    return measure(json.loads(line))
 
 
 if __name__ == "__main__":

@@ -330,11 +330,11 @@ def _cmdline(pid: int) -> str:
 
 def measuring_pids(pids: Iterable[int], url: str) -> list[int]:
     """Those of ``pids`` that are bench_client with a connection to ``url``'s port: measuring.
-    (Its arguments reach it over a pipe from its guard: its command line does not show them.)"""
+    (Its arguments reach it from its guard, which forks it: its command line is the guard's.)"""
     port = urlsplit(url).port
     found = []
     for pid in pids:
-        if "-m bench_client.spare" not in _cmdline(pid):
+        if "-m bench_client" not in _cmdline(pid):
             continue
         with contextlib.suppress(psutil.Error):
             if any(c.raddr and c.raddr.port == port for c in psutil.Process(pid).net_connections()):

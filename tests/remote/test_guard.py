@@ -1,7 +1,8 @@
 """bench_client.guard's requests and answers, as the orchestrator's RemoteGuard sends them.
 
-A real guard process on this host, real bench_client processes (its spares), a real
-loopback server with the stacks' endpoints; the SSH side is in test_fabric.py.
+A real guard process on this host, real bench_client processes, a real loopback server
+with the stacks' endpoints; the SSH side is in test_fabric.py. Each test runs twice: with
+the guard forking bench_client (Linux), and with the spares Windows uses instead.
 """
 
 from __future__ import annotations
@@ -28,9 +29,15 @@ PAYLOAD = '{"name": "Jane Doe", "pct": "100%", "cost": "$5"}'
 class Guard:
     """A guard process with its channel (stdin and stdout) in the test's hands."""
 
-    def __init__(self, lock: Path) -> None:
+    def __init__(self, lock: Path, forks: bool) -> None:
+        guard = ["-m", "bench_client.guard"]
+        if not forks:  # as on Windows, where os.fork does not exist
+            guard = [
+                "-c",
+                "import sys, bench_client.guard as g; g.FORKS = False; sys.exit(g.main())",
+            ]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench_client.guard", str(lock)],
+            [sys.executable, *guard, str(lock)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO,
         )  # fmt: skip
         self.said: list[str] = []
@@ -59,9 +66,9 @@ class Guard:
         return self.process.wait(timeout=60)
 
 
-@pytest.fixture
-def guard(tmp_path: Path) -> Iterator[Guard]:
-    running = Guard(tmp_path / "bench_client.lock")
+@pytest.fixture(params=[True, False], ids=["forked", "spares"])
+def guard(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Guard]:
+    running = Guard(tmp_path / "bench_client.lock", forks=request.param)
     yield running
     if running.process.poll() is None:
         running.process.kill()
