@@ -219,31 +219,6 @@ class Liveness(threading.Thread):
         self._stopped.set()
 
 
-class InterruptibleRemote(fabric.runners.Remote):
-    """Fabric's runner, with Ctrl-C passed to the client even without a terminal.
-
-    The first Ctrl-C writes 0x03 to the command's stdin: bench_client.guard
-    interrupts bench_client, which writes what it measured and exits, so the
-    partial result is still fetched. Fabric would instead wait for the command
-    to end by itself. A second Ctrl-C closes the channel (the guard then stops
-    bench_client) and gives up.
-    """
-
-    def send_interrupt(self, interrupt: KeyboardInterrupt) -> None:
-        if self.using_pty:
-            super().send_interrupt(interrupt)
-            return
-        self.interrupts = getattr(self, "interrupts", 0) + 1
-        try:
-            if self.interrupts == 1:
-                self.channel.sendall(b"\x03")
-                return
-        except (OSError, paramiko.SSHException):
-            pass
-        self.channel.close()
-        raise interrupt
-
-
 class RemoteSession:
     """One open SSH connection to the client, its shell and its Python."""
 
@@ -395,9 +370,7 @@ def connect(host: ClientHost, timeout: float = CONNECT_TIMEOUT) -> fabric.Connec
         )
     # An empty SSHConfig and lazy=True keep ~/.ssh/config and Fabric's config
     # files out: the inventory is the one source of connection settings.
-    config = fabric.Config(
-        ssh_config=SSHConfig(), lazy=True, overrides={"runners": {"remote": InterruptibleRemote}}
-    )
+    config = fabric.Config(ssh_config=SSHConfig(), lazy=True)
     connection = fabric.Connection(
         host.address,
         user=host.user,
