@@ -50,6 +50,7 @@ from bench_client.results_format import ExitCode
 EXIT_HUNG_UP = 129  # the channel closed: the measurement was stopped
 GRACE_S = 5.0  # after an interrupt, time to write the partial result
 CTRL_C = b"\x03"
+USAGE = 'send {"run": [ARGUMENTS], "hash": [PATHS]} or {"ports": true}, one JSON line each'
 # Fork where a forked child can be waited for without reaping it (os.waitid): Linux.
 FORKS = hasattr(os, "fork") and hasattr(os, "waitid")
 
@@ -159,8 +160,7 @@ def interrupt(child: Child) -> None:
     if sys.platform == "win32":
         child.send_signal(signal.CTRL_BREAK_EVENT)  # type: ignore[attr-defined]
     else:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(child.pid, signal.SIGINT)
+        _signal_group(child, signal.SIGINT)
 
 
 def stop_tree(child: Child) -> None:
@@ -175,8 +175,21 @@ def stop_tree(child: Child) -> None:
             check=False,
         )
     else:
+        _signal_group(child, signal.SIGKILL)
+
+
+def _signal_group(child: Child, number: int) -> None:
+    """Signal the child's process group; the child alone if it has not made its group yet."""
+    try:
+        os.killpg(child.pid, number)
+    except ProcessLookupError:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(child.pid, signal.SIGKILL)
+            os.kill(child.pid, number)
+
+
+def _strings(*lists: object) -> bool:
+    """Whether each of ``lists`` is a list of strings, as a run's arguments and paths are."""
+    return all(isinstance(each, list) and all(isinstance(x, str) for x in each) for each in lists)
 
 
 def sha256_of(paths: list[str]) -> dict[str, str]:
@@ -223,8 +236,12 @@ class Guard:
             *lines, pending = (pending + data).split(b"\n")
             for line in filter(None, map(bytes.strip, lines)):
                 try:
-                    self.requests.put(json.loads(line))
+                    request = json.loads(line)
                 except ValueError:
+                    request = None
+                if isinstance(request, dict):
+                    self.requests.put(request)
+                else:
                     self.send({"error": f"not a JSON request: {line[:200]!r}"})
         self.hang_up()
 
@@ -253,17 +270,18 @@ class Guard:
             self.spare = start_spare()
         try:
             while (request := self.requests.get()) is not None:
-                if "run" in request:
+                if "run" in request and _strings(request["run"], request.get("hash", [])):
                     self.run(request["run"], request.get("hash", []))
                 elif "ports" in request:
                     from bench_client.limits import port_budget  # psutil: only when asked
 
                     self.send({"ports": port_budget()})
                 else:
-                    self.send({"error": f"unknown request: {sorted(request)}"})
+                    self.send({"error": f"unknown request with keys {sorted(request)}: " + USAGE})
         finally:
             if self.spare is not None:
                 self.spare.kill()
+                self.spare.wait()
         return EXIT_HUNG_UP if self.hung_up.is_set() else ExitCode.DONE
 
     def run(self, args: list[str], hash_paths: list[str]) -> None:
@@ -280,6 +298,8 @@ class Guard:
         self.relay(child)
         code = child.wait()
         self.running = None
+        assert child.stdout is not None
+        child.stdout.close()
         if self.hung_up.is_set():
             return
         self.send({"exit": code, "sha256": sha256_of(hash_paths)})

@@ -146,7 +146,13 @@ def test_bench_client_refusing_its_arguments_is_an_answer(guard: Guard, tmp_path
 
 @pytest.mark.parametrize(
     ("sent", "said"),
-    [(b"not json\n", "not a JSON request"), (b'{"launch": 1}\n', "unknown request")],
+    [
+        (b"not json\n", "not a JSON request"),
+        (b'"run"\n', "not a JSON request"),
+        (b'{"launch": 1}\n', "unknown request"),
+        (b'{"run": "--help"}\n', "unknown request"),
+        (b'{"run": ["--help"], "hash": [1]}\n', "unknown request"),
+    ],
 )
 def test_a_malformed_request_gets_an_error_and_the_guard_goes_on(
     guard: Guard, sent: bytes, said: str
