@@ -157,12 +157,17 @@ class RemoteGuard:
         """Answers into the queue; bench_client's lines to the stream of the measurement."""
         try:
             for line in self.channel.makefile("rb"):
-                message = json.loads(line)
-                if "say" in message:
+                try:
+                    message = json.loads(line)
+                except ValueError:
+                    message = None
+                if not isinstance(message, dict):  # e.g. a logon script's words, before ours
+                    self.stream.write(line.decode(errors="replace"))
+                elif "say" in message:
                     self.stream.write(message["say"] + "\n")
                 else:
                     self.answers.put(message)
-        except (OSError, EOFError, ValueError, paramiko.SSHException):
+        except (OSError, EOFError, paramiko.SSHException):
             pass
         finally:
             self.answers.put(_CLOSED)
