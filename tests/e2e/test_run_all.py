@@ -131,21 +131,18 @@ def test_resume_measures_nothing_new(
     assert {p: p.stat().st_mtime_ns for p in small_run.rglob("*.csv")} == before
 
 
-def when_the_client_runs(lab: Lab, stack: str, action: Callable[[], bool]) -> threading.Event:
-    """In a thread: once bench_client's requests reach ``stack`` (a connection to its port is
-    open on the client), call ``action`` until it says done. Not before: killed before its
-    first request (while bench_client still starts), the stack would fail the probe and
-    nothing be measured."""
-    port = next(one["port"] for one in MATRIX["httplab_stacks"] if one["name"] == stack)
+def when_the_client_runs(lab: Lab, action: Callable[[], bool]) -> threading.Event:
+    """In a thread: while bench_client measures on the client, call ``action`` until it says
+    done. bench_client is forked by its guard (bench_client/guard.py), so two processes with
+    the guard's command line mean a measurement runs."""
     done = threading.Event()
 
     def watch() -> None:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
-            probe = lab.client.run(
-                "ss", "-Htn", "state", "established", f"dport = :{port}", check=False
-            )
-            if probe.stdout.strip() and action():
+            # [b] keeps the pattern from matching the shell that runs pgrep.
+            probe = lab.client.run("pgrep", "-c", "-f", "[b]ench_client.guard", check=False)
+            if int(probe.stdout.strip() or 0) >= 2 and action():
                 done.set()
                 return
             time.sleep(0.1)
@@ -172,15 +169,23 @@ def test_a_stack_killed_mid_run_shows_up_as_failures(
 ) -> None:
     """After run_all.yml (small_run) has provisioned the server, crash a stack under load."""
     stack = "flask-gunicorn"
+    port = next(one["port"] for one in MATRIX["httplab_stacks"] if one["name"] == stack)
 
     def kill_the_stack() -> bool:
+        # Only once bench_client's requests reach the stack: killed before its first request
+        # (while it still starts), the stack would fail the probe and nothing be measured.
+        reached = embedded_lab.client.run(
+            "ss", "-Htn", "state", "all", f"dport = :{port}", check=False
+        )
+        if not reached.stdout.strip():
+            return False
         time.sleep(0.5)
         embedded_lab.server.run(
             "sudo", "systemctl", "kill", "--signal=SIGKILL", f"httplab-{stack}.service"
         )
         return True
 
-    killed = when_the_client_runs(embedded_lab, stack, kill_the_stack)
+    killed = when_the_client_runs(embedded_lab, kill_the_stack)
     measure_one(embedded_lab, venv_bin, tmp_path, "kill", stack, 1500)
     killed.wait(timeout=10)
     assert killed.is_set(), "the client never ran, so nothing was killed"
@@ -212,7 +217,7 @@ def test_a_killed_sampler_leaves_the_measurement_recorded(
             embedded_lab.server.run("sudo", "kill", "-KILL", *sorted(pids, key=int, reverse=True))
         return bool(pids)
 
-    killed = when_the_client_runs(embedded_lab, stack, kill_the_sampler)
+    killed = when_the_client_runs(embedded_lab, kill_the_sampler)
     run = measure_one(embedded_lab, venv_bin, tmp_path, "nosampler", stack, 1000)
     killed.wait(timeout=10)
     assert killed.is_set(), "the sampler was never seen running, so nothing was killed"
