@@ -171,9 +171,11 @@ def measure_cell(
 ) -> CellOutcome:
     """Measure one cell, fetch its files with checksums, and record it in the manifest.
 
-    The server's noise readings overlap the client's own steps on the other host: the first
-    is taken while the client's ports are read (bench_client starts once both are done), the
-    second while the client's files are fetched (it starts when bench_client ends).
+    The server's noise readings overlap the client's own steps on the other host: the one
+    before a group's first cell while the client's ports are read (bench_client starts once
+    both are done; a later cell's window begins with the reading after the cell before it),
+    the one after each cell while the client's files are fetched (it starts when bench_client
+    ends).
     """
     stacks = [stack for stack, _ in cell.targets]
     # One thread for the server's readings, so that they run in order: start, then stop.

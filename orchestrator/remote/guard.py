@@ -101,7 +101,7 @@ class RemoteGuard:
     def close(self) -> None:
         """End the guard: at the end of its input it stops whatever still runs and exits,
         releasing the work directory's lock, which the next guard may need at once."""
-        if not self.channel.closed:
+        if self.is_open:
             try:
                 self.channel.shutdown_write()
                 self.channel.status_event.wait(_CLOSE_WAIT_S)
