@@ -30,7 +30,6 @@ process ends.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import queue
@@ -45,7 +44,7 @@ from pathlib import Path
 from typing import IO, Any, NoReturn, Protocol
 
 from bench_client import spare
-from bench_client.results_format import ExitCode
+from bench_client.results_format import ExitCode, sha256_file
 
 EXIT_HUNG_UP = 129  # the channel closed: the measurement was stopped
 GRACE_S = 5.0  # after an interrupt, time to write the partial result
@@ -194,11 +193,7 @@ def _strings(*lists: object) -> bool:
 
 def sha256_of(paths: list[str]) -> dict[str, str]:
     """sha256 of each of ``paths`` that is a file."""
-    return {
-        name: hashlib.sha256(Path(name).read_bytes()).hexdigest()
-        for name in paths
-        if Path(name).is_file()
-    }
+    return {name: sha256_file(Path(name)) for name in paths if Path(name).is_file()}
 
 
 class Guard:

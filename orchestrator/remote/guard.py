@@ -4,8 +4,9 @@ Starting a command over SSH costs a channel, a shell and a Python start; a
 measurement used to pay that three times (its port budget, bench_client under
 its guard, the sha256 of its files), and bench_client's own start and imports
 on top. The guard is started once for a group of measurements instead; it
-answers each request on the same channel and keeps the next bench_client
-process started ahead (bench_client/guard.py has the protocol).
+answers each request on the same channel and starts bench_client without a
+Python start of its own: forked on Linux, a spare made ready ahead on Windows
+(bench_client/guard.py has the protocol).
 
 Ctrl-C while a measurement runs is passed on as a 0x03 byte: the guard
 interrupts bench_client, which writes what it measured. A second Ctrl-C closes
