@@ -56,7 +56,9 @@ def parser() -> argparse.ArgumentParser:
         description="Set two or more runs side by side: one figure and one table per mode, each\n"
         'run\'s device row, and each cell against the first run: "x% slower/faster [CI]"\n'
         'or "indistinguishable", judged from the repetitions (Welch\'s t on their means), with\n'
-        "intervals widened for the number of cells compared (false calls at 5% of those called).",
+        "intervals widened for the number of cells compared (false calls at 5% of those called).\n"
+        "Per mode, also the run-wide shift (the mean change of all stacks: the machine or its\n"
+        "conditions) and each cell against it: did this stack change more than the others?",
         epilog="example:\n  python -m analysis compare results/laptop results/server\n\n"
         + EXIT_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -33,6 +33,7 @@ from analysis.intervals import (
 from analysis.load import Problem, Run, load_run
 from analysis.naming import order_methods, order_modes, order_stacks, stack_colours
 from analysis.output import write_csv
+from analysis.shift import beyond_shift
 from analysis.stats import annotate, cell_intervals, sort_rows, summarise
 from bench_client.results_format import write_atomic
 
@@ -78,12 +79,21 @@ def compare_runs(runs: list[Run], labels: list[str]) -> pd.DataFrame:
         summary = annotate(summarise(run.samples, cells), run.measurements)
         keys = list(zip(summary["mode"], summary["stack"], summary["method"], strict=True))
         rows = [] if run is runs[0] else difference_rows(reference, cells, keys)
-        frames.append(pd.concat([summary.assign(run=label), pd.DataFrame(rows)], axis=1))
+        shifted = [] if run is runs[0] else shift_rows(reference, cells, keys)
+        frames.append(
+            pd.concat(
+                [summary.assign(run=label), pd.DataFrame(rows), pd.DataFrame(shifted)], axis=1
+            )
+        )
     table = pd.concat(frames, ignore_index=True).reindex(
-        columns=[*frames[0].columns, *DIFFERENCE_COLUMNS]
+        columns=[*frames[0].columns, *DIFFERENCE_COLUMNS, *SHIFT_COLUMNS]
     )
     table["exceeds_ci"] = (table["diff_ci95_low_s"] > 0) | (table["diff_ci95_high_s"] < 0)
+    table["beyond_shift"] = (table["beyond_shift_pct_ci95_low"] > 0) | (
+        table["beyond_shift_pct_ci95_high"] < 0
+    )
     table["verdict"] = [verdict(row, labels[0]) for _, row in table.iterrows()]
+    table["shift_verdict"] = [shift_verdict(row) for _, row in table.iterrows()]
     return sort_rows(table)  # a stable sort: within a stack, runs stay in the order given
 
 
@@ -98,6 +108,36 @@ DIFFERENCE_COLUMNS = [
     "diff_p_value",
     "diff_ci_level",
 ]
+
+
+SHIFT_COLUMNS = [
+    "shift_pct",
+    "beyond_shift_pct",
+    "beyond_shift_pct_ci95_low",
+    "beyond_shift_pct_ci95_high",
+    "beyond_shift_p_value",
+    "beyond_shift_ci_level",
+]
+
+
+def shift_rows(
+    reference: dict[Key, CellInterval], cells: dict[Key, CellInterval], keys: list[Key]
+) -> list[dict[str, object]]:
+    """The SHIFT_COLUMNS of one run's cells (``keys``): each against its mode's run-wide shift."""
+    found = beyond_shift(reference, cells, keys)
+    return [
+        {
+            "shift_pct": cell.shift_pct,
+            "beyond_shift_pct": cell.pct,
+            "beyond_shift_pct_ci95_low": cell.low_pct,
+            "beyond_shift_pct_ci95_high": cell.high_pct,
+            "beyond_shift_p_value": cell.p_value,
+            "beyond_shift_ci_level": cell.level,
+        }
+        if (cell := found.get(key))
+        else {}
+        for key in keys
+    ]
 
 
 def difference_rows(
@@ -149,6 +189,30 @@ def verdict(row: pd.Series, reference: str) -> str:
     return f"{abs(row['diff_pct']):.1f}% {direction} {interval}"
 
 
+def shift_verdict(row: pd.Series) -> str:
+    """ "in step with the run-wide shift of +25.6% (−3.1% [−15.0%, +10.2%])", "12.3% slower than
+    the run-wide shift of +25.6% [+5.1%, +19.5%]", or "" where the mode has no shift."""
+    if pd.isna(row.get("beyond_shift_pct")):
+        return ""
+    shift = f"the run-wide shift of {row['shift_pct']:+.1f}%"
+    interval = (
+        f"[{row['beyond_shift_pct_ci95_low']:+.1f}%, {row['beyond_shift_pct_ci95_high']:+.1f}%]"
+    )
+    if not row["beyond_shift"]:
+        return f"in step with {shift} ({row['beyond_shift_pct']:+.1f}% {interval})"
+    direction = "slower" if row["beyond_shift_pct"] > 0 else "faster"
+    return f"{abs(row['beyond_shift_pct']):.1f}% {direction} than {shift} {interval}"
+
+
+SHIFT_NOTE = (
+    "Against the run-wide shift: the mean change of the mode's cells, and whether this cell "
+    "changed more or less than the other cells did (their shift left out the cell itself; "
+    "intervals widened for the cells compared). Cells in step with the shift moved with the "
+    "machine or its conditions, not on their own. Where many stacks change unevenly, the shift "
+    "is their average."
+)
+
+
 def comparison_table(comparison: Comparison, mode: str) -> tables.Table:
     reference = comparison.labels[0]
     rows = comparison.table.loc[comparison.table["mode"] == mode]
@@ -173,6 +237,10 @@ def comparison_table(comparison: Comparison, mode: str) -> tables.Table:
             "(Benjamini–Yekutieli), so that false calls stay at 5% of the cells called."
         ],
     )
+    shifted = rows["shift_verdict"].astype(bool).any()
+    if shifted:
+        table.headers.append("Against the run-wide shift, 95% CI")
+        table.notes.append(SHIFT_NOTE)
     for _, row in rows.iterrows():
         table.rows.append(
             [
@@ -184,6 +252,7 @@ def comparison_table(comparison: Comparison, mode: str) -> tables.Table:
                 tables.ms(row["p99_s"], 3),
                 f"{int(row['failures'])}/{int(row['requests'])}",
                 row["verdict"],
+                *([row["shift_verdict"]] if shifted else []),
             ]
         )
     if rows["client_limited"].astype(bool).any():
@@ -205,6 +274,7 @@ def significance_sentences(comparison: Comparison) -> list[str]:
         "nothing differs all cells are called indistinguishable 19 times in 20 "
         "(Benjamini–Hochberg and Benjamini–Yekutieli; docs/method.md)."
     ]
+    lines.extend(shift_sentences(others))
     within_run = others.loc[others["diff_method"] != WELCH]
     if not within_run.empty:
         lines.append(
@@ -213,9 +283,25 @@ def significance_sentences(comparison: Comparison) -> list[str]:
             "'different' is provisional. Measure with repetitions (the default) to settle it."
         )
     lines.extend(
-        f"{row['mode']}/{row['stack']}/{row['method']}: {row['run']} is {row['verdict']}."
+        f"{row['mode']}/{row['stack']}/{row['method']}: {row['run']} is {row['verdict']}"
+        + (f"; {row['shift_verdict']}." if row["shift_verdict"] else ".")
         for _, row in real.iterrows()
     )
+    return lines
+
+
+def shift_sentences(others: pd.DataFrame) -> list[str]:
+    """Per run and mode: the run-wide shift, and how many cells moved beyond it."""
+    lines = []
+    judged = others.loc[others["beyond_shift_pct"].notna()]
+    for (run, mode), rows in judged.groupby(["run", "mode"], sort=False):
+        beyond = int(rows["beyond_shift"].sum())
+        lines.append(
+            f"{mode} mode, {run}: a run-wide shift of {rows['shift_pct'].iloc[0]:+.1f}% "
+            f"(cells from {rows['diff_pct'].min():+.1f}% to {rows['diff_pct'].max():+.1f}%). "
+            "A shift that every stack shares comes from the machine or its conditions between "
+            f"the runs, not from a stack; {beyond} of {len(rows)} cells moved beyond it."
+        )
     return lines
 
 

@@ -7,7 +7,8 @@
 
 ``lab`` runs two back-to-back default ``make run``s (same commit, nothing changed in between) on
 the embedded lab and prints each run's wall time and the load average around it, the share of
-cells ``compare`` calls different, and whether the stacks whose 95% intervals do not overlap are
+cells ``compare`` calls different, each mode's run-wide shift and the cells that moved beyond
+it, and whether the stacks whose 95% intervals do not overlap are
 in the same order in both runs. The issue's goals: at most 10% of cells called different, the same
 order, each run no slower than the old default (about 4 minutes with a warm lab). ``runs`` prints
 the same figures for two run folders made already (two ``make run``s), with each run's
@@ -127,6 +128,13 @@ def agreement(first: Path, second: Path) -> None:
         flagged = sum(bool(busy.get((run, row.mode, row.stack, row.method))) for run in "AB")
         print(f"  {row.mode}/{row.stack}/{row.method}: B is {row.verdict} "
               f"(busy flags in {flagged} of the 2 runs)")  # fmt: skip
+    for mode, rows in other.loc[other["shift_pct"].notna()].groupby("mode"):
+        print(
+            f"{mode}: run-wide shift {rows['shift_pct'].iloc[0]:+.1f}%; "
+            f"{int(rows['beyond_shift'].sum())} of {len(rows)} cells moved beyond it"
+        )
+    for row in other.loc[other["beyond_shift"]].itertuples():
+        print(f"  {row.mode}/{row.stack}/{row.method}: B is {row.shift_verdict}")
     summaries = {label: table.loc[table["run"] == label] for label in ("A", "B")}
     pairs = {label: separated_pairs(s) for label, s in summaries.items()}
     for label, mine in pairs.items():
@@ -241,6 +249,25 @@ def simulated(args: argparse.Namespace) -> None:
             f"whole runs, half the cells {shift:.0%} slower: {(calls[:, half] == 1).mean():.1%} "
             f"of them called slower (faster: {(calls[:, half] == -1).mean():.1%}); "
             f"{(calls[:, ~half] != 0).mean():.1%} of the unchanged cells called different"
+        )
+    calls = whole_run_calls(
+        rng, np.zeros(CELLS_PER_RUN), pairs, run_factor=1.25, against_shift=True
+    )
+    print(
+        f"A/A whole runs, the second 25% slower in every cell (a run-wide shift), against the "
+        f"shift: {(calls != 0).any(axis=1).mean():.1%} call any cell different; "
+        f"{(calls != 0).mean():.1%} of cells"
+    )
+    two = np.isin(np.arange(CELLS_PER_RUN), (0, CELLS_PER_RUN // 2))
+    for shift in (0.10, 0.20, 0.30):
+        calls = whole_run_calls(
+            rng, np.where(two, shift, 0.0), max(10, pairs // 3), run_factor=1.25,
+            against_shift=True,
+        )  # fmt: skip
+        print(
+            f"two cells {shift:.0%} slower on top of that shift: {(calls[:, two] == 1).mean():.1%} "
+            f"of them called slower beyond it (faster: {(calls[:, two] == -1).mean():.1%}); "
+            f"{(calls[:, ~two] != 0).mean():.1%} of the other cells called different"
         )
 
 

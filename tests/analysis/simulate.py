@@ -21,6 +21,7 @@ from scipy.signal import lfilter
 
 from analysis.compare import difference_rows
 from analysis.intervals import cell_interval
+from analysis.shift import beyond_shift
 
 SPIKE_P = 0.01
 CELLS_PER_RUN = 24  # the default run: 2 modes × 6 stacks × 2 methods
@@ -60,21 +61,34 @@ def cell(
 
 
 def whole_run_calls(
-    rng: np.random.Generator, shifts: np.ndarray, pairs: int, mean: float = 0.003
+    rng: np.random.Generator,
+    shifts: np.ndarray,
+    pairs: int,
+    mean: float = 0.003,
+    run_factor: float = 1.0,
+    against_shift: bool = False,
 ) -> np.ndarray:
     """What ``httplab compare`` calls in ``pairs`` simulated pairs of default runs of
-    len(shifts) cells, where cell i of the second run is (1 + shifts[i]) times slower: per pair
-    and cell, +1 called slower, −1 called faster, 0 indistinguishable."""
+    len(shifts) cells, where cell i of the second run is run_factor × (1 + shifts[i]) times
+    slower (run_factor: a run-wide shift, the machine's): per pair and cell, +1 called slower,
+    −1 called faster, 0 indistinguishable; against the run-wide shift with ``against_shift``."""
     keys = [("constant", f"stack-{index}", "GET") for index in range(len(shifts))]
     calls = []
     for pair in range(pairs):
         a, b = (
             {
-                key: cell_interval(*cell(rng, mean * (1 + shift), **DEFAULT_DESIGN), seed=pair)
+                key: cell_interval(
+                    *cell(rng, mean * factor * (1 + shift), **DEFAULT_DESIGN), seed=pair
+                )
                 for key, shift in zip(keys, run_shifts, strict=True)
             }
-            for run_shifts in (np.zeros(len(shifts)), shifts)
+            for factor, run_shifts in ((1.0, np.zeros(len(shifts))), (run_factor, shifts))
         )
-        rows = difference_rows(a, b, keys)
-        calls.append([(row["diff_ci95_low_s"] > 0) - (row["diff_ci95_high_s"] < 0) for row in rows])
+        if against_shift:
+            found = beyond_shift(a, b, keys)
+            bounds = [(found[key].low_pct, found[key].high_pct) for key in keys]
+        else:
+            rows = difference_rows(a, b, keys)
+            bounds = [(row["diff_ci95_low_s"], row["diff_ci95_high_s"]) for row in rows]
+        calls.append([(low > 0) - (high < 0) for low, high in bounds])
     return np.array(calls)

@@ -90,3 +90,27 @@ def test_whole_run_compares_still_find_real_differences():
     assert not (shifted == -1).any()
     false_calls = (calls[:, shifts == 0] != 0).sum()
     assert false_calls <= 0.05 * (calls != 0).sum() + 2
+
+
+def test_a_run_wide_shift_is_not_blamed_on_any_stack():
+    """The second run 25% slower in every cell (the machine, not a stack): the plain differences
+    call most cells slower, as they should; against the run-wide shift almost none differ."""
+    rng = np.random.default_rng(23)
+    plain = whole_run_calls(rng, np.zeros(CELLS_PER_RUN), 10, run_factor=1.25)
+    assert (plain == 1).mean() >= 0.5
+    calls = whole_run_calls(rng, np.zeros(CELLS_PER_RUN), 60, run_factor=1.25, against_shift=True)
+    assert (calls != 0).mean() <= 0.02
+    assert (calls != 0).any(axis=1).mean() <= 0.15
+
+
+def test_a_stack_that_changed_beyond_the_run_wide_shift_is_found():
+    """Two of 24 cells 30% slower on top of a 25% run-wide shift: found beyond the shift, in
+    the right direction, and the other cells are rarely called."""
+    shifts = np.zeros(CELLS_PER_RUN)
+    shifts[[0, 13]] = 0.30
+    calls = whole_run_calls(
+        np.random.default_rng(29), shifts, 40, run_factor=1.25, against_shift=True
+    )
+    assert (calls[:, shifts > 0] == 1).mean() >= 0.70
+    assert not (calls[:, shifts > 0] == -1).any()
+    assert (calls[:, shifts == 0] != 0).mean() <= 0.02

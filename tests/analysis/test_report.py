@@ -163,6 +163,34 @@ def test_compare_two_runs(tmp_path):
     assert len(levels) == 1 and 0.95 <= levels[0] < 1
     assert f"at the {levels[0]:.1%} level" in markdown
     assert (out / "index.html").read_text().count("data:image/png;base64,") == 2
+    # Against the run-wide shift (six cells a mode): only the stack that changed moved beyond it.
+    assert slower["beyond_shift"] and slower["beyond_shift_pct_ci95_low"] > 0
+    assert "slower than the run-wide shift" in slower["shift_verdict"]
+    assert not same["beyond_shift"] and same["shift_verdict"].startswith("in step with")
+    assert "constant mode, server: a run-wide shift of" in markdown
+    assert "Against the run-wide shift, 95% CI" in markdown
+
+
+def test_compare_names_a_run_wide_shift_and_blames_no_stack(tmp_path):
+    stacks = ("flask-gunicorn", "django-gunicorn", "fastapi-uvicorn")
+    first = write_run(tmp_path / "monday", rows=100, repetitions=3, stacks=stacks, seed=3)
+    second = write_run(tmp_path / "tuesday", rows=100, repetitions=3, stacks=stacks, seed=3)
+    # The same draws, every request of the second run 30% slower: the machine, not a stack.
+    for csv in second.glob("*/*/*.csv"):
+        frame = pd.read_csv(csv)
+        frame["Execution Time (seconds)"] *= 1.3
+        recollect(second, str(csv.relative_to(second)), frame.to_csv(index=False))
+    out = tmp_path / "cmp"
+    assert main(["compare", str(first), str(second), "--out", str(out)]) == 0
+    table = pd.read_csv(out / "compare.csv", keep_default_na=False)
+    later = table.loc[table["run"] == "tuesday"]
+    assert later["exceeds_ci"].all()  # every cell did get slower
+    assert later["shift_pct"].astype(float).round(6).eq(30.0).all()
+    assert not later["beyond_shift"].any()
+    markdown = (out / "compare.md").read_text()
+    for mode in ("constant", "concurrent"):
+        assert f"{mode} mode, tuesday: a run-wide shift of +30.0%" in markdown
+    assert markdown.count("0 of 6 cells moved beyond it") == 2
 
 
 def test_repetitions_are_pooled_and_their_spread_shown(run_dir):
