@@ -194,11 +194,7 @@ def measure_cell(
 
         try:
             fetched = measure_together(
-                guard.session,
-                specs(manifest, cell),
-                before_run=started.result,
-                after_run=stop,
-                guard=guard,
+                guard, specs(manifest, cell), before_run=started.result, after_run=stop
             )
         except MeasurementInterrupted as error:
             # What was measured before the interruption is fetched and verified: keep it.

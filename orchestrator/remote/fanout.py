@@ -38,6 +38,7 @@ from typing import Any, TypeVar
 from bench_client.results_format import ExitCode
 from orchestrator.remote.deploy import DeployResult, deploy, require_deployed
 from orchestrator.remote.errors import RemoteError
+from orchestrator.remote.guard import RemoteGuard
 from orchestrator.remote.inventory import ClientHost
 from orchestrator.remote.measure import (
     Fetched,
@@ -176,7 +177,8 @@ def measure_on_hosts(
                 for spec in specs
             ]
             try:
-                fetched = measure_together(sessions[host.name], mine, run_timeout=run_timeout)
+                with RemoteGuard(sessions[host.name]) as guard:
+                    fetched = measure_together(guard, mine, run_timeout=run_timeout)
             except MeasurementInterrupted as error:
                 kept = [] if error.fetched is None else [error.fetched, *error.others]
                 return HostOutcome(host, clock, kept, error if not kept else None)

@@ -205,34 +205,28 @@ def measure(
     in the results directory are never modified unless this measurement
     completes and verifies, and then only its own two files are replaced.
     """
-    return measure_together(session, [spec], log=log, run_timeout=run_timeout)[0]
+    with RemoteGuard(session) as guard:
+        return measure_together(guard, [spec], log=log, run_timeout=run_timeout)[0]
 
 
 def measure_together(
-    session: RemoteSession,
+    guard: RemoteGuard,
     specs: Sequence[MeasurementSpec],
     *,
     log: LinePrefixer | None = None,
     run_timeout: float | None = None,
     before_run: Callable[[], None] | None = None,
     after_run: Callable[[], None] | None = None,
-    guard: RemoteGuard | None = None,
 ) -> list[Fetched]:
-    """``measure`` for one spec; for several (one cell of each stack, same mode, method and
-    repetition), one bench_client --paired run that measures them in one time window.
+    """``measure`` for one spec under ``guard`` (bench_client's guard on the client); for
+    several (one cell of each stack, same mode, method and repetition), one bench_client
+    --paired run that measures them in one time window.
 
     ``before_run`` is called right before bench_client starts: it waits for what must come
     first elsewhere (the server's first noise reading, taken meanwhile); ``after_run`` right
-    after it ends, whatever its exit (the server's second reading starts then). ``guard``:
-    bench_client's guard on the client, open on ``session`` (without it one is started for
-    this measurement alone).
+    after it ends, whatever its exit (the server's second reading starts then).
     """
-    if guard is None:
-        with RemoteGuard(session) as guard:
-            return measure_together(
-                session, specs, log=log, run_timeout=run_timeout,
-                before_run=before_run, after_run=after_run, guard=guard,
-            )  # fmt: skip
+    session = guard.session
     started = time.monotonic()
     first = specs[0]
     cells = [spec.measurement for spec in specs]

@@ -8,7 +8,9 @@ the guard forking bench_client (Linux), and with the spares Windows uses instead
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import queue
 import subprocess
 import sys
 import time
@@ -19,6 +21,8 @@ from typing import Any
 import pytest
 
 from bench_client.results_format import ExitCode
+from orchestrator.remote.guard import _CLOSED, RemoteGuard
+from orchestrator.remote.session import LinePrefixer
 from tests.remote.test_fabric import _descendants, measuring_pids
 
 REPO = Path(__file__).resolve().parents[2]
@@ -161,3 +165,35 @@ def test_a_malformed_request_gets_an_error_and_the_guard_goes_on(
     assert said in guard.answer()["error"]
     guard.ask({"ports": True})
     assert "ports" in guard.answer()
+
+
+class _Channel:
+    """What RemoteGuard's reader needs of an SSH channel: its output, a line at a time."""
+
+    def __init__(self, output: bytes) -> None:
+        self.output = output
+
+    def makefile(self, mode: str) -> io.BytesIO:
+        return io.BytesIO(self.output)
+
+
+def test_a_logon_scripts_words_are_shown_not_taken_for_an_answer() -> None:
+    """A client's logon script may print before the guard starts (a banner, a non-JSON line,
+    JSON that is no object): shown on the measurement's stream, never taken for an answer."""
+    shown = io.StringIO()
+    remote = RemoteGuard.__new__(RemoteGuard)  # no SSH: only the reader's parsing is tested
+    remote.stream = LinePrefixer("[client] ", shown)
+    remote.answers = queue.Queue()
+    remote.channel = _Channel(
+        b"Welcome to the lab\r\n[1, 2]\n"
+        + json.dumps({"say": "bench_client: 20 requests"}).encode() + b"\n"
+        + json.dumps({"exit": 0, "sha256": {}}).encode() + b"\n"
+    )  # fmt: skip
+    remote._read()
+    assert remote.answers.get_nowait() == {"exit": 0, "sha256": {}}
+    assert remote.answers.get_nowait() is _CLOSED  # the channel's end, after the answer
+    assert shown.getvalue().splitlines() == [
+        "[client] Welcome to the lab",
+        "[client] [1, 2]",
+        "[client] bench_client: 20 requests",
+    ]

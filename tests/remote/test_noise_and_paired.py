@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from bench_client.results_format import Measurement
+from orchestrator.remote.guard import RemoteGuard
 from orchestrator.remote.inventory import read_client
 from orchestrator.remote.measure import MeasurementSpec, measure_together
 from orchestrator.remote.session import open_session
@@ -93,8 +94,8 @@ def test_the_paired_design_measures_and_fetches_every_stack_together(
         MeasurementSpec(Measurement("keepalive", stack, "GET", 2), contract_url, out_dir, flags)
         for stack in ("alpha", "beta")
     ]
-    with open_session(read_client(inventory)) as session:
-        fetched = measure_together(session, specs)
+    with open_session(read_client(inventory)) as session, RemoteGuard(session) as guard:
+        fetched = measure_together(guard, specs)
     assert [f.measurement.stack for f in fetched] == ["alpha", "beta"]
     for one in fetched:
         csv_path = out_dir / one.measurement.csv

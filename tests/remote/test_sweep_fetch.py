@@ -6,6 +6,7 @@ import hashlib
 import json
 
 from bench_client.results_format import SWEEP_MODE, Measurement
+from orchestrator.remote.guard import RemoteGuard
 from orchestrator.remote.inventory import read_client
 from orchestrator.remote.measure import MeasurementSpec, measure_together
 from orchestrator.remote.session import open_session
@@ -19,8 +20,8 @@ def test_every_step_a_sweep_reaches_is_fetched_as_a_cell_of_its_own(
              "--sweep-start-rate", "40", "--sweep-factor", "2",
              "--sweep-step-seconds", "0.3")  # fmt: skip
     spec = MeasurementSpec(Measurement(SWEEP_MODE, "alpha", "POST"), contract_url, out_dir, flags)
-    with open_session(read_client(inventory)) as session:
-        fetched = measure_together(session, [spec])
+    with open_session(read_client(inventory)) as session, RemoteGuard(session) as guard:
+        fetched = measure_together(guard, [spec])
     assert 1 <= len(fetched) <= 3
     assert [f.measurement.step for f in fetched] == list(range(1, len(fetched) + 1))
     blocks = []
