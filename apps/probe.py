@@ -3,14 +3,18 @@
 Runs on the server (verify phase, any Python >= 3.10) and in the app tests:
 
     python -m apps.probe --base-url http://127.0.0.1:5001 [--json]
+    python -m apps.probe --target NAME URL SLOW_CLIENTS [--target ...] [--json]
 
 Each check sends real requests (raw bytes where a client library would refuse
 to send them) and reports ok/detail; the exit code is 1 if any check failed.
+With --target, several stacks are probed at once, each in a process of its own
+(as if one probe ran per stack), and the JSON maps each NAME to its results.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import http.client
 import json
 import socket
@@ -403,9 +407,41 @@ def run(
     return results
 
 
+def run_many(
+    targets: dict[str, tuple[str, int]],
+    max_body_bytes: int = contract.MAX_BODY_BYTES,
+    slow_client_wait_s: float = SLOW_CLIENT_WAIT_S,
+) -> dict[str, list[Result]]:
+    """`run` for each NAME: (base URL, slow clients), all at once, a process each.
+
+    A probe that crashes is reported as a failed check of its own stack."""
+    for base_url, slow_clients in targets.values():
+        Target(base_url, max_body_bytes, slow_clients, slow_client_wait_s)  # a bad URL raises here
+    with concurrent.futures.ProcessPoolExecutor(max_workers=max(1, len(targets))) as pool:
+        futures = {
+            name: pool.submit(run, base_url, max_body_bytes, slow_clients, slow_client_wait_s)
+            for name, (base_url, slow_clients) in targets.items()
+        }
+        results = {}
+        for name, future in futures.items():
+            try:
+                results[name] = future.result()
+            except Exception as error:  # any crash: reported as this stack's failure
+                results[name] = [Result("probe ran", False, f"{type(error).__name__}: {error}")]
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m apps.probe", description=__doc__)
-    parser.add_argument("--base-url", required=True, help="http://HOST:PORT of the stack")
+    stacks = parser.add_mutually_exclusive_group(required=True)
+    stacks.add_argument("--base-url", help="http://HOST:PORT of the stack")
+    stacks.add_argument(
+        "--target",
+        nargs=3,
+        action="append",
+        metavar=("NAME", "BASE_URL", "SLOW_CLIENTS"),
+        help="a stack to probe beside the others (repeat it); --slow-clients is then per target",
+    )
     parser.add_argument(
         "--max-body-bytes", type=int, default=contract.MAX_BODY_BYTES, help="the stack's limit"
     )
@@ -421,15 +457,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
     try:
-        results = run(args.base_url, args.max_body_bytes, args.slow_clients, args.slow_client_wait)
+        if args.target:
+            by_name = run_many(
+                {name: (url, int(slow)) for name, url, slow in args.target},
+                args.max_body_bytes,
+                args.slow_client_wait,
+            )
+        else:
+            by_name = {
+                "": run(
+                    args.base_url, args.max_body_bytes, args.slow_clients, args.slow_client_wait
+                )
+            }
     except ValueError as error:
         parser.error(str(error))
+    as_dicts = {name: [asdict(result) for result in results] for name, results in by_name.items()}
     if args.json:
-        print(json.dumps([asdict(result) for result in results]))
+        print(json.dumps(as_dicts if args.target else as_dicts[""]))
     else:
-        for result in results:
-            print(f"{'ok ' if result.ok else 'FAIL'} {result.check}: {result.detail}")
-    return 0 if all(result.ok for result in results) else 1
+        for name, results in by_name.items():
+            for result in results:
+                where = f"{name}: " if name else ""
+                print(f"{'ok ' if result.ok else 'FAIL'} {where}{result.check}: {result.detail}")
+    return 0 if all(result.ok for results in by_name.values() for result in results) else 1
 
 
 if __name__ == "__main__":

@@ -121,3 +121,43 @@ def test_a_server_held_by_a_stalled_client_is_flagged() -> None:
         server.shutdown()
         server.server_close()
     assert problem is not None and "stalled mid-head" in problem
+
+
+def test_several_targets_are_probed_at_once_and_reported_by_name(
+    nagle_server: probe.Target,
+    nodelay_server: probe.Target,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--target: one JSON object, each stack's results under its name, its own failures."""
+    argv = ["--json", "--max-body-bytes", "1024", "--slow-client-wait", "5"]
+    for name, target in (("nagle", nagle_server), ("nodelay", nodelay_server)):
+        argv += ["--target", name, f"http://{target.host}:{target.port}", "1"]
+    assert probe.main(argv) == 1
+    by_name = json.loads(capsys.readouterr().out)
+    assert set(by_name) == {"nagle", "nodelay"}
+    for results in by_name.values():
+        assert [result["check"] for result in results] == list(probe.CHECKS)
+    nagle = {result["check"]: result["ok"] for result in by_name["nagle"]}
+    nodelay = {result["check"]: result["ok"] for result in by_name["nodelay"]}
+    assert not nagle["keep-alive without Nagle delay"]
+    assert nodelay["keep-alive without Nagle delay"]
+
+
+def _crash(*args: object) -> list[probe.Result]:
+    raise RuntimeError("boom")
+
+
+def test_a_probe_that_crashes_fails_its_own_stack(
+    nodelay_server: probe.Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(probe, "run", _crash)
+    url = f"http://{nodelay_server.host}:{nodelay_server.port}"
+    by_name = probe.run_many({"a": (url, 1)}, 1024, 5)
+    assert by_name == {"a": [probe.Result("probe ran", False, "RuntimeError: boom")]}
+
+
+def test_cli_rejects_a_bad_target_url(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        probe.main(["--target", "a", "http://127.0.0.1:1", "1", "--target", "b", "ftp://x", "1"])
+    assert exit_info.value.code == 2
+    assert "http://HOST:PORT" in capsys.readouterr().err
