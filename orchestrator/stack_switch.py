@@ -14,6 +14,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import paramiko
 
@@ -21,24 +22,9 @@ from orchestrator.remote import RemoteError
 from orchestrator.remote.session import python_snippet
 from orchestrator.server_noise import ServerWatch, unit_of
 
-# Stdlib only (the server has no bench_client): argv is the seconds to wait, then the URLs.
-# Polled every 0.1 s: a stack is measured as soon as it answers, not at the next whole second.
-_WAIT_HEALTHY = r"""
-import sys, time, urllib.request
-deadline = time.monotonic() + float(sys.argv[1])
-for url in sys.argv[2:]:
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as answer:
-                if answer.status == 200:
-                    break
-                problem = f"status {answer.status}"
-        except OSError as error:
-            problem = str(error)
-        if time.monotonic() > deadline:
-            sys.exit(f"{url} did not answer 200 within {sys.argv[1]} s: {problem}")
-        time.sleep(0.1)
-"""
+# The role's /health waiter, the one httplab has: stdlib only (the server has no
+# bench_client); argv is the seconds to wait, "follow" (redirects), then the URLs.
+WAIT_HEALTHY = Path(__file__).resolve().parents[1] / "roles/httplab/files/wait_healthy.py"
 
 
 class StackSwitchError(RemoteError):
@@ -52,12 +38,13 @@ class StackSwitch:
     stop: tuple[str, ...]
     start: tuple[str, ...]
     health_urls: tuple[str, ...]
-    timeout_s: float = 60  # the role's httplab_health_retries, one a second
+    timeout_s: float = 60  # the role's httplab_health_retries (seconds)
 
     def command(self, python: str, become: bool) -> str:
         """The shell command that does the switch on the server."""
         systemctl = "sudo -n systemctl" if become else "systemctl"
-        wait = [python, *python_snippet(_WAIT_HEALTHY), f"{self.timeout_s:g}", *self.health_urls]
+        waiter = python_snippet(WAIT_HEALTHY.read_text(encoding="utf-8"))
+        wait = [python, *waiter, f"{self.timeout_s:g}", "follow", *self.health_urls]
         start = f"{systemctl} start {shlex.join(map(unit_of, self.start))} && {shlex.join(wait)}"
         if not self.stop:
             return start
