@@ -11,6 +11,7 @@ remote command instead of about nine Ansible module runs (docs/design.md, "Switc
 
 from __future__ import annotations
 
+import functools
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +26,12 @@ from orchestrator.server_noise import ServerWatch, unit_of
 # The role's /health waiter, the one httplab has: stdlib only (the server has no
 # bench_client); argv is the seconds to wait, "follow" (redirects), then the URLs.
 WAIT_HEALTHY = Path(__file__).resolve().parents[1] / "roles/httplab/files/wait_healthy.py"
+
+
+@functools.cache
+def _waiter() -> tuple[str, ...]:
+    """WAIT_HEALTHY as ``-c`` arguments: read once, not at every switch."""
+    return tuple(python_snippet(WAIT_HEALTHY.read_text(encoding="utf-8")))
 
 
 class StackSwitchError(RemoteError):
@@ -43,8 +50,7 @@ class StackSwitch:
     def command(self, python: str, become: bool) -> str:
         """The shell command that does the switch on the server."""
         systemctl = "sudo -n systemctl" if become else "systemctl"
-        waiter = python_snippet(WAIT_HEALTHY.read_text(encoding="utf-8"))
-        wait = [python, *waiter, f"{self.timeout_s:g}", "follow", *self.health_urls]
+        wait = [python, *_waiter(), f"{self.timeout_s:g}", "follow", *self.health_urls]
         start = f"{systemctl} start {shlex.join(map(unit_of, self.start))} && {shlex.join(wait)}"
         if not self.stop:
             return start
