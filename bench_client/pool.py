@@ -123,7 +123,7 @@ def _work(
         try:
             runner = modes.make_runner(part.config, granularity)
         except RequestFailed as exc:
-            pipe.send(("failed", f"{part.config.method} {part.config.target.url}: {exc}"))
+            pipe.send(("failed", f"{part.config.label}: {exc}"))
             return
         assert isinstance(runner, ConcurrentRunner | RateRunner)
         try:
