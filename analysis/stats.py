@@ -1,4 +1,4 @@
-"""The summary statistics of a run: one row per mode × stack × method.
+"""The summary statistics of a run: one row per mode × stack × request.
 
 Point estimates are over all successful requests of a cell (failures are counted, never timed);
 their 95% intervals come from the repetitions (analysis/intervals.py), never from pooled requests.
@@ -12,10 +12,10 @@ from pandas.core.groupby import SeriesGroupBy
 
 from analysis.intervals import CellInterval, cell_interval, cell_seed
 from analysis.load import LoadedCsv
-from analysis.naming import order_methods, order_modes, order_stacks
+from analysis.naming import order_modes, order_requests, order_stacks
 from analysis.ranking import improvement_pct, rank_ranges
 
-KEYS = ["mode", "stack", "method"]
+KEYS = ["mode", "stack", "request"]
 # The summary's contract (docs/design.md): these columns first, in this order.
 SUMMARY_COLUMNS = [
     *KEYS,
@@ -91,7 +91,7 @@ def summarise(
     samples: pd.DataFrame, intervals: dict[tuple[str, str, str], CellInterval] | None = None
 ) -> pd.DataFrame:
     """The summary table (SUMMARY_COLUMNS, the intervals, the run-to-run SD) from one row per
-    request. ``samples`` needs columns mode, stack, method, time_s (NaN for a failure) and ok;
+    request. ``samples`` needs columns mode, stack, request, time_s (NaN for a failure) and ok;
     with a ``repetition`` column the intervals are made from the repetitions."""
     intervals = cell_intervals(samples) if intervals is None else intervals
     everything = samples.groupby(KEYS, observed=True)["ok"]
@@ -135,7 +135,7 @@ def interval_columns(
             rows.append([np.nan] * len(INTERVAL_COLUMNS) + [""])
             continue
         bounds = np.column_stack([cell.low, cell.high]).ravel()  # low, high per statistic
-        rows.append([*bounds, cell.method])
+        rows.append([*bounds, cell.request])
     return pd.DataFrame(rows, columns=[*INTERVAL_COLUMNS, "ci_method"], index=table.index)
 
 
@@ -154,7 +154,7 @@ def annotate(summary: pd.DataFrame, measurements: list[LoadedCsv]) -> pd.DataFra
     and busy-host flags, the calibration; then rank the rows the server set the pace of."""
     by_key: dict[tuple[str, str, str], list[LoadedCsv]] = {}
     for m in measurements:
-        by_key.setdefault((m.mode, m.stack, m.method), []).append(m)
+        by_key.setdefault((m.mode, m.stack, m.request), []).append(m)
     cells = [by_key.get(k, []) for k in zip(*(summary[c] for c in KEYS), strict=True)]
     out = summary.copy()
     out["repetitions"] = [len(cell) for cell in cells]
@@ -202,7 +202,7 @@ def sort_rows(table: pd.DataFrame) -> pd.DataFrame:
         for column, order in (
             ("mode", order_modes),
             ("stack", order_stacks),
-            ("method", order_methods),
+            ("request", order_requests),
         )
     }
     sort_key = [table[c].astype(str).map(ranks[c]) for c in KEYS]

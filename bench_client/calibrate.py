@@ -15,16 +15,16 @@ import os
 import platform
 import statistics
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
-from dataclasses import replace
 from typing import Any
 
 import bench_client
 from bench_client import config, modes
 from bench_client.limits import spread
-from bench_client.results_format import SWEEP_MODE, write_atomic
 from bench_client.request import BUILTIN, Expect, Request
+from bench_client.results_format import SWEEP_MODE, write_atomic
 from bench_client.timing import Recorder, fine_timer_resolution, measure_sleep_granularity
 
 QUICK_REQUESTS = 100
@@ -186,7 +186,9 @@ def calibrate_all(requests: int, names: tuple[str, ...], save: bool) -> int:
     with fine_timer_resolution(), refserver.running() as url:
         granularity = measure_sleep_granularity()
         print(f"{requests} requests per mode against the reference server at {url}")
-        print(f"{'mode':<11} {'request':<7} {'mean ms':>8} {'median ms':>10} {'p99 ms':>8} failures")
+        print(
+            f"{'mode':<11} {'request':<7} {'mean ms':>8} {'median ms':>10} {'p99 ms':>8} failures"
+        )
         for mode in modes.MODES:
             if mode == SWEEP_MODE:
                 continue  # a sweep's steps are the rate mode, calibrated as such

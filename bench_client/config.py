@@ -182,8 +182,7 @@ def _request(
     if request is not None:
         _require(
             method is None and path is None and payload is None,
-            "--request carries the whole request: give --method, --path and --payload "
-            "without it",
+            "--request carries the whole request: give --method, --path and --payload without it",
         )
         return request
     method = (method or "GET").upper()

@@ -120,14 +120,25 @@ class Request:
             raise RequestError(str(error)) from None
         method = _field(data, "method", str, "GET").upper()
         if method not in METHODS:
-            raise RequestError(f"request {name}: method {method!r} is not one of {', '.join(METHODS)}")
+            raise RequestError(
+                f"request {name}: method {method!r} is not one of {', '.join(METHODS)}"
+            )
         path = _field(data, "path", str, "/")
         if not path.startswith("/") or any(c in path for c in " \r\n\t"):
-            raise RequestError(f"request {name}: path {path!r} must start with '/' and have no spaces")
+            raise RequestError(
+                f"request {name}: path {path!r} must start with '/' and have no spaces"
+            )
         body = data.get("body")
         if body is not None and not isinstance(body, str):
             body = json.dumps(body)
-        return cls(name, method, path, body, _headers(name, data.get("headers")), _expect(name, data.get("expect")))
+        return cls(
+            name,
+            method,
+            path,
+            body,
+            _headers(name, data.get("headers")),
+            _expect(name, data.get("expect")),
+        )
 
 
 def _field(data: Mapping[str, Any], key: str, kind: type, default: Any = None) -> Any:
@@ -144,7 +155,12 @@ def _headers(name: str, given: Any) -> tuple[tuple[str, str], ...]:
         raise RequestError(f"request {name}: headers must be an object of name: value")
     headers = []
     for key, value in given.items():
-        if not _HEADER_NAME.match(str(key)) or not isinstance(value, str) or "\r" in value or "\n" in value:
+        if (
+            not _HEADER_NAME.match(str(key))
+            or not isinstance(value, str)
+            or "\r" in value
+            or "\n" in value
+        ):
             raise RequestError(f"request {name}: header {key!r}: {value!r} is not a valid header")
         if key.lower() in _OWN_HEADERS:
             raise RequestError(f"request {name}: bench_client sets {key} itself")
@@ -210,6 +226,8 @@ def catalogue(declared: Any = None) -> dict[str, Request]:
     for item in declared or []:
         request = Request.from_json(item)
         if request.name in requests:
-            raise RequestError(f"request {request.name} is declared twice (or is a built-in's name)")
+            raise RequestError(
+                f"request {request.name} is declared twice (or is a built-in's name)"
+            )
         requests[request.name] = request
     return requests

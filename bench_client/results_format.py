@@ -34,7 +34,6 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePath
-from typing import Any
 
 MODES = ("constant", "concurrent", "keepalive", "rate", "sweep")
 # The latency-throughput sweep: rate-mode steps at rising rates, one cell (CSV + meta) per step.
@@ -67,6 +66,7 @@ _CSV_NAME = re.compile(
     r"^(?P<request>[A-Za-z0-9][A-Za-z0-9_-]{0,31})(?:\.rep(?P<repetition>[1-9][0-9]*))?"
     r"(?:\.step(?P<step>[1-9][0-9]*))?\.csv$"
 )
+
 
 class ExitCode(enum.IntEnum):
     """Exit statuses of every httplab command (bench_client's included)."""

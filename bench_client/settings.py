@@ -124,7 +124,8 @@ class Choice:
     def parse(self, raw: Any) -> str:
         text = str(raw).strip()
         if text not in self.choices:
-            raise ValueError(f"{raw!r} is not one of {', '.join(self.choices)}{_did_you_mean(text, self.choices)}")
+            hint = _did_you_mean(text, self.choices)
+            raise ValueError(f"{raw!r} is not one of {', '.join(self.choices)}{hint}")
         return text
 
     def text(self, value: Any) -> str:
@@ -164,7 +165,9 @@ def check_names(names: Iterable[str], allowed: Sequence[str]) -> None:
     unknown = [name for name in names if name not in allowed]
     if unknown:
         hints = "".join(_did_you_mean(name, allowed) for name in unknown[:3])
-        raise ValueError(f"unknown {', '.join(map(repr, unknown))}{hints}; choose from {', '.join(allowed)}")
+        raise ValueError(
+            f"unknown {', '.join(map(repr, unknown))}{hints}; choose from {', '.join(allowed)}"
+        )
 
 
 def _did_you_mean(name: str, known: Iterable[str]) -> str:
@@ -247,7 +250,12 @@ DECLARED: tuple[Setting, ...] = (
         "sequential: one stack at a time, only it running; paired: constant and keepalive "
         "cells of every stack in one time window, in turns",
     ),
-    Setting("seed", Maybe(Whole(0)), None, "seed of the order of the measurements (null = random, recorded)"),
+    Setting(
+        "seed",
+        Maybe(Whole(0)),
+        None,
+        "seed of the order of the measurements (null = random, recorded)",
+    ),
     # How each cell is measured: bench_client's.
     Setting(
         "iterations",
@@ -319,10 +327,25 @@ DECLARED: tuple[Setting, ...] = (
         paired_only=True,
     ),
     # The sweep: its ladder of rates and its stop rule (docs/method.md).
-    Setting("sweep_start_rate", Real(0, MAX_RATE, above=True), 50.0, "step 1's rate", "requests/s", modes=_SWEEP),
-    Setting("sweep_factor", Real(1, above=True), 1.5, "each step's rate over the one before", modes=_SWEEP),
+    Setting(
+        "sweep_start_rate",
+        Real(0, MAX_RATE, above=True),
+        50.0,
+        "step 1's rate",
+        "requests/s",
+        modes=_SWEEP,
+    ),
+    Setting(
+        "sweep_factor",
+        Real(1, above=True),
+        1.5,
+        "each step's rate over the one before",
+        modes=_SWEEP,
+    ),
     Setting("sweep_steps", Whole(1), 12, "at most this many steps", "steps", modes=_SWEEP),
-    Setting("sweep_step_seconds", Real(0, above=True), 5.0, "each step's length", "s", modes=_SWEEP),
+    Setting(
+        "sweep_step_seconds", Real(0, above=True), 5.0, "each step's length", "s", modes=_SWEEP
+    ),
     Setting(
         "sweep_latency_factor",
         Real(1, above=True),
@@ -383,7 +406,8 @@ def resolve(given: Mapping[str, Any], source: str = "given") -> Resolved:
             )
         if name not in SETTINGS:
             raise SettingError(
-                f"unknown setting {PREFIX}{name}{_did_you_mean(name, SETTINGS)}; the settings "
+                f"unknown setting {PREFIX}{name}"
+                f"{_did_you_mean(PREFIX + name, [s.variable for s in DECLARED])}; the settings "
                 "are in inventory/group_vars/all/benchmark.yml (`httplab settings` lists them)"
             )
         values[name] = SETTINGS[name].parse(raw)
@@ -418,8 +442,18 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("measurement settings (a run's httplab_bench_*)")
     for setting in CLIENT_SETTINGS:
         unit = f" {setting.unit}" if setting.unit and setting.default is not None else ""
-        shown = "none" if setting.default is None else f"{setting.default:g}" if isinstance(setting.default, float) else setting.default
-        modes = "all modes" if setting.modes == frozenset(MODES) else ", ".join(m for m in MODES if m in setting.modes)
+        shown = (
+            "none"
+            if setting.default is None
+            else f"{setting.default:g}"
+            if isinstance(setting.default, float)
+            else setting.default
+        )
+        modes = (
+            "all modes"
+            if setting.modes == frozenset(MODES)
+            else ", ".join(m for m in MODES if m in setting.modes)
+        )
         group.add_argument(
             setting.flag,
             dest=setting.dest,
