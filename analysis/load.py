@@ -78,6 +78,7 @@ class LoadedCsv:
     client_overhead_concurrency: int | None = None  # the concurrency it was calibrated at
     concurrency: int | None = None  # the concurrency the measurement ran at
     host_busy: str | None = None  # why the hosts were busy during it, if its meta file says so
+    http_method: str | None = None  # the request's HTTP method, as its meta file says
     suspect: str | None = None  # why the manifest does not vouch for it (kept by --include-suspect)
 
 
@@ -192,6 +193,7 @@ def _read_measurement(
         meta.overhead_concurrency if meta else None,
         meta.concurrency if meta else None,
         ("; ".join(meta.busy_reasons) or None) if meta else None,
+        meta.http_method if meta else None,
     )
     frame = parsed.frame.assign(mode=mode, stack=stack, request=request, repetition=repetition)
     return measurement, frame

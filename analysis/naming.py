@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bench_client.results_format import METHODS, MODES
+from bench_client.request import BUILTIN
+from bench_client.results_format import MODES
 
 # The paper's two modes first, then the ones httplab adds (the format's order).
 MODE_ORDER = MODES
-REQUEST_ORDER = METHODS
+# The paper's requests first, then a run's own in the order of their names.
+REQUEST_ORDER = tuple(BUILTIN)
 # The stack matrix's order (inventory/group_vars/all/stacks.yml).
 STACK_ORDER = (
     "flask-dev",

@@ -14,11 +14,15 @@ from analysis.intervals import CellInterval, cell_interval, cell_seed
 from analysis.load import LoadedCsv
 from analysis.naming import order_modes, order_requests, order_stacks
 from analysis.ranking import improvement_pct, rank_ranges
+from bench_client.request import BUILTIN
 
-KEYS = ["mode", "stack", "request"]
-# The summary's contract (docs/design.md): these columns first, in this order.
+KEYS = ["mode", "stack", "request"]  # a cell, over its repetitions
+# The summary's contract (docs/design.md): these columns first, in this order. "method" is
+# the request's HTTP method: the paper's two requests are named by theirs.
 SUMMARY_COLUMNS = [
-    *KEYS,
+    "mode",
+    "stack",
+    "method",
     "requests",
     "failures",
     "failure_rate",
@@ -37,6 +41,7 @@ INTERVAL_COLUMNS = [
     for side in ("low", "high")
 ]
 EXTRA_COLUMNS = [
+    "request",
     *INTERVAL_COLUMNS,
     "ci_method",
     "repetitions",
@@ -117,10 +122,11 @@ def summarise(
     )
     table["outliers"] = table["outliers"].fillna(0).astype("int64")
     table = table.reset_index()
+    table["method"] = table["request"].astype(str).map(http_method)
     table["improvement_pct"] = improvement_pct(table)
     table = table.join(interval_columns(table, intervals))
     table = table.merge(repetition_spread(ok_rows), on=KEYS, how="left")
-    columns = [*SUMMARY_COLUMNS, *INTERVAL_COLUMNS, "ci_method", "repetition_sd_s"]
+    columns = [*SUMMARY_COLUMNS, "request", *INTERVAL_COLUMNS, "ci_method", "repetition_sd_s"]
     return sort_rows(table[columns])
 
 
@@ -135,7 +141,7 @@ def interval_columns(
             rows.append([np.nan] * len(INTERVAL_COLUMNS) + [""])
             continue
         bounds = np.column_stack([cell.low, cell.high]).ravel()  # low, high per statistic
-        rows.append([*bounds, cell.request])
+        rows.append([*bounds, cell.method])
     return pd.DataFrame(rows, columns=[*INTERVAL_COLUMNS, "ci_method"], index=table.index)
 
 
@@ -157,6 +163,10 @@ def annotate(summary: pd.DataFrame, measurements: list[LoadedCsv]) -> pd.DataFra
         by_key.setdefault((m.mode, m.stack, m.request), []).append(m)
     cells = [by_key.get(k, []) for k in zip(*(summary[c] for c in KEYS), strict=True)]
     out = summary.copy()
+    out["method"] = [
+        cell[0].http_method if cell and cell[0].http_method else method
+        for cell, method in zip(cells, out["method"], strict=True)
+    ]
     out["repetitions"] = [len(cell) for cell in cells]
     out["source_format"] = ["+".join(sorted({m.source_format for m in c})) for c in cells]
     out["client_limited"] = [client_limited(cell) for cell in cells]
@@ -179,6 +189,11 @@ def annotate(summary: pd.DataFrame, measurements: list[LoadedCsv]) -> pd.DataFra
     out["improvement_pct"] = improvement_pct(out, ranked)
     out = out.join(rank_ranges(out, ranked))
     return out[SUMMARY_COLUMNS + EXTRA_COLUMNS]
+
+
+def http_method(request: str) -> str:
+    """A request's HTTP method when its name alone tells it (the paper's GET and POST)."""
+    return BUILTIN[request].method if request in BUILTIN else ""
 
 
 def client_limited(cell: list[LoadedCsv]) -> str:

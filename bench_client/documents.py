@@ -186,6 +186,7 @@ class Meta:
     document: Mapping[str, Any]  # all of it, as written: shown in the report as is
     mode: str
     request: str
+    http_method: str
     concurrency: int
     requests: int
     successes: int
@@ -214,11 +215,11 @@ def read_meta(path: Path) -> Meta:
     config = fields.within("config")
     assert config is not None
     if schema == 1:  # the paper's GET and POST were its only requests, named by method
-        request = config.text("method")
+        request = method = config.text("method")
     else:
         request_fields = config.within("request")
         assert request_fields is not None
-        request = request_fields.text("name")
+        request, method = request_fields.text("name"), request_fields.text("method")
     limits = fields.within("client_limits")
     assert limits is not None
     overhead = fields.within("client_overhead", optional=True)
@@ -232,6 +233,7 @@ def read_meta(path: Path) -> Meta:
         document=data,
         mode=config.text("mode") or "",
         request=request or "",
+        http_method=method or "",
         concurrency=config.whole("concurrency") or 1,
         requests=fields.whole("requests") or 0,
         successes=fields.whole("successes") or 0,
@@ -290,10 +292,9 @@ def read_samples(path: Path) -> dict[str, Any]:
     """A cell's server resource samples (orchestrator/resource_sampler.py)."""
     data = load_json(path)
     check_schema(path, data, "samples", (SAMPLES_SCHEMA,))
-    fields = _Fields(path, data)
+    _Fields(path, data).texts("columns")
     if not isinstance(data.get("samples"), list):
         raise DocumentError(path, "samples must be a list")
-    fields.text("unit")
     return data
 
 
