@@ -130,6 +130,11 @@ def build(
     or absent: the mode's default). The request is ``request``, or the paper's shorthand:
     ``method`` (GET or POST) with an other ``path`` or POST ``payload``.
     """
+    if paired:
+        _require(
+            mode in SEQUENTIAL_MODES,
+            f"--paired applies to the sequential modes ({', '.join(SEQUENTIAL_MODES)}), not {mode}",
+        )
     try:
         values = client_values(settings, mode, paired=bool(paired))
     except SettingError as error:
@@ -191,6 +196,7 @@ def _request(
     paper = BUILTIN[method]
     declaration = paper.as_json()
     if path is not None:
+        _require(path.startswith("/"), f"--path must start with '/', got {path!r}")
         declaration["path"] = path
     if payload is not None:
         _require(method == "POST", "--payload only applies to --method POST")

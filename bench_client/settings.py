@@ -78,11 +78,13 @@ class Whole:
 
 @dataclass(frozen=True)
 class Real:
-    """A finite number, optionally bounded; ``above``: the low bound itself is refused."""
+    """A finite number, optionally bounded; ``above`` and ``below``: the bound itself is
+    refused (the low one, the high one)."""
 
     low: float | None = None
     high: float | None = None
     above: bool = False
+    below: bool = False
 
     def parse(self, raw: Any) -> float:
         if isinstance(raw, bool) or not isinstance(raw, int | float | str):
@@ -95,6 +97,8 @@ class Real:
             raise ValueError(f"want a finite number, not {raw!r}")
         if self.above and self.low is not None and value <= self.low:
             raise ValueError(f"must be more than {self.low:g}, not {value:g}")
+        if self.below and self.high is not None and value >= self.high:
+            raise ValueError(f"must be less than {self.high:g}, not {value:g}")
         _bounded(value, self.low, self.high)
         return value
 
@@ -355,14 +359,14 @@ DECLARED: tuple[Setting, ...] = (
     ),
     Setting(
         "sweep_shortfall",
-        Real(0, 1, above=True),
+        Real(0, 1, above=True, below=True),
         0.1,
         "stop after a step whose throughput is this share below the rate offered",
         modes=_SWEEP,
     ),
     Setting(
         "sweep_max_failures",
-        Real(0, 1),
+        Real(0, 1, below=True),
         0.01,
         "stop after a step of whose requests more than this share failed",
         modes=_SWEEP,

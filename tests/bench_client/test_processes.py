@@ -82,7 +82,7 @@ def test_default_is_the_cpu_count_but_no_more_than_workers_or_requests(server, m
 def test_sequential_modes_refuse_processes(server, bench, mode, capsys):
     result = bench(server, mode=mode, processes=2, iterations=3)
     assert result.code == ExitCode.USAGE
-    assert f"--processes does not apply to --mode {mode}" in capsys.readouterr().err
+    assert f"--processes has no meaning in {mode} mode" in capsys.readouterr().err
     assert server.count == 0
     assert not result.out.exists()
 

@@ -110,13 +110,13 @@ def test_the_ladder_is_geometric_and_sized_by_time() -> None:
 @pytest.mark.parametrize(
     ("option", "value", "words"),
     [
-        ("sweep_factor", 1.0, "--sweep-factor must be more than 1"),
-        ("sweep_steps", 0, "--sweep-steps must be at least 1"),
+        ("sweep_factor", 1.0, "--sweep-factor: must be more than 1"),
+        ("sweep_steps", 0, "--sweep-steps: must be at least 1"),
         ("sweep_start_rate", 90_000.0, "last step would offer"),
-        ("sweep_latency_factor", 1.0, "--sweep-latency-factor"),
-        ("sweep_shortfall", 1.0, "--sweep-shortfall must be in (0, 1)"),
-        ("sweep_max_failures", 1.0, "--sweep-max-failures"),
-        ("sweep_step_seconds", 0.0, "--sweep-step-seconds"),
+        ("sweep_latency_factor", 1.0, "--sweep-latency-factor: must be more than 1"),
+        ("sweep_shortfall", 1.0, "--sweep-shortfall: must be less than 1"),
+        ("sweep_max_failures", 1.0, "--sweep-max-failures: must be less than 1"),
+        ("sweep_step_seconds", 0.0, "--sweep-step-seconds: must be more than 0"),
     ],
 )
 def test_a_bad_rule_is_refused_before_any_request(
@@ -128,16 +128,9 @@ def test_a_bad_rule_is_refused_before_any_request(
     with pytest.raises(config.ConfigError, match=words.replace("(", r"\(").replace(")", r"\)")):
         config.build(
             base_url=server.url,
-            method="GET",
             mode=SWEEP_MODE,
-            iterations=1,
-            interval=None,
             timeout=1,
-            concurrency=None,
-            rate=None,
             warmup=0,
-            path=None,
-            payload=None,
             out="x.csv",
             quiet=True,
             calibration="off",
