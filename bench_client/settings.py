@@ -175,7 +175,7 @@ def check_names(names: Iterable[str], allowed: Sequence[str]) -> None:
 
 
 def _did_you_mean(name: str, known: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
@@ -238,7 +238,8 @@ _SWEEP = frozenset({SWEEP_MODE})
 DECLARED: tuple[Setting, ...] = (
     # Which cells: the run's, never bench_client's.
     Setting("stacks", Names(), (), "stacks of the matrix to measure ([] = all)"),
-    Setting("modes", Names(MODES), ("constant", "concurrent"), "modes to measure ([] = all)"),
+    # The paper's two modes, first in the format's order.
+    Setting("modes", Names(MODES), MODES[:2], "modes to measure ([] = all)"),
     Setting("requests", Names(), ("GET", "POST"), "requests to measure, by name ([] = all)"),
     Setting(
         "repetitions",

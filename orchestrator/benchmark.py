@@ -54,23 +54,24 @@ class BenchmarkError(RemoteError):
     """Cells failed; each is recorded with its cause and a resume measures it again."""
 
 
-def check_hosts(settings: Resolved, clients: Sequence[ClientHost]) -> None:
-    """What the settings ask that these client hosts cannot do: refused before any contact."""
+def check_hosts(settings: Resolved, clients: int) -> None:
+    """What the settings ask that ``clients`` client hosts cannot do: refused before any
+    contact."""
     modes = settings["modes"] or MODES
-    if len(clients) > 1 and SWEEP_MODE in modes:
+    if clients > 1 and SWEEP_MODE in modes:
         raise SettingError(
             f"the {SWEEP_MODE} mode runs on one client host (each step's rate follows from the "
             f"step before, judged by the one bench_client that measured it), and the inventory "
-            f"lists {len(clients)}: measure the sweep in a run of its own whose inventory has "
+            f"lists {clients}: measure the sweep in a run of its own whose inventory has "
             "one host in group clients (the embedded lab: python -m lab up --clients 1), and "
             "leave sweep out of httplab_bench_modes here (e.g. -e "
             "httplab_bench_modes=constant,concurrent)"
         )
     iterations = settings["iterations"]
-    if len(clients) > 1 and iterations < len(clients):
+    if clients > 1 and iterations < clients:
         raise SettingError(
             f"{SETTINGS['iterations'].variable} {iterations} cannot be shared by "
-            f"{len(clients)} client hosts"
+            f"{clients} client hosts"
         )
 
 
@@ -78,7 +79,7 @@ def benchmark(
     run: Run, clients: Sequence[ClientHost], server_host: ClientHost | None, server: Server
 ) -> list[CellOutcome]:
     """Measure every pending cell of ``run``; raise BenchmarkError if any failed."""
-    check_hosts(run.settings, clients)
+    check_hosts(run.settings, len(clients))
     progress = Progress(sum(len(g.cells[0].stacks) * len(g.cells) for g in run.groups))
     outcomes: list[CellOutcome] = []
     try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench_client.documents import Status, read_meta
-from bench_client.results_format import SWEEP_MODE, Measurement
+from bench_client.results_format import Measurement
 from orchestrator.manifest import Manifest
 from orchestrator.merge_hosts import HostFiles, merge
 from orchestrator.remote.errors import RemoteError
@@ -33,15 +33,8 @@ def run_on_hosts(
 
     Raises HostsLostError after recording when a host failed or was lost; raises
     HostsLostError before measuring (and records the cells failed) when one was not ready.
+    The sweep mode never gets here (orchestrator.benchmark.check_hosts refuses it).
     """
-    if specs[0].measurement.mode == SWEEP_MODE:
-        raise ValueError(
-            f"the {SWEEP_MODE} mode runs on one client host (each step's rate follows from the "
-            f"step before, judged by the bench_client that measured it), and the inventory "
-            f"lists {len(clients)}: measure the sweep in a run of its own whose inventory has "
-            "one host in group clients (the embedded lab: python -m lab up --clients 1), and "
-            "leave sweep out of httplab_bench_modes with several clients (docs/method.md)"
-        )
     watch.start([spec.measurement.stack for spec in specs])
     try:
         outcome = measure_on_hosts(clients, specs, **options)

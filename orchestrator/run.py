@@ -14,6 +14,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from bench_client.request import Request, RequestError, catalogue
 from bench_client.results_format import MODES, Measurement, check_name
 from bench_client.settings import SETTINGS, Resolved, SettingError, check_run, resolve
@@ -55,8 +57,19 @@ class Run:
         return self.manifest.run_dir
 
 
+def structured(value: Any) -> Any:
+    """A list or mapping given as text (-e name=[...] reaches Ansible as a string), parsed."""
+    if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
+        try:
+            return yaml.safe_load(value)
+        except yaml.YAMLError as error:
+            raise RunError(f"not JSON or YAML: {value!r} ({error})") from None
+    return value
+
+
 def read_matrix(value: Any) -> dict[str, Stack]:
     """httplab_stacks, checked as far as a run relies on it (the role checks the rest)."""
+    value = structured(value)
     if value is None:
         raise RunError(
             "no stack matrix (httplab_stacks): keep the inventory in inventory/ so that "
@@ -83,7 +96,7 @@ def checked_settings(run_vars: RunVars) -> tuple[Resolved, dict[str, Stack], dic
     """The run's settings, matrix and requests, each checked; SettingError or RunError."""
     matrix = read_matrix(run_vars.get("httplab_stacks"))
     try:
-        requests = catalogue(run_vars.get("httplab_requests"))
+        requests = catalogue(structured(run_vars.get("httplab_requests")))
     except RequestError as error:
         raise RunError(f"httplab_requests: {error}") from None
     given, sources = run_vars.settings()
