@@ -62,8 +62,8 @@ def check_hosts(settings: Resolved, clients: int) -> None:
         raise SettingError(
             f"the {SWEEP_MODE} mode runs on one client host (each step's rate follows from the "
             f"step before, judged by the one bench_client that measured it), and the inventory "
-            f"lists {clients}: measure the sweep in a run of its own whose inventory has "
-            "one host in group clients (the embedded lab: python -m lab up --clients 1), and "
+            f"lists {clients} client hosts: measure the sweep in a run of its own whose inventory "
+            "has one host in group clients (the embedded lab: make lab-up LAB_CLIENTS=1), and "
             "leave sweep out of httplab_bench_modes here (e.g. -e "
             "httplab_bench_modes=constant,concurrent)"
         )

@@ -159,12 +159,7 @@ def settings_command(args: argparse.Namespace) -> int:
 
 def check_hosts_settings(settings: Resolved, inventory: str) -> None:
     """What the settings ask of the inventory's hosts (the sweep needs one client...)."""
-    listing = list_inventory(inventory)
-    hostvars = listing.get("_meta", {}).get("hostvars", {})
-    clients = [
-        client_from_hostvars(n, hostvars.get(n, {})) for n in group_hosts(listing, CLIENT_GROUP)
-    ]
-    check_hosts(settings, clients)
+    check_hosts(settings, len(group_hosts(list_inventory(inventory), CLIENT_GROUP)))
 
 
 def settings_table(settings: Resolved) -> str:

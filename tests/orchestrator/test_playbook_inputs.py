@@ -76,4 +76,4 @@ def test_the_sweep_with_several_clients_stops_before_anything_runs(
     assert done.returncode != 0
     message = " ".join(done.stdout.split())
     assert "the sweep mode runs on one client host" in message
-    assert "lists 2 client hosts" in message and "python -m lab up --clients 1" in message
+    assert "lists 2 client hosts" in message and "make lab-up LAB_CLIENTS=1" in message
