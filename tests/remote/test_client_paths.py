@@ -7,8 +7,8 @@ The Python helpers that the client runs are executed for real, locally.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
+import json
 import subprocess
 import sys
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 import pytest
 
 from bench_client.guard import sha256_of
+from bench_client.request import BUILTIN, Request
 from bench_client.results_format import Measurement
 from orchestrator.remote.deploy import client_layout, package_files, wheelhouse_subdir
 from orchestrator.remote.guard import guard_command
@@ -90,16 +91,13 @@ def test_package_files_leave_out_the_control_node_modules() -> None:
     assert names == sorted(names)
 
 
+BODY = '{"name": "Jane Doe", "pct": "100%", "cost": "$5"}'
 WINDOWS_SPEC = MeasurementSpec(
     Measurement("constant", "flask-gunicorn", "POST", 3),
     url="http://192.0.2.10:5001",
     out_dir=Path("results/run-1"),
-    client_args=(
-        "--payload",
-        '{"name": "Jane Doe", "pct": "100%", "cost": "$5"}',
-        "--iterations",
-        "200",
-    ),
+    request=Request.from_json({**BUILTIN["POST"].as_json(), "body": BODY}),
+    settings={"iterations": 200},
 )
 
 
@@ -129,7 +127,7 @@ def test_windows_client_command_survives_the_shell(shell: Shell, version: str) -
     ]
     # bench_client's own arguments go as JSON over the channel, past every shell.
     args = bench_client_args(layout, WINDOWS_SPEC, out)
-    assert args[args.index("--payload") + 1] == '{"name": "Jane Doe", "pct": "100%", "cost": "$5"}'
+    assert json.loads(args[args.index("--request") + 1])["body"] == BODY
     assert args[-3:] == [
         "--out",
         r"C:\Users\Jane Doe\httplab-client\results\run-1\constant\flask-gunicorn\POST.rep3.csv",
@@ -156,17 +154,8 @@ def test_the_guard_hashes_what_exists(tmp_path: Path) -> None:
     }
 
 
-@pytest.mark.parametrize(
-    ("asked", "reused"),
-    [((), True), (("--calibration", "quick"), True), (("--calibration", "off"), False),
-     (("--calibration", "cached"), False)],
-)  # fmt: skip
-def test_only_the_quick_calibration_is_saved_for_reuse(asked: tuple[str, ...], reused: bool):
-    """bench_client refuses --calibration-file beside another calibration than quick."""
+def test_the_quick_calibration_is_saved_for_reuse_per_mode_and_request() -> None:
     layout = client_layout("/home/jane", "httplab-client", False)
-    spec = dataclasses.replace(WINDOWS_SPEC, client_args=("--iterations", "200", *asked))
-    argv = bench_client_args(layout, spec, layout.results / "run-1" / "GET.csv")
-    assert ("--calibration-file" in argv) is reused
-    if reused:
-        saved = argv[argv.index("--calibration-file") + 1]
-        assert saved.endswith("run-1/calibration/constant.POST.json")
+    argv = bench_client_args(layout, WINDOWS_SPEC, layout.results / "run-1" / "GET.csv")
+    saved = argv[argv.index("--calibration-file") + 1]
+    assert saved.endswith("run-1/calibration/constant.POST.json")

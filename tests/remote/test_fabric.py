@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import psutil
 import pytest
 
+from bench_client.request import BUILTIN
 from bench_client.results_format import Measurement
 from orchestrator.remote.deploy import upload_wheels
 from orchestrator.remote.inventory import read_client
@@ -32,7 +33,7 @@ from orchestrator.remote.measure import (
 from orchestrator.remote.session import ConnectionLostError, UnreachableError, open_session
 from orchestrator.remote.shell import Shell
 from tests.remote import sshd as sshd_tools
-from tests.remote.conftest import last_json, run_remote_cli
+from tests.remote.conftest import last_json, measure_one, run_remote_cli
 
 ITERATIONS = 40
 PREVIOUS_CSV = "Iteration,Execution Time (seconds)\n1,0.002\n"
@@ -42,11 +43,11 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def measure_cli(inventory: Path, out_dir: Path, url: str, *extra: str, method: str = "GET"):
-    return run_remote_cli(
-        "measure", "-i", str(inventory), "--stack", "flask-gunicorn", "--url", url,
-        "--mode", "constant", "--method", method, "--out-dir", str(out_dir),
-        "--iterations", str(ITERATIONS), "--interval", "0.001", *extra,
+def measure_cli(inventory: Path, out_dir: Path, url: str, *extra: str, request: str = "GET"):
+    return measure_one(
+        "-i", str(inventory), "--stack", "flask-gunicorn", "--url", url,
+        "--mode", "constant", "--request", request, "--out-dir", str(out_dir),
+        "--set", f"iterations={ITERATIONS}", "--set", "interval=0.001", *extra,
     )  # fmt: skip
 
 
@@ -125,7 +126,7 @@ def test_measure_fetches_verified_files(
     deployed: dict, inventory: Path, contract_url: str, tmp_path: Path, method: str
 ) -> None:
     out_dir = tmp_path / "results" / "run-1"
-    done = measure_cli(inventory, out_dir, contract_url, method=method)
+    done = measure_cli(inventory, out_dir, contract_url, request=method)
     assert done.returncode == 0, done.stderr
     result = last_json(done.stdout)
     csv_path = out_dir / result["csv"]
@@ -147,20 +148,22 @@ def test_measure_fetches_verified_files(
     assert not [p.name for p in csv_path.parent.iterdir() if p.name.startswith(".")]
 
 
-def test_repetition_and_passthrough_flags(
+def test_a_repetition_and_a_declared_request_reach_the_client_unchanged(
     deployed: dict, inventory: Path, contract_url: str, tmp_path: Path
 ) -> None:
     out_dir = tmp_path / "run-rep"
-    payload = '{"a b": "it\'s 100% $HOME"}'
-    done = measure_cli(
-        inventory, out_dir, contract_url, "--repetition", "2", "--payload", payload, method="POST"
-    )
+    body = {"a b": "it's 100% $HOME", "cmd": "&|<>^%PATH%!x!"}
+    declared = {"name": "echo", "method": "POST", "path": "/post", "body": json.dumps(body),
+                "expect": {"status": 200, "json": {"received_data": body}}}  # fmt: skip
+    done = measure_cli(inventory, out_dir, contract_url, "--repetition", "2",
+                       request=json.dumps(declared))  # fmt: skip
     assert done.returncode == 0, done.stderr
     result = last_json(done.stdout)
-    assert result["csv"] == "constant/flask-gunicorn/POST.rep2.csv"
+    assert result["csv"] == "constant/flask-gunicorn/echo.rep2.csv"
     assert result["repetition"] == 2
-    meta = (out_dir / result["meta"]).read_text()
-    assert "100% $HOME" in meta  # the payload reached the client unchanged
+    meta = json.loads((out_dir / result["meta"]).read_text())
+    assert meta["config"]["request"]["body"] == json.dumps(body)  # reached the client unchanged
+    assert meta["successes"] == ITERATIONS  # and every echo was checked
 
 
 def test_not_deployed_is_refused(inventory: Path, contract_url: str, sshd, known_hosts, tmp_path):
@@ -176,7 +179,8 @@ def test_not_deployed_is_refused(inventory: Path, contract_url: str, sshd, known
 def test_wrong_answers_stop_with_exit_3(
     deployed: dict, inventory: Path, contract_url: str, tmp_path: Path
 ) -> None:
-    done = measure_cli(inventory, tmp_path / "run", contract_url, "--path", "/nope")
+    wrong = {"name": "GET", "method": "GET", "path": "/nope"}
+    done = measure_cli(inventory, tmp_path / "run", contract_url, request=json.dumps(wrong))
     assert done.returncode == 3
     message = done.stderr.strip().splitlines()[-1]
     assert message.startswith("error: testclient")
@@ -187,9 +191,10 @@ def test_wrong_answers_stop_with_exit_3(
 def test_refused_client_arguments_exit_2(
     deployed: dict, inventory: Path, contract_url: str, tmp_path: Path
 ) -> None:
-    done = measure_cli(inventory, tmp_path / "run", contract_url, "--warmup", "-1")
-    assert done.returncode == 2
-    assert "flask-gunicorn" in done.stderr and "--warmup" in done.stderr
+    rate = measure_one("-i", str(inventory), "--stack", "flask-gunicorn", "--url", contract_url,
+                       "--mode", "rate", "--out-dir", str(tmp_path / "run"))  # fmt: skip
+    assert rate.returncode == 2  # no rate for the rate mode: bench_client refuses, exit 2
+    assert "flask-gunicorn" in rate.stderr and "--rate" in rate.stderr
 
 
 def test_changed_host_key_is_refused(sshd, tmp_path: Path, contract_url: str) -> None:
@@ -352,7 +357,7 @@ class MidRun:
         self.raised: list[BaseException] = []
         spec = MeasurementSpec(
             Measurement("constant", "django-daphne", "GET"), url=url, out_dir=out_dir,
-            client_args=("--iterations", "4000", "--interval", "0.005"),
+            request=BUILTIN["GET"], settings={"iterations": 4000, "interval": 0.005},
         )  # fmt: skip
 
         def run() -> None:

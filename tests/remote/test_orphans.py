@@ -18,6 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from bench_client.request import BUILTIN
 from bench_client.results_format import Measurement
 from orchestrator.remote.errors import RemoteError
 from orchestrator.remote.inventory import read_client
@@ -88,8 +89,8 @@ def test_run_timeout_stops_the_client(
 ) -> None:
     spec = MeasurementSpec(
         Measurement("constant", "flask-dev", "GET"), url=contract_url,
-        out_dir=tmp_path / "run-timeout",
-        client_args=("--iterations", "5000", "--interval", "0.05"),
+        out_dir=tmp_path / "run-timeout", request=BUILTIN["GET"],
+        settings={"iterations": 5000, "interval": 0.05},
     )  # fmt: skip
     with (
         open_session(read_client(inventory)) as session,
@@ -151,9 +152,10 @@ def test_ctrl_c_on_the_control_node_leaves_no_client_running(
     deployed: dict, inventory: Path, contract_url: str, workdir: Path, tmp_path: Path
 ) -> None:
     with subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.remote", "measure", "-i", str(inventory),
-         "--stack", "flask-dev", "--url", contract_url, "--mode", "keepalive", "--method", "GET",
-         "--out-dir", str(tmp_path / "run-ctrl-c"), "--iterations", "5000", "--interval", "0.05"],
+        [sys.executable, "-m", "tests.remote.measure_one", "-i", str(inventory),
+         "--stack", "flask-dev", "--url", contract_url, "--mode", "keepalive", "--request", "GET",
+         "--out-dir", str(tmp_path / "run-ctrl-c"), "--set", "iterations=5000",
+         "--set", "interval=0.05"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
     ) as driver:  # fmt: skip
         if not wait_until_sending(lambda: client_processes(workdir), contract_url):
