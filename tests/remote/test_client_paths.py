@@ -24,6 +24,7 @@ from orchestrator.remote.session import ClientPython, python_snippet, sftp_path
 from orchestrator.remote.shell import Shell, build_command
 from tests.remote import winparse
 from tests.remote.test_shell import WIN_ENV
+from tests.windows import openssh_cmdline
 
 
 @pytest.mark.parametrize(
@@ -103,7 +104,7 @@ WINDOWS_SPEC = MeasurementSpec(
 )
 
 
-@pytest.mark.parametrize("version", ["7.7", "8.1"])
+@pytest.mark.parametrize("version", openssh_cmdline.VERSIONS)
 @pytest.mark.parametrize("shell", [Shell.CMD, Shell.POWERSHELL])
 def test_windows_client_command_survives_the_shell(shell: Shell, version: str) -> None:
     layout = client_layout(r"C:\Users\Jane Doe", "httplab-client", True)
