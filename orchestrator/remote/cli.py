@@ -27,6 +27,7 @@ from orchestrator.remote.measure import (
     measure,
 )
 from orchestrator.remote.preflight import run_check
+from orchestrator.remote.preflight_save import save
 from orchestrator.remote.session import LinePrefixer, open_session
 
 EXIT_CODES = exit_codes_help((*tuple(ExitCode)[:-2], ExitCode.INTERRUPTED))
@@ -124,6 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
     check_cmd.add_argument("-i", "--inventory", required=True, help="Ansible inventory")
     check_cmd.add_argument("--client", help="inventory host to use if group clients has several")
     check_cmd.add_argument("--json", action="store_true", help="print the report as JSON")
+    check_cmd.add_argument(
+        "--save",
+        type=Path,
+        metavar="FILE",
+        help="also write what the check saw (findings, probe outputs, the client's facts) to "
+        "FILE as JSON, without secrets, to attach to a report of a problem",
+    )
     return parser
 
 
@@ -150,6 +158,9 @@ def run(args: argparse.Namespace) -> dict:
         report = run_check(args.inventory, args.client)
         if not args.json:
             print(report.text(), flush=True)
+        if args.save is not None:
+            save(args.save, report.as_dict()["findings"], report.seen)
+            print(f"saved what the check saw to {args.save} (secrets taken out)", file=sys.stderr)
         return report.as_dict()
     if args.command == "deploy" and args.client is None:
         clients = read_clients(args.inventory)
