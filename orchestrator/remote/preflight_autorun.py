@@ -17,6 +17,11 @@ CMD_PROBE = "echo %OS%"
 CMD_ANSWER = "Windows_NT"
 
 
+def delete_autorun(root: str) -> str:
+    """The cmd.exe line that removes the AutoRun value under ``root`` ("HKCU", "HKLM")."""
+    return f'reg delete "{AUTORUN_KEYS[root]}" /v AutoRun /f'
+
+
 def lines_before_answer(stdout: str) -> list[str] | None:
     """The lines cmd.exe printed before ``echo %OS%``'s answer; None if it did not answer."""
     lines = [line.strip() for line in stdout.splitlines() if line.strip()]
@@ -34,7 +39,7 @@ def autorun_problem(printed: list[str], values: dict[str, str | None]) -> tuple[
         f"({printed[0][:80]!r}): an AutoRun command runs in each cmd.exe "
         f"({shown or 'HKCU or HKLM'}), and httplab reads that output"
     )
-    deletes = " and ".join(f'reg delete "{AUTORUN_KEYS[root]}" /v AutoRun /f' for root in set_in)
+    deletes = " and ".join(delete_autorun(root) for root in set_in)
     fix = (
         f"for the benchmark account: {deletes} (HKLM from an administrator prompt; conda: "
         "conda init --reverse cmd.exe), or make the AutoRun command print nothing "

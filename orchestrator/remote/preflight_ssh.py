@@ -20,8 +20,12 @@ from orchestrator.remote.inventory import ClientHost
 
 WINDOWS_BANNER = "OpenSSH_for_Windows"
 ADMIN_KEYS = r"C:\ProgramData\ssh\administrators_authorized_keys"
-USER_KEYS = r"$env:USERPROFILE\.ssh\authorized_keys"
+USER_KEYS = r'"$env:USERPROFILE\.ssh\authorized_keys"'
 FIREWALL_RULE = "OpenSSH-Server-In-TCP"  # the rule Add-WindowsCapability creates
+# Administrators (S-1-5-32-544) and SYSTEM (S-1-5-18) by SID: their names are translated.
+ADMIN_KEYS_ACL = (
+    f'icacls.exe {ADMIN_KEYS} /inheritance:r /grant "*S-1-5-32-544:F" /grant "*S-1-5-18:F"'
+)
 
 
 @dataclass(frozen=True)
@@ -93,8 +97,7 @@ def windows_auth_causes(host: ClientHost) -> list[Cause]:
         Cause(
             f"the account is in Administrators: sshd reads only {ADMIN_KEYS}, and only when "
             "its ACL grants Administrators and SYSTEM alone",
-            f'icacls.exe {ADMIN_KEYS} /inheritance:r /grant "*S-1-5-32-544:F" /grant '
-            '"*S-1-5-18:F" (by SID: the group names are translated on a localized Windows)',
+            f"{ADMIN_KEYS_ACL} (by SID: the group names are translated on a localized Windows)",
         ),
         Cause(
             "the key in the file is another one",
@@ -172,7 +175,9 @@ def ssh_failure(host: ClientHost, error: str, probe: TcpProbe) -> tuple[str, lis
     if "authentication failed" in error:
         windows = probe.windows or host.os == "windows"
         causes = windows_auth_causes(host) if windows else posix_auth_causes(host)
-        return f"{error} (server: {probe.banner})", causes
+        return f"{host.label}: the SSH server ({probe.banner}) refused the key {host.key_file}", (
+            causes
+        )
     return f"{error} (server: {probe.banner or 'sent no banner'})", []
 
 

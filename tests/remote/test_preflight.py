@@ -128,7 +128,7 @@ def test_a_utf16_key_file_is_named_first_and_its_fix_works(utf16_sshd, tmp_path)
     known.write_text(utf16_sshd.known_hosts_line())
     inventory = _inventory(tmp_path, utf16_sshd, known, bench_client_os="windows")
     found = _problem(run_check(inventory, timeout=5), "ssh")
-    assert "authentication failed" in found.problem
+    assert "refused the key" in found.problem and "authorized_keys?" not in found.problem
     first, second, *_ = found.fix.split("\n2. ")
     assert "UTF-16" in first and "Set-Content -Encoding ascii" in first
     public = utf16_sshd.client_key.with_suffix(".pub").read_text().strip()
