@@ -20,6 +20,10 @@ SERVER_PYTHONS   ?= 3.10 3.11 3.12
 CLIENT_PYTHONS   ?= 3.11 3.12
 CLIENT_PLATFORMS ?= linux win_amd64
 LINUX_PLATFORMS  := --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 --platform linux_x86_64
+# Fetched only on request (make wheelhouse-extra): Python 3.13 clients and Windows on
+# ARM64. The pinned client set has wheels for both (checked with pip download).
+EXTRA_CLIENT_PYTHONS   ?= $(CLIENT_PYTHONS) 3.13
+EXTRA_CLIENT_PLATFORMS ?= $(CLIENT_PLATFORMS) win_arm64
 
 # Debian packages the tests need on this machine: the embedded lab (debootstrap
 # with Debian's archive keyring, systemd-nspawn, ip, nft for its firewall), real
@@ -46,7 +50,7 @@ AS_USER  := $(if $(RUN_USER),runuser -u $(RUN_USER) -- env "PATH=$(PATH)")
 # Who gets the lab's inventory, key and known_hosts (lab up --owner).
 OWNER    := $(or $(RUN_USER),$(shell id -un))
 
-.PHONY: help venv host-packages run test lint unit wheelhouse lock lab-up lab-down lab-status clean
+.PHONY: help venv host-packages run test lint unit wheelhouse wheelhouse-extra lock lab-up lab-down lab-status clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -122,14 +126,22 @@ $(WHEELHOUSE)/.complete: requirements/server.txt requirements/client.txt | venv
 	    --python-version $$py $(LINUX_PLATFORMS) \
 	    -r requirements/server.txt -d $(WHEELHOUSE)/server/py$$py; \
 	done; \
-	for py in $(CLIENT_PYTHONS); do for plat in $(CLIENT_PLATFORMS); do \
-	  echo "wheelhouse: client, Python $$py, $$plat"; \
-	  if [ $$plat = linux ]; then platflags="$(LINUX_PLATFORMS)"; else platflags="--platform $$plat"; fi; \
-	  $(BIN)/pip download --quiet --disable-pip-version-check --only-binary=:all: --require-hashes \
-	    --python-version $$py $$platflags \
-	    -r requirements/client.txt -d $(WHEELHOUSE)/client/py$$py-$$plat; \
-	done; done
+	$(call client_wheels,$(CLIENT_PYTHONS),$(CLIENT_PLATFORMS))
 	touch $@
+
+wheelhouse-extra: $(WHEELHOUSE)/.complete ## also the client wheels for Python 3.13 and Windows on ARM64
+	@set -e; $(call client_wheels,$(EXTRA_CLIENT_PYTHONS),$(EXTRA_CLIENT_PLATFORMS))
+
+# The client set for each Python in $(1) and platform in $(2), each into its own directory.
+define client_wheels
+for py in $(1); do for plat in $(2); do \
+  echo "wheelhouse: client, Python $$py, $$plat"; \
+  if [ $$plat = linux ]; then platflags="$(LINUX_PLATFORMS)"; else platflags="--platform $$plat"; fi; \
+  $(BIN)/pip download --quiet --disable-pip-version-check --only-binary=:all: --require-hashes \
+    --python-version $$py $$platflags \
+    -r requirements/client.txt -d $(WHEELHOUSE)/client/py$$py-$$plat; \
+done; done
+endef
 
 lock: venv ## re-pin requirements*.txt (with hashes) from requirements*.in; needs the index
 	$(UV_COMPILE) --python-version $(CONTROL_PYTHON) --python-platform $(LOCK_LINUX) \

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from orchestrator.remote.deploy import REPO_DIR, deploy
 from orchestrator.remote.fanout import deploy_all
 from orchestrator.remote.inventory import ClientHost, read_client, read_clients
 from orchestrator.remote.preflight import run_check
+from orchestrator.remote.preflight_save import save
 from orchestrator.remote.session import CONNECT_TIMEOUT, LinePrefixer, open_session
 
 
@@ -26,6 +28,13 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     check.add_argument("-i", "--inventory", required=True, help="the lab's Ansible inventory")
     check.add_argument("--client", help="inventory host to use if group clients has several")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.add_argument(
+        "--save",
+        type=Path,
+        metavar="FILE",
+        help="also write what the check saw (findings, probe outputs, the client's facts) to "
+        "FILE as JSON, without secrets, to attach to a report of a problem",
+    )
     check.set_defaults(handler=check_command)
 
     deploy_cmd = commands.add_parser(
@@ -61,6 +70,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 def check_command(args: argparse.Namespace) -> int:
     report = run_check(args.inventory, args.client)
     print(json.dumps(report.as_dict()) if args.json else report.text(), flush=True)
+    if args.save is not None:
+        save(args.save, report.as_dict()["findings"], report.seen)
+        print(f"saved what the check saw to {args.save} (secrets taken out)", file=sys.stderr)
     return 1 if report.problems else 0
 
 

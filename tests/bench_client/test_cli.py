@@ -329,7 +329,7 @@ def test_a_write_failure_after_the_run_is_one_line_and_exit_2(server, tmp_path, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["GET.csv"]  # no temp files left
 
 
-@pytest.mark.parametrize("mode", ["constant", "keepalive"])
+@pytest.mark.parametrize("mode", ["constant", "keepalive", "concurrent", "rate"])
 def test_proxy_settings_of_the_client_host_are_ignored(
     server, bench, closed_port, monkeypatch, mode
 ):
@@ -337,7 +337,8 @@ def test_proxy_settings_of_the_client_host_are_ignored(
         monkeypatch.setenv(name, f"http://127.0.0.1:{closed_port}")
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
-    result = bench(server, mode=mode, iterations=3)
+    rate = {"rate": 100.0} if mode == "rate" else {}
+    result = bench(server, mode=mode, iterations=3, **rate)
     assert result.code == 0
     assert len(result.times) == 3
 

@@ -25,6 +25,7 @@ from orchestrator.remote.session import ClientPython, python_snippet, sftp_path
 from orchestrator.remote.shell import Shell, build_command
 from tests.remote import winparse
 from tests.remote.test_shell import WIN_ENV
+from tests.windows import openssh_cmdline
 
 
 @pytest.mark.parametrize(
@@ -63,21 +64,21 @@ def test_client_layout(home, workdir, windows, workdir_expected, python_expected
 
 
 @pytest.mark.parametrize(
-    ("version", "platform", "windows", "expected"),
+    ("version", "platform", "machine", "windows", "expected"),
     [
-        ("3.11", "linux", False, "client/py3.11-linux"),
-        ("3.12", "win32", True, "client/py3.12-win_amd64"),
+        ("3.11", "linux", "x86_64", False, "client/py3.11-linux"),
+        ("3.12", "win32", "AMD64", True, "client/py3.12-win_amd64"),
+        ("3.13", "win32", "ARM64", True, "client/py3.13-win_arm64"),  # make wheelhouse-extra
     ],
 )
-def test_wheelhouse_subdir(version, platform, windows, expected) -> None:
-    machine = "AMD64" if windows else "x86_64"
+def test_wheelhouse_subdir(version, platform, machine, windows, expected) -> None:
     python = ClientPython(["python"], version, "/h", platform, machine, code_pages={})
     assert wheelhouse_subdir(python, windows) == expected
 
 
 @pytest.mark.parametrize(
     ("platform", "machine", "windows", "refused"),
-    [("darwin", "x86_64", False, "darwin"), ("win32", "ARM64", True, "ARM64")],
+    [("darwin", "x86_64", False, "darwin"), ("linux", "aarch64", False, "aarch64")],
 )
 def test_wheelhouse_subdir_refuses_other_systems(platform, machine, windows, refused) -> None:
     with pytest.raises(ValueError, match=refused):
@@ -101,7 +102,7 @@ WINDOWS_SPEC = MeasurementSpec(
 )
 
 
-@pytest.mark.parametrize("version", ["7.7", "8.1"])
+@pytest.mark.parametrize("version", openssh_cmdline.VERSIONS)
 @pytest.mark.parametrize("shell", [Shell.CMD, Shell.POWERSHELL])
 def test_windows_client_command_survives_the_shell(shell: Shell, version: str) -> None:
     layout = client_layout(r"C:\Users\Jane Doe", "httplab-client", True)
