@@ -281,7 +281,7 @@ def _health_problem(config: LabConfig) -> str | None:
     if not network.firewall_installed(config):
         return f"firewall table of {config.bridge} is missing"
     for host in config.hosts:
-        if containers.running_process(host) is None:
+        if containers.running_pid(host) is None:
             return f"{host.role} container is not running"
         if not ssh.answers_ssh(config, host):
             return f"{host.role} does not answer SSH"
@@ -292,12 +292,11 @@ def _lab(config: LabConfig) -> Lab:
     state = _state(config)
 
     def host(host_config: HostConfig) -> Host:
-        proc = containers.running_process(host_config)
         return Host(
             role=host_config.role,
             hostname=host_config.hostname,
             address=str(host_config.address),
-            pid=proc.pid if proc else None,
+            pid=containers.running_pid(host_config),
             cpus=state["cpus"][host_config.role],
             ssh_command=ssh.ssh_command(config, host_config),
         )
