@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 
 from lab.access import Owner
 from lab.config import LAB_USER, LabConfig
-from lab.system import write_atomic
+from lab.system import holds, write_atomic
 
 HEADER = "# Written by `python -m lab up --name {name}`; rewritten on every up. Do not edit.\n"
 CGROUP_NOTE = "cgroup v1 controllers read-only in the container: MemoryMax=/CPUQuota= not enforced"
@@ -103,11 +102,13 @@ def _yaml(node: dict | list, depth: int = 0) -> list[str]:
 
 
 def write(config: LabConfig, cpus: dict[str, list[int]], owner: Owner) -> bool:
-    """Write the inventory, owned by the lab's owner; return False when it had this content."""
+    """Write the inventory, owned by the lab's owner; return False when it was so already.
+
+    Its directory is the owner's checkout: nothing there is followed (see write_atomic).
+    """
     text = render(config, cpus)
-    path = config.inventory_path
-    changed = not (path.is_file() and path.read_text() == text)
-    if changed:
-        write_atomic(path, text)
-    os.chown(path, owner.uid, owner.gid, follow_symlinks=False)
-    return changed
+    ids = (owner.uid, owner.gid)
+    if holds(config.inventory_path, text, ids):
+        return False
+    write_atomic(config.inventory_path, text, owner=ids)
+    return True

@@ -5,8 +5,72 @@ Pure file-system tests, no root needed: "root's" below is the user running them.
 
 from __future__ import annotations
 
+import ipaddress
+import os
+from pathlib import Path
+
+import pytest
+
 from bench_client.results_format import ExitCode as HttplabExitCode
-from lab.errors import ExitCode
+from lab import inventory, system
+from lab.access import Owner
+from lab.config import LabConfig
+from lab.errors import ExitCode, LabError
+
+ME = (os.getuid(), os.getgid())
+
+
+def _victim(tmp_path: Path) -> Path:
+    """A file of root's that a planted link points at; it must stay as it is."""
+    victim = tmp_path / "roots-file"
+    victim.write_text("root's\n")
+    return victim
+
+
+def test_a_link_at_the_path_is_replaced_not_followed(tmp_path):
+    victim = _victim(tmp_path)
+    path = tmp_path / "inventory" / "lab.yml"
+    path.parent.mkdir()
+    path.symlink_to(victim)
+    system.write_atomic(path, "new\n", 0o640, ME)
+    assert victim.read_text() == "root's\n"
+    assert not path.is_symlink()
+    assert (path.read_text(), path.stat().st_mode & 0o777) == ("new\n", 0o640)
+    assert [p.name for p in path.parent.iterdir()] == ["lab.yml"], "no temporary file is left"
+
+
+def test_a_link_at_the_temporary_path_stops_the_write(tmp_path, monkeypatch):
+    victim = _victim(tmp_path)
+    path = tmp_path / "lab.yml"
+    monkeypatch.setattr(system.secrets, "token_hex", lambda _: "guessed")
+    (tmp_path / ".lab.yml.guessed.tmp").symlink_to(victim)
+    with pytest.raises(FileExistsError):
+        system.write_atomic(path, "new\n")
+    assert victim.read_text() == "root's\n"
+    assert not path.exists()
+
+
+def test_a_linked_directory_is_refused(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "inventory").symlink_to(elsewhere)
+    with pytest.raises(LabError, match=r"inventory is not a directory .*not a link"):
+        system.write_atomic(tmp_path / "inventory" / "lab.yml", "new\n")
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_the_inventory_is_written_once_and_never_through_a_link(tmp_path, monkeypatch):
+    monkeypatch.setattr("lab.config.INVENTORY_DIR", tmp_path)
+    config = LabConfig("embedded", ipaddress.IPv4Network("198.51.100.0/24"))
+    cpus = {"server": [0], "client": [1]}
+    owner = Owner("me", *ME)
+    victim = _victim(tmp_path)
+    victim.write_text(inventory.render(config, cpus))  # a link to the same text is no inventory
+    config.inventory_path.symlink_to(victim)
+    assert inventory.write(config, cpus, owner) is True
+    assert not config.inventory_path.is_symlink()
+    assert victim.read_text() == inventory.render(config, cpus)
+    assert inventory.write(config, cpus, owner) is False, "unchanged: not rewritten"
 
 
 def test_the_lab_exits_with_httplab_exit_codes():
