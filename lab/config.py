@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-STATE_ROOT = REPO_ROOT / ".lab"
+# Root's own files (keys, seeds, PID files, locks): never in a checkout, which its owner can
+# change. Older versions kept them in <checkout>/.lab/; lab.api moves a running lab's.
+STATE_ROOT = Path("/var/lib/httplab/labs")
 INVENTORY_DIR = REPO_ROOT / "inventory"
 IMAGE_ROOT = Path(os.environ.get("HTTPLAB_IMAGE_DIR", "/var/cache/httplab/images"))
 # The copies of a lab's key and known_hosts that its owner's Ansible and Fabric read. In /run

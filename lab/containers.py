@@ -24,6 +24,8 @@ from lab.system import write_atomic
 from lab.userns import HostRoot
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+# Where a host finds its seed (lab.image's httplab-seed unit reads it).
+SEED_MOUNT = "/etc/httplab"
 # A clean halt takes about 2 s.
 STOP_TIMEOUT = 30.0
 
@@ -132,7 +134,7 @@ def launch(
         "--register=no",
         "--keep-unit",
         f"--network-bridge={config.bridge}",
-        f"--bind-ro={host.seed_dir}:/etc/httplab",
+        f"--bind-ro={host.seed_dir}:{SEED_MOUNT}",
         f"--cpu-affinity={','.join(map(str, cpus))}",
         "--console=read-only",
         "--link-journal=no",
@@ -197,6 +199,23 @@ def lab_processes(config: LabConfig) -> list[int]:
             for listing in root.rglob("cgroup.procs"):
                 pids.update(int(pid) for pid in listing.read_text().split())
     return sorted(pids)
+
+
+def booted_state_dirs(config: LabConfig) -> set[Path]:
+    """The state directories the lab's running containers were booted with (their seeds').
+
+    Only root's systemd-nspawn counts: a process in a container runs as a UID of the
+    container's range and may claim any command line.
+    """
+    suffix = f":{SEED_MOUNT}"
+    seeds = {
+        arg.removeprefix("--bind-ro=").removesuffix(suffix)
+        for pid in lab_processes(config)
+        if procs.uid(pid) == 0
+        for arg in procs.cmdline(pid)
+        if arg.startswith("--bind-ro=") and arg.endswith(suffix)
+    }
+    return {Path(seed).parent.parent for seed in seeds}
 
 
 def remove_cgroups(config: LabConfig) -> None:

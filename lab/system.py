@@ -157,6 +157,40 @@ def holds(path: Path, text: str, owner: tuple[int, int]) -> bool:
         )
 
 
+def move_tree(source: Path, target: Path) -> None:
+    """Move a directory tree of root's to target (replaced), keeping its directories and files.
+
+    For state that older code kept in a directory of root's inside a checkout, whose owner
+    may rename it or plant a link in its place: source's directory is opened once, without
+    following a link, and must be root's alone, so that root made whatever is in it. Only
+    directories and regular files are copied, with their modes; a link or a special file is
+    left behind, never followed. Raises LabError, and moves nothing, when source is not root's.
+    """
+    parent = _open_directory(source.parent)
+    try:
+        info = os.fstat(parent)
+        if info.st_uid != os.geteuid() or info.st_mode & 0o022:
+            raise LabError(
+                f"{source.parent} is not root's alone (owner UID {info.st_uid}, "
+                f"mode {stat.S_IMODE(info.st_mode):o})"
+            )
+        partial = target.with_name(f".{target.name}.partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        tree = os.open(source.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent)
+        try:
+            for top, _, files, top_fd in os.fwalk(".", dir_fd=tree, follow_symlinks=False):
+                (partial / top).mkdir(mode=stat.S_IMODE(os.fstat(top_fd).st_mode))
+                for name in files:
+                    _copy_regular_file(name, top_fd, partial / top / name)
+        finally:
+            os.close(tree)
+        shutil.rmtree(target, ignore_errors=True)
+        partial.rename(target)
+        shutil.rmtree(source.name, dir_fd=parent)
+    finally:
+        os.close(parent)
+
+
 def _open_directory(path: Path) -> int:
     try:
         return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
@@ -164,3 +198,13 @@ def _open_directory(path: Path) -> int:
         raise LabError(
             f"{path} is not a directory ({exc.strerror}); make it a directory, not a link"
         ) from exc
+
+
+def _copy_regular_file(name: str, directory: int, target: Path) -> None:
+    info = os.stat(name, dir_fd=directory, follow_symlinks=False)
+    if not stat.S_ISREG(info.st_mode):
+        return
+    source = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=directory)
+    with os.fdopen(source, "rb") as file:
+        target.write_bytes(file.read())
+    target.chmod(stat.S_IMODE(info.st_mode))

@@ -14,7 +14,7 @@ import pytest
 from bench_client.results_format import ExitCode as HttplabExitCode
 from lab import inventory, system
 from lab.access import Owner
-from lab.config import LabConfig
+from lab.config import REPO_ROOT, STATE_ROOT, LabConfig
 from lab.errors import ExitCode, LabError
 
 ME = (os.getuid(), os.getgid())
@@ -71,6 +71,55 @@ def test_the_inventory_is_written_once_and_never_through_a_link(tmp_path, monkey
     assert not config.inventory_path.is_symlink()
     assert victim.read_text() == inventory.render(config, cpus)
     assert inventory.write(config, cpus, owner) is False, "unchanged: not rewritten"
+
+
+def _old_state(tmp_path: Path) -> Path:
+    """A lab's state as older code left it in <checkout>/.lab/NAME, with two planted links."""
+    old = tmp_path / "checkout" / ".lab" / "pytest"
+    (old / "server" / "seed").mkdir(parents=True)
+    old.chmod(0o700)
+    (old / "lab.json").write_text("{}\n")
+    (old / "id_ed25519").write_text("key\n")
+    (old / "id_ed25519").chmod(0o600)
+    (old / "server" / "seed" / "hosts").write_text("hosts\n")
+    (old / "server" / "nspawn.log").symlink_to(_victim(tmp_path))
+    (old / "server" / "linked-dir").symlink_to(tmp_path, target_is_directory=True)
+    return old
+
+
+def test_old_state_is_moved_with_its_files_and_without_its_links(tmp_path):
+    old, new = _old_state(tmp_path), tmp_path / "labs" / "pytest"
+    new.parent.mkdir(mode=0o700)
+    system.move_tree(old, new)
+    assert not old.exists()
+    files = sorted(str(p.relative_to(new)) for p in new.rglob("*"))
+    assert files == ["id_ed25519", "lab.json", "server", "server/seed", "server/seed/hosts"]
+    assert (new / "id_ed25519").stat().st_mode & 0o777 == 0o600
+    assert new.stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "roots-file").read_text() == "root's\n"
+
+
+@pytest.mark.parametrize("planted", ["writable by others", "a link"])
+def test_old_state_in_a_directory_others_may_change_stays(tmp_path, planted):
+    old, new = _old_state(tmp_path), tmp_path / "labs" / "pytest"
+    if planted == "a link":
+        moved = old.parent.rename(tmp_path / "moved")
+        old.parent.symlink_to(moved, target_is_directory=True)
+        message = r"\.lab is not a directory"
+    else:
+        old.parent.chmod(0o777)
+        message = r"\.lab is not root's alone"
+    with pytest.raises(LabError, match=message):
+        system.move_tree(old, new)
+    assert (old / "lab.json").exists()
+    assert not new.exists()
+
+
+def test_root_state_is_outside_the_checkout():
+    assert not STATE_ROOT.is_relative_to(REPO_ROOT)
+    assert LabConfig("pytest", ipaddress.IPv4Network("203.0.113.0/28")).state_dir == (
+        STATE_ROOT / "pytest"
+    )
 
 
 def test_the_lab_exits_with_httplab_exit_codes():
