@@ -6,18 +6,22 @@ Pure file-system tests, no root needed: "root's" below is the user running them.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from bench_client.results_format import ExitCode as HttplabExitCode
-from lab import inventory, system
+from lab import inventory, snapshot, system
 from lab.access import Owner
 from lab.config import REPO_ROOT, STATE_ROOT, LabConfig
 from lab.errors import ExitCode, LabError
 
 ME = (os.getuid(), os.getgid())
+SYSTEM_PYTHON = Path("/usr/bin/python3")
 
 
 def _victim(tmp_path: Path) -> Path:
@@ -120,6 +124,57 @@ def test_root_state_is_outside_the_checkout():
     assert LabConfig("pytest", ipaddress.IPv4Network("203.0.113.0/28")).state_dir == (
         STATE_ROOT / "pytest"
     )
+
+
+def test_the_snapshot_holds_the_lab_alone_read_only(tmp_path):
+    code = snapshot.snapshot(snapshot.read_sources(REPO_ROOT / "lab"), tmp_path)
+    sources = sorted(p.name for p in (REPO_ROOT / "lab").glob("*.py"))
+    assert sorted(p.name for p in (code / "lab").iterdir()) == sources
+    for path in (code, *code.rglob("*")):
+        assert path.stat().st_mode & 0o777 == (0o755 if path.is_dir() else 0o644), path
+    assert snapshot.snapshot(snapshot.read_sources(REPO_ROOT / "lab"), tmp_path) == code
+    assert [p.name for p in tmp_path.iterdir()] == [code.name]
+
+
+@pytest.mark.skipif(not SYSTEM_PYTHON.exists(), reason="no system Python at /usr/bin/python3")
+def test_the_snapshot_runs_on_the_system_python_with_the_standard_library_only(tmp_path):
+    """-I -S: no venv, no site packages (no psutil, no yaml), no checkout on sys.path."""
+    code = snapshot.snapshot(snapshot.read_sources(REPO_ROOT / "lab"), tmp_path)
+    imports = "import json, lab.__main__; print(json.dumps(sorted(sys.modules)))"
+    result = subprocess.run(
+        [SYSTEM_PYTHON, "-I", "-S", "-c", f"import sys; sys.path[:0] = [{str(code)!r}]; {imports}"],
+        capture_output=True, text=True, check=True, cwd="/",
+    )  # fmt: skip
+    modules = set(json.loads(result.stdout))
+    assert {"lab.api", "lab.inventory", "lab.procs"} <= modules
+    assert not modules & {"psutil", "yaml", "bench_client"}
+    usage = subprocess.run(
+        [SYSTEM_PYTHON, "-I", "-S", code, "--help"], capture_output=True, text=True, cwd="/"
+    )
+    assert (usage.returncode, usage.stdout.split()[0]) == (0, "usage:"), usage.stderr
+
+
+def test_copies_unused_for_a_week_are_removed(tmp_path):
+    unused, recent = tmp_path / "unused", tmp_path / ".partial-running"
+    for path in (unused, recent):
+        (path / "lab").mkdir(parents=True)
+    week_ago = time.time() - snapshot.KEEP_SECONDS - 60
+    os.utime(unused, (week_ago, week_ago))
+    code = snapshot.snapshot(snapshot.read_sources(REPO_ROOT / "lab"), tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([code.name, recent.name])
+
+
+def test_a_link_among_the_sources_is_refused(tmp_path):
+    (tmp_path / "api.py").write_text("pass\n")
+    (tmp_path / "evil.py").symlink_to(tmp_path / "api.py")
+    with pytest.raises(SystemExit, match=r"evil\.py is a link or a special file"):
+        snapshot.read_sources(tmp_path)
+
+
+def test_a_fifo_among_the_sources_is_refused_without_waiting(tmp_path):
+    os.mkfifo(tmp_path / "fifo.py")
+    with pytest.raises(SystemExit, match=r"fifo\.py is a link or a special file"):
+        snapshot.read_sources(tmp_path)
 
 
 def test_the_lab_exits_with_httplab_exit_codes():
