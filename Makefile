@@ -49,6 +49,11 @@ RUN_USER := $(if $(AS_ROOT),,$(filter-out root,$(SUDO_USER)))
 AS_USER  := $(if $(RUN_USER),runuser -u $(RUN_USER) -- env "PATH=$(PATH)")
 # Who gets the lab's inventory, key and known_hosts (lab up --owner).
 OWNER    := $(or $(RUN_USER),$(shell id -un))
+# Root runs the lab with the system Python, isolated (-I -S: no venv, site packages or
+# PYTHON* variables), from a root-owned copy of lab/ that lab/snapshot.py makes: nothing
+# the checkout's owner can change (lab/README.md, "Who runs what"). So it needs no venv.
+LAB_PYTHON ?= /usr/bin/python3
+LAB      := $(LAB_PYTHON) -I -S lab/snapshot.py
 
 .PHONY: help venv host-packages run test lint unit wheelhouse wheelhouse-extra lock lab-up lab-down lab-status clean
 
@@ -80,15 +85,11 @@ run: ## provision, benchmark and analyse (embedded lab unless INVENTORY=path); r
 	    if [ -e "$$built" ]; then chown -R --from=root "$(RUN_USER):" "$$built"; fi; \
 	  done; \
 	fi
+	$(if $(INVENTORY),,@$(MAKE) --no-print-directory lab-up)
 	$(AS_USER) $(MAKE) --no-print-directory venv wheelhouse
 	@set -e; \
-	inventory="$(INVENTORY)"; \
-	if [ -z "$$inventory" ]; then \
-	  $(AS_ROOT) $(BIN)/python -m lab up --name $(LAB_NAME) --owner "$(OWNER)" \
-	    $(if $(LAB_CLIENTS),--clients $(LAB_CLIENTS)); \
-	  inventory=inventory/$(LAB_NAME).yml; \
-	fi; \
-	$(AS_USER) $(BIN)/ansible-playbook -i "$$inventory" run_all.yml $(if $(EXTRA_VARS),-e '$(EXTRA_VARS)'); \
+	$(AS_USER) $(BIN)/ansible-playbook -i "$(or $(INVENTORY),inventory/$(LAB_NAME).yml)" run_all.yml \
+	  $(if $(EXTRA_VARS),-e '$(EXTRA_VARS)'); \
 	echo "Report: $$(readlink -f results/latest)/report/index.html"; \
 	if [ -z "$(INVENTORY)" ]; then echo "The lab stays up: make lab-status, make lab-down"; fi
 
@@ -164,17 +165,17 @@ lock: venv ## re-pin requirements*.txt (with hashes) from requirements*.in; need
 	    -r requirements/client.txt; \
 	done; done
 
-lab-up: venv ## bring up the embedded lab for you (idempotent; LAB_CLIENTS=N for N client hosts)
-	$(AS_ROOT) $(BIN)/python -m lab up --name $(LAB_NAME) --owner "$(OWNER)" \
+lab-up: ## bring up the embedded lab for you (idempotent; LAB_CLIENTS=N for N client hosts)
+	$(AS_ROOT) $(LAB) up --name $(LAB_NAME) --owner "$(OWNER)" \
 	  $(if $(LAB_CLIENTS),--clients $(LAB_CLIENTS))
 
-lab-down: venv ## stop the embedded lab; the cached image stays
-	$(AS_ROOT) $(BIN)/python -m lab down --name $(LAB_NAME)
+lab-down: ## stop the embedded lab; the cached image stays
+	$(AS_ROOT) $(LAB) down --name $(LAB_NAME)
 
-lab-status: venv ## what runs in the embedded lab, and where
-	$(AS_ROOT) $(BIN)/python -m lab status --name $(LAB_NAME)
+lab-status: ## what runs in the embedded lab, and where
+	$(AS_ROOT) $(LAB) status --name $(LAB_NAME)
 
 clean: ## remove the venv, wheelhouse and caches (results/ and the lab image stay)
-	-$(BIN)/python -m lab down --name $(LAB_NAME) 2>/dev/null
+	-$(LAB) down --name $(LAB_NAME) 2>/dev/null
 	rm -rf $(VENV) $(WHEELHOUSE) .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

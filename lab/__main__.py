@@ -7,10 +7,9 @@ import os
 import sys
 import time
 
-from bench_client.results_format import ExitCode
 from lab import api
 from lab.config import DEFAULT_NAME, validate_clients, validate_name
-from lab.errors import LabError
+from lab.errors import ExitCode, LabError
 from lab.image import Image
 from lab.system import require_root
 
