@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import os
+import subprocess
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import yaml
 
@@ -82,10 +85,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _lab(args: argparse.Namespace) -> int:
-    from lab.__main__ import main as lab_main
+# Root runs the lab as the Makefile does: the system Python, isolated, from a root-owned
+# copy of lab/ (lab/snapshot.py; lab/README.md, "Who runs what"), never from this venv.
+LAB_PYTHON = "/usr/bin/python3"
+SNAPSHOT = Path(__file__).resolve().parents[1] / "lab" / "snapshot.py"
 
-    return lab_main(args.lab_args, prog="httplab lab")
+
+def _lab(args: argparse.Namespace) -> int:
+    if not args.lab_args or args.lab_args[0] in ("-h", "--help"):
+        from lab.__main__ import main as lab_main  # help needs no root
+
+        return lab_main(args.lab_args or ["--help"], prog="httplab lab")
+    sudo = [] if os.geteuid() == 0 else ["sudo", "--"]
+    command = [*sudo, LAB_PYTHON, "-I", "-S", str(SNAPSHOT), *args.lab_args]
+    return subprocess.run(command, check=False).returncode
 
 
 def main(argv: Sequence[str] | None = None) -> int:

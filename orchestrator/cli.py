@@ -15,13 +15,12 @@ from typing import Any
 
 from bench_client.documents import Status
 from bench_client.settings import DECLARED, Resolved
-from orchestrator.benchmark import Server, benchmark, check_hosts
+from orchestrator.benchmark import HEALTH_ADDRESS, HEALTH_TIMEOUT_S, Server, benchmark, check_hosts
 from orchestrator.manifest import Manifest
 from orchestrator.remote.inventory import (
     CLIENT_GROUP,
     SERVER_GROUP,
     InventoryError,
-    client_from_hostvars,
     group_hosts,
     list_inventory,
 )
@@ -34,6 +33,7 @@ from orchestrator.run_vars import (
     parse_extra_vars,
     read_vars_json,
 )
+from orchestrator.server_noise import lab_hosts
 
 RESULTS = ROOT / "results"
 
@@ -238,27 +238,21 @@ def _lab(run: RunVars) -> dict[str, Any]:
 
 def benchmark_command(args: argparse.Namespace) -> int:
     variables = run_vars(args)
-    listing = list_inventory(args.inventory)
-    hostvars = listing.get("_meta", {}).get("hostvars", {})
-    clients = [
-        client_from_hostvars(n, hostvars.get(n, {})) for n in group_hosts(listing, CLIENT_GROUP)
-    ]
-    servers = group_hosts(listing, SERVER_GROUP)
-    if not clients or len(servers) != 1:
+    clients, server_host = lab_hosts(args.inventory)
+    if server_host is None:
         raise InventoryError(
-            f"{args.inventory} needs one host in group {SERVER_GROUP} and at least one in "
-            f"group {CLIENT_GROUP} (see inventory/lab.example.yml)"
+            f"{args.inventory} needs one host in group {SERVER_GROUP} "
+            "(see inventory/lab.example.yml)"
         )
-    server_host = client_from_hostvars(servers[0], hostvars.get(servers[0], {}))
     given = args.server
     server = Server(
+        # The server as the clients reach it, which may differ from the control node's way.
         target_address=str(
-            hostvars.get(servers[0], {}).get("httplab_server_address") or server_host.address
+            server_host.hostvars.get("httplab_server_address") or server_host.address
         ),
-        health_address=str(given.get("health_address") or "127.0.0.1"),
-        health_timeout_s=float(given.get("health_timeout_s") or 60),
-        keep_running=str(variables.get("httplab_stack_keep_running", False)).lower()
-        in ("true", "yes", "1"),
+        health_address=str(given.get("health_address") or HEALTH_ADDRESS),
+        health_timeout_s=float(given.get("health_timeout_s") or HEALTH_TIMEOUT_S),
+        keep_running=_true(variables.get("httplab_stack_keep_running", False)),
         facts=given.get("facts"),
         stacks=given.get("stacks") or (),
         tuning=given.get("tuning"),
@@ -268,6 +262,11 @@ def benchmark_command(args: argparse.Namespace) -> int:
     run = open_run(variables, results, _lab(variables))
     benchmark(run, clients, server_host, server)
     return 0
+
+
+def _true(value: object) -> bool:
+    """A YAML boolean, or one given as text with -e."""
+    return str(value).strip().lower() in ("true", "yes", "on", "1")
 
 
 def checksums_command(args: argparse.Namespace) -> int:

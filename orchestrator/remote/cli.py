@@ -84,8 +84,9 @@ def deploy_command(args: argparse.Namespace) -> int:
             return args.wheelhouse
         return REPO_DIR / "wheelhouse" if host.install_source == "wheelhouse" else None
 
-    if args.client is None:
-        print(json.dumps(deploy_all(read_clients(args.inventory), wheelhouse, force=args.force,
+    clients = read_clients(args.inventory)
+    if args.client is None and len(clients) > 1:  # every host at once, each on its own
+        print(json.dumps(deploy_all(clients, wheelhouse, force=args.force,
                                     connect_timeout=args.connect_timeout)))  # fmt: skip
         return 0
     host = read_client(args.inventory, args.client)

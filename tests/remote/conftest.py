@@ -32,9 +32,9 @@ def run_remote_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProc
 
 
 def measure_one(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """One measurement on the client, as the benchmark makes each (tests/remote/measure_one.py)."""
+    """One measurement on the client, as the benchmark makes each (tests/remote/driver.py)."""
     return subprocess.run(
-        [sys.executable, "-m", "tests.remote.measure_one", *args],
+        [sys.executable, "-m", "tests.remote.driver", "one", *args],
         capture_output=True,
         text=True,
         cwd=REPO,

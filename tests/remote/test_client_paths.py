@@ -24,7 +24,7 @@ from orchestrator.remote.measure import MeasurementSpec, bench_client_args
 from orchestrator.remote.session import ClientPython, python_snippet, sftp_path
 from orchestrator.remote.shell import Shell, build_command
 from tests.remote import winparse
-from tests.remote.test_shell import WIN_ENV
+from tests.remote.helpers import WIN_ENV
 from tests.windows import openssh_cmdline
 
 

@@ -11,44 +11,28 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
-import time
-from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
-from urllib.parse import urlsplit
 
-import psutil
 import pytest
 
-from bench_client.request import BUILTIN
-from bench_client.results_format import Measurement
 from orchestrator.remote.deploy import upload_wheels
 from orchestrator.remote.inventory import read_client
 from orchestrator.remote.measure import (
     ChecksumMismatchError,
-    MeasurementSpec,
     fetch_verified,
-    measure,
 )
-from orchestrator.remote.session import ConnectionLostError, UnreachableError, open_session
+from orchestrator.remote.session import UnreachableError, open_session
 from orchestrator.remote.shell import Shell
 from tests.remote import sshd as sshd_tools
 from tests.remote.conftest import last_json, measure_one, run_remote_cli
-
-ITERATIONS = 40
-PREVIOUS_CSV = "Iteration,Execution Time (seconds)\n1,0.002\n"
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def measure_cli(inventory: Path, out_dir: Path, url: str, *extra: str, request: str = "GET"):
-    return measure_one(
-        "-i", str(inventory), "--stack", "flask-gunicorn", "--url", url,
-        "--mode", "constant", "--request", request, "--out-dir", str(out_dir),
-        "--set", f"iterations={ITERATIONS}", "--set", "interval=0.001", *extra,
-    )  # fmt: skip
+from tests.remote.helpers import (
+    ITERATIONS,
+    PREVIOUS_CSV,
+    MidRun,
+    measure_cli,
+    previous_result,
+    sha256,
+)
 
 
 def test_probe_finds_posix_shell_and_python(inventory: Path) -> None:
@@ -299,7 +283,7 @@ def test_full_results_disk(
     deployed: dict, inventory: Path, contract_url: str, full_disk: Path
 ) -> None:
     out_dir = full_disk / "run-full"
-    collected = _previous_result(out_dir)
+    collected = previous_result(out_dir)
     with contextlib.suppress(OSError), (full_disk / "filler").open("wb") as filler:
         while True:
             filler.write(b"x" * 4096)
@@ -313,106 +297,6 @@ def test_full_results_disk(
     assert not (out_dir / "constant" / "flask-gunicorn").exists() or not list(
         (out_dir / "constant" / "flask-gunicorn").iterdir()
     )
-
-
-def _descendants(pid: int) -> list[int]:
-    found = []
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return found
-    for child in map(int, children):
-        found += [child, *_descendants(child)]
-    return found
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
-
-
-def measuring_pids(pids: Iterable[int], url: str) -> list[int]:
-    """Those of ``pids`` that are bench_client with a connection to ``url``'s port: measuring.
-    (Its arguments reach it from its guard, which forks it: its command line is the guard's.)"""
-    port = urlsplit(url).port
-    found = []
-    for pid in pids:
-        if "-m bench_client" not in _cmdline(pid):
-            continue
-        with contextlib.suppress(psutil.Error):
-            if any(c.raddr and c.raddr.port == port for c in psutil.Process(pid).net_connections()):
-                found.append(pid)
-    return found
-
-
-class MidRun:
-    """A long measurement in a thread, and the client-side processes serving it."""
-
-    def __init__(self, inventory: Path, url: str, out_dir: Path, sshd, answer_timeout: float):
-        self.sshd = sshd
-        self.out_dir = out_dir
-        self.collected = _previous_result(out_dir)
-        self.raised: list[BaseException] = []
-        spec = MeasurementSpec(
-            Measurement("constant", "django-daphne", "GET"), url=url, out_dir=out_dir,
-            request=BUILTIN["GET"], settings={"iterations": 4000, "interval": 0.005},
-        )  # fmt: skip
-
-        def run() -> None:
-            session = open_session(read_client(inventory), answer_timeout=answer_timeout)
-            with session:
-                try:
-                    measure(session, spec)
-                except BaseException as exc:
-                    self.raised.append(exc)
-
-        self.worker = threading.Thread(target=run)
-        self.worker.start()
-        self.client_pids = self._wait_for_client(url)
-
-    def _wait_for_client(self, url: str) -> list[int]:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and self.worker.is_alive():
-            if found := measuring_pids(_descendants(self.sshd.process.pid), url):
-                return found
-            time.sleep(0.05)
-        raise AssertionError(f"bench_client never started on the client: {self.raised}")
-
-    def sshd_processes(self) -> list[int]:
-        """The per-connection sshd processes (not the listener, not the client)."""
-        return [
-            pid for pid in _descendants(self.sshd.process.pid) if _cmdline(pid).startswith("sshd")
-        ]
-
-    def connection_lost(self) -> str:
-        """The measurement's error, checked: connection lost, named, nothing touched."""
-        self.worker.join(timeout=120)
-        assert not self.worker.is_alive()
-        assert len(self.raised) == 1, self.raised
-        error = self.raised[0]
-        assert isinstance(error, ConnectionLostError), error
-        message = str(error)
-        assert "testclient" in message and "django-daphne" in message
-        assert "connection lost" in message
-        assert self.collected.read_text() == PREVIOUS_CSV
-        assert not (self.out_dir / "constant" / "django-daphne").exists()
-        return message
-
-    def clean_up(self, pids: list[int]) -> None:
-        """End the processes this test stopped or orphaned (all of our own sshd)."""
-        for pid in [*pids, *self.client_pids]:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-                os.kill(pid, signal.SIGCONT)
-
-
-def _previous_result(out_dir: Path) -> Path:
-    collected = out_dir / "constant" / "flask-dev" / "GET.csv"
-    collected.parent.mkdir(parents=True)
-    collected.write_text(PREVIOUS_CSV)
-    return collected
 
 
 def test_client_dying_mid_run(

@@ -52,7 +52,7 @@ def test_check_cli_names_an_unreachable_client(embedded_lab, tmp_path: Path) -> 
     broken = tmp_path / "broken.yml"
     broken.write_text(yaml.safe_dump(inventory))
     done = subprocess.run(
-        [sys.executable, "-m", "orchestrator.remote", "check", "-i", str(broken), "--json"],
+        [sys.executable, "-m", "httplab", "check", "-i", str(broken), "--json"],
         capture_output=True, text=True, cwd=REPO, check=False,
     )  # fmt: skip
     assert done.returncode == 1, done.stderr
@@ -316,7 +316,7 @@ def test_save_writes_what_was_seen_without_secrets(sshd, known_hosts, tmp_path) 
     inventory = _inventory(tmp_path, sshd, known_hosts, ansible_become_password="hunter2secret")
     saved = tmp_path / "check.json"
     done = subprocess.run(
-        [sys.executable, "-m", "orchestrator.remote", "check", "-i", str(inventory), "--json",
+        [sys.executable, "-m", "httplab", "check", "-i", str(inventory), "--json",
          "--save", str(saved)],
         capture_output=True, text=True, cwd=REPO, check=False,
     )  # fmt: skip

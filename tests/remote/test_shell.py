@@ -16,6 +16,7 @@ from orchestrator.remote.shell import (
     quote_windows_arg,
 )
 from tests.remote import winparse
+from tests.remote.helpers import WIN_ENV
 from tests.windows import openssh_cmdline
 
 # Arguments that break naive quoting, each for a reason named beside it.
@@ -44,12 +45,6 @@ TRICKY_ARGS = [
     pytest.param("http://127.0.0.1:5001/get?a=1&b=2", id="url-query"),
 ]
 
-WIN_ENV = {
-    "PATH": r"C:\Windows\system32",
-    "OS": "Windows_NT",
-    "USERPROFILE": r"C:\Users\Jane Doe",
-    "=C:": "C:\\",
-}
 PROGRAM = r"C:\Users\Jane Doe\httplab-client\venv\Scripts\python.exe"
 CWD = r"C:\Users\Jane Doe\httplab-client\src"
 
