@@ -18,7 +18,8 @@ def test_every_step_a_sweep_reaches_is_fetched_as_a_cell_of_its_own(
 ):
     out_dir = tmp_path / "results" / "run-sweep"
     settings = {"concurrency": 4, "processes": 1, "warmup": 0, "sweep_steps": 3,
-                "sweep_start_rate": 40.0, "sweep_factor": 2.0, "sweep_step_seconds": 0.3}  # fmt: skip
+                "sweep_start_rate": 40.0, "sweep_factor": 2.0,
+                "sweep_step_seconds": 0.3}  # fmt: skip
     spec = MeasurementSpec(Measurement(SWEEP_MODE, "alpha", "POST"), contract_url, out_dir,
                            BUILTIN["POST"], settings)  # fmt: skip
     with open_session(read_client(inventory)) as session, RemoteGuard(session) as guard:
