@@ -90,7 +90,6 @@ run: ## provision, benchmark and analyse (embedded lab unless INVENTORY=path); r
 	@set -e; \
 	$(AS_USER) $(BIN)/ansible-playbook -i "$(or $(INVENTORY),inventory/$(LAB_NAME).yml)" run_all.yml \
 	  $(if $(EXTRA_VARS),-e '$(EXTRA_VARS)'); \
-	echo "Report: $$(readlink -f results/latest)/report/index.html"; \
 	if [ -z "$(INVENTORY)" ]; then echo "The lab stays up: make lab-status, make lab-down"; fi
 
 host-packages: ## install the Debian packages the tests need (as root), or say which

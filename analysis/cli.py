@@ -12,7 +12,9 @@ import sys
 from pathlib import Path
 
 from analysis.load import NothingToAnalyse, Problem
+from analysis.summary import run_summary
 from bench_client.results_format import ExitCode
+from orchestrator.progress import tell
 
 SUSPECT_HELP = (
     "keep the CSVs the manifest does not vouch for (sha256 changed, measurement interrupted or "
@@ -79,7 +81,9 @@ def report_command(args: argparse.Namespace) -> int:
         from analysis.redact import redact_report
 
         redact_report(out, args.results)
-    return _written(result, out)
+    status = _written(result, out)
+    tell(run_summary(result.run.manifest, out))
+    return status
 
 
 def compare_command(args: argparse.Namespace) -> int:

@@ -83,13 +83,13 @@ def benchmark(
     progress = Progress(sum(len(g.cells[0].stacks) * len(g.cells) for g in run.groups))
     outcomes: list[CellOutcome] = []
     try:
+        progress.say(
+            f"run {run.manifest.data['run_id']}: {len(run.pending)} of {len(run.planned)} "
+            f"measurements to make{' (resumed)' if run.resumed else ''}, in {run.run_dir}"
+        )
+        for warning in run.warnings:
+            progress.say(f"warning: {warning}")
         if run.pending:
-            progress.say(
-                f"run {run.manifest.data['run_id']}: {len(run.pending)} of {len(run.planned)} "
-                f"measurements to make{' (resumed)' if run.resumed else ''}, in {run.run_dir}"
-            )
-            for warning in run.warnings:
-                progress.say(f"warning: {warning}")
             outcomes = _measure(run, clients, server_host, server, progress)
         with ServerWatch(server_host) as watch:
             _finish(watch, run, server)

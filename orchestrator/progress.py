@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TextIO
 
@@ -31,6 +31,17 @@ def open_channel() -> TextIO:
     if not path:
         return sys.stderr
     return Path(path).open("a", encoding="utf-8", buffering=1)  # closed by Progress.close
+
+
+def tell(lines: Iterable[str]) -> None:
+    """Lines a person should see now, where progress goes."""
+    channel = open_channel()
+    try:
+        for line in lines:
+            print(line, file=channel, flush=True)
+    finally:
+        if channel is not sys.stderr:
+            channel.close()
 
 
 class Progress:
