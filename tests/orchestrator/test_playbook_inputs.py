@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow  # an ansible-playbook run each
 PLAYBOOKS = ["run_all.yml", "playbooks/benchmark.yml"]
 
 
