@@ -31,7 +31,6 @@ from orchestrator.run_vars import (
     from_inventory,
     from_playbook,
     parse_extra_vars,
-    read_vars_json,
 )
 from orchestrator.server_noise import lab_hosts
 
@@ -120,7 +119,7 @@ def _run_vars_options(parser: argparse.ArgumentParser, inventory_required: bool 
         metavar="VARS",
         help="NAME=VALUE, a JSON object or @FILE, as ansible-playbook takes them (repeatable)",
     )
-    parser.add_argument("--vars", type=read_vars_json, metavar="JSON", help=argparse.SUPPRESS)
+    parser.add_argument("--vars", type=_json_object, metavar="JSON", help=argparse.SUPPRESS)
 
 
 def _json_object(text: str) -> dict[str, Any]:
@@ -163,40 +162,40 @@ def check_hosts_settings(settings: Resolved, inventory: str) -> None:
 
 
 def settings_table(settings: Resolved) -> str:
+    """Every setting, its value with its unit, where the value came from, what it means."""
     rows = [("setting", "value", "from", "meaning")]
-    for setting in DECLARED:
-        value = settings[setting.name]
-        shown = (
-            ",".join(value)
-            if isinstance(value, tuple | list)
-            else "null"
-            if value is None
-            else str(value)
+    rows += [
+        (
+            s.variable,
+            _shown(s.unit, settings[s.name]),
+            settings.sources.get(s.name, "default"),
+            s.help,
         )
-        if isinstance(value, tuple | list) and not value:
-            shown = "[] (all)"
-        unit = (
-            f" {setting.unit}"
-            if setting.unit and value is not None and not isinstance(value, tuple | list)
-            else ""
-        )
-        rows.append(
-            (
-                setting.variable,
-                shown + unit,
-                settings.sources.get(setting.name, "default"),
-                setting.help,
-            )
-        )
+        for s in DECLARED
+    ]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     return "\n".join(
-        f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]}"
+        "".join(f"{cell:<{width + 2}}" for cell, width in zip(row, widths, strict=False)) + row[3]
         for row in rows
     )
 
 
+def _shown(unit: str, value: Any) -> str:
+    if isinstance(value, tuple | list):
+        return ",".join(value) or "[] (all)"
+    if value is None:
+        return "null"
+    return f"{value} {unit}" if unit else str(value)
+
+
+def _results(args: argparse.Namespace, variables: RunVars) -> Path:
+    """Where runs are written: httplab_results_dir when given, else --results."""
+    return Path(variables.get("httplab_results_dir") or args.results)
+
+
 def plan_command(args: argparse.Namespace) -> int:
-    run = open_run(run_vars(args), args.results, _lab(run_vars(args)))
+    variables = run_vars(args)
+    run = open_run(variables, _results(args, variables))
     if args.json:
         print(json.dumps(plan_document(run)))
         return 0
@@ -232,10 +231,6 @@ def plan_document(run: Run) -> dict[str, Any]:
     }
 
 
-def _lab(run: RunVars) -> dict[str, Any]:
-    return {"kind": run.get("httplab_lab") or "real", "notes": run.get("httplab_lab_notes") or []}
-
-
 def benchmark_command(args: argparse.Namespace) -> int:
     variables = run_vars(args)
     clients, server_host = lab_hosts(args.inventory)
@@ -258,8 +253,7 @@ def benchmark_command(args: argparse.Namespace) -> int:
         tuning=given.get("tuning"),
         sudo_password=sys.stdin.readline().rstrip("\n") if args.sudo_password_stdin else None,
     )
-    results = Path(variables.get("httplab_results_dir") or args.results)
-    run = open_run(variables, results, _lab(variables))
+    run = open_run(variables, _results(args, variables))
     benchmark(run, clients, server_host, server)
     return 0
 

@@ -106,7 +106,7 @@ def checked_settings(run_vars: RunVars) -> tuple[Resolved, dict[str, Stack], dic
     return settings, matrix, requests
 
 
-def open_run(run_vars: RunVars, results: Path, lab: Mapping[str, Any]) -> Run:
+def open_run(run_vars: RunVars, results: Path) -> Run:
     """Create the run folder and its manifest, or resume the run httplab_run_id names."""
     settings, matrix, requests = checked_settings(run_vars)
     run_id = str(run_vars.get("httplab_run_id") or "") or datetime.now(timezone.utc).strftime(
@@ -130,7 +130,11 @@ def open_run(run_vars: RunVars, results: Path, lab: Mapping[str, Any]) -> Run:
             settings=dict(settings.values),
             sources=dict(settings.sources),
             requests={name: requests[name].as_json() for name in settings["requests"]},
-            lab=dict(lab),
+            # What the inventory says of the lab (the embedded lab's inventory says so).
+            lab={
+                "kind": run_vars.get("httplab_lab") or "real",
+                "notes": run_vars.get("httplab_lab_notes") or [],
+            },
         )
         resumed = False
     _point_latest_at(results, run_id)

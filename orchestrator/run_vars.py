@@ -12,7 +12,6 @@ the manifest records.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,14 +172,3 @@ def _shown(path: Path) -> str:
 def _differs(one: Any, other: Any) -> bool:
     """Ansible renders -e values as strings: 200 and "200" are the same value."""
     return one != other and str(one) != str(other)
-
-
-def read_vars_json(text: str) -> dict[str, Any]:
-    """``--vars``: the JSON object a playbook passes."""
-    try:
-        data = json.loads(text)
-    except ValueError as error:
-        raise VarsError(f"--vars is not JSON: {error}") from None
-    if not isinstance(data, dict):
-        raise VarsError("--vars must be a JSON object of variables")
-    return data

@@ -112,7 +112,7 @@ def test_each_measurement_was_shown_as_it_ended(small_run: Path) -> None:
     log = (small_run.parent / "run_all.log").read_text()
     counted = [line for line in log.splitlines() if line.startswith("[") and "left]" in line]
     assert len(counted) == 24, log[-3000:]
-    assert counted[0].startswith("[ 1/24 ") and counted[-1].startswith("[24/24 0")
+    assert counted[0].startswith("[ 1/24 ") and counted[-1].startswith("[24/24 ")
     # Between the task's header and its result: shown while the task still ran.
     task = log.index("TASK [Measure every cell")
     result = log.index("changed: [localhost]", task)
