@@ -55,7 +55,7 @@ OWNER    := $(or $(RUN_USER),$(shell id -un))
 LAB_PYTHON ?= /usr/bin/python3
 LAB      := $(LAB_PYTHON) -I -S lab/snapshot.py
 
-.PHONY: help venv host-packages run test lint unit wheelhouse wheelhouse-extra lock lab-up lab-down lab-status clean
+.PHONY: help venv host-packages run test test-fast lint unit wheelhouse wheelhouse-extra lock lab-up lab-down lab-status clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -110,6 +110,11 @@ test: venv wheelhouse host-packages ## ruff, ansible-lint (production profile) a
 	$(BIN)/ruff format --check .
 	$(BIN)/ansible-lint
 	$(BIN)/pytest
+
+test-fast: venv ## the inner loop: ruff and the tests that need no root, lab, sshd, Wine or stack servers
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest --fast
 
 lint: venv ## ruff and ansible-lint only
 	$(BIN)/ruff check .

@@ -7,7 +7,8 @@ lab) comes up once per session, on first use, and goes down at the end of the se
 A test is marked by what it needs, from the fixtures it takes: `lab` (root and the
 embedded lab; unless it carries `roles` or `e2e`), `sshd` (a throw-away sshd), `wine`
 (Wine), `stacks` (the stacks' real servers in a venv of their own); `slow` by hand. The
-fast tier, `make test-fast`, runs the tests marked none of these (FAST_TIER).
+fast tier, `make test-fast` (`pytest --fast`), runs the tests marked none of these
+(FAST_TIER).
 """
 
 from __future__ import annotations
@@ -30,6 +31,17 @@ LAB_MARKERS = ("lab", "roles", "e2e")
 NEEDS = {"embedded_lab": "lab", "sshd": "sshd", "wine": "wine", "server_venv": "stacks"}
 FAST_TIER = "not (lab or roles or e2e or sshd or wine or stacks or slow)"
 VENV_BIN = Path(sys.executable).parent
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fast", action="store_true", help=f"the fast tier only: the tests marked {FAST_TIER}"
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--fast"):
+        config.option.markexpr = FAST_TIER
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
