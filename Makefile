@@ -20,6 +20,10 @@ SERVER_PYTHONS   ?= 3.10 3.11 3.12
 CLIENT_PYTHONS   ?= 3.11 3.12
 CLIENT_PLATFORMS ?= linux win_amd64
 LINUX_PLATFORMS  := --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 --platform linux_x86_64
+# Fetched only on request (make wheelhouse-extra): Python 3.13 clients and Windows on
+# ARM64. The pinned client set has wheels for both (checked with pip download).
+EXTRA_CLIENT_PYTHONS   ?= $(CLIENT_PYTHONS) 3.13
+EXTRA_CLIENT_PLATFORMS ?= $(CLIENT_PLATFORMS) win_arm64
 
 # Debian packages the tests need on this machine: the embedded lab (debootstrap
 # with Debian's archive keyring, systemd-nspawn, ip, nft for its firewall), real
@@ -45,8 +49,13 @@ RUN_USER := $(if $(AS_ROOT),,$(filter-out root,$(SUDO_USER)))
 AS_USER  := $(if $(RUN_USER),runuser -u $(RUN_USER) -- env "PATH=$(PATH)")
 # Who gets the lab's inventory, key and known_hosts (lab up --owner).
 OWNER    := $(or $(RUN_USER),$(shell id -un))
+# Root runs the lab with the system Python, isolated (-I -S: no venv, site packages or
+# PYTHON* variables), from a root-owned copy of lab/ that lab/snapshot.py makes: nothing
+# the checkout's owner can change (lab/README.md, "Who runs what"). So it needs no venv.
+LAB_PYTHON ?= /usr/bin/python3
+LAB      := $(LAB_PYTHON) -I -S lab/snapshot.py
 
-.PHONY: help venv host-packages run test lint unit wheelhouse lock lab-up lab-down lab-status clean
+.PHONY: help venv host-packages run test test-fast lint unit wheelhouse wheelhouse-extra lock lab-up lab-down lab-status clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -76,16 +85,11 @@ run: ## provision, benchmark and analyse (embedded lab unless INVENTORY=path); r
 	    if [ -e "$$built" ]; then chown -R --from=root "$(RUN_USER):" "$$built"; fi; \
 	  done; \
 	fi
+	$(if $(INVENTORY),,@$(MAKE) --no-print-directory lab-up)
 	$(AS_USER) $(MAKE) --no-print-directory venv wheelhouse
 	@set -e; \
-	inventory="$(INVENTORY)"; \
-	if [ -z "$$inventory" ]; then \
-	  $(AS_ROOT) $(BIN)/python -m lab up --name $(LAB_NAME) --owner "$(OWNER)" \
-	    $(if $(LAB_CLIENTS),--clients $(LAB_CLIENTS)); \
-	  inventory=inventory/$(LAB_NAME).yml; \
-	fi; \
-	$(AS_USER) $(BIN)/ansible-playbook -i "$$inventory" run_all.yml $(if $(EXTRA_VARS),-e '$(EXTRA_VARS)'); \
-	echo "Report: $$(readlink -f results/latest)/report/index.html"; \
+	$(AS_USER) $(BIN)/ansible-playbook -i "$(or $(INVENTORY),inventory/$(LAB_NAME).yml)" run_all.yml \
+	  $(if $(EXTRA_VARS),-e '$(EXTRA_VARS)'); \
 	if [ -z "$(INVENTORY)" ]; then echo "The lab stays up: make lab-status, make lab-down"; fi
 
 host-packages: ## install the Debian packages the tests need (as root), or say which
@@ -107,6 +111,11 @@ test: venv wheelhouse host-packages ## ruff, ansible-lint (production profile) a
 	$(BIN)/ansible-lint
 	$(BIN)/pytest
 
+test-fast: venv ## the inner loop: ruff and the tests that need no root, lab, sshd, Wine or stack servers
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest --fast
+
 lint: venv ## ruff and ansible-lint only
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -122,14 +131,22 @@ $(WHEELHOUSE)/.complete: requirements/server.txt requirements/client.txt | venv
 	    --python-version $$py $(LINUX_PLATFORMS) \
 	    -r requirements/server.txt -d $(WHEELHOUSE)/server/py$$py; \
 	done; \
-	for py in $(CLIENT_PYTHONS); do for plat in $(CLIENT_PLATFORMS); do \
-	  echo "wheelhouse: client, Python $$py, $$plat"; \
-	  if [ $$plat = linux ]; then platflags="$(LINUX_PLATFORMS)"; else platflags="--platform $$plat"; fi; \
-	  $(BIN)/pip download --quiet --disable-pip-version-check --only-binary=:all: --require-hashes \
-	    --python-version $$py $$platflags \
-	    -r requirements/client.txt -d $(WHEELHOUSE)/client/py$$py-$$plat; \
-	done; done
+	$(call client_wheels,$(CLIENT_PYTHONS),$(CLIENT_PLATFORMS))
 	touch $@
+
+wheelhouse-extra: $(WHEELHOUSE)/.complete ## also the client wheels for Python 3.13 and Windows on ARM64
+	@set -e; $(call client_wheels,$(EXTRA_CLIENT_PYTHONS),$(EXTRA_CLIENT_PLATFORMS))
+
+# The client set for each Python in $(1) and platform in $(2), each into its own directory.
+define client_wheels
+for py in $(1); do for plat in $(2); do \
+  echo "wheelhouse: client, Python $$py, $$plat"; \
+  if [ $$plat = linux ]; then platflags="$(LINUX_PLATFORMS)"; else platflags="--platform $$plat"; fi; \
+  $(BIN)/pip download --quiet --disable-pip-version-check --only-binary=:all: --require-hashes \
+    --python-version $$py $$platflags \
+    -r requirements/client.txt -d $(WHEELHOUSE)/client/py$$py-$$plat; \
+done; done
+endef
 
 lock: venv ## re-pin requirements*.txt (with hashes) from requirements*.in; needs the index
 	$(UV_COMPILE) --python-version $(CONTROL_PYTHON) --python-platform $(LOCK_LINUX) \
@@ -152,17 +169,17 @@ lock: venv ## re-pin requirements*.txt (with hashes) from requirements*.in; need
 	    -r requirements/client.txt; \
 	done; done
 
-lab-up: venv ## bring up the embedded lab for you (idempotent; LAB_CLIENTS=N for N client hosts)
-	$(AS_ROOT) $(BIN)/python -m lab up --name $(LAB_NAME) --owner "$(OWNER)" \
+lab-up: ## bring up the embedded lab for you (idempotent; LAB_CLIENTS=N for N client hosts)
+	$(AS_ROOT) $(LAB) up --name $(LAB_NAME) --owner "$(OWNER)" \
 	  $(if $(LAB_CLIENTS),--clients $(LAB_CLIENTS))
 
-lab-down: venv ## stop the embedded lab; the cached image stays
-	$(AS_ROOT) $(BIN)/python -m lab down --name $(LAB_NAME)
+lab-down: ## stop the embedded lab; the cached image stays
+	$(AS_ROOT) $(LAB) down --name $(LAB_NAME)
 
-lab-status: venv ## what runs in the embedded lab, and where
-	$(AS_ROOT) $(BIN)/python -m lab status --name $(LAB_NAME)
+lab-status: ## what runs in the embedded lab, and where
+	$(AS_ROOT) $(LAB) status --name $(LAB_NAME)
 
 clean: ## remove the venv, wheelhouse and caches (results/ and the lab image stay)
-	-$(BIN)/python -m lab down --name $(LAB_NAME) 2>/dev/null
+	-$(LAB) down --name $(LAB_NAME) 2>/dev/null
 	rm -rf $(VENV) $(WHEELHOUSE) .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

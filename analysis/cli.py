@@ -1,8 +1,8 @@
-"""Command line: ``python -m analysis report|compare``.
+"""`httplab report|compare`: statistics, figures, tables and an HTML report of runs.
 
-Exit status (bench_client.results_format.ExitCode): 0 everything read and written; 7 something
-was skipped or inconsistent (each problem printed with its file and line; the rest was still
-analysed); 2 bad arguments.
+Exit status (bench_client.results_format.ExitCode): 0 everything read and written; 7 written,
+but something was skipped or inconsistent (each problem printed with its file and line; the
+rest was still analysed); 2 bad arguments, or nothing to analyse.
 """
 
 from __future__ import annotations
@@ -11,34 +11,25 @@ import argparse
 import sys
 from pathlib import Path
 
-from analysis.load import Problem
-from bench_client.results_format import ExitCode, exit_codes_help
+from analysis.load import NothingToAnalyse, Problem
+from analysis.summary import run_summary
+from bench_client.results_format import ExitCode
+from orchestrator.progress import tell
 
-EXIT_OK = ExitCode.DONE
-EXIT_SKIPPED = ExitCode.INPUT_SKIPPED
-EXIT_USAGE = ExitCode.USAGE
-EXIT_HELP = exit_codes_help((EXIT_OK, EXIT_USAGE, EXIT_SKIPPED))
 SUSPECT_HELP = (
     "keep the CSVs the manifest does not vouch for (sha256 changed, measurement interrupted or "
     "failed); by default they are left out of the statistics and listed in the report"
 )
 
 
-def parser() -> argparse.ArgumentParser:
-    main = argparse.ArgumentParser(
-        prog="python -m analysis",
-        description="Statistics, figures, tables and an HTML report from httplab results folders.",
-        epilog=EXIT_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    commands = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def add_commands(commands: argparse._SubParsersAction) -> None:
     report = commands.add_parser(
         "report",
-        help="analyse one results folder",
-        description="Read RESULTS_DIR/<mode>/<stack>/<METHOD>.csv (httplab or paper format),\n"
+        help="statistics, figures, tables and an HTML report of one run",
+        description="Read RESULTS_DIR/<mode>/<stack>/<REQUEST>.csv (httplab or paper format),\n"
         "their meta files and manifest.json; write summary.csv, PNG figures, tables.md\n"
         "and a self-contained index.html.",
-        epilog="example:\n  python -m analysis report results/2026-11-27T0100Z\n\n" + EXIT_HELP,
+        epilog="example:\n  httplab report results/20261127T010000Z",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     report.add_argument("results", type=Path, metavar="RESULTS_DIR")
@@ -50,6 +41,7 @@ def parser() -> argparse.ArgumentParser:
         help="replace the results path, host paths, user names and user@host:port "
         "with placeholders (a report to publish)",
     )
+    report.set_defaults(handler=report_command)
     compare = commands.add_parser(
         "compare",
         help="compare the same stacks across runs (e.g. different hardware)",
@@ -59,8 +51,7 @@ def parser() -> argparse.ArgumentParser:
         "intervals widened for the number of cells compared (false calls at 5% of those called).\n"
         "Per mode, also the run-wide shift (the mean change of all stacks: the machine or its\n"
         "conditions) and each cell against it: did this stack change more than the others?",
-        epilog="example:\n  python -m analysis compare results/laptop results/server\n\n"
-        + EXIT_HELP,
+        epilog="example:\n  httplab compare results/laptop results/server",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     compare.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR")
@@ -71,51 +62,51 @@ def parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="default: compare-<first run>-vs-<others> beside the first run",
     )
-    return main
+    compare.set_defaults(handler=compare_command)
 
 
 def report_problems(problems: list[Problem]) -> int:
     for problem in problems:
         print(f"skipped: {problem}", file=sys.stderr)
-    return EXIT_SKIPPED if problems else EXIT_OK
+    return ExitCode.INPUT_SKIPPED if problems else ExitCode.DONE
 
 
-def usage_error(message: str) -> int:
-    print(f"python -m analysis: error: {message}", file=sys.stderr)
-    return EXIT_USAGE
+def report_command(args: argparse.Namespace) -> int:
+    from analysis.report import build_report  # imported late: --help stays fast
+
+    _require_folders([args.results])
+    out = args.out or args.results / "report"
+    result = build_report(args.results, out, args.include_suspect)
+    if args.redact:
+        from analysis.redact import redact_report
+
+        redact_report(out, args.results)
+    status = _written(result, out)
+    tell(run_summary(result.run.manifest, out))
+    return status
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    folders = [args.results] if args.command == "report" else args.runs
+def compare_command(args: argparse.Namespace) -> int:
+    from analysis.compare import build_comparison, default_out
+
+    _require_folders(args.runs)
+    if len(args.runs) < 2:
+        raise NothingToAnalyse("compare needs at least two RUN_DIRs")
+    out = args.out or default_out(args.runs)
+    return _written(build_comparison(args.runs, out, args.include_suspect), out)
+
+
+def _require_folders(folders: list[Path]) -> None:
     for folder in folders:
         if not folder.is_dir():
-            return usage_error(f"{folder} is not a directory; give a results/<run-id> folder")
-    if args.command == "compare" and len(args.runs) < 2:
-        return usage_error("compare needs at least two RUN_DIRs")
-    try:
-        if args.command == "report":
-            from analysis.report import build_report  # imported late: --help stays fast
+            raise NothingToAnalyse(f"{folder} is not a directory; give a results/<run-id> folder")
 
-            out = args.out or args.results / "report"
-            result = build_report(args.results, out, args.include_suspect)
-            if args.redact:
-                from analysis.redact import redact_report
 
-                redact_report(out, args.results)
-        else:
-            from analysis.compare import build_comparison, default_out
-
-            out = args.out or default_out(args.runs)
-            result = build_comparison(args.runs, out, args.include_suspect)
-    except ValueError as error:
-        print(f"python -m analysis: {error}", file=sys.stderr)
-        return EXIT_SKIPPED
-    except OSError as error:
-        print(f"python -m analysis: cannot write the report: {error}", file=sys.stderr)
-        return EXIT_SKIPPED
-    status = report_problems(result.problems)
-    count = len(result.problems)
+def _written(result: object, out: Path) -> int:
+    problems = result.problems  # type: ignore[attr-defined]
+    status = report_problems(problems)
+    count = len(problems)
     skipped = f"; {count} problem{'s' * (count != 1)} listed above" if count else ""
-    print(f"wrote {len(result.figures)} figures, tables and {out / 'index.html'}{skipped}")
+    figures = len(result.figures)  # type: ignore[attr-defined]
+    print(f"wrote {figures} figures, tables and {out / 'index.html'}{skipped}")
     return status

@@ -1,6 +1,6 @@
 """``python -m analysis compare``: the same stacks across runs (e.g. different hardware).
 
-The first run is the reference. For every mode × stack × method present in it and in another run,
+The first run is the reference. For every mode × stack × request present in it and in another run,
 the difference of means gets an interval judged at the level of repetitions: Welch's t over the
 two runs' repetition means when both have two or more repetitions (the default), else a normal
 interval from within-run block-bootstrap standard errors, which cannot see run-to-run noise
@@ -30,22 +30,22 @@ from analysis.intervals import (
     difference,
     selection_adjusted_confidence,
 )
-from analysis.load import Problem, Run, load_run
-from analysis.naming import order_methods, order_modes, order_stacks, stack_colours
+from analysis.load import NothingToAnalyse, Problem, Run, load_run
+from analysis.naming import order_modes, order_requests, order_stacks, stack_colours
 from analysis.output import write_csv
 from analysis.shift import beyond_shift
 from analysis.stats import annotate, cell_intervals, sort_rows, summarise
 from bench_client.results_format import write_atomic
 
 RUN_HATCHES = ("", "///", "...", "xxx", "\\\\\\", "ooo")
-Key = tuple[str, str, str]  # mode, stack, method
+Key = tuple[str, str, str]  # mode, stack, request
 
 
 @dataclass
 class Comparison:
     runs: list[Run]
     labels: list[str]  # unique display name per run
-    table: pd.DataFrame  # one row per run × mode × stack × method
+    table: pd.DataFrame  # one row per run × mode × stack × request
     figures: list[fig.Figure] = field(default_factory=list)
 
     @property
@@ -77,7 +77,7 @@ def compare_runs(runs: list[Run], labels: list[str]) -> pd.DataFrame:
     for run, label in zip(runs, labels, strict=True):
         cells = reference if run is runs[0] else cell_intervals(run.samples)
         summary = annotate(summarise(run.samples, cells), run.measurements)
-        keys = list(zip(summary["mode"], summary["stack"], summary["method"], strict=True))
+        keys = list(zip(summary["mode"], summary["stack"], summary["request"], strict=True))
         rows = [] if run is runs[0] else difference_rows(reference, cells, keys)
         shifted = [] if run is runs[0] else shift_rows(reference, cells, keys)
         frames.append(
@@ -219,7 +219,7 @@ def comparison_table(comparison: Comparison, mode: str) -> tables.Table:
     table = tables.Table(
         f"{mode} mode: mean latency per run",
         [
-            "Stack & method",
+            "Stack & request",
             "Run",
             "Mean (ms)",
             "95% CI (ms)",
@@ -283,7 +283,7 @@ def significance_sentences(comparison: Comparison) -> list[str]:
             "'different' is provisional. Measure with repetitions (the default) to settle it."
         )
     lines.extend(
-        f"{row['mode']}/{row['stack']}/{row['method']}: {row['run']} is {row['verdict']}"
+        f"{row['mode']}/{row['stack']}/{row['request']}: {row['run']} is {row['verdict']}"
         + (f"; {row['shift_verdict']}." if row["shift_verdict"] else ".")
         for _, row in real.iterrows()
     )
@@ -309,15 +309,17 @@ def comparison_figure(comparison: Comparison, mode: str) -> fig.Figure:
     """Means per stack, one bar per run (hatch = run, colour = stack), GET and POST side by side."""
     rows = comparison.table.loc[comparison.table["mode"] == mode]
     stacks = order_stacks(rows["stack"].unique())
-    methods = order_methods(rows["method"].unique())
+    requests = order_requests(rows["request"].unique())
     colours = stack_colours(stacks)
     labels = comparison.labels
     height = 0.8 / len(labels)
     with plt.rc_context(fig.STYLE):
-        figure, axes = fig.method_axes(len(methods), (0.35 * len(labels) + 0.3) * len(stacks) + 1.6)
-        for ax, method in zip(axes, methods, strict=True):
+        figure, axes = fig.request_axes(
+            len(requests), (0.35 * len(labels) + 0.3) * len(stacks) + 1.6
+        )
+        for ax, request in zip(axes, requests, strict=True):
             for index, label in enumerate(labels):
-                part = rows.loc[(rows["method"] == method) & (rows["run"] == label)]
+                part = rows.loc[(rows["request"] == request) & (rows["run"] == label)]
                 part = part.set_index("stack").reindex(stacks)
                 mean = part["mean_s"] * fig.MS
                 error = np.vstack(
@@ -338,7 +340,7 @@ def comparison_figure(comparison: Comparison, mode: str) -> fig.Figure:
                 for yy, stack in zip(y, stacks, strict=True):
                     if index and pd.notna(mean[stack]) and bool(part.loc[stack, "exceeds_ci"]):
                         ax.text(part.loc[stack, "ci95_high_s"] * fig.MS, yy, " *", va="center")
-            fig.stack_rows(ax, stacks, method, "mean latency per request (ms), 95% CI")
+            fig.stack_rows(ax, stacks, request, "mean latency per request (ms), 95% CI")
         legend = [
             Patch(
                 facecolor="#999999",
@@ -376,7 +378,9 @@ def build_comparison(folders: list[Path], out: Path, include_suspect: bool = Fal
     ]
     empty = [str(run.root) for run in runs if run.samples.empty]
     if empty:
-        raise ValueError(f"no readable <mode>/<stack>/<METHOD>.csv in {', '.join(empty)}")
+        raise NothingToAnalyse(
+            f"no readable <mode>/<stack>/<REQUEST>.csv in {', '.join(empty)}; nothing was written"
+        )
     labels = unique_labels(runs)
     comparison = Comparison(runs, labels, compare_runs(runs, labels))
     modes = order_modes(comparison.table["mode"].unique())

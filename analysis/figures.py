@@ -28,7 +28,7 @@ from matplotlib.figure import Figure as MplFigure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from analysis.naming import order_methods, order_modes, order_stacks, stack_colours
+from analysis.naming import order_modes, order_requests, order_stacks, stack_colours
 from analysis.paper import PAPER_TABLE_OF_MODE, RankAgreement, rank_agreement
 
 MS = 1000.0
@@ -93,8 +93,8 @@ def flag_label(row: pd.Series) -> str:
     return "  [" + ", ".join(flags) + "]" if flags else ""
 
 
-def method_axes(count: int, height: float) -> tuple[MplFigure, list[Axes]]:
-    """One panel per method, side by side, sharing the y axis."""
+def request_axes(count: int, height: float) -> tuple[MplFigure, list[Axes]]:
+    """One panel per request, side by side, sharing the y axis."""
     figure, axes = plt.subplots(
         1, count, figsize=(6.2 * count, height), sharey=True, squeeze=False, layout="constrained"
     )
@@ -163,11 +163,11 @@ def _title(kind: str, mode: str, text: str) -> str:
 def means_figure(mode: str, rows: pd.DataFrame, colours: dict[str, str]) -> Figure:
     """Mean latency per stack with its 95% confidence interval (paper Fig. 6/7)."""
     stacks = order_stacks(rows["stack"].unique())
-    methods = order_methods(rows["method"].unique())
-    figure, axes = method_axes(len(methods), 0.55 * len(stacks) + 1.6)
+    requests = order_requests(rows["request"].unique())
+    figure, axes = request_axes(len(requests), 0.55 * len(stacks) + 1.6)
     right = (rows["ci95_high_s"].fillna(rows["mean_s"]).max() or 0) * MS
-    for ax, method in zip(axes, methods, strict=True):
-        part = rows.loc[rows["method"] == method].set_index("stack").reindex(stacks)
+    for ax, request in zip(axes, requests, strict=True):
+        part = rows.loc[rows["request"] == request].set_index("stack").reindex(stacks)
         mean = part["mean_s"] * MS
         error = np.vstack([mean - part["ci95_low_s"] * MS, part["ci95_high_s"] * MS - mean])
         error = np.clip(np.nan_to_num(error), 0, None)  # a bootstrap interval may miss the mean
@@ -182,7 +182,7 @@ def means_figure(mode: str, rows: pd.DataFrame, colours: dict[str, str]) -> Figu
         )
         for index, stack in enumerate(stacks):
             if pd.isna(part.loc[stack, "requests"]):
-                continue  # this stack has no CSV for this method
+                continue  # this stack has no CSV for this request
             if part.loc[stack, "client_limited"]:
                 ax.patches[index].set_hatch("//")
             if pd.isna(mean[stack]):
@@ -192,7 +192,7 @@ def means_figure(mode: str, rows: pd.DataFrame, colours: dict[str, str]) -> Figu
                 end = mean[stack] + error[1][index]
             ax.text(end + right * 0.02, index, label, va="center", fontsize=8.5)
         ax.set_xlim(0, right * 1.45)
-        stack_rows(ax, stacks, method, "mean latency per request (ms); whisker = 95% CI")
+        stack_rows(ax, stacks, request, "mean latency per request (ms); whisker = 95% CI")
     figure.suptitle(_title("means", mode, "Mean latency"))
     caption = (
         "Mean over successful requests; error bars are 95% intervals of the mean from the "
@@ -203,10 +203,10 @@ def means_figure(mode: str, rows: pd.DataFrame, colours: dict[str, str]) -> Figu
 
 
 def _binned(series: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """Median and 10-90th percentile band of consecutive requests, per stack and method."""
+    """Median and 10-90th percentile band of consecutive requests, per stack and request."""
     width = max(1, int(np.ceil(series["iteration"].max() / LINE_BINS)))
     binned = series.assign(bin=(series["iteration"] - 1) // width)
-    grouped = binned.groupby(["stack", "method", "bin"], observed=True)["time_s"]
+    grouped = binned.groupby(["stack", "request", "bin"], observed=True)["time_s"]
     table = grouped.quantile([0.1, 0.5, 0.9]).unstack()
     table.columns = ["p10", "p50", "p90"]
     table = table.reset_index()
@@ -215,21 +215,21 @@ def _binned(series: pd.DataFrame) -> tuple[pd.DataFrame, int]:
 
 
 def iterations_figure(mode: str, samples: pd.DataFrame, colours: dict[str, str]) -> Figure:
-    """Latency of each request in order, one small panel per stack and method (paper Fig. 8/9)."""
+    """Latency of each request in order, one small panel per stack and request (paper Fig. 8/9)."""
     first = samples.loc[samples["repetition"] == 1]
     stacks = order_stacks(first["stack"].unique())
-    methods = order_methods(first["method"].unique())
+    requests = order_requests(first["request"].unique())
     ok = first.loc[first["ok"]]
-    longest = int(first.groupby(["stack", "method"], observed=True).size().max())
+    longest = int(first.groupby(["stack", "request"], observed=True).size().max())
     binned = longest > MAX_LINE_POINTS
     figure, grid = plt.subplots(
         len(stacks),
-        len(methods),
+        len(requests),
         sharex=True,
         sharey=True,
         squeeze=False,
         layout="constrained",
-        figsize=(6.2 * len(methods), 1.25 * len(stacks) + 1.3),
+        figsize=(6.2 * len(requests), 1.25 * len(stacks) + 1.3),
     )
     if binned:
         lines, width = _binned(ok)
@@ -242,11 +242,11 @@ def iterations_figure(mode: str, samples: pd.DataFrame, colours: dict[str, str])
         lines = ok
         top = float(ok["time_s"].quantile(0.995)) * MS * 1.25 if len(ok) else 1.0
         note = f"every request shown; y axis cut at {top:.1f} ms (99.5th percentile + 25%)"
-    failures = first.loc[~first["ok"], ["stack", "method", "iteration"]]
+    failures = first.loc[~first["ok"], ["stack", "request", "iteration"]]
     for row, stack in enumerate(stacks):
-        for column, method in enumerate(methods):
+        for column, request in enumerate(requests):
             ax = grid[row][column]
-            part = lines.loc[(lines["stack"] == stack) & (lines["method"] == method)]
+            part = lines.loc[(lines["stack"] == stack) & (lines["request"] == request)]
             colour = colours[stack]
             if binned:
                 ax.fill_between(
@@ -260,7 +260,7 @@ def iterations_figure(mode: str, samples: pd.DataFrame, colours: dict[str, str])
                 ax.plot(part["iteration"], part["p50"] * MS, color=colour, linewidth=1.2)
             else:
                 ax.plot(part["iteration"], part["time_s"] * MS, color=colour, linewidth=0.7)
-            lost = failures.loc[(failures["stack"] == stack) & (failures["method"] == method)]
+            lost = failures.loc[(failures["stack"] == stack) & (failures["request"] == request)]
             if len(lost):
                 ax.plot(
                     lost["iteration"],
@@ -282,7 +282,7 @@ def iterations_figure(mode: str, samples: pd.DataFrame, colours: dict[str, str])
                 )
             ax.set_ylim(0, top)
             if row == 0:
-                ax.set_title(method, loc="left", fontweight="bold")
+                ax.set_title(request, loc="left", fontweight="bold")
             if column == 0:
                 ax.set_ylabel(
                     stack, rotation=0, ha="right", va="center", color=colour, fontweight="bold"
@@ -298,15 +298,15 @@ def boxplot_figure(
 ) -> Figure:
     """Distribution per stack: box = quartiles, whiskers = 1.5·IQR, dots = outliers (Fig. 10/11)."""
     stacks = order_stacks(rows["stack"].unique())
-    methods = order_methods(rows["method"].unique())
-    figure, axes = method_axes(len(methods), 0.55 * len(stacks) + 1.6)
+    requests = order_requests(rows["request"].unique())
+    figure, axes = request_axes(len(requests), 0.55 * len(stacks) + 1.6)
     groups = {
         key: part.to_numpy() * MS
-        for key, part in ok.groupby(["stack", "method"], observed=True)["time_s"]
+        for key, part in ok.groupby(["stack", "request"], observed=True)["time_s"]
     }
-    for ax, method in zip(axes, methods, strict=True):
-        present = [s for s in stacks if (s, method) in groups]
-        data = [groups[(s, method)] for s in present]
+    for ax, request in zip(axes, requests, strict=True):
+        present = [s for s in stacks if (s, request) in groups]
+        data = [groups[(s, request)] for s in present]
         if data:
             boxes = ax.boxplot(
                 data,
@@ -323,7 +323,7 @@ def boxplot_figure(
                 patch.set_alpha(0.85)
         ax.set_xscale("log")
         log_ms_axis(ax.xaxis)
-        stack_rows(ax, stacks, method, "latency per request (ms, log scale)")
+        stack_rows(ax, stacks, request, "latency per request (ms, log scale)")
     figure.suptitle(_title("boxplot", mode, "Latency distribution"))
     caption = (
         "Box: quartiles and median; whiskers reach the furthest sample within 1.5·IQR; dots are "
@@ -339,21 +339,21 @@ def _nines(p: np.ndarray) -> np.ndarray:
 
 def percentiles_figure(mode: str, ok: pd.DataFrame, colours: dict[str, str]) -> Figure:
     """Latency at each percentile, tail stretched (90th, 99th, 99.9th equally spaced)."""
-    methods = order_methods(ok["method"].unique()) or ["GET"]
-    figure, axes = method_axes(len(methods), 4.2)
-    grouped = ok.groupby(["stack", "method"], observed=True)["time_s"]
+    requests = order_requests(ok["request"].unique()) or ["GET"]
+    figure, axes = request_axes(len(requests), 4.2)
+    grouped = ok.groupby(["stack", "request"], observed=True)["time_s"]
     curves = grouped.quantile(PERCENTILES).rename("time_s").reset_index()
     curves = curves.rename(columns={curves.columns[2]: "p"})
     sizes = grouped.size()
-    for ax, method in zip(axes, methods, strict=True):
+    for ax, request in zip(axes, requests, strict=True):
         for stack in order_stacks(ok["stack"].unique()):
-            if (stack, method) not in sizes.index:
+            if (stack, request) not in sizes.index:
                 continue
             # A percentile beyond 1 - 1/n is not measured by n samples; do not draw it.
             part = curves.loc[
                 (curves["stack"] == stack)
-                & (curves["method"] == method)
-                & (curves["p"] <= 1 - 1 / sizes[(stack, method)])
+                & (curves["request"] == request)
+                & (curves["p"] <= 1 - 1 / sizes[(stack, request)])
             ]
             ax.plot(
                 _nines(part["p"].to_numpy()),
@@ -366,7 +366,7 @@ def percentiles_figure(mode: str, ok: pd.DataFrame, colours: dict[str, str]) -> 
         ax.set_xticks(_nines(ticks), ["0", "50", "90", "99", "99.9"])
         ax.set_yscale("log")
         log_ms_axis(ax.yaxis)
-        ax.set_title(method)
+        ax.set_title(request)
         ax.set_xlabel("percentile (%)")
     axes[0].set_ylabel("latency (ms, log scale)")
     axes[-1].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
@@ -378,8 +378,28 @@ def percentiles_figure(mode: str, ok: pd.DataFrame, colours: dict[str, str]) -> 
     return Figure(f"percentiles_{mode}.png", figure.get_suptitle(), caption, to_png(figure))
 
 
+HATCHES = ("", "///", "xxx", "...", "\\\\\\", "+++")
+
+
+def request_bars(requests: list[str], band: float = 0.76) -> list[tuple[float, str, str]]:
+    """(offset, request, hatch) of each request's bar in a stack's band of ``band``: solid for
+    the first request (the paper's GET), hatched for the others."""
+    height = band / max(len(requests), 1)
+    return [
+        ((index + 0.5) * height - band / 2, request, HATCHES[index % len(HATCHES)])
+        for index, request in enumerate(requests)
+    ]
+
+
+def request_legend(requests: list[str]) -> list[Patch]:
+    return [
+        Patch(facecolor="#888888", hatch=hatch, edgecolor="white", label=request)
+        for _, request, hatch in request_bars(requests)
+    ]
+
+
 def failures_figure(summary: pd.DataFrame, colours: dict[str, str]) -> Figure:
-    """Share of failed requests per stack, GET and POST side by side, one panel per mode."""
+    """Share of failed requests per stack, each request side by side, one panel per mode."""
     modes = order_modes(summary["mode"].unique())
     stacks = order_stacks(summary["stack"].unique())
     figure, axes = plt.subplots(
@@ -390,12 +410,13 @@ def failures_figure(summary: pd.DataFrame, colours: dict[str, str]) -> Figure:
         squeeze=False,
         layout="constrained",
     )
-    height = 0.38
+    requests = order_requests(summary["request"].unique())
+    height = 0.76 / len(requests)
     top = max(float(summary["failure_rate"].max() * 100), 1.0)
     for ax, mode in zip(axes[0], modes, strict=True):
         rows = summary.loc[summary["mode"] == mode]
-        for offset, method, hatch in ((-height / 2, "GET", ""), (height / 2, "POST", "///")):
-            part = rows.loc[rows["method"] == method].set_index("stack").reindex(stacks)
+        for offset, request, hatch in request_bars(requests):
+            part = rows.loc[rows["request"] == request].set_index("stack").reindex(stacks)
             rate = part["failure_rate"].fillna(0) * 100
             y = np.arange(len(stacks)) + offset
             ax.barh(
@@ -411,17 +432,14 @@ def failures_figure(summary: pd.DataFrame, colours: dict[str, str]) -> Figure:
                     ax.text(
                         rate[stack] + top * 0.02,
                         yy,
-                        f"{method} {int(part.loc[stack, 'failures']):,}"
+                        f"{request} {int(part.loc[stack, 'failures']):,}"
                         f"/{int(part.loc[stack, 'requests']):,}",
                         va="center",
                         fontsize=7.5,
                     )
         ax.set_xlim(0, top * 1.5)
         stack_rows(ax, stacks, f"{mode} mode", "failed requests (%)")
-    legend = [
-        Patch(facecolor="#888888", label="GET"),
-        Patch(facecolor="#888888", hatch="///", edgecolor="white", label="POST"),
-    ]
+    legend = request_legend(requests)
     axes[0][-1].legend(handles=legend, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     total = int(summary["failures"].sum())
     figure.suptitle("Failed requests" + ("" if total else " — none in this run"))
@@ -433,7 +451,7 @@ def failures_figure(summary: pd.DataFrame, colours: dict[str, str]) -> Figure:
 
 
 def ranking_figure(agreement: RankAgreement, colours: dict[str, str]) -> Figure:
-    """The paper's ranking (left) against this run's (right), one line per stack and method."""
+    """The paper's ranking (left) against this run's (right), one line per stack and request."""
     rows = agreement.rows.copy()
     # Tied ranks get the order in which the paper printed them, so that no two labels overlap.
     rows["left"] = rows["paper_mean_s"].rank(method="first")
@@ -441,8 +459,8 @@ def ranking_figure(agreement: RankAgreement, colours: dict[str, str]) -> Figure:
     figure, ax = plt.subplots(figsize=(8.2, 0.42 * len(rows) + 1.6), layout="constrained")
     for row in rows.itertuples():
         colour = colours.get(row.stack, "#555555")
-        style = "-" if row.method == "GET" else "--"
-        label = f"{row.stack} {row.method}"
+        style = "-" if row.request == "GET" else "--"  # the paper's two requests
+        label = f"{row.stack} {row.request}"
         ax.text(
             -0.03,
             row.left,

@@ -120,11 +120,11 @@ def spread(summary: pd.DataFrame) -> list[str]:
 def busy(summary: pd.DataFrame) -> list[str]:
     flagged = summary.loc[summary["host_busy"].astype(bool)]
     return [
-        f"{row.mode}/{row.stack}/{row.method} was measured while the hosts were busy "
+        f"{row.mode}/{row.stack}/{row.request} was measured while the hosts were busy "
         f"({row.host_busy}): its numbers include that other work."
         for row in flagged.itertuples()
     ]
 
 
 def _cells(rows: pd.DataFrame) -> Iterable[str]:
-    return (f"{r.mode}/{r.stack}/{r.method}" for r in rows.itertuples())
+    return (f"{r.mode}/{r.stack}/{r.request}" for r in rows.itertuples())

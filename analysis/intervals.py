@@ -40,7 +40,7 @@ def statistics_of(times: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class CellInterval:
-    """The intervals of one mode × stack × method: ``low``/``high`` follow STATISTICS."""
+    """The intervals of one mode × stack × request: ``low``/``high`` follow STATISTICS."""
 
     method: str
     repetitions: int  # repetitions with at least one success

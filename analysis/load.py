@@ -1,4 +1,7 @@
-"""Read a results folder: ``<mode>/<stack>/<METHOD>[.rep<k>].csv``, meta files, the manifest.
+"""Read a results folder: ``<mode>/<stack>/<REQUEST>[.rep<k>].csv``, meta files, the manifest.
+
+File names follow results_format's one grammar (Measurement.from_csv_path); meta files and the
+manifest are read through bench_client.documents, which checks their schema and fields.
 
 Two CSV formats are understood:
 
@@ -14,9 +17,7 @@ where there is one, the line; the rest of the folder is still read.
 from __future__ import annotations
 
 import csv
-import json
 import math
-import re
 from dataclasses import dataclass, field
 from itertools import product
 from pathlib import Path
@@ -26,32 +27,25 @@ import numpy as np
 import pandas as pd
 
 from analysis import sanitize
+from bench_client.documents import DocumentError, Meta, Status, read_manifest, read_meta
 from bench_client.results_format import (
     CSV_HEADER,
     PAPER_CSV_HEADER,
     SWEEP_MODE,
     Measurement,
+    meta_path_for,
     sha256_file,
 )
-from orchestrator.manifest import COMPLETE
 
 HTTPLAB_HEADER = CSV_HEADER
 PAPER_HEADER = PAPER_CSV_HEADER
 PAPER_ZERO_ERROR = "0 s in a paper-format CSV (the paper's client wrote 0 for a failed request)"
-CSV_NAME = re.compile(r"^(?P<method>[A-Z]+)(?:\.rep(?P<rep>[0-9]+))?\.csv$")
-# Keys a meta file may use to say that the client, not the server, set the pace.
-CLIENT_LIMIT_KEYS = frozenset(
-    {
-        "client_limited",
-        "client_bottleneck",
-        "client_is_bottleneck",
-        "client_was_bottleneck",
-        "client_saturated",
-    }
-)
 MAX_ROW_PROBLEMS = 20  # bad rows listed per file; the rest are counted
-REASON_KEYS = ("reasons", "reason", "message", "why")
-SAMPLE_COLUMNS = ("mode", "stack", "method", "repetition", "iteration", "time_s", "ok", "error")
+SAMPLE_COLUMNS = ("mode", "stack", "request", "repetition", "iteration", "time_s", "ok", "error")
+
+
+class NothingToAnalyse(ValueError):
+    """A folder holds no measurement a report could be made of: nothing was written."""
 
 
 @dataclass(frozen=True)
@@ -73,17 +67,18 @@ class LoadedCsv:
 
     mode: str
     stack: str
-    method: str
+    request: str
     repetition: int
     csv: Path
     source_format: str  # "httplab" or "paper"
     rows: int
-    meta: dict[str, Any] | None = None
+    meta: Meta | None = None
     client_limit: str | None = None  # why the client was the bottleneck, if its meta says so
     client_overhead_s: float | None = None  # the client's own time per request, if calibrated
     client_overhead_concurrency: int | None = None  # the concurrency it was calibrated at
     concurrency: int | None = None  # the concurrency the measurement ran at
     host_busy: str | None = None  # why the hosts were busy during it, if its meta file says so
+    http_method: str | None = None  # the request's HTTP method, as its meta file says
     suspect: str | None = None  # why the manifest does not vouch for it (kept by --include-suspect)
 
 
@@ -129,12 +124,13 @@ def load_run(root: Path, exclude: Path | None = None, include_suspect: bool = Fa
             continue
         if path.parent.parent.name == SWEEP_MODE:
             continue  # a sweep's steps: analysis/sweep.py reads them
-        name = CSV_NAME.match(path.name)
-        if name is None:
-            message = "skipped: name is not METHOD.csv or METHOD.repK.csv"
+        try:
+            cell = Measurement.from_csv_path(path.relative_to(root))
+        except ValueError:
+            message = "skipped: name is not REQUEST.csv or REQUEST.repK.csv in <mode>/<stack>/"
             problems.append(Problem(path, None, message))
             continue
-        key = (path.parent.parent.name, path.parent.name, name["method"], int(name["rep"] or 1))
+        key = (cell.mode, cell.stack, cell.request, cell.repetition)
         found.add(key)
         suspect = suspects.get(path.relative_to(root).as_posix())
         if suspect and not include_suspect:
@@ -171,30 +167,35 @@ def _read_measurement(
         if not parsed.problems:
             problems.append(Problem(path, 2, "skipped: a header but no requests"))
         return None, None
-    meta = _read_json(root, path.with_name(path.name[: -len(".csv")] + ".meta.json"), problems)
+    meta = _read_meta(root, Path(meta_path_for(path)), problems)
     relative = path.relative_to(root)
-    if meta and meta.get("interrupted"):
+    if meta and meta.interrupted:
         notes.append(f"{relative}: the client was interrupted; partial data")
     if parsed.source_format == "paper":
         zeros = int(parsed.frame["time_s"].isna().sum())
         notes.append(f"{relative}: paper format; {zeros} zero times counted as failures")
-    mode, stack, method, repetition = key
+    mode, stack, request, repetition = key
     measurement = LoadedCsv(
         mode,
         stack,
-        method,
+        request,
         repetition,
         path,
         parsed.source_format,
         len(parsed.frame),
         meta,
-        client_limit(meta) if meta else None,
-        client_overhead(meta) if meta else None,
-        calibration_concurrency(meta) if meta else None,
-        run_concurrency(meta) if meta else None,
-        host_busy(meta) if meta else None,
+        (
+            ("; ".join(meta.client_reasons) or "client_bottleneck")
+            if meta and meta.client_bottleneck
+            else None
+        ),
+        meta.overhead_s if meta else None,
+        meta.overhead_concurrency if meta else None,
+        meta.concurrency if meta else None,
+        ("; ".join(meta.busy_reasons) or None) if meta else None,
+        meta.http_method if meta else None,
     )
-    frame = parsed.frame.assign(mode=mode, stack=stack, method=method, repetition=repetition)
+    frame = parsed.frame.assign(mode=mode, stack=stack, request=request, repetition=repetition)
     return measurement, frame
 
 
@@ -339,115 +340,23 @@ def _combine(frames: list[pd.DataFrame]) -> pd.DataFrame:
         return empty.astype({"time_s": "float64", "ok": "bool"})
     samples = pd.concat(frames, ignore_index=True)
     samples["ok"] = samples["time_s"].notna()
-    for column in ("mode", "stack", "method"):
+    for column in ("mode", "stack", "request"):
         samples[column] = samples[column].astype("category")
     return samples[list(SAMPLE_COLUMNS)]
 
 
-def client_limit(meta: dict[str, Any]) -> str | None:
-    """The reason a meta file gives for the client being the bottleneck, or None.
-
-    bench_client writes ``"client_limits": {"client_bottleneck": true, "reasons": [...]}``; other
-    shapes are accepted too: one of CLIENT_LIMIT_KEYS anywhere, as a bool, a reason string or an
-    object with a reason, with the reasons beside it or inside it.
-    """
-    for parent, key, value in _walk(meta):
-        if key.lower() not in CLIENT_LIMIT_KEYS or not _truthy(value):
-            continue
-        holder = value if isinstance(value, dict) else parent
-        reason = next((holder[k] for k in REASON_KEYS if holder.get(k)), None)
-        if isinstance(reason, list):
-            return "; ".join(map(str, reason))
-        if reason:
-            return str(reason)
-        return value if isinstance(value, str) else f"{key}: {json.dumps(value, sort_keys=True)}"
-    return None
-
-
-def client_overhead(meta: dict[str, Any]) -> float | None:
-    """The client's own mean time per request against a trivial local server (calibration)."""
-    overhead = meta.get("client_overhead")
-    mean = overhead.get("mean_s") if isinstance(overhead, dict) else None
-    return float(mean) if isinstance(mean, int | float) else None
-
-
-def calibration_concurrency(meta: dict[str, Any]) -> int | None:
-    """The concurrency the calibration ran at; bench_client used 1 before it recorded it."""
-    overhead = meta.get("client_overhead")
-    if client_overhead(meta) is None or not isinstance(overhead, dict):
-        return None
-    concurrency = overhead.get("concurrency", 1)
-    return concurrency if isinstance(concurrency, int) else None
-
-
-def run_concurrency(meta: dict[str, Any]) -> int | None:
-    """The concurrency the measurement ran at (1 for the modes without one)."""
-    config = meta.get("config")
-    if not isinstance(config, dict):
-        return None
-    concurrency = config.get("concurrency")
-    return concurrency if isinstance(concurrency, int) else 1
-
-
-def host_busy(meta: dict[str, Any]) -> str | None:
-    """Why the hosts were busy during the measurement, if its ``host_noise`` block says so.
-
-    Read defensively: ``busy`` may sit in the block itself or in one block per host, with its
-    ``reasons`` (a list or a string) beside it.
-    """
-    noise = meta.get("host_noise")
-    reasons: list[str] = []
-    for parent, key, value in _walk({"host_noise": noise}):
-        if key != "busy" or not _truthy(value):
-            continue
-        given = next((parent[k] for k in REASON_KEYS if parent.get(k)), None)
-        if isinstance(given, list):
-            reasons.extend(map(str, given))
-        else:
-            reasons.append(str(given) if given else "busy (no reason given)")
-    return "; ".join(dict.fromkeys(reasons)) or None
-
-
-def _walk(node: Any) -> list[tuple[dict[str, Any], str, Any]]:
-    """Every (parent object, key, value) in a JSON document."""
-    found: list[tuple[dict[str, Any], str, Any]] = []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            found.append((node, str(key), value))
-            found.extend(_walk(value))
-    elif isinstance(node, list):
-        for item in node:
-            found.extend(_walk(item))
-    return found
-
-
-def _truthy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() not in {"", "false", "no", "none", "0", "null"}
-    if isinstance(value, dict):
-        flags = [value[k] for k in ("detected", "limited", "value", "bottleneck") if k in value]
-        return any(_truthy(f) for f in flags) if flags else bool(value.get("reason"))
-    return bool(value)
-
-
-def _read_json(root: Path, path: Path, problems: list[Problem]) -> dict[str, Any] | None:
+def _read_meta(root: Path, path: Path, problems: list[Problem]) -> Meta | None:
+    """A CSV's meta file, if it has one (a paper-format CSV has none)."""
     if not path.exists():
         return None
     if sanitize.leaves(root, path):
         problems.append(Problem(path, None, sanitize.LEAVES_FOLDER))
         return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        problems.append(Problem(path, err.lineno, f"ignored: not valid JSON ({err.msg})"))
+        return read_meta(path)
+    except DocumentError as error:
+        problems.append(Problem(path, None, f"ignored: {str(error).removeprefix(f'{path}: ')}"))
         return None
-    except (OSError, UnicodeDecodeError) as err:
-        problems.append(Problem(path, None, f"ignored: unreadable ({err})"))
-        return None
-    if not isinstance(data, dict):
-        problems.append(Problem(path, 1, "ignored: expected a JSON object"))
-        return None
-    return data
 
 
 def _read_manifest(root: Path, problems: list[Problem]) -> dict[str, Any] | None:
@@ -456,7 +365,14 @@ def _read_manifest(root: Path, problems: list[Problem]) -> dict[str, Any] | None
         message = "missing: no device table, stack list or checksums; CSVs analysed without them"
         problems.append(Problem(path, None, message))
         return None
-    return _read_json(root, path, problems)
+    if sanitize.leaves(root, path):
+        problems.append(Problem(path, None, sanitize.LEAVES_FOLDER))
+        return None
+    try:
+        return read_manifest(path)
+    except DocumentError as error:
+        problems.append(Problem(path, None, f"ignored: {str(error).removeprefix(f'{path}: ')}"))
+        return None
 
 
 def _line_of(path: Path, needle: str) -> int | None:
@@ -488,9 +404,9 @@ def _check_manifest(
             continue
         relative = str(entry["csv"])
         csv_path = root / relative
-        label = f"{entry.get('mode')}/{entry.get('stack')}/{entry.get('method')}"
-        status = entry.get("status", COMPLETE)
-        if status != COMPLETE:
+        label = f"{entry['mode']}/{entry['stack']}/{entry['request']}"
+        status = entry["status"]
+        if status != Status.COMPLETE:
             why = f"manifest status '{status}' {entry.get('message') or ''}".strip()
             notes.append(f"{label}: {why}")
             suspects[relative] = why
@@ -517,24 +433,24 @@ def _check_missing(
     found: set[tuple[str, str, str, int]],
     problems: list[Problem],
 ) -> None:
-    """Report every CSV of the run's matrix (the manifest's ``selection``: stacks, modes, methods,
+    """Report every CSV of the run's matrix (the manifest's settings: stacks, modes, requests,
     repetitions) that is not on disk, and, without a manifest, the gaps between the cells found."""
-    selection = (manifest or {}).get("selection") or {}
-    stacks = {key[1] for key in found} | set(selection.get("stacks") or [])
-    modes = {key[0] for key in found} | set(selection.get("modes") or [])
-    methods = {key[2] for key in found} | set(selection.get("methods") or [])
-    planned = selection.get("repetitions")
+    settings = (manifest or {}).get("settings") or {}
+    stacks = {key[1] for key in found} | set(settings.get("stacks") or [])
+    modes = {key[0] for key in found} | set(settings.get("modes") or [])
+    requests = {key[2] for key in found} | set(settings.get("requests") or [])
+    planned = settings.get("repetitions")
     repetitions = set(range(1, int(planned) + 1)) if planned else {key[3] for key in found}
     manifest_path = root / "manifest.json"
     listed = {str(e.get("csv")) for e in (manifest or {}).get("measurements") or []}
-    for mode, stack, method, repetition in product(
-        sorted(modes), sorted(stacks), sorted(methods), sorted(repetitions)
+    for mode, stack, request, repetition in product(
+        sorted(modes), sorted(stacks), sorted(requests), sorted(repetitions)
     ):
         try:
-            relative = Measurement(mode, stack, method, repetition).csv
+            relative = Measurement(mode, stack, request, repetition).csv
         except ValueError:
             continue  # a folder that is no cell of a run; reported when its CSVs were read
-        if (mode, stack, method, repetition) in found or relative in listed:
+        if (mode, stack, request, repetition) in found or relative in listed:
             continue  # present, or already reported by the manifest check
         line = _line_of(manifest_path, f'"{stack}"') if manifest else None
         where = manifest_path if line is not None else root / relative

@@ -1,4 +1,4 @@
-"""Names, display order and colours of modes, stacks and methods, shared by every output.
+"""Names, display order and colours of modes, stacks and requests, shared by every output.
 
 One fixed colour per stack, so that a stack looks the same in every figure of every report.
 The palette is Okabe-Ito (readable with the common forms of colour blindness).
@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bench_client.results_format import METHODS, MODES
+from bench_client.request import BUILTIN
+from bench_client.results_format import MODES
 
 # The paper's two modes first, then the ones httplab adds (the format's order).
 MODE_ORDER = MODES
-METHOD_ORDER = METHODS
+# The paper's requests first, then a run's own in the order of their names.
+REQUEST_ORDER = tuple(BUILTIN)
 # The stack matrix's order (inventory/group_vars/all/stacks.yml).
 STACK_ORDER = (
     "flask-dev",
@@ -47,8 +49,8 @@ def order_stacks(stacks: Iterable[str]) -> list[str]:
     return _ordered(stacks, STACK_ORDER)
 
 
-def order_methods(methods: Iterable[str]) -> list[str]:
-    return _ordered(methods, METHOD_ORDER)
+def order_requests(requests: Iterable[str]) -> list[str]:
+    return _ordered(requests, REQUEST_ORDER)
 
 
 def stack_colours(stacks: Iterable[str]) -> dict[str, str]:

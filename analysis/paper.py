@@ -59,7 +59,9 @@ def paper_table(mode: str) -> pd.DataFrame:
     """The paper's table for ``mode`` (constant or concurrent): label, stack, method, mean_s,
     improvement_pct, outliers. Empty for modes the paper did not measure."""
     rows = {"constant": _TABLE_1, "concurrent": _TABLE_2}.get(mode, [])
-    frame = pd.DataFrame(rows, columns=["label", "method", "mean_s", "improvement_pct", "outliers"])
+    frame = pd.DataFrame(
+        rows, columns=["label", "request", "mean_s", "improvement_pct", "outliers"]
+    )
     frame.insert(1, "stack", frame["label"].map(PAPER_LABELS))
     frame["improvement_printed"] = frame["improvement_pct"].map(
         lambda value: "Baseline" if pd.isna(value) else f"{value:.2f}%"
@@ -109,7 +111,7 @@ def check_improvement_baseline(mode: str) -> BaselineCheck:
     lowest = (mean - MEAN_HALF_STEP) / (1 - (improvement - step).clip(lower=0))
     highest = (mean + MEAN_HALF_STEP) / (1 - (improvement + step))
     implied = mean / (1 - improvement)
-    implied.index = table["label"] + " " + table["method"]
+    implied.index = table["label"] + " " + table["request"]
     fits = bool(lowest.max() <= highest.min())
     return BaselineCheck(mode, implied, fits, float(mean.max()))
 
@@ -137,7 +139,7 @@ class RankAgreement:
         )
         return (
             f"This run's ranking of stacks {strength} the paper's {table}: Spearman ρ = "
-            f"{self.rho:.2f} over {self.compared} stack × method pairs (p = {self.p_value:.3f})."
+            f"{self.rho:.2f} over {self.compared} stack × request pairs (p = {self.p_value:.3f})."
         )
 
 
@@ -148,8 +150,8 @@ def rank_agreement(summary: pd.DataFrame, mode: str) -> RankAgreement | None:
     paper = paper_table(mode)
     if paper.empty:
         return None
-    ours = summary.loc[summary["mode"] == mode, ["stack", "method", "mean_s", "client_limited"]]
-    rows = paper.merge(ours, on=["stack", "method"], how="left", suffixes=("_paper", ""))
+    ours = summary.loc[summary["mode"] == mode, ["stack", "request", "mean_s", "client_limited"]]
+    rows = paper.merge(ours, on=["stack", "request"], how="left", suffixes=("_paper", ""))
     rows = rows.rename(columns={"mean_s_paper": "paper_mean_s"})
     rows["excluded"] = rows["client_limited"].fillna("").astype(str).ne("") | rows["mean_s"].isna()
     kept = rows.loc[~rows["excluded"]]
@@ -163,7 +165,7 @@ def rank_agreement(summary: pd.DataFrame, mode: str) -> RankAgreement | None:
     columns = [
         "label",
         "stack",
-        "method",
+        "request",
         "paper_mean_s",
         "paper_rank",
         "mean_s",

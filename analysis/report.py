@@ -13,7 +13,7 @@ from analysis import figures as fig
 from analysis import html as page
 from analysis import resources, sweep, tables
 from analysis.guard import run_warnings
-from analysis.load import Problem, Run, load_run
+from analysis.load import NothingToAnalyse, Problem, Run, load_run
 from analysis.naming import order_modes
 from analysis.output import write_csv
 from analysis.paper import (
@@ -34,7 +34,7 @@ class Report:
     figures: list[fig.Figure]
     out: Path
     sweep_steps: pd.DataFrame  # the sweep mode's steps, one row each (analysis/sweep.py)
-    # analysis/resources.py: one row per cell with server samples, and per mode × stack × method
+    # analysis/resources.py: one row per cell with server samples, and per mode × stack × request
     resource_cells: pd.DataFrame = field(default_factory=pd.DataFrame)
     resources: pd.DataFrame = field(default_factory=pd.DataFrame)
 
@@ -44,7 +44,7 @@ class Report:
 
 
 def build_report(results: Path, out: Path, include_suspect: bool = False) -> Report:
-    """Read ``results`` and write every output to ``out``; raises ValueError if there is no data.
+    """Read ``results`` and write every output to ``out``; NothingToAnalyse if there is no data.
     Suspect CSVs (checksum changed, measurement interrupted or failed) are left out unless
     ``include_suspect``."""
     run = load_run(results, exclude=out, include_suspect=include_suspect)
@@ -54,7 +54,9 @@ def build_report(results: Path, out: Path, include_suspect: bool = False) -> Rep
     if note:
         run.notes.append(note)
     if run.samples.empty and steps.empty:
-        raise ValueError(f"{results}: no readable <mode>/<stack>/<METHOD>.csv found")
+        raise NothingToAnalyse(
+            f"{results}: no readable <mode>/<stack>/<REQUEST>.csv found; nothing was written"
+        )
     sweep_jobs = [partial(sweep.sweep_figure, steps)] if not steps.empty else []
     if run.samples.empty:  # a run of the sweep mode alone
         report = Report(run, pd.DataFrame(), fig.draw(sweep_jobs), out, steps)
@@ -96,12 +98,12 @@ def flag_sentences(run: Run, summary: pd.DataFrame) -> list[str]:
     sentences = run_warnings(run, summary)
     for row in summary.loc[summary["client_limited"].astype(bool)].itertuples():
         sentences.append(
-            f"{row.mode}/{row.stack}/{row.method}: the client was the bottleneck "
+            f"{row.mode}/{row.stack}/{row.request}: the client was the bottleneck "
             f"({row.client_limited}); this row measures the client, and is not ranked."
         )
     for row in summary.loc[summary["nagle_suspect"]].itertuples():
         sentences.append(
-            f"{row.mode}/{row.stack}/{row.method}: median {row.median_s * 1000:.1f} ms on "
+            f"{row.mode}/{row.stack}/{row.request}: median {row.median_s * 1000:.1f} ms on "
             "kept-alive connections: the ~40 ms Nagle/delayed-ACK signature "
             "(TCP_NODELAY off, docs/traps.md)."
         )
@@ -251,7 +253,7 @@ def index_html(report: Report) -> str:
             page.json_details("Stacks (from manifest.json)", report.run.manifest.get("stacks"))
         )
     setup.extend(
-        page.json_details(f"{m.csv.relative_to(report.run.root)} meta file", m.meta)
+        page.json_details(f"{m.csv.relative_to(report.run.root)} meta file", m.meta.document)
         for m in report.run.measurements
         if m.meta
     )

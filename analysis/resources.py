@@ -1,7 +1,7 @@
 """What each stack cost the server: CPU per 1,000 requests, peak RSS, throughput, saturation.
 
 The server resource sampler (orchestrator/resource_sampler.py) leaves
-``<METHOD>[.rep<k>].server.json`` beside a CSV: cumulative counters of the
+``<REQUEST>[.rep<k>].server.json`` beside a CSV: cumulative counters of the
 stack's systemd unit every 100 ms. Each cell's figures are taken over its
 timed requests only, the meta file's ``started``..``finished`` (the server's
 clock; the counters are interpolated linearly at both ends), so the probe and
@@ -10,7 +10,6 @@ the warm-up before them do not count. docs/results.md defines every column.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,10 +20,11 @@ import pandas as pd
 
 from analysis import figures as fig
 from analysis.load import LoadedCsv, Problem, Run
-from analysis.naming import order_methods, order_modes, order_stacks, stack_colours
+from analysis.naming import order_modes, order_requests, order_stacks, stack_colours
 from analysis.tables import Table
+from bench_client.documents import DocumentError, Meta, read_samples
 from bench_client.noise import OTHERS_BUSY_CORES
-from bench_client.results_format import SAMPLES_SCHEMA, sha256_file
+from bench_client.results_format import sha256_file
 
 # The stack's CPUs were busy (any process, the stack's included) at least this share of
 # the measured window: the server, not the client, set the pace.
@@ -34,7 +34,7 @@ SATURATED = 0.90
 OTHERS_SHARE = OTHERS_BUSY_CORES
 MIB = 1024**2
 CELL_COLUMNS = (
-    "mode", "stack", "method", "repetition", "requests", "duration_s", "throughput_rps",
+    "mode", "stack", "request", "repetition", "requests", "duration_s", "throughput_rps",
     "cpu_user_s", "cpu_system_s", "cpu_per_1k_s", "stack_cpu_cores", "server_busy", "others_busy",
     "peak_rss_mib", "peak_threads", "peak_fds", "ctx_switches_per_request", "saturated",
 )  # fmt: skip
@@ -93,15 +93,13 @@ def _cell(run: Run, loaded: LoadedCsv, entry: dict[str, Any] | None) -> dict[str
     return {
         "mode": loaded.mode,
         "stack": loaded.stack,
-        "method": loaded.method,
+        "request": loaded.request,
         "repetition": loaded.repetition,
         **found,
     }
 
 
-def measured_figures(
-    root: Path, entry: dict[str, Any], meta: dict[str, Any]
-) -> dict[str, Any] | str:
+def measured_figures(root: Path, entry: dict[str, Any], meta: Meta) -> dict[str, Any] | str:
     """A measurement's resource figures over its meta file's window (CELL_COLUMNS from
     ``requests`` on), from the samples its manifest entry lists; or why there are none."""
     if not entry.get("samples"):
@@ -111,14 +109,14 @@ def measured_figures(
         return f"{entry['samples']} is missing"
     if sha256_file(path) != entry.get("sha256_samples"):
         return f"{entry['samples']}: sha256 differs from manifest.json"
-    document = json.loads(path.read_text(encoding="utf-8"))
-    if document.get("schema") != SAMPLES_SCHEMA:
-        return f"{entry['samples']}: schema {document.get('schema')!r}, expected {SAMPLES_SCHEMA}"
     try:
-        found = window_figures(document, _unix(meta["started"]), _unix(meta["finished"]))
-    except (KeyError, ValueError) as error:
+        document = read_samples(path)
+        found = window_figures(document, _unix(meta.started), _unix(meta.finished))
+    except DocumentError as error:
+        return str(error)
+    except (KeyError, ValueError, TypeError) as error:
         return f"{entry['samples']}: {error}"
-    requests, duration = int(meta["requests"]), float(meta["duration_s"])
+    requests, duration = meta.requests, meta.duration_s
     cpu = found["cpu_user_s"] + found["cpu_system_s"]
     return {
         "requests": requests,
@@ -156,10 +154,10 @@ def cell_resources(run: Run) -> tuple[pd.DataFrame, list[Problem]]:
 
 
 def resource_summary(cells: pd.DataFrame) -> pd.DataFrame:
-    """Per mode × stack × method: means over the repetitions, peaks over all, saturated count."""
+    """Per mode × stack × request: means over the repetitions, peaks over all, saturated count."""
     if cells.empty:
         return cells
-    grouped = cells.groupby(["mode", "stack", "method"], sort=False)
+    grouped = cells.groupby(["mode", "stack", "request"], sort=False)
     summary = grouped.agg(
         repetitions=("repetition", "count"),
         requests=("requests", "sum"),
@@ -196,12 +194,12 @@ def resource_table(summary: pd.DataFrame) -> Table:
     for mode in order_modes(summary["mode"].unique()):
         rows = summary.loc[summary["mode"] == mode]
         for stack in order_stacks(rows["stack"].unique()):
-            for method in order_methods(rows.loc[rows["stack"] == stack, "method"].unique()):
-                row = rows.loc[(rows["stack"] == stack) & (rows["method"] == method)].iloc[0]
+            for request in order_requests(rows.loc[rows["stack"] == stack, "request"].unique()):
+                row = rows.loc[(rows["stack"] == stack) & (rows["request"] == request)].iloc[0]
                 table.rows.append(
                     [
                         mode,
-                        f"{stack} {method}",
+                        f"{stack} {request}",
                         f"{row['throughput_rps']:,.0f}",
                         f"{row['cpu_per_1k_s']:.3f}",
                         f"{row['stack_cpu_cores']:.2f}",
@@ -222,7 +220,8 @@ def resource_figure(summary: pd.DataFrame) -> fig.Figure:
     modes = order_modes(summary["mode"].unique())
     stacks = order_stacks(summary["stack"].unique())
     colours = stack_colours(stacks)
-    height = 0.38
+    requests = order_requests(summary["request"].unique())
+    height = 0.76 / len(requests)
     with plt.rc_context(fig.STYLE):
         figure, axes = plt.subplots(
             len(modes), 2, figsize=(11, (0.6 * len(stacks) + 1.2) * len(modes)),
@@ -230,8 +229,8 @@ def resource_figure(summary: pd.DataFrame) -> fig.Figure:
         )  # fmt: skip
         for (cpu_ax, rss_ax), mode in zip(axes, modes, strict=True):
             rows = summary.loc[summary["mode"] == mode]
-            for offset, method, hatch in ((-height / 2, "GET", ""), (height / 2, "POST", "///")):
-                part = rows.loc[rows["method"] == method].set_index("stack").reindex(stacks)
+            for offset, request, hatch in fig.request_bars(requests):
+                part = rows.loc[rows["request"] == request].set_index("stack").reindex(stacks)
                 y = np.arange(len(stacks)) + offset
                 bar = {"height": height, "hatch": hatch, "edgecolor": "white"}
                 bar["color"] = [colours[s] for s in stacks]
@@ -240,7 +239,7 @@ def resource_figure(summary: pd.DataFrame) -> fig.Figure:
                 for yy, stack in zip(y, stacks, strict=True):
                     if pd.notna(part.loc[stack, "cpu_per_1k_s"]):
                         saturated = part.loc[stack, "saturated"] > 0
-                        label = f" {method} {part.loc[stack, 'throughput_rps']:,.0f} req/s"
+                        label = f" {request} {part.loc[stack, 'throughput_rps']:,.0f} req/s"
                         cpu_ax.text(
                             part.loc[stack, "cpu_per_1k_s"], yy,
                             label + ("  ● saturated" if saturated else ""),
@@ -253,8 +252,9 @@ def resource_figure(summary: pd.DataFrame) -> fig.Figure:
         figure.suptitle("Server resource use per stack")
         png = fig.to_png(figure)
     caption = (
-        "Left: the stack's user+system CPU seconds per 1,000 timed requests (solid GET, hatched "
-        "POST), labelled with the throughput; '● saturated' marks cells whose CPUs were at least "
+        "Left: the stack's user+system CPU seconds per 1,000 timed requests (solid the first "
+        "request, hatched the others), labelled with the throughput; '● saturated' marks "
+        "cells whose CPUs were at least "
         f"{SATURATED:.0%} busy, where the server was the ceiling. Right: the highest summed RSS "
         "of the stack's processes (a page shared by several processes counts in each)."
     )
@@ -264,7 +264,7 @@ def resource_figure(summary: pd.DataFrame) -> fig.Figure:
 def saturation_sentence(summary: pd.DataFrame) -> str:
     """Which rows were server-bound: the evidence that the client was not the ceiling there."""
     bound = summary.loc[summary["saturated"] > 0]
-    names = ", ".join(f"{r.mode}/{r.stack}/{r.method}" for r in bound.itertuples())
+    names = ", ".join(f"{r.mode}/{r.stack}/{r.request}" for r in bound.itertuples())
     crowded = bound.loc[bound["others_busy"] > OTHERS_SHARE]
     return (
         f"The server's CPU was saturated (at least {SATURATED:.0%} busy) in {len(bound)} of "

@@ -37,7 +37,7 @@ from scipy import stats as scipy_stats
 
 from analysis.intervals import CellInterval, selection_adjusted_confidence, standard_error
 
-Key = tuple[str, str, str]  # mode, stack, method
+Key = tuple[str, str, str]  # mode, stack, request
 MIN_CELLS = 4  # a mode's cells in both runs: the shift of the others needs a spread (k − 1 ≥ 3)
 
 

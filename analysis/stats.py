@@ -1,4 +1,4 @@
-"""The summary statistics of a run: one row per mode × stack × method.
+"""The summary statistics of a run: one row per mode × stack × request.
 
 Point estimates are over all successful requests of a cell (failures are counted, never timed);
 their 95% intervals come from the repetitions (analysis/intervals.py), never from pooled requests.
@@ -12,13 +12,17 @@ from pandas.core.groupby import SeriesGroupBy
 
 from analysis.intervals import CellInterval, cell_interval, cell_seed
 from analysis.load import LoadedCsv
-from analysis.naming import order_methods, order_modes, order_stacks
+from analysis.naming import order_modes, order_requests, order_stacks
 from analysis.ranking import improvement_pct, rank_ranges
+from bench_client.request import BUILTIN
 
-KEYS = ["mode", "stack", "method"]
-# The summary's contract (docs/design.md): these columns first, in this order.
+KEYS = ["mode", "stack", "request"]  # a cell, over its repetitions
+# The summary's contract (docs/design.md): these columns first, in this order. "method" is
+# the request's HTTP method: the paper's two requests are named by theirs.
 SUMMARY_COLUMNS = [
-    *KEYS,
+    "mode",
+    "stack",
+    "method",
     "requests",
     "failures",
     "failure_rate",
@@ -37,6 +41,7 @@ INTERVAL_COLUMNS = [
     for side in ("low", "high")
 ]
 EXTRA_COLUMNS = [
+    "request",
     *INTERVAL_COLUMNS,
     "ci_method",
     "repetitions",
@@ -91,7 +96,7 @@ def summarise(
     samples: pd.DataFrame, intervals: dict[tuple[str, str, str], CellInterval] | None = None
 ) -> pd.DataFrame:
     """The summary table (SUMMARY_COLUMNS, the intervals, the run-to-run SD) from one row per
-    request. ``samples`` needs columns mode, stack, method, time_s (NaN for a failure) and ok;
+    request. ``samples`` needs columns mode, stack, request, time_s (NaN for a failure) and ok;
     with a ``repetition`` column the intervals are made from the repetitions."""
     intervals = cell_intervals(samples) if intervals is None else intervals
     everything = samples.groupby(KEYS, observed=True)["ok"]
@@ -117,10 +122,11 @@ def summarise(
     )
     table["outliers"] = table["outliers"].fillna(0).astype("int64")
     table = table.reset_index()
+    table["method"] = table["request"].astype(str).map(http_method)
     table["improvement_pct"] = improvement_pct(table)
     table = table.join(interval_columns(table, intervals))
     table = table.merge(repetition_spread(ok_rows), on=KEYS, how="left")
-    columns = [*SUMMARY_COLUMNS, *INTERVAL_COLUMNS, "ci_method", "repetition_sd_s"]
+    columns = [*SUMMARY_COLUMNS, "request", *INTERVAL_COLUMNS, "ci_method", "repetition_sd_s"]
     return sort_rows(table[columns])
 
 
@@ -154,9 +160,13 @@ def annotate(summary: pd.DataFrame, measurements: list[LoadedCsv]) -> pd.DataFra
     and busy-host flags, the calibration; then rank the rows the server set the pace of."""
     by_key: dict[tuple[str, str, str], list[LoadedCsv]] = {}
     for m in measurements:
-        by_key.setdefault((m.mode, m.stack, m.method), []).append(m)
+        by_key.setdefault((m.mode, m.stack, m.request), []).append(m)
     cells = [by_key.get(k, []) for k in zip(*(summary[c] for c in KEYS), strict=True)]
     out = summary.copy()
+    out["method"] = [
+        cell[0].http_method if cell and cell[0].http_method else method
+        for cell, method in zip(cells, out["method"], strict=True)
+    ]
     out["repetitions"] = [len(cell) for cell in cells]
     out["source_format"] = ["+".join(sorted({m.source_format for m in c})) for c in cells]
     out["client_limited"] = [client_limited(cell) for cell in cells]
@@ -181,6 +191,11 @@ def annotate(summary: pd.DataFrame, measurements: list[LoadedCsv]) -> pd.DataFra
     return out[SUMMARY_COLUMNS + EXTRA_COLUMNS]
 
 
+def http_method(request: str) -> str:
+    """A request's HTTP method when its name alone tells it (the paper's GET and POST)."""
+    return BUILTIN[request].method if request in BUILTIN else ""
+
+
 def client_limited(cell: list[LoadedCsv]) -> str:
     """Why the client set the pace: the first repetition's reasons, and how many were limited."""
     limited = [m for m in cell if m.client_limit]
@@ -202,7 +217,7 @@ def sort_rows(table: pd.DataFrame) -> pd.DataFrame:
         for column, order in (
             ("mode", order_modes),
             ("stack", order_stacks),
-            ("method", order_methods),
+            ("request", order_requests),
         )
     }
     sort_key = [table[c].astype(str).map(ranks[c]) for c in KEYS]

@@ -1,7 +1,7 @@
 """The latency-throughput sweep in the report: one row per step, a curve per stack, the knees.
 
 bench_client's sweep mode (bench_client/sweep.py) writes each step as
-sweep/<stack>/<METHOD>[.rep<k>].step<n>.csv with a meta file whose "sweep"
+sweep/<stack>/<REQUEST>[.rep<k>].step<n>.csv with a meta file whose "sweep"
 block holds the rate offered, the verdict of the stop rule and, on the last
 step, why the sweep stopped. Here the latencies come from the CSVs themselves
 (successful requests), the throughput from the meta file.
@@ -9,7 +9,6 @@ step, why the sweep stopped. Here the latencies come from the CSVs themselves
 
 from __future__ import annotations
 
-import json
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -20,16 +19,16 @@ import pandas as pd
 from analysis import figures as fig
 from analysis import sanitize
 from analysis.load import Problem, read_csv
-from analysis.naming import order_methods, order_stacks, stack_colours
+from analysis.naming import order_requests, order_stacks, stack_colours
 from analysis.resources import measured_figures
 from analysis.tables import CLIENT_MARK, Table, ms
+from bench_client.documents import DocumentError, Meta, StopReason, read_meta
 from bench_client.results_format import SWEEP_MODE, Measurement, meta_path_for
-from bench_client.sweep import CLIENT_LIMITED, WITHIN
 
 RESOURCE_COLUMNS = ("cpu_per_1k_s", "stack_cpu_cores", "server_busy", "peak_rss_mib")
 STEP_COLUMNS = (
     "stack",
-    "method",
+    "request",
     "repetition",
     "step",
     "offered_rps",
@@ -86,41 +85,43 @@ def load_steps(
             found = _step_resources(root, cell, meta, entries.get(cell.csv), without_figures)
             rows.append(row | found)
     frame = pd.DataFrame(rows, columns=list(STEP_COLUMNS))
-    return frame.sort_values(["stack", "method", "repetition", "step"], ignore_index=True)
+    return frame.sort_values(["stack", "request", "repetition", "step"], ignore_index=True)
 
 
 def _step_row(
     root: Path, path: Path, cell: Measurement, problems: list[Problem]
-) -> tuple[dict[str, Any], dict[str, Any]] | None:
+) -> tuple[dict[str, Any], Meta] | None:
     """The step's row of STEP_COLUMNS (without the resource columns), and its meta file."""
     meta_path = root / meta_path_for(path.relative_to(root))
     try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        block = meta["sweep"]
+        meta = read_meta(meta_path)
         parsed = read_csv(path)
-    except (OSError, ValueError, KeyError, TypeError) as error:
+    except (DocumentError, OSError) as error:
         problems.append(Problem(path, None, f"skipped: no readable sweep meta file ({error})"))
+        return None
+    block = meta.sweep
+    if block is None:
+        problems.append(Problem(meta_path, None, "skipped: a sweep step without its sweep block"))
         return None
     problems.extend(parsed.problems)
     if parsed.frame is None:
         return None
     times = parsed.frame["time_s"].dropna()  # a failure has no time
-    stopped = block.get("stopped") or {}
     row = {
         "stack": cell.stack,
-        "method": cell.method,
+        "request": cell.request,
         "repetition": cell.repetition,
         "step": cell.step,
-        "offered_rps": float(block["offered_rps"]),
-        "throughput_rps": meta.get("throughput_rps"),
+        "offered_rps": block.offered_rps,
+        "throughput_rps": meta.throughput_rps,
         "requests": len(parsed.frame),
         "failures": int(parsed.frame["time_s"].isna().sum()),
         "p50_s": times.quantile(0.50) if len(times) else np.nan,
         "p99_s": times.quantile(0.99) if len(times) else np.nan,
-        "client_limited": bool(meta.get("client_limits", {}).get("client_bottleneck")),
-        "verdict": block["verdict"],
-        "why": block.get("why", ""),
-        "stopped": stopped.get("reason", ""),
+        "client_limited": meta.client_bottleneck,
+        "verdict": block.verdict.value,
+        "why": block.why,
+        "stopped": "" if block.stopped is None else block.stopped.value,
     }
     return row, meta
 
@@ -128,7 +129,7 @@ def _step_row(
 def _step_resources(
     root: Path,
     cell: Measurement,
-    meta: dict[str, Any],
+    meta: Meta,
     entry: dict[str, Any] | None,
     problems: list[Problem],
 ) -> dict[str, Any]:
@@ -141,19 +142,19 @@ def _step_resources(
 
 
 def sustained(steps: pd.DataFrame) -> pd.DataFrame:
-    """Per stack, method and repetition: the last step within the rule, and why the sweep ended."""
+    """Per stack, request and repetition: the last step within the rule, and why the sweep ended."""
     rows = []
-    for (stack, method, repetition), group in steps.groupby(
-        ["stack", "method", "repetition"], sort=False
+    for (stack, request, repetition), group in steps.groupby(
+        ["stack", "request", "repetition"], sort=False
     ):
-        within = group.loc[group["verdict"] == WITHIN]
+        within = group.loc[group["verdict"] == StopReason.WITHIN]
         last = group.iloc[-1]
         best = within.iloc[-1] if len(within) else None
-        stopping = last if last["verdict"] != WITHIN else None
+        stopping = last if last["verdict"] != StopReason.WITHIN else None
         rows.append(
             {
                 "stack": stack,
-                "method": method,
+                "request": request,
                 "repetition": repetition,
                 "steps": len(group),
                 "sustained_step": None if best is None else int(best["step"]),
@@ -172,14 +173,14 @@ def sweep_table(steps: pd.DataFrame) -> Table:
     rows = []
     knees = sustained(steps)
     for stack in order_stacks(knees["stack"].unique()):
-        for method in order_methods(knees.loc[knees["stack"] == stack, "method"].unique()):
-            chosen = knees.loc[(knees["stack"] == stack) & (knees["method"] == method)]
+        for request in order_requests(knees.loc[knees["stack"] == stack, "request"].unique()):
+            chosen = knees.loc[(knees["stack"] == stack) & (knees["request"] == request)]
             for _, row in chosen.iterrows():
-                mark = CLIENT_MARK if row["stopped"] == CLIENT_LIMITED else ""
+                mark = CLIENT_MARK if row["stopped"] == StopReason.CLIENT_LIMITED else ""
                 rate = "none" if pd.isna(row["sustained_rps"]) else f"{row['sustained_rps']:.0f}"
                 rows.append(
                     [
-                        f"{stack} - {method}"
+                        f"{stack} - {request}"
                         + (f" rep {row['repetition']}" if row["repetition"] > 1 else ""),
                         f"{rate}{mark}",
                         "—" if pd.isna(row["offered_rps"]) else f"{row['offered_rps']:.0f}",
@@ -192,7 +193,7 @@ def sweep_table(steps: pd.DataFrame) -> Table:
     return Table(
         "Latency–throughput sweep: highest rate sustained within the stop rule",
         [
-            "Stack - method",
+            "Stack - request",
             "Sustained (responses/s)",
             "Offered there (/s)",
             "p50 there (ms)",
@@ -220,42 +221,42 @@ def step_resources_table(steps: pd.DataFrame) -> Table | None:
         return None
     rows = []
     for stack in order_stacks(measured["stack"].unique()):
-        for method in order_methods(measured.loc[measured["stack"] == stack, "method"].unique()):
-            chosen = measured.loc[(measured["stack"] == stack) & (measured["method"] == method)]
+        for request in order_requests(measured.loc[measured["stack"] == stack, "request"].unique()):
+            chosen = measured.loc[(measured["stack"] == stack) & (measured["request"] == request)]
             for _, row in chosen.iterrows():
                 rows.append([
-                    f"{stack} - {method}"
+                    f"{stack} - {request}"
                     + (f" rep {row['repetition']}" if row["repetition"] > 1 else ""),
                     str(row["step"]), f"{row['offered_rps']:.0f}",
                     "—" if pd.isna(row["throughput_rps"]) else f"{row['throughput_rps']:.0f}",
                     f"{row['cpu_per_1k_s']:.3f}", f"{row['stack_cpu_cores']:.2f}",
                     f"{row['server_busy']:.0%}", f"{row['peak_rss_mib']:.1f}",
                 ])  # fmt: skip
-    headers = ["Stack - method", "Step", "Offered (/s)", "Achieved (/s)", "CPU s / 1k req",
+    headers = ["Stack - request", "Step", "Offered (/s)", "Achieved (/s)", "CPU s / 1k req",
                "Stack cores", "Server busy", "Peak RSS (MiB)"]  # fmt: skip
     return Table("Sweep steps: server resource use", headers, rows, [STEP_RESOURCES_NOTE])
 
 
 def sweep_figure(steps: pd.DataFrame) -> fig.Figure:
-    """Achieved throughput against p50 (dashed) and p99 (solid) latency, per stack and method."""
-    methods = order_methods(steps["method"].unique())
+    """Achieved throughput against p50 (dashed) and p99 (solid) latency, per stack and request."""
+    requests = order_requests(steps["request"].unique())
     colours = stack_colours(steps["stack"].unique())
     knees = sustained(steps)
     with plt.rc_context(fig.STYLE):
-        figure, axes = fig.method_axes(len(methods), 4.6)
-        for ax, method in zip(axes, methods, strict=True):
+        figure, axes = fig.request_axes(len(requests), 4.6)
+        for ax, request in zip(axes, requests, strict=True):
             for stack in order_stacks(steps["stack"].unique()):
                 for repetition, curve in steps.loc[
-                    (steps["stack"] == stack) & (steps["method"] == method)
+                    (steps["stack"] == stack) & (steps["request"] == request)
                 ].groupby("repetition"):
                     _curve(ax, curve, colours[stack], stack if repetition == 1 else None)
-            chosen = knees.loc[knees["method"] == method].dropna(subset=["sustained_rps"])
+            chosen = knees.loc[knees["request"] == request].dropna(subset=["sustained_rps"])
             for _, knee in chosen.iterrows():
                 ax.scatter(knee["sustained_rps"], knee["p99_s"] * fig.MS, marker="*", s=160,
                            color=colours[knee["stack"]], edgecolor="black", zorder=4)  # fmt: skip
             ax.set_yscale("log")
             fig.log_ms_axis(ax.yaxis)
-            ax.set_title(method)
+            ax.set_title(request)
             ax.set_xlabel("achieved throughput (responses/s)")
             ax.set_ylabel("latency (ms): p99 solid, p50 dashed")
             # A curve read against zero load, not a zoomed-in corner.

@@ -111,7 +111,7 @@ def row_label(row: pd.Series) -> str:
     marks = (CLIENT_MARK if row["client_limited"] else "") + (
         NAGLE_MARK if row["nagle_suspect"] else ""
     )
-    return f"{row['stack']} - {row['method']}{marks}"
+    return f"{row['stack']} - {row['request']}{marks}"
 
 
 def interval(row: pd.Series, statistic: str = "", digits: int = 3) -> str:
@@ -256,11 +256,17 @@ DEVICE_ROW_HEADERS = [
 
 
 def settings_table(manifest: dict[str, Any] | None) -> Table | None:
-    settings = (manifest or {}).get("client_settings")
+    """Every setting of the run and where its value came from (bench_client/settings.py)."""
+    settings = (manifest or {}).get("settings")
     if not settings:
         return None
-    rows = [[str(key), str(value)] for key, value in settings.items()]
-    return Table("Client settings", ["Setting", "Value"], rows)
+    sources = (manifest or {}).get("setting_sources") or {}
+    rows = [
+        [str(key), ", ".join(map(str, value)) if isinstance(value, list) else str(value),
+         str(sources.get(key, ""))]
+        for key, value in settings.items()
+    ]  # fmt: skip
+    return Table("Settings", ["Setting", "Value", "From"], rows)
 
 
 CLIENT_HOSTS_NOTE = (
@@ -280,10 +286,10 @@ def client_hosts_table(measurements: list[Any]) -> Table | None:
     """Per-client and aggregate figures of the cells several client hosts measured."""
     rows = []
     for m in measurements:
-        meta = m.meta or {}
+        meta = m.meta.document if m.meta else {}
         if not meta.get("hosts"):
             continue
-        cell = f"{m.stack} {m.mode} {m.method}" + (
+        cell = f"{m.stack} {m.mode} {m.request}" + (
             f" rep {m.repetition}" if m.repetition > 1 else ""
         )
         for host in meta["hosts"]:
@@ -313,7 +319,7 @@ def paper_original_table(mode: str) -> Table | None:
         return None
     rows = [
         [
-            f"{r.label} - {r.method}",
+            f"{r.label} - {r.request}",
             r.stack,
             f"{r.mean_s:.5f}",
             r.improvement_printed,
@@ -334,10 +340,10 @@ def rank_table(agreement: RankAgreement) -> Table:
             else ("—" if pd.isna(r.rank) else str(int(r.rank)))
         )
         rows.append(
-            [f"{r.stack} - {r.method}", ms(r.paper_mean_s), str(r.paper_rank), ms(r.mean_s), ours]
+            [f"{r.stack} - {r.request}", ms(r.paper_mean_s), str(r.paper_rank), ms(r.mean_s), ours]
         )
     headers = [
-        "Stack & method",
+        "Stack & request",
         "Paper mean (ms)",
         "Paper rank",
         "This run mean (ms)",
@@ -349,18 +355,18 @@ def rank_table(agreement: RankAgreement) -> Table:
 
 
 def failure_causes_table(samples: pd.DataFrame, limit: int = 3) -> Table | None:
-    """The most frequent error messages of each mode × stack × method."""
-    failed = samples.loc[~samples["ok"], ["mode", "stack", "method", "error"]]
+    """The most frequent error messages of each mode × stack × request."""
+    failed = samples.loc[~samples["ok"], ["mode", "stack", "request", "error"]]
     if failed.empty:
         return None
     counts = (
         failed.astype({"error": "str"})
-        .value_counts(["mode", "stack", "method", "error"], sort=True)
-        .groupby(["mode", "stack", "method"], observed=True)
+        .value_counts(["mode", "stack", "request", "error"], sort=True)
+        .groupby(["mode", "stack", "request"], observed=True)
         .head(limit)
         .reset_index(name="count")
     )
-    rows = [[r.mode, r.stack, r.method, r.error, str(r.count)] for r in counts.itertuples()]
+    rows = [[r.mode, r.stack, r.request, r.error, str(r.count)] for r in counts.itertuples()]
     return Table(
         "Failure causes (most frequent first)", ["Mode", "Stack", "Method", "Error", "Count"], rows
     )

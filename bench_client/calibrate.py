@@ -15,6 +15,7 @@ import os
 import platform
 import statistics
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,9 @@ from typing import Any
 import bench_client
 from bench_client import config, modes
 from bench_client.limits import spread
+from bench_client.request import BUILTIN, Expect, Request
 from bench_client.results_format import SWEEP_MODE, write_atomic
 from bench_client.timing import Recorder, fine_timer_resolution, measure_sleep_granularity
-from bench_client.verify import DEFAULT_PAYLOAD
 
 QUICK_REQUESTS = 100
 CALIBRATE_REQUESTS = 300
@@ -59,25 +60,25 @@ def _cache_key() -> dict[str, str]:
 def measure(
     url: str,
     mode: str,
-    method: str,
-    payload: Any,
+    request: Request,
     run: config.RunConfig | None,
     count: int,
     granularity: float,
 ) -> dict[str, Any]:
-    """Time `count` requests of `mode` against the reference server at `url`.
+    """Time `count` of `request` in `mode` against the reference server at `url`.
 
-    Paced like the run when there is one (an idle server wakes up slower than a
-    busy one), but never slower than 200 requests/s so calibrating stays quick;
-    and with the run's concurrency, so the figure is the cost of what was run
-    (without a run: one connection at a time).
+    The same method, path, headers and body as the run's, answered by the reference server
+    (a small JSON reply, or the body echoed), so only the status is checked. Paced like the
+    run when there is one (an idle server wakes up slower than a busy one), but never slower
+    than 200 requests/s so calibrating stays quick; and with the run's concurrency, so the
+    figure is the cost of what was run (without a run: one connection at a time).
     """
     interval = min(run.interval, 0.005) if run and run.interval is not None else 0.0
     rate = min(max(run.rate, 200.0), 2000.0) if run and run.rate else 1000.0
     concurrency = run.concurrency if run else 1
     settings = config.build(
         base_url=url,
-        method=method,
+        request=replace(request, expect=Expect()),
         mode=mode,
         iterations=count,
         interval=None if mode == "rate" else interval,
@@ -85,8 +86,6 @@ def measure(
         concurrency=concurrency if mode in ("concurrent", "rate") else None,
         rate=rate if mode == "rate" else None,
         warmup=WARMUP,
-        path=None,
-        payload=json.dumps(payload) if method == "POST" else None,
         out="calibration.csv",  # required by the config, never written
         quiet=True,
         calibration="off",
@@ -101,7 +100,7 @@ def measure(
     tail = spread(times)
     return {
         "mode": mode,
-        "method": method,
+        "request": request.name,
         "requests": count,
         "concurrency": concurrency if mode in ("concurrent", "rate") else 1,
         "failures": count - len(times),
@@ -123,7 +122,7 @@ def for_run(run: config.RunConfig, granularity: float) -> dict[str, Any] | None:
     if run.calibration == "off":
         return None
     if run.calibration == "cached":
-        cached = _from_cache(run.mode, run.method)
+        cached = _from_cache(run.mode, run.request.name)
         if cached is not None and cached.get("concurrency", 1) == run.concurrency:
             return {**cached, "source": f"cached ({cache_file()})"}
     if run.calibration_file is not None and (saved := _saved(run)) is not None:
@@ -135,7 +134,7 @@ def for_run(run: config.RunConfig, granularity: float) -> dict[str, Any] | None:
     from bench_client import refserver  # asyncio: imported only when a calibration is measured
 
     with refserver.running() as url:
-        result = measure(url, run.mode, run.method, run.payload, run, QUICK_REQUESTS, granularity)
+        result = measure(url, run.mode, run.request, run, QUICK_REQUESTS, granularity)
     if run.calibration_file is not None and result["failures"] == 0:
         saved_as = {"key": _cache_key(), "settings": _settings(run), "result": result}
         write_atomic(run.calibration_file, json.dumps(saved_as, indent=2))
@@ -147,11 +146,10 @@ def _settings(run: config.RunConfig) -> dict[str, Any]:
     """What a quick calibration depends on besides the host (measure's pacing and load)."""
     return {
         "mode": run.mode,
-        "method": run.method,
+        "request": run.request.as_json(),
         "interval": run.interval,
         "rate": run.rate,
         "concurrency": run.concurrency,
-        "payload": run.payload,
         "requests": QUICK_REQUESTS,
     }
 
@@ -170,17 +168,17 @@ def _saved(run: config.RunConfig) -> dict[str, Any] | None:
     return saved.get("result")
 
 
-def _from_cache(mode: str, method: str) -> dict[str, Any] | None:
+def _from_cache(mode: str, request: str) -> dict[str, Any] | None:
     try:
         cached = json.loads(cache_file().read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if not isinstance(cached, dict) or cached.get("key") != _cache_key():
         return None
-    return cached.get("results", {}).get(f"{mode} {method}")
+    return cached.get("results", {}).get(f"{mode} {request}")
 
 
-def calibrate_all(requests: int, methods: tuple[str, ...], save: bool) -> int:
+def calibrate_all(requests: int, names: tuple[str, ...], save: bool) -> int:
     """`python -m bench_client calibrate`: print every mode's cost, cache it unless told not to."""
     from bench_client import refserver
 
@@ -188,15 +186,17 @@ def calibrate_all(requests: int, methods: tuple[str, ...], save: bool) -> int:
     with fine_timer_resolution(), refserver.running() as url:
         granularity = measure_sleep_granularity()
         print(f"{requests} requests per mode against the reference server at {url}")
-        print(f"{'mode':<11} {'method':<6} {'mean ms':>8} {'median ms':>10} {'p99 ms':>8} failures")
+        print(
+            f"{'mode':<11} {'request':<7} {'mean ms':>8} {'median ms':>10} {'p99 ms':>8} failures"
+        )
         for mode in modes.MODES:
             if mode == SWEEP_MODE:
                 continue  # a sweep's steps are the rate mode, calibrated as such
-            for method in methods:
-                result = measure(url, mode, method, DEFAULT_PAYLOAD, None, requests, granularity)
-                results[f"{mode} {method}"] = result
+            for name in names:
+                result = measure(url, mode, BUILTIN[name], None, requests, granularity)
+                results[f"{mode} {name}"] = result
                 print(
-                    f"{mode:<11} {method:<6} {_ms(result['mean_s']):>8} "
+                    f"{mode:<11} {name:<7} {_ms(result['mean_s']):>8} "
                     f"{_ms(result['median_s']):>10} {_ms(result['p99_s']):>8} "
                     f"{result['failures']}"
                 )

@@ -7,8 +7,9 @@ import sys
 import textwrap
 from typing import NoReturn
 
-from bench_client import calibrate, config, output, sweep
+from bench_client import calibrate, config, output, settings, sweep
 from bench_client.modes import MODES
+from bench_client.request import BUILTIN, Request
 from bench_client.results_format import SWEEP_MODE, ExitCode, exit_codes_help
 from bench_client.run import run
 from bench_client.spare import INTERRUPTED_EARLY
@@ -19,10 +20,10 @@ Execution Time (seconds),Status,Error,Start (s),Worker) plus PATH.meta.json
 (configuration, client host facts, versions, counts, the client's own
 measured overhead and whether the client itself was the bottleneck).
 
-A failed request (timeout, refused or reset connection, non-2xx, a body that is
-not the expected JSON) has an empty execution time and a non-empty Error; it is
-never recorded as 0. Before timing counts, one request is sent and verified
-(GET: the expected message; POST: the payload echoed back). If the client
+A failed request (timeout, refused or reset connection, a status or body other
+than the request expects) has an empty execution time and a non-empty Error; it
+is never recorded as 0. Before timing counts, one request is sent and verified
+(the paper's GET: its message; POST: the payload echoed back). If the client
 itself may have been the limit (a busy CPU, late timers, a slipped rate
 schedule), the meta file says so (client_limits) and stderr warns.
 
@@ -69,7 +70,14 @@ def _error(message: str) -> ExitCode:
     return ExitCode.USAGE
 
 
-def _number(text: str) -> float:
+def _request(text: str) -> Request:
+    try:
+        return config.request_argument(text)
+    except config.ConfigError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _unix_time(text: str) -> float:
     try:
         return float(text)
     except ValueError:
@@ -93,86 +101,42 @@ def build_parser() -> argparse.ArgumentParser:
         "(a new random order each round); --out must contain {stack}",
     )
     parser.add_argument(
-        "--block",
-        type=int,
-        default=config.DEFAULT_BLOCK,
-        help=f"--paired: requests to one stack before the next (default {config.DEFAULT_BLOCK})",
-    )
-    parser.add_argument(
         "--seed", type=int, default=None, help="--paired: seed of the order (default random)"
     )
-    parser.add_argument("--method", required=True, type=str.upper, choices=("GET", "POST"))
     parser.add_argument(
         "--mode",
         choices=tuple(MODES),
         default="constant",
         help="how requests are sent (default constant; see modes above)",
     )
-    parser.add_argument(
-        "--iterations",
-        type=int,
-        default=config.DEFAULT_ITERATIONS,
-        help=f"requests to measure (default {config.DEFAULT_ITERATIONS})",
+    what = parser.add_argument_group("the request (default: the paper's GET)")
+    what.add_argument(
+        "--request",
+        type=_request,
+        metavar="NAME|JSON",
+        help=f"a built-in request ({', '.join(BUILTIN)}) or a declaration as JSON: name, "
+        "method, path, body, headers and expect (status, json, json_keys, contains)",
     )
-    parser.add_argument(
-        "--interval",
-        type=_number,
-        default=None,
-        help="seconds of pause after each response, per worker "
-        f"(default {config.DEFAULT_INTERVAL}; not in rate mode)",
+    what.add_argument(
+        "--method",
+        type=str.upper,
+        choices=tuple(BUILTIN),
+        help="the paper's shorthand: its GET (/get) or POST (/post, echoing its payload)",
     )
-    parser.add_argument(
-        "--timeout",
-        type=_number,
-        default=5.0,
-        help="seconds without progress before a request fails (default 5)",
+    what.add_argument("--path", help="with --method: another path, e.g. /get/ as in the paper")
+    what.add_argument(
+        "--payload",
+        help='with --method POST: the JSON body (default {"key": "value"}), echoed back',
     )
-    parser.add_argument(
-        "--concurrency",
-        type=int,
-        default=None,
-        help=f"concurrent: workers; rate: most connections (default {config.DEFAULT_CONCURRENCY})",
-    )
-    parser.add_argument(
-        "--processes",
-        type=int,
-        default=None,
-        help="concurrent and rate modes: engine processes sharing the run (--concurrency, "
-        "--iterations, --warmup and --rate are split between them; they start together and "
-        "write one CSV, Worker pNwM = process N, worker M); default the client's CPU count, "
-        "at most --concurrency and --iterations",
-    )
+    settings.add_options(parser)
     parser.add_argument(
         "--start-at",
-        type=_number,
+        type=_unix_time,
         default=None,
         metavar="UNIX_TIME",
         help="begin timing at this wall-clock time (seconds since 1970, after the probe and "
         "warm-up), so that several client hosts start together; a client ready only later "
         "starts at once and its meta file says how late (start.late_s)",
-    )
-    parser.add_argument(
-        "--rate",
-        type=_number,
-        default=None,
-        help="rate mode: requests started per second (required there)",
-    )
-    _sweep_arguments(parser)
-    parser.add_argument(
-        "--warmup",
-        type=int,
-        default=config.DEFAULT_WARMUP,
-        help=f"requests sent first and not recorded (default {config.DEFAULT_WARMUP})",
-    )
-    parser.add_argument(
-        "--path",
-        default=None,
-        help="request path instead of /get or /post, e.g. /get/ as in the paper",
-    )
-    parser.add_argument(
-        "--payload",
-        default=None,
-        help='POST body as JSON (default {"key": "value"}); must be echoed back',
     )
     parser.add_argument(
         "--calibration",
@@ -186,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="PATH",
         help="with --calibration quick: reuse the quick calibration saved in PATH when it was "
-        "measured on this host with the same mode, method, pacing and concurrency (the meta "
+        "measured on this host with the same mode, request, pacing and concurrency (the meta "
         "file says so), else measure it and save it there; the orchestrator gives one per run",
     )
     parser.add_argument("--out", required=True, help="PATH.csv; PATH.meta.json goes beside it")
@@ -196,38 +160,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="no progress bar and no summary line (errors still go to stderr)",
     )
     return parser
-
-
-def _sweep_arguments(parser: argparse.ArgumentParser) -> None:
-    """The sweep mode's ladder and stop rule (docs/method.md, "The latency-throughput sweep")."""
-    group = parser.add_argument_group("sweep mode (ladder and stop rule)")
-    for flag, kind, default, meaning in (
-        ("--sweep-start-rate", _number, config.DEFAULT_SWEEP_START_RATE, "step 1's requests/s"),
-        ("--sweep-factor", _number, config.DEFAULT_SWEEP_FACTOR, "each step's rate over the last"),
-        ("--sweep-steps", int, config.DEFAULT_SWEEP_STEPS, "at most this many steps"),
-        ("--sweep-step-seconds", _number, config.DEFAULT_SWEEP_STEP_SECONDS, "each step's span"),
-        (
-            "--sweep-latency-factor",
-            _number,
-            config.DEFAULT_SWEEP_LATENCY_FACTOR,
-            "stop when a step's p99 is over this many times step 1's",
-        ),
-        (
-            "--sweep-shortfall",
-            _number,
-            config.DEFAULT_SWEEP_SHORTFALL,
-            "stop when the throughput is this share below the rate offered",
-        ),
-        (
-            "--sweep-max-failures",
-            _number,
-            config.DEFAULT_SWEEP_MAX_FAILURES,
-            "stop when more than this share of a step's requests fail",
-        ),
-    ):
-        group.add_argument(
-            flag, type=kind, default=default, help=f"{meaning} (default {default:g})"
-        )
 
 
 def build_calibrate_parser() -> argparse.ArgumentParser:
@@ -240,9 +172,11 @@ def build_calibrate_parser() -> argparse.ArgumentParser:
         "--requests",
         type=int,
         default=calibrate.CALIBRATE_REQUESTS,
-        help=f"requests per mode and method (default {calibrate.CALIBRATE_REQUESTS})",
+        help=f"requests per mode and request (default {calibrate.CALIBRATE_REQUESTS})",
     )
-    parser.add_argument("--method", choices=("GET", "POST", "both"), default="both")
+    parser.add_argument(
+        "--request", choices=(*BUILTIN, "all"), default="all", help="which built-in request"
+    )
     parser.add_argument(
         "--no-save", action="store_true", help=f"do not write {calibrate.cache_file()}"
     )
@@ -255,8 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         options = build_calibrate_parser().parse_args(argv[1:])
         if options.requests < 1:
             return _error("--requests must be at least 1")
-        methods = ("GET", "POST") if options.method == "both" else (options.method,)
-        return calibrate.calibrate_all(options.requests, methods, save=not options.no_save)
+        names = tuple(BUILTIN) if options.request == "all" else (options.request,)
+        return calibrate.calibrate_all(options.requests, names, save=not options.no_save)
     args = build_parser().parse_args(argv)
     try:
         settings = config.build(**vars(args))

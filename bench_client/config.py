@@ -11,30 +11,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bench_client.http11 import Target
+from bench_client.request import BUILTIN, Request, RequestError
 from bench_client.results_format import SWEEP_MODE, check_name
-from bench_client.verify import DEFAULT_PATHS, DEFAULT_PAYLOAD
+from bench_client.settings import SEQUENTIAL_MODES, SETTINGS, SettingError, client_values
 
-# The same defaults as a run's (inventory/group_vars/all/benchmark.yml; a test checks).
-DEFAULT_ITERATIONS = 1000
-DEFAULT_INTERVAL = 0.005
-DEFAULT_CONCURRENCY = 16
-DEFAULT_WARMUP = 50
-DEFAULT_BLOCK = 25
-# The latency-throughput sweep (docs/method.md, "The latency-throughput sweep").
-DEFAULT_SWEEP_START_RATE = 50.0
-DEFAULT_SWEEP_FACTOR = 1.5
-DEFAULT_SWEEP_STEPS = 12
-DEFAULT_SWEEP_STEP_SECONDS = 5.0
-DEFAULT_SWEEP_LATENCY_FACTOR = 5.0
-DEFAULT_SWEEP_SHORTFALL = 0.1
-DEFAULT_SWEEP_MAX_FAILURES = 0.01
-MAX_RATE = 100_000
 CALIBRATION_CHOICES = ("quick", "cached", "off")
-SEQUENTIAL_MODES = ("constant", "keepalive")
-
-# The async engine waits on select(), which handles at most FD_SETSIZE sockets: 1024 on Linux,
-# 512 on Windows.
-MAX_CONNECTIONS = 256
 
 
 class ConfigError(ValueError):
@@ -77,7 +58,7 @@ class Sweep:
 @dataclass(frozen=True)
 class RunConfig:
     base_url: str
-    method: str
+    request: Request  # what is sent, and what reply counts as correct
     mode: str
     iterations: int
     interval: float | None  # None in rate mode, which has a schedule instead
@@ -85,8 +66,6 @@ class RunConfig:
     concurrency: int
     rate: float | None
     warmup: int
-    path: str
-    payload: Any
     out: Path
     quiet: bool
     calibration: str
@@ -110,15 +89,16 @@ class RunConfig:
     @property
     def target(self) -> Target:
         base_path = urlsplit(self.base_url).path.rstrip("/")
-        return Target.from_url(self.base_url, base_path + self.path)
+        return Target.from_url(self.base_url, base_path + self.request.path)
 
     @property
-    def body(self) -> bytes | None:
-        """The bytes a POST sends: json.dumps like requests' json= does."""
-        return json.dumps(self.payload).encode() if self.method == "POST" else None
+    def label(self) -> str:
+        """How messages name what is measured: 'GET http://host:port/get'."""
+        return f"{self.request.name} {self.target.url}"
 
     def as_json(self) -> dict[str, Any]:
         settings = asdict(self)
+        settings["request"] = self.request.as_json()
         settings["out"] = str(self.out)
         settings["calibration_file"] = self.calibration_file and str(self.calibration_file)
         settings["url"] = self.target.url
@@ -130,40 +110,35 @@ class RunConfig:
 def build(
     *,
     base_url: str | None,
-    method: str,
     mode: str,
-    iterations: int,
-    interval: float | None,
-    timeout: float,
-    concurrency: int | None,
-    rate: float | None,
-    warmup: int,
-    path: str | None,
-    payload: str | None,
     out: str,
     quiet: bool,
     calibration: str,
+    request: Request | None = None,
+    method: str | None = None,
+    path: str | None = None,
+    payload: str | None = None,
     paired: list[str] | None = None,
-    block: int = DEFAULT_BLOCK,
     seed: int | None = None,
-    processes: int | None = None,
-    sweep_start_rate: float = DEFAULT_SWEEP_START_RATE,
-    sweep_factor: float = DEFAULT_SWEEP_FACTOR,
-    sweep_steps: int = DEFAULT_SWEEP_STEPS,
-    sweep_step_seconds: float = DEFAULT_SWEEP_STEP_SECONDS,
-    sweep_latency_factor: float = DEFAULT_SWEEP_LATENCY_FACTOR,
-    sweep_shortfall: float = DEFAULT_SWEEP_SHORTFALL,
-    sweep_max_failures: float = DEFAULT_SWEEP_MAX_FAILURES,
     start_at: float | None = None,
     calibration_file: str | None = None,
+    **settings: Any,
 ) -> RunConfig:
-    """Check every setting against the others; raise ConfigError naming the first problem."""
-    method = method.upper()
-    if method not in DEFAULT_PATHS:
-        raise ConfigError(f"--method must be GET or POST, got {method!r}")
-    _require(iterations >= 1, f"--iterations must be at least 1, got {iterations}")
-    _require(warmup >= 0, f"--warmup must be 0 or more, got {warmup}")
-    _require(timeout > 0, f"--timeout must be more than 0 seconds, got {timeout:g}")
+    """Check every setting against the others; raise ConfigError naming the first problem.
+
+    ``settings``: bench_client's measurement settings by name (bench_client.settings; None
+    or absent: the mode's default). The request is ``request``, or the paper's shorthand:
+    ``method`` (GET or POST) with an other ``path`` or POST ``payload``.
+    """
+    if paired:
+        _require(
+            mode in SEQUENTIAL_MODES,
+            f"--paired applies to the sequential modes ({', '.join(SEQUENTIAL_MODES)}), not {mode}",
+        )
+    try:
+        values = client_values(settings, mode, paired=bool(paired))
+    except SettingError as error:
+        raise ConfigError(str(error)) from None
     _require(
         calibration in CALIBRATION_CHOICES, f"--calibration must be one of {CALIBRATION_CHOICES}"
     )
@@ -171,48 +146,10 @@ def build(
         calibration_file is None or calibration == "quick",
         f"--calibration-file goes with --calibration quick, not {calibration}",
     )
-    if mode in ("rate", SWEEP_MODE):
-        _require(
-            interval is None, f"--interval has no meaning in {mode} mode (the schedule is the rate)"
-        )
-    if mode == "rate":
-        _require(rate is not None, "--mode rate needs --rate REQUESTS_PER_SECOND")
-    else:
-        _require(rate is None, f"--rate only applies to --mode rate, not {mode}")
-    if rate is not None:
-        _require(0 < rate <= MAX_RATE, f"--rate must be in (0, {MAX_RATE}], got {rate:g}")
-    ladder = None
-    if mode == SWEEP_MODE:
-        ladder = _sweep(
-            Sweep(
-                sweep_start_rate,
-                sweep_factor,
-                sweep_steps,
-                sweep_step_seconds,
-                sweep_latency_factor,
-                sweep_shortfall,
-                sweep_max_failures,
-            )
-        )
-    if mode in ("constant", "keepalive"):
-        _require(concurrency is None, f"--concurrency does not apply to --mode {mode}")
-    if concurrency is not None:
-        _require(
-            1 <= concurrency <= MAX_CONNECTIONS,
-            f"--concurrency must be 1..{MAX_CONNECTIONS}, got {concurrency}",
-        )
-    if interval is not None:
-        _require(interval >= 0, f"--interval must be 0 or more seconds, got {interval:g}")
-    if path is not None:
-        _require(path.startswith("/"), f"--path must start with '/', got {path!r}")
     if start_at is not None:
         _require(start_at > 0, f"--start-at must be a Unix time in seconds, got {start_at:g}")
-    if processes is not None:
-        _require(
-            mode not in SEQUENTIAL_MODES,
-            f"--processes does not apply to --mode {mode} (one request at a time by definition)",
-        )
-    design = _paired(paired, block, seed, mode, out) if paired else None
+    ladder = _sweep(values) if mode == SWEEP_MODE else None
+    design = _paired(paired, values["block"], seed, mode, out) if paired else None
     if design is None:
         _require(base_url is not None, "give --base-url URL (or --paired NAME=URL for each stack)")
         assert base_url is not None
@@ -220,58 +157,80 @@ def build(
     else:
         _require(base_url is None, "--base-url and --paired exclude each other")
         base_url = design.stacks[0][1]
-    workers = _concurrency(mode, concurrency)
+    workers = values["concurrency"] or 1  # one request at a time in the sequential modes
+    iterations = values["iterations"] or 1  # a sweep sizes each step by its time instead
     return RunConfig(
         base_url=base_url.rstrip("/"),
-        method=method,
+        request=_request(request, method, path, payload),
         mode=mode,
         iterations=iterations,
-        interval=_interval(mode, interval),
-        timeout=timeout,
+        interval=values["interval"],
+        timeout=values["timeout"],
         concurrency=workers,
-        rate=rate,
-        warmup=warmup,
-        path=path or DEFAULT_PATHS[method],
-        payload=_payload(method, payload),
+        rate=values["rate"],
+        warmup=values["warmup"],
         out=Path(out),
         quiet=quiet,
         calibration=calibration,
         paired=design,
-        processes=_processes(mode, processes, workers, iterations),
+        processes=_processes(mode, values["processes"], workers, iterations),
         sweep=ladder,
         start_at=start_at,
         calibration_file=None if calibration_file is None else Path(calibration_file),
     )
 
 
-def _sweep(ladder: Sweep) -> Sweep:
-    _require(
-        0 < ladder.start_rate <= MAX_RATE,
-        f"--sweep-start-rate must be in (0, {MAX_RATE}], got {ladder.start_rate:g}",
-    )
-    _require(ladder.factor > 1, f"--sweep-factor must be more than 1, got {ladder.factor:g}")
-    _require(ladder.steps >= 1, f"--sweep-steps must be at least 1, got {ladder.steps}")
+def _request(
+    request: Request | None, method: str | None, path: str | None, payload: str | None
+) -> Request:
+    """The request to measure: a whole declaration, or the paper's shorthand."""
+    if request is not None:
+        _require(
+            method is None and path is None and payload is None,
+            "--request carries the whole request: give --method, --path and --payload without it",
+        )
+        return request
+    method = (method or "GET").upper()
+    _require(method in BUILTIN, f"--method must be GET or POST, got {method!r} (--request "
+             "declares any other request)")  # fmt: skip
+    paper = BUILTIN[method]
+    declaration = paper.as_json()
+    if path is not None:
+        _require(path.startswith("/"), f"--path must start with '/', got {path!r}")
+        declaration["path"] = path
+    if payload is not None:
+        _require(method == "POST", "--payload only applies to --method POST")
+        try:
+            echoed = json.loads(payload)
+        except ValueError as exc:
+            raise ConfigError(f"--payload is not valid JSON: {exc}") from None
+        declaration["body"] = payload
+        declaration["expect"]["json"]["received_data"] = echoed
+    try:
+        return Request.from_json(declaration)
+    except RequestError as error:
+        raise ConfigError(str(error).replace("path", "--path", 1)) from None
+
+
+def request_argument(text: str) -> Request:
+    """--request: a built-in request's name (GET, POST) or a declaration as JSON."""
+    if text in BUILTIN:
+        return BUILTIN[text]
+    try:
+        return Request.from_json(json.loads(text))
+    except ValueError as error:
+        known = ", ".join(BUILTIN)
+        raise ConfigError(f"--request: {error} (give {known} or a request as JSON)") from None
+
+
+def _sweep(values: dict[str, Any]) -> Sweep:
+    ladder = Sweep(*(values[f"sweep_{key}"] for key in Sweep.__dataclass_fields__))
     top = ladder.rate(ladder.steps)
+    limit = SETTINGS["sweep_start_rate"].kind.high  # type: ignore[attr-defined]
     _require(
-        top <= MAX_RATE,
-        f"the sweep's last step would offer {top:.0f} requests/s, over {MAX_RATE}: "
-        "lower --sweep-steps, --sweep-factor or --sweep-start-rate",
-    )
-    _require(
-        ladder.step_seconds > 0,
-        f"--sweep-step-seconds must be more than 0, got {ladder.step_seconds:g}",
-    )
-    _require(
-        ladder.latency_factor > 1,
-        f"--sweep-latency-factor must be more than 1, got {ladder.latency_factor:g}",
-    )
-    _require(
-        0 < ladder.shortfall < 1,
-        f"--sweep-shortfall must be in (0, 1), got {ladder.shortfall:g}",
-    )
-    _require(
-        0 <= ladder.max_failures < 1,
-        f"--sweep-max-failures must be in [0, 1), got {ladder.max_failures:g}",
+        top <= limit,
+        f"the sweep's last step would offer {top:.0f} requests/s, over {limit}: lower "
+        f"{', '.join(SETTINGS[f'sweep_{key}'].flag for key in ('steps', 'factor', 'start_rate'))}",
     )
     return ladder
 
@@ -306,18 +265,6 @@ def _paired(items: list[str], block: int, seed: int | None, mode: str, out: str)
     return Paired(tuple(stacks), block, seed if seed is not None else secrets.randbelow(2**31))
 
 
-def _interval(mode: str, given: float | None) -> float | None:
-    if mode in ("rate", SWEEP_MODE):
-        return None
-    return DEFAULT_INTERVAL if given is None else given
-
-
-def _concurrency(mode: str, given: int | None) -> int:
-    if mode in ("constant", "keepalive"):
-        return 1  # one request at a time, by definition of these modes
-    return DEFAULT_CONCURRENCY if given is None else given
-
-
 def cpu_count() -> int:
     """The CPUs this process may run on (its affinity where the OS tells), at least 1."""
     if hasattr(os, "process_cpu_count"):  # Python 3.13+
@@ -333,27 +280,18 @@ def _processes(mode: str, given: int | None, workers: int, iterations: int) -> i
         return 1
     if given is None:
         return min(cpu_count(), workers, iterations)
-    _require(given >= 1, f"--processes must be at least 1, got {given}")
+    flags = {name: SETTINGS[name].flag for name in ("processes", "concurrency", "iterations")}
     _require(
         given <= workers,
-        f"--processes {given} needs --concurrency of at least {given} "
+        f"{flags['processes']} {given} needs {flags['concurrency']} of at least {given} "
         f"(each process has its own connections), got {workers}",
     )
     _require(
         given <= iterations,
-        f"--processes {given} needs --iterations of at least {given}, got {iterations}",
+        f"{flags['processes']} {given} needs {flags['iterations']} of at least {given}, "
+        f"got {iterations}",
     )
     return given
-
-
-def _payload(method: str, text: str | None) -> Any:
-    if text is None:
-        return DEFAULT_PAYLOAD if method == "POST" else None
-    _require(method == "POST", "--payload only applies to --method POST")
-    try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise ConfigError(f"--payload is not valid JSON: {exc}") from None
 
 
 def _require(condition: bool, message: str) -> None:

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import IO, Any, NoReturn, Protocol
 
 from bench_client import spare
+from bench_client.interrupts import raise_on_interrupt
 from bench_client.results_format import ExitCode, sha256_file
 
 EXIT_HUNG_UP = 129  # the channel closed: the measurement was stopped
@@ -144,7 +145,7 @@ def _run_forked(args: list[str], output: int) -> NoReturn:
         # Streams of its own: the parent's may have been locked by its other thread.
         sys.stdout = open(1, "w", encoding="utf-8", buffering=1, closefd=False)  # noqa: SIM115
         sys.stderr = open(2, "w", encoding="utf-8", buffering=1, closefd=False)  # noqa: SIM115
-        spare.interruptible()
+        raise_on_interrupt()
         code = spare.measure(args)
     except BaseException:  # whatever happens, the child must not return into the guard
         traceback.print_exc()

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from bench_client.request import Request
+
 
 class ProtocolError(Exception):
     """The server's bytes are not an HTTP/1.1 response we can frame."""
@@ -42,18 +44,24 @@ class Target:
         return f"http://{self.host_header}{self.path}"
 
 
-def build_request(method: str, target: Target, body: bytes | None, *, keep_alive: bool) -> bytes:
+# Sent unless the request names its own.
+_DEFAULT_HEADERS = (("User-Agent", "bench_client"), ("Accept", "application/json"))
+
+
+def build_request(request: Request, target: Target, *, keep_alive: bool) -> bytes:
     """Serialise one request; the engines send the same bytes for every iteration."""
+    body = request.body_bytes
+    own = {name.lower() for name, _ in request.all_headers}
+    defaults = [(n, v) for n, v in _DEFAULT_HEADERS if n.lower() not in own]
     lines = [
-        f"{method} {target.path} HTTP/1.1",
+        f"{request.method} {target.path} HTTP/1.1",
         f"Host: {target.host_header}",
-        "User-Agent: bench_client",
-        "Accept: application/json",
         f"Connection: {'keep-alive' if keep_alive else 'close'}",
+        *(f"{name}: {value}" for name, value in (*defaults, *request.all_headers)),
     ]
     if body is not None:
-        lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
-    head = ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
+        lines.append(f"Content-Length: {len(body)}")
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
     return head + (body or b"")
 
 

@@ -8,17 +8,14 @@ target); and a loop that runs its timers late delays reading responses too.
 
 from __future__ import annotations
 
-import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import psutil
 
+from bench_client import local_ports
 from bench_client.failures import OUT_OF_PORTS
 
 CPU_SATURATED_CORES = 0.9  # of the one core the engine's thread can use
@@ -130,60 +127,28 @@ def _rate(times: list[float]) -> float | None:
     return (len(times) - 1) / (times[-1] - times[0])
 
 
-# TIME_WAIT lasts 2 x MSL: fixed at 60 s in Linux (TCP_TIMEWAIT_LEN); on
-# Windows the TcpTimedWaitDelay registry value, 120 s when unset.
-LINUX_TIME_WAIT_S = 60
-WINDOWS_TIME_WAIT_S = 120
-_TCPIP_KEY = r"SYSTEM\CurrentControlSet\Services\Tcpip\Parameters"
-
-
 def port_budget() -> dict[str, Any]:
     """The client's ephemeral ports now: their range, how many sit in TIME_WAIT, for how long.
 
     A new connection needs a free port; in the constant mode each request
-    leaves one in TIME_WAIT, so a long run can exhaust them.
+    leaves one in TIME_WAIT, so a long run can exhaust them. On Windows a range
+    netsh does not give is taken to be Windows' default (``port_range_read``).
     """
-    low, high = _port_range()
+    read = local_ports.port_range()
+    low, high = read or local_ports.WINDOWS_DEFAULT_RANGE
     try:
-        waiting = sum(
-            1 for c in psutil.net_connections(kind="tcp") if c.status == psutil.CONN_TIME_WAIT
-        )
-    except (psutil.Error, OSError):
+        waiting: int | None = local_ports.time_wait_count()
+    except OSError:
         waiting = None
     size = high - low + 1
     return {
         "port_range": [low, high],
+        "port_range_read": read is not None,
         "ports": size,
         "time_wait": waiting,
         "free": None if waiting is None else max(0, size - waiting),
-        "time_wait_s": _time_wait_seconds(),
+        "time_wait_s": local_ports.time_wait_seconds(),
     }
-
-
-def _port_range() -> tuple[int, int]:
-    if sys.platform == "win32":
-        shown = subprocess.run(
-            ["netsh", "int", "ipv4", "show", "dynamicport", "tcp"],
-            capture_output=True, text=True, check=False,
-        ).stdout  # fmt: skip
-        numbers = [int(n) for n in re.findall(r":\s*(\d+)", shown)]
-        if len(numbers) >= 2:  # Start Port, Number of Ports
-            return numbers[0], numbers[0] + numbers[1] - 1
-        return 49152, 65535  # Windows' default
-    low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-    return int(low), int(high)
-
-
-def _time_wait_seconds() -> int:
-    if sys.platform != "win32":
-        return LINUX_TIME_WAIT_S
-    import winreg
-
-    try:
-        with winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE, _TCPIP_KEY) as key:
-            return int(winreg.QueryValueEx(key, "TcpTimedWaitDelay")[0])
-    except OSError:
-        return WINDOWS_TIME_WAIT_S
 
 
 def assess_processes(

@@ -9,6 +9,7 @@ from typing import Protocol
 
 from bench_client.config import RunConfig
 from bench_client.http11 import build_request
+from bench_client.settings import CLIENT_SETTINGS
 from bench_client.timing import Check, Recorder, Send, measure, sleep_until
 
 
@@ -19,46 +20,47 @@ class Mode:
     definition: str
 
 
+_FLAGS = {setting.name: setting.flag for setting in CLIENT_SETTINGS}
 MODES: dict[str, Mode] = {
-    mode.name: mode
+    mode.name: Mode(mode.name, mode.engine, mode.definition.format_map(_FLAGS))
     for mode in (
         Mode(
             "constant",
             "requests (no Session)",
             "The paper's method: one request at a time, each on a new TCP connection "
-            "(requests.get/post without a Session), sleeping --interval seconds after "
+            "(requests without a Session), sleeping {interval} seconds after "
             "each response.",
         ),
         Mode(
             "keepalive",
             "raw socket, blocking",
             "Like constant, but over one kept-alive connection, opened again only when "
-            "the server closes it; --interval seconds of sleep after each response.",
+            "the server closes it; {interval} seconds of sleep after each response.",
         ),
         Mode(
             "concurrent",
             "raw socket, asyncio",
-            "Closed loop: --concurrency workers (asyncio, one thread), each with its own "
-            "kept-alive connection, share the --iterations requests; a worker sends its "
-            "next request --interval seconds after its previous response (0 = at once), "
-            "so at most --concurrency requests are in flight.",
+            "Closed loop: {concurrency} workers (asyncio, one thread), each with its own "
+            "kept-alive connection, share the {iterations} requests; a worker sends its "
+            "next request {interval} seconds after its previous response (0 = at once), "
+            "so at most {concurrency} requests are in flight.",
         ),
         Mode(
             "rate",
             "raw socket, asyncio",
-            "Open loop: request i is due at (i-1)/--rate seconds after the start and goes "
-            "out on a free kept-alive connection (at most --concurrency of them, else it "
+            "Open loop: request i is due at (i-1)/{rate} seconds after the start and goes "
+            "out on a free kept-alive connection (at most {concurrency} of them, else it "
             "waits for one); its time counts from when it was due, so a server stall "
             "shows in every request it delayed (no coordinated omission).",
         ),
         Mode(
             "sweep",
             "raw socket, asyncio",
-            "The rate mode at rising rates, --sweep-start-rate times --sweep-factor per "
-            "step, each step --sweep-step-seconds long with its own CSV and meta file "
-            "(PATH.step<n>.csv), until the server bends: p99 over --sweep-latency-factor "
-            "times step 1's, throughput --sweep-shortfall below the rate offered, more "
-            "than --sweep-max-failures failed, or the client itself the limit.",
+            "The rate mode at rising rates, {sweep_start_rate} times {sweep_factor} per "
+            "step, each step {sweep_step_seconds} long with its own CSV and meta file "
+            "(PATH.step<n>.csv), until the server bends: p99 over {sweep_latency_factor} "
+            "times step 1's, throughput {sweep_shortfall} below the rate offered, more "
+            "than {sweep_max_failures} failed, or the client itself the limit.",
         ),
     )
 }
@@ -110,18 +112,18 @@ class SequentialRunner:
 def make_runner(config: RunConfig, sleep_granularity: float, check: Check | None = None) -> Runner:
     """Build the mode's engine; raises RequestFailed if the host name does not resolve.
 
-    `check` judges each response (default: the endpoint's contract, verify.py).
+    `check` judges each response (default: what the request expects).
     """
     # Each mode imports its own engine only: requests (constant) or asyncio (concurrent, rate)
     # takes about 0.1 s to import, paid again by every measurement's bench_client.
     target = config.target
-    check = check or Check(config.method, config.payload)
+    check = check or config.request.check
     if config.mode == "constant":
         from bench_client.engine_requests import RequestsEngine
 
-        engine = RequestsEngine(target.url, config.method, config.payload, config.timeout)
+        engine = RequestsEngine(target.url, config.request, config.timeout)
         return SequentialRunner(engine, check, _interval(config), sleep_granularity)
-    request = build_request(config.method, target, config.body, keep_alive=True)
+    request = build_request(config.request, target, keep_alive=True)
     if config.mode == "keepalive":
         from bench_client.engine_socket import SocketEngine
 
@@ -151,7 +153,7 @@ def execute(
     recorder: Recorder,
     on_timing: Callable[[], None] | None = None,
 ) -> None:
-    """Verify with one request, warm up, then measure --iterations requests into `recorder`.
+    """Verify with one request, warm up, then measure the iterations into `recorder`.
 
     `on_timing` is called once the probe and warm-up are over, just before the
     timed requests: what reads the client's own CPU starts there.
@@ -168,7 +170,7 @@ def verify_and_warm_up(runner: Runner, config: RunConfig) -> None:
     runner.run(1, probe)
     first = probe.samples[0]
     if first.elapsed is None:
-        raise FirstRequestFailed(f"{config.method} {config.target.url}: {first.error}")
+        raise FirstRequestFailed(f"{config.label}: {first.error}")
     if config.warmup:
         runner.run(config.warmup, Recorder())
 

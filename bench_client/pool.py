@@ -15,14 +15,14 @@ every OS) and merges what they measured:
   numbered 1..total in order of start over all processes, and Worker names the
   process and its worker: "p1w3" is process 1's worker 3 (processes from 1).
 
-Ctrl-C: the processes ignore SIGINT (a terminal sends it to all of them); the
+Ctrl-C: the processes ignore the interrupt (SIGINT, and on Windows CTRL_BREAK_EVENT,
+reaches every process of the group: a terminal's Ctrl-C, the guard's interrupt); the
 parent tells them to stop, and each ends its loop and sends what it measured.
 """
 
 from __future__ import annotations
 
 import multiprocessing
-import signal
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -34,6 +34,7 @@ from bench_client import limits, modes
 from bench_client.config import RunConfig
 from bench_client.engine_async import ConcurrentRunner, RateRunner
 from bench_client.failures import RequestFailed
+from bench_client.interrupts import ignore_interrupts
 from bench_client.timing import Recorder, Sample, clock, fine_timer_resolution, sleep_until
 
 START_MARGIN_S = 0.05  # from "all are ready" to the common start: time to see the signal
@@ -118,12 +119,12 @@ def _work(
     start_at: Any,  # multiprocessing.Value("d"): the common start, wall clock
 ) -> None:
     """One engine process: verify and warm up, report ready, wait for the start, measure."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    ignore_interrupts()  # the parent decides when to stop
     with fine_timer_resolution():
         try:
             runner = modes.make_runner(part.config, granularity)
         except RequestFailed as exc:
-            pipe.send(("failed", f"{part.config.method} {part.config.target.url}: {exc}"))
+            pipe.send(("failed", f"{part.config.label}: {exc}"))
             return
         assert isinstance(runner, ConcurrentRunner | RateRunner)
         try:

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench_client.verify import GET_MESSAGE, POST_MESSAGE
+from bench_client.request import GET_MESSAGE, POST_MESSAGE
 
 
 class _HttpProtocol(asyncio.Protocol):
@@ -78,16 +78,18 @@ class _HttpProtocol(asyncio.Protocol):
 
 
 def _route(method: str, path: str, body: bytes) -> tuple[str, dict[str, object]]:
+    """The lab's contract on every path, so that any request can be calibrated: without a
+    body, the GET reply; with one, the POST reply echoing it (JSON, else as text)."""
     stamp = {"timestamp": datetime.now(timezone.utc).isoformat(), "pid": os.getpid()}
-    if method == "GET" and path in ("/get", "/health"):
+    if not body:
         return "200 OK", {"message": GET_MESSAGE, **stamp}
-    if method == "POST" and path == "/post":
-        try:
-            received = json.loads(body)
-        except ValueError:
+    try:
+        received: object = json.loads(body)
+    except ValueError:
+        if path == "/post":
             return "400 Bad Request", {"error": "body is not JSON"}
-        return "200 OK", {"message": POST_MESSAGE, "received_data": received, **stamp}
-    return "404 Not Found", {"error": f"no route for {method} {path}"}
+        received = body.decode("utf-8", "replace")
+    return "200 OK", {"message": POST_MESSAGE, "received_data": received, **stamp}
 
 
 async def serve(host: str, port: int, lifetime: float) -> None:

@@ -9,15 +9,15 @@ A run folder::
 
     results/<run-id>/
       manifest.json                        MANIFEST_SCHEMA: the run, its hosts, every file's sha256
-      <mode>/<stack>/<METHOD>.csv          repetition 1
-      <mode>/<stack>/<METHOD>.rep<k>.csv   repetition k >= 2
-      <mode>/<stack>/<METHOD>[.rep<k>].meta.json   META_SCHEMA: how the CSV was measured
-      sweep/<stack>/<METHOD>[.rep<k>].step<n>.csv  the sweep's step n (a rate-mode measurement),
+      <mode>/<stack>/<REQUEST>.csv          repetition 1 (REQUEST: GET, POST or a declared one)
+      <mode>/<stack>/<REQUEST>.rep<k>.csv   repetition k >= 2
+      <mode>/<stack>/<REQUEST>[.rep<k>].meta.json   META_SCHEMA: how the CSV was measured
+      sweep/<stack>/<REQUEST>[.rep<k>].step<n>.csv  the sweep's step n (a rate-mode measurement),
                                            its meta file with a "sweep" block (SWEEP_SCHEMA)
-      <mode>/<stack>/<METHOD>[.rep<k>].hosts/<client>.csv (and .meta.json)
+      <mode>/<stack>/<REQUEST>[.rep<k>].hosts/<client>.csv (and .meta.json)
                                            with several client hosts: each host's own files;
                                            the cell's CSV and meta merge them
-      <mode>/<stack>/<METHOD>[.rep<k>].server.json SAMPLES_SCHEMA: the stack's resource use
+      <mode>/<stack>/<REQUEST>[.rep<k>].server.json SAMPLES_SCHEMA: the stack's resource use
 
 Every CSV has the header CSV_HEADER; a failed request has an empty time and a
 non-empty Error, never a 0. Files are written atomically and named by their
@@ -34,54 +34,38 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePath
-from typing import Any
 
 MODES = ("constant", "concurrent", "keepalive", "rate", "sweep")
 # The latency-throughput sweep: rate-mode steps at rising rates, one cell (CSV + meta) per step.
 SWEEP_MODE = "sweep"
-METHODS = ("GET", "POST")
 
 # The paper's two columns first (its tools read only those), then httplab's.
 CSV_HEADER = ("Iteration", "Execution Time (seconds)", "Status", "Error", "Start (s)", "Worker")
 PAPER_CSV_HEADER = CSV_HEADER[:2]
 
-META_SCHEMA = 1  # <METHOD>.meta.json, written by bench_client
+# <REQUEST>.meta.json, written by bench_client. 2: "config" has the request measured
+# ("request": its declaration) instead of "method", "path" and "payload".
+META_SCHEMA = 2
 # manifest.json, written by the orchestrator. 2: an entry measured by several client hosts
 # keeps each host's files, checksums and clock offset under "hosts"; status may be "partial".
 # 3: "hosts" has "clients", every client host's facts by inventory name ("client" stays: the
-# first of them).
-MANIFEST_SCHEMA = 3
-# Older manifests a run can still resume and analysis still reads (a subset of the current).
-MANIFEST_SCHEMAS_READ = (1, 2, 3)
+# first of them). 4: a cell's "request" instead of its "method"; "settings" (every
+# httplab_bench_* value) and "setting_sources" instead of "selection" and "client_settings";
+# "requests", the declaration of each request measured.
+MANIFEST_SCHEMA = 4
+# Older manifests a run can still resume and analysis still reads.
+MANIFEST_SCHEMAS_READ = (1, 2, 3, 4)
 SWEEP_SCHEMA = 1  # the "sweep" block of a sweep step's meta file (bench_client/sweep.py)
 SAMPLES_SCHEMA = 1  # <METHOD>.server.json, written by the server's resource sampler
 
 # Stack names and run ids become folder names on every OS.
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# A request names files too, between dots: no dot of its own.
+_REQUEST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 _CSV_NAME = re.compile(
-    r"^(?P<method>[A-Z]+)(?:\.rep(?P<repetition>[1-9][0-9]*))?(?:\.step(?P<step>[1-9][0-9]*))?\.csv$"
+    r"^(?P<request>[A-Za-z0-9][A-Za-z0-9_-]{0,31})(?:\.rep(?P<repetition>[1-9][0-9]*))?"
+    r"(?:\.step(?P<step>[1-9][0-9]*))?\.csv$"
 )
-
-# bench_client settings -> the modes in which the flag means something
-# (bench_client refuses a flag that has no meaning in the mode at hand).
-# A sweep's steps are sized by time (sweep_step_seconds), not by --iterations.
-CLIENT_FLAG_MODES: Mapping[str, frozenset[str]] = {
-    "iterations": frozenset(MODES) - {SWEEP_MODE},
-    "interval": frozenset(MODES) - {"rate", SWEEP_MODE},
-    "timeout": frozenset(MODES),
-    "concurrency": frozenset({"concurrent", "rate", SWEEP_MODE}),
-    "rate": frozenset({"rate"}),
-    "processes": frozenset({"concurrent", "rate", SWEEP_MODE}),
-    "warmup": frozenset(MODES),
-    "sweep_start_rate": frozenset({SWEEP_MODE}),
-    "sweep_factor": frozenset({SWEEP_MODE}),
-    "sweep_steps": frozenset({SWEEP_MODE}),
-    "sweep_step_seconds": frozenset({SWEEP_MODE}),
-    "sweep_latency_factor": frozenset({SWEEP_MODE}),
-    "sweep_shortfall": frozenset({SWEEP_MODE}),
-    "sweep_max_failures": frozenset({SWEEP_MODE}),
-}
-SWEEP_SETTINGS = tuple(key for key in CLIENT_FLAG_MODES if key.startswith("sweep_"))
 
 
 class ExitCode(enum.IntEnum):
@@ -131,9 +115,19 @@ def check_name(what: str, value: str) -> str:
     return value
 
 
+def check_request_name(value: str) -> str:
+    """``value`` if it may name a request (a file name's first part), else ValueError."""
+    if not isinstance(value, str) or not _REQUEST_NAME.match(value):
+        raise ValueError(
+            f"request name {value!r}: use 1-32 letters, digits, '_' and '-', starting with a "
+            "letter or digit (no '.': it names files)"
+        )
+    return value
+
+
 @dataclass(frozen=True, order=True)
 class Measurement:
-    """One cell of a run: a mode × stack × method, in one repetition; one CSV and its meta file.
+    """One cell of a run: a mode × stack × request, in one repetition; one CSV and its meta file.
 
     In the sweep mode each step of the ladder is a cell of its own (step 1, 2, ...;
     a sweep cell named without a step is its step 1, which stands for the whole sweep
@@ -142,7 +136,7 @@ class Measurement:
 
     mode: str
     stack: str
-    method: str
+    request: str
     repetition: int = 1
     step: int = 0
     host: str | None = None  # one client host's share of a cell measured by several
@@ -150,9 +144,8 @@ class Measurement:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {', '.join(METHODS)}, not {self.method!r}")
         check_name("stack", self.stack)
+        check_request_name(self.request)
         if self.repetition < 1:
             raise ValueError(f"repetition must be 1 or more, not {self.repetition}")
         if self.mode == SWEEP_MODE and self.step == 0:
@@ -172,7 +165,7 @@ class Measurement:
     @property
     def name(self) -> str:
         """GET for repetition 1, GET.rep<k> after it; a sweep step's adds .step<n>."""
-        name = self.method if self.repetition == 1 else f"{self.method}.rep{self.repetition}"
+        name = self.request if self.repetition == 1 else f"{self.request}.rep{self.repetition}"
         return f"{name}.step{self.step}" if self.step else name
 
     @property
@@ -206,22 +199,22 @@ class Measurement:
         rep = f" rep {self.repetition}" if self.repetition > 1 else ""
         step = f" step {self.step}" if self.step else ""
         on = f" on {self.host}" if self.host else ""
-        return f"{self.stack} {self.mode} {self.method}{rep}{step}{on}"
+        return f"{self.stack} {self.mode} {self.request}{rep}{step}{on}"
 
     @classmethod
     def from_csv_path(cls, relative: PurePath) -> Measurement:
-        """The cell a CSV path names (<mode>/<stack>/<METHOD>[.rep<k>][.step<n>].csv), else
-        ValueError."""
+        """The cell a CSV path names (<mode>/<stack>/<REQUEST>[.rep<k>][.step<n>].csv), else
+        ValueError: the one grammar of a run's file names."""
         parts = relative.parts[-3:]
         match = _CSV_NAME.match(parts[-1]) if len(parts) == 3 else None
         if match is None:
             raise ValueError(
-                f"{relative.as_posix()}: not <mode>/<stack>/<METHOD>.csv or <METHOD>.rep<k>.csv"
+                f"{relative.as_posix()}: not <mode>/<stack>/<REQUEST>.csv or <REQUEST>.rep<k>.csv"
             )
         return cls(
             parts[0],
             parts[1],
-            match["method"],
+            match["request"],
             int(match["repetition"] or 1),
             int(match["step"] or 0),
         )
@@ -240,15 +233,6 @@ def step_csv_path(csv_path: PurePath, step: int) -> PurePath:
 def samples_path_for(csv_path: PurePath) -> PurePath:
     """X/GET.csv -> X/GET.server.json."""
     return csv_path.with_suffix(".server.json")
-
-
-def client_flags(settings: Mapping[str, Any], mode: str) -> tuple[str, ...]:
-    """The run's bench_client settings as its command-line flags, for one mode."""
-    flags: list[str] = []
-    for key, modes in CLIENT_FLAG_MODES.items():
-        if mode in modes and settings.get(key) is not None:
-            flags += [f"--{key.replace('_', '-')}", str(settings[key])]
-    return tuple(flags)
 
 
 def sha256_bytes(data: bytes) -> str:

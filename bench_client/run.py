@@ -67,10 +67,10 @@ def run(config: RunConfig, overhead: dict[str, Any] | None = None) -> ExitCode:
             except RequestFailed as exc:  # the host name did not resolve
                 for runner in runners:
                     runner.close()
-                return _first_request_failed(f"{target.method} {target.target.url}: {exc}")
+                return _first_request_failed(f"{target.label}: {exc}")
         progress = tqdm(
             total=config.iterations * len(stacks),
-            desc=f"{config.mode} {config.method}",
+            desc=f"{config.mode} {config.request.name}",
             unit="req",
             file=sys.stderr,
             disable=config.quiet or not sys.stderr.isatty(),
@@ -208,7 +208,7 @@ def _report(config: RunConfig, document: dict[str, Any]) -> None:
     mean = document["mean_s"]
     errors = ", ".join(f"{reason} x{count}" for reason, count in document["errors"].items())
     print(
-        f"{config.mode} {config.method} {config.target.url}: {document['successes']} ok, "
+        f"{config.mode} {config.label}: {document['successes']} ok, "
         f"{document['failures']} failed{f' ({errors})' if errors else ''}"
         f"{f', mean {mean * 1e3:.3f} ms' if mean is not None else ''} -> {config.out}"
     )

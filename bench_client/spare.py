@@ -11,9 +11,9 @@ the measurement does not wait for Python's start and imports. It then runs as
 from __future__ import annotations
 
 import json
-import signal
 import sys
 
+from bench_client.interrupts import raise_on_interrupt
 from bench_client.results_format import ExitCode
 
 INTERRUPTED_EARLY = "bench_client: interrupted before measuring began; nothing written"
@@ -22,15 +22,6 @@ INTERRUPTED_EARLY = "bench_client: interrupted before measuring began; nothing w
 def prepare() -> None:
     """Import what a measurement needs: both engines too, whichever the mode."""
     from bench_client import cli, engine_async, engine_requests  # noqa: F401
-
-
-def interruptible() -> None:
-    """Let the guard's interrupt raise KeyboardInterrupt, so that bench_client writes what it
-    measured: Ctrl-C even where this process was started with SIGINT ignored (a background
-    job), and on Windows CTRL_BREAK_EVENT (the only event a process group can be sent)."""
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    if sys.platform == "win32":
-        signal.signal(signal.SIGBREAK, signal.default_int_handler)  # type: ignore[attr-defined]
 
 
 def measure(args: list[str]) -> int:
@@ -50,7 +41,7 @@ def measure(args: list[str]) -> int:
 
 
 def main() -> int:
-    interruptible()
+    raise_on_interrupt()
     try:
         prepare()
         line = sys.stdin.readline()

@@ -30,6 +30,7 @@ from typing import Any
 
 from bench_client import run as one_run
 from bench_client.config import RunConfig, Sweep
+from bench_client.documents import StopReason, read_meta
 from bench_client.results_format import (
     CSV_HEADER,
     SWEEP_SCHEMA,
@@ -38,16 +39,7 @@ from bench_client.results_format import (
     step_csv_path,
     write_atomic,
 )
-
-# The reasons a sweep stops, in the order the rule checks them.
-CLIENT_LIMITED = "client-limited"
-FAILURES = "failures"
-SHORTFALL = "shortfall"
-LATENCY = "latency"
-LADDER_END = "ladder-end"  # every step was within the rule
-NO_ANSWER = "first-request-failed"  # a step's first request got no right answer
-INTERRUPTED = "interrupted"
-WITHIN = "within"  # a step's verdict when it is within the rule
+from bench_client.settings import SETTINGS
 
 
 @dataclass(frozen=True)
@@ -66,17 +58,17 @@ class Step:
     @classmethod
     def read(cls, number: int, offered_rps: float, csv_path: Path) -> Step:
         """The step as bench_client wrote it: its CSV's times and its meta file's verdicts."""
-        meta = json.loads(Path(meta_path_for(csv_path)).read_text(encoding="utf-8"))
+        meta = read_meta(Path(meta_path_for(csv_path)))
         times = sorted(_times(csv_path))
         return cls(
             number=number,
             offered_rps=offered_rps,
-            requests=meta["requests"],
-            failures=meta["failures"],
-            throughput_rps=meta["throughput_rps"],
+            requests=meta.requests,
+            failures=meta.failures,
+            throughput_rps=meta.throughput_rps,
             p50_s=_percentile(times, 0.50),
             p99_s=_percentile(times, 0.99),
-            client_reasons=tuple(meta["client_limits"]["reasons"]),
+            client_reasons=meta.client_reasons,
         )
 
 
@@ -95,27 +87,27 @@ def _percentile(ordered: list[float], share: float) -> float | None:
     return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
 
 
-def judge(rule: Sweep, first: Step, step: Step) -> tuple[str, str]:
-    """(verdict, why): WITHIN, or the reason the sweep stops at `step`, in words."""
+def judge(rule: Sweep, first: Step, step: Step) -> tuple[StopReason, str]:
+    """(verdict, why): StopReason.WITHIN, or the reason the sweep stops at `step`, in words."""
     if step.client_reasons:
-        return CLIENT_LIMITED, "; ".join(step.client_reasons)
+        return StopReason.CLIENT_LIMITED, "; ".join(step.client_reasons)
     share = step.failures / step.requests if step.requests else 1.0
     if share > rule.max_failures:
-        return FAILURES, f"{share:.1%} of requests failed (over {rule.max_failures:.1%})"
+        return StopReason.FAILURES, f"{share:.1%} of requests failed (over {rule.max_failures:.1%})"
     achieved = step.throughput_rps or 0.0
     if achieved < (1 - rule.shortfall) * step.offered_rps:
-        return SHORTFALL, (
+        return StopReason.SHORTFALL, (
             f"{achieved:.0f} responses/s of {step.offered_rps:.0f}/s offered "
             f"(more than {rule.shortfall:.0%} short)"
         )
     if step.p99_s is not None and first.p99_s is not None:
         limit = rule.latency_factor * first.p99_s
         if step.p99_s > limit:
-            return LATENCY, (
+            return StopReason.LATENCY, (
                 f"p99 {step.p99_s * 1e3:.2f} ms over {rule.latency_factor:g} x step 1's "
                 f"{first.p99_s * 1e3:.2f} ms"
             )
-    return WITHIN, ""
+    return StopReason.WITHIN, ""
 
 
 @dataclass
@@ -123,13 +115,13 @@ class Outcome:
     """How a sweep ended: the steps measured, why it stopped, the highest rate sustained."""
 
     steps: list[Step]
-    reason: str  # one of the stop reasons above
+    reason: StopReason
     detail: str
 
     @property
     def sustained(self) -> Step | None:
         """The last step within the rule: every step but a stopping one (None if step 1 was)."""
-        if self.reason in (LADDER_END, INTERRUPTED, NO_ANSWER):
+        if self.reason in (StopReason.LADDER_END, StopReason.INTERRUPTED, StopReason.NO_ANSWER):
             return self.steps[-1] if self.steps else None
         return self.steps[-2] if len(self.steps) >= 2 else None
 
@@ -144,7 +136,7 @@ def run(config: RunConfig) -> ExitCode:
     assert rule is not None
     steps: list[Step] = []
     overhead: dict[str, Any] | None = None  # measured once, at step 1's rate
-    reason, detail = LADDER_END, f"all {rule.steps} steps were within the rule"
+    reason, detail = StopReason.LADDER_END, f"all {rule.steps} steps were within the rule"
     for number in range(1, rule.steps + 1):
         out = step_csv_path(config.out, number)
         step_config = replace(
@@ -157,7 +149,10 @@ def run(config: RunConfig) -> ExitCode:
         )
         code = one_run.run(step_config, overhead=overhead)
         if code is ExitCode.FIRST_REQUEST_FAILED and steps:
-            reason, detail = NO_ANSWER, f"step {number}'s first request got no right answer"
+            reason, detail = (
+                StopReason.NO_ANSWER,
+                f"step {number}'s first request got no right answer",
+            )
             break
         if code not in (ExitCode.DONE, ExitCode.INTERRUPTED):
             return code  # nothing of this step was written: step 1 unanswered, or unwritable
@@ -165,11 +160,11 @@ def run(config: RunConfig) -> ExitCode:
         steps.append(step)
         overhead = overhead or _overhead_of(Path(out))
         if code is ExitCode.INTERRUPTED:
-            reason, detail = INTERRUPTED, f"interrupted in step {number}"
+            reason, detail = StopReason.INTERRUPTED, f"interrupted in step {number}"
             mark_step(rule, step, steps[0], Path(out), stop=(reason, detail))
             return code
         verdict, why = judge(rule, steps[0], step)
-        if verdict != WITHIN:
+        if verdict != StopReason.WITHIN:
             reason, detail = verdict, why
             break
         if number < rule.steps:
@@ -187,7 +182,7 @@ def _overhead_of(csv_path: Path) -> dict[str, Any] | None:
 
 
 def mark_step(
-    rule: Sweep, step: Step, first: Step, csv_path: Path, stop: tuple[str, str] | None
+    rule: Sweep, step: Step, first: Step, csv_path: Path, stop: tuple[StopReason, str] | None
 ) -> None:
     """Add the "sweep" block to the step's meta file (rewritten atomically; the CSV stays)."""
     path = Path(meta_path_for(csv_path))
@@ -214,11 +209,13 @@ def _report(outcome: Outcome) -> None:
     if sustained is None:
         _say(
             f"stopped at step 1 ({outcome.reason}: {outcome.detail}): no rate was sustained; "
-            "lower --sweep-start-rate"
+            f"lower {SETTINGS['sweep_start_rate'].flag}"
         )
         return
     bound = (
-        " at least (the client was the limit above it)" if outcome.reason == CLIENT_LIMITED else ""
+        " at least (the client was the limit above it)"
+        if outcome.reason == StopReason.CLIENT_LIMITED
+        else ""
     )
     p99 = f", p99 {sustained.p99_s * 1e3:.2f} ms" if sustained.p99_s is not None else ""
     _say(

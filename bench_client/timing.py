@@ -26,8 +26,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from bench_client import verify
 from bench_client.failures import RequestFailed
+from bench_client.request import VerificationError
 
 clock = time.perf_counter
 
@@ -44,15 +44,9 @@ class Sample(NamedTuple):  # a tuple: made once per request, cheaply
     error: str
 
 
-@dataclass(frozen=True)
-class Check:
-    """How to judge a response: the method and the payload a POST must echo."""
-
-    method: str
-    payload: Any
-
-    def __call__(self, status: int, body: bytes) -> None:
-        verify.check(self.method, status, body, self.payload)
+# How to judge a response (status, body): raise VerificationError unless it is correct;
+# usually the request's own check (bench_client.request).
+Check = Callable[[int, bytes], None]
 
 
 def measure(iteration: int, worker: int, send: Send, check: Check) -> Sample:
@@ -71,7 +65,7 @@ def finish(
     """Turn a complete response into a sample: a time if it is correct, a failure if not."""
     try:
         check(status, body)
-    except verify.VerificationError as exc:
+    except VerificationError as exc:
         return Sample(iteration, worker, start, end, None, status, str(exc))
     return Sample(iteration, worker, start, end, end - start, status, "")
 

@@ -7,10 +7,9 @@ import os
 import sys
 import time
 
-from bench_client.results_format import ExitCode
 from lab import api
 from lab.config import DEFAULT_NAME, validate_clients, validate_name
-from lab.errors import LabError
+from lab.errors import ExitCode, LabError
 from lab.image import Image
 from lab.system import require_root
 
@@ -35,9 +34,9 @@ def _clients(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m lab",
+        prog=prog,
         description="The embedded two-host lab: a systemd-booted server container and a "
         "client container on this machine, reachable over SSH, with an Ansible inventory "
         "in inventory/<name>.yml. Needs root; `up --owner` hands the lab to a user.",
@@ -112,14 +111,14 @@ def _status(name: str) -> int:
     return ExitCode.DONE if problem is None else ExitCode.FAILED
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m lab") -> int:
     argv = sys.argv[1:] if argv is None else argv
     # Everything after "--" is the remote command of `ssh`, options and all.
     remote: list[str] = []
     if "--" in argv:
         split = argv.index("--")
         argv, remote = argv[:split], argv[split + 1 :]
-    parser = _parser()
+    parser = _parser(prog)
     args = parser.parse_args(argv)
     if remote and args.command != "ssh":
         parser.error("only `ssh` takes a command after --")

@@ -12,10 +12,10 @@ import os
 import pwd
 import shutil
 from dataclasses import dataclass
-from pathlib import Path
 
 from lab.config import ACCESS_ROOT, LabConfig
 from lab.errors import LabError
+from lab.system import write_atomic
 
 
 @dataclass(frozen=True)
@@ -60,13 +60,10 @@ def hand_over(config: LabConfig, owner: Owner) -> None:
     ACCESS_ROOT.chmod(0o755)  # whatever root's umask: every owner enters it to reach their own
     withdraw(config)
     config.access_dir.mkdir(mode=0o700)
-    directory = os.open(config.access_dir, os.O_DIRECTORY | os.O_NOFOLLOW)
-    try:
-        for original in originals:
-            _write_copy(directory, original, owner)
-        os.fchown(directory, owner.uid, owner.gid)
-    finally:
-        os.close(directory)
+    for original in originals:
+        copy = config.access_dir / original.name
+        write_atomic(copy, original.read_text(), 0o600, (owner.uid, owner.gid))
+    os.chown(config.access_dir, owner.uid, owner.gid, follow_symlinks=False)
 
 
 def withdraw(config: LabConfig) -> None:
@@ -81,10 +78,3 @@ def owner_name(config: LabConfig) -> str | None:
         return pwd.getpwuid(config.access_dir.lstat().st_uid).pw_name
     except (FileNotFoundError, KeyError):
         return None
-
-
-def _write_copy(directory: int, original: Path, owner: Owner) -> None:
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-    with os.fdopen(os.open(original.name, flags, 0o600, dir_fd=directory), "wb") as copy:
-        os.fchown(copy.fileno(), owner.uid, owner.gid)
-        copy.write(original.read_bytes())

@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from lab import access, containers, image, inventory, network, ssh, system, userns
 from lab.config import (
@@ -136,7 +137,7 @@ def _up(
     progress: Progress,
     started: float,
 ) -> Lab:
-    config = _known_config(name)
+    config = _known_config(name, progress)
     if config is not None:
         if requested and requested != config.subnet:
             raise LabError(
@@ -190,7 +191,7 @@ def down(name: str = DEFAULT_NAME, progress: Progress = _quiet) -> bool:
     system.require_root()
     validate_name(name)
     with _exclusive(name, progress):
-        config = _known_config(name)
+        config = _known_config(name, progress)
         if config is None:
             progress(f"lab {name!r} is not running")
             return False
@@ -216,14 +217,18 @@ def health_problem(name: str = DEFAULT_NAME) -> str | None:
 @contextlib.contextmanager
 def _exclusive(name: str, progress: Progress) -> Iterator[None]:
     """One up or down of a lab at a time (a developer's shell and a test run may race)."""
-    STATE_ROOT.mkdir(parents=True, exist_ok=True)
-    with (STATE_ROOT / f".{name}.lock").open("w") as lock:
+    with _lock_file(f".{name}.lock") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             progress(f"another up or down of lab {name!r} is running; waiting for it")
             fcntl.flock(lock, fcntl.LOCK_EX)
         yield
+
+
+def _lock_file(name: str) -> IO[str]:
+    STATE_ROOT.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return (STATE_ROOT / name).open("w")
 
 
 # -- state -----------------------------------------------------------------------------
@@ -245,8 +250,9 @@ def _write_state(config: LabConfig, lab_image: image.Image, cpus: dict[str, list
     system.write_atomic(config.state_file, json.dumps(state, indent=2) + "\n")
 
 
-def _known_config(name: str) -> LabConfig | None:
+def _known_config(name: str, progress: Progress = _quiet) -> LabConfig | None:
     """The config of a lab of this name that runs or left something behind, else None."""
+    _adopt_old_state(name, progress)
     # Paths, bridge and cgroup names do not depend on the subnet, which is not known yet;
     # without a state file, every client whose state directory exists may have run.
     probe = LabConfig(name, default_subnets(name)[0], _clients_on_disk(name))
@@ -266,6 +272,27 @@ def _known_config(name: str) -> LabConfig | None:
     return probe
 
 
+def _adopt_old_state(name: str, progress: Progress) -> None:
+    """Move the state of a lab that older code booted from <checkout>/.lab/NAME to STATE_ROOT.
+
+    The containers' command lines say where it is. State that cannot be trusted stays where
+    it is: the lab then counts as stale, and the next `up` boots it anew.
+    """
+    config = LabConfig(name, default_subnets(name)[0])
+    for old in containers.booted_state_dirs(config) - {config.state_dir}:
+        # A lock of its own, not _exclusive's: status and ssh, which take none, move it too.
+        with _lock_file(f".{name}.move.lock") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not old.exists():  # a command running alongside moved it
+                continue
+            try:
+                system.move_tree(old, config.state_dir)
+            except LabError as exc:
+                progress(f"left the state of lab {name!r} in {old}: {exc}")
+            else:
+                progress(f"moved the state of lab {name!r} from {old} to {config.state_dir}")
+
+
 def _clients_on_disk(name: str) -> int:
     """The most clients a lab of this name had: its client<N> state directories."""
     state_dir = STATE_ROOT / name
@@ -281,7 +308,7 @@ def _health_problem(config: LabConfig) -> str | None:
     if not network.firewall_installed(config):
         return f"firewall table of {config.bridge} is missing"
     for host in config.hosts:
-        if containers.running_process(host) is None:
+        if containers.running_pid(host) is None:
             return f"{host.role} container is not running"
         if not ssh.answers_ssh(config, host):
             return f"{host.role} does not answer SSH"
@@ -292,12 +319,11 @@ def _lab(config: LabConfig) -> Lab:
     state = _state(config)
 
     def host(host_config: HostConfig) -> Host:
-        proc = containers.running_process(host_config)
         return Host(
             role=host_config.role,
             hostname=host_config.hostname,
             address=str(host_config.address),
-            pid=proc.pid if proc else None,
+            pid=containers.running_pid(host_config),
             cpus=state["cpus"][host_config.role],
             ssh_command=ssh.ssh_command(config, host_config),
         )

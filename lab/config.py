@@ -13,9 +13,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from lab.snapshot import INVENTORY_VARIABLE, LIB_DIR
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-STATE_ROOT = REPO_ROOT / ".lab"
-INVENTORY_DIR = REPO_ROOT / "inventory"
+# Root's own files (keys, seeds, PID files, locks): never in a checkout, which its owner can
+# change. Older versions kept them in <checkout>/.lab/; lab.api moves a running lab's.
+STATE_ROOT = LIB_DIR / "labs"
+# The checkout's inventory/; lab/snapshot.py tells the copy of the code that root runs.
+INVENTORY_DIR = Path(os.environ.get(INVENTORY_VARIABLE) or REPO_ROOT / "inventory")
 IMAGE_ROOT = Path(os.environ.get("HTTPLAB_IMAGE_DIR", "/var/cache/httplab/images"))
 # The copies of a lab's key and known_hosts that its owner's Ansible and Fabric read. In /run
 # (root's, not the checkout's): no other user can put a link or a directory in their place.

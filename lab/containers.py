@@ -17,14 +17,15 @@ import time
 import uuid
 from pathlib import Path
 
-import psutil
-
+from lab import procs
 from lab.config import HostConfig, LabConfig
 from lab.errors import LabError
 from lab.system import write_atomic
 from lab.userns import HostRoot
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+# Where a host finds its seed (lab.image's httplab-seed unit reads it).
+SEED_MOUNT = "/etc/httplab"
 # A clean halt takes about 2 s.
 STOP_TIMEOUT = 30.0
 
@@ -133,7 +134,7 @@ def launch(
         "--register=no",
         "--keep-unit",
         f"--network-bridge={config.bridge}",
-        f"--bind-ro={host.seed_dir}:/etc/httplab",
+        f"--bind-ro={host.seed_dir}:{SEED_MOUNT}",
         f"--cpu-affinity={','.join(map(str, cpus))}",
         "--console=read-only",
         "--link-journal=no",
@@ -163,16 +164,14 @@ def _hand_over_seed(host: HostConfig, root: HostRoot) -> None:
         os.chown(path, root.uid_base, root.uid_base)
 
 
-def running_process(host: HostConfig) -> psutil.Process | None:
-    """The host's systemd-nspawn if its PID file names one that still runs."""
+def running_pid(host: HostConfig) -> int | None:
+    """The PID of the host's systemd-nspawn if its PID file names one that still runs."""
     try:
         pid = int(host.pid_file.read_text())
-        proc = psutil.Process(pid)
-        alive = proc.status() != psutil.STATUS_ZOMBIE
-        if alive and f"--machine={host.machine}" in proc.cmdline():
-            return proc
-    except (FileNotFoundError, ValueError, psutil.NoSuchProcess):
-        pass
+    except (FileNotFoundError, ValueError):
+        return None
+    if procs.running(pid) and f"--machine={host.machine}" in procs.cmdline(pid):
+        return pid
     return None
 
 
@@ -185,13 +184,9 @@ def log_tail(host: HostConfig, lines: int = 15) -> str:
 
 def stop(hosts: tuple[HostConfig, ...]) -> None:
     """Shut the hosts down cleanly: on SIGTERM systemd-nspawn halts its container."""
-    procs = [p for p in map(running_process, hosts) if p is not None]
-    for proc in procs:
-        proc.terminate()
-    _, alive = psutil.wait_procs(procs, timeout=STOP_TIMEOUT)
-    for proc in alive:
-        proc.kill()
-    psutil.wait_procs(alive, timeout=10)
+    pids = [pid for pid in map(running_pid, hosts) if pid is not None]
+    left = procs.signal_and_wait(pids, signal.SIGTERM, STOP_TIMEOUT)
+    procs.signal_and_wait(left, signal.SIGKILL, 10)
     for host in hosts:
         host.pid_file.unlink(missing_ok=True)
 
@@ -201,9 +196,26 @@ def lab_processes(config: LabConfig) -> list[int]:
     pids: set[int] = set()
     for root in cgroup_dirs(config):
         if root.is_dir():
-            for procs in root.rglob("cgroup.procs"):
-                pids.update(int(pid) for pid in procs.read_text().split())
+            for listing in root.rglob("cgroup.procs"):
+                pids.update(int(pid) for pid in listing.read_text().split())
     return sorted(pids)
+
+
+def booted_state_dirs(config: LabConfig) -> set[Path]:
+    """The state directories the lab's running containers were booted with (their seeds').
+
+    Only root's systemd-nspawn counts: a process in a container runs as a UID of the
+    container's range and may claim any command line.
+    """
+    suffix = f":{SEED_MOUNT}"
+    seeds = {
+        arg.removeprefix("--bind-ro=").removesuffix(suffix)
+        for pid in lab_processes(config)
+        if procs.uid(pid) == 0
+        for arg in procs.cmdline(pid)
+        if arg.startswith("--bind-ro=") and arg.endswith(suffix)
+    }
+    return {Path(seed).parent.parent for seed in seeds}
 
 
 def remove_cgroups(config: LabConfig) -> None:

@@ -17,8 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
-
+from lab import procs
 from lab.config import IMAGE_ROOT, LAB_USER
 from lab.errors import LabError
 from lab.system import Progress, require_free_space, run, write_atomic
@@ -212,8 +211,8 @@ def prune_images(root: Path, keep: Path) -> list[Path]:
     """
     booted = [
         Path(arg.removeprefix("--directory="))
-        for proc in psutil.process_iter(["cmdline"])
-        for arg in proc.info["cmdline"] or ()
+        for pid in procs.pids()
+        for arg in procs.cmdline(pid)
         if arg.startswith("--directory=")
     ]
     in_use = {_digest(p.relative_to(root).parts[0]) for p in booted if p.is_relative_to(root)}

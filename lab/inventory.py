@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
-import yaml
+import json
 
 from lab.access import Owner
 from lab.config import LAB_USER, LabConfig
-from lab.system import write_atomic
-
-
-class _IndentedDumper(yaml.SafeDumper):
-    """Indent list items under their key, as yamllint (and so ansible-lint) expects."""
-
-    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
-        super().increase_indent(flow, False)
-
+from lab.system import holds, write_atomic
 
 HEADER = "# Written by `python -m lab up --name {name}`; rewritten on every up. Do not edit.\n"
 CGROUP_NOTE = "cgroup v1 controllers read-only in the container: MemoryMax=/CPUQuota= not enforced"
@@ -90,18 +80,35 @@ def render(config: LabConfig, cpus: dict[str, list[int]]) -> str:
             },
         }
     }
-    body = yaml.dump(
-        inventory, Dumper=_IndentedDumper, sort_keys=False, default_flow_style=False, width=1000
-    )
-    return HEADER.format(name=config.name) + body
+    return HEADER.format(name=config.name) + "".join(f"{line}\n" for line in _yaml(inventory))
+
+
+def _yaml(node: dict | list, depth: int = 0) -> list[str]:
+    """Block-style YAML lines, list items indented under their key as yamllint expects.
+
+    Keys are names (variables, host names) and stay plain; every value is a JSON scalar,
+    which YAML reads as it is (a string double-quoted, true, false, a number).
+    """
+    indent = "  " * depth
+    if isinstance(node, list):
+        return [f"{indent}- {json.dumps(item)}" for item in node]
+    lines = []
+    for key, value in node.items():
+        if isinstance(value, dict | list):
+            lines += [f"{indent}{key}:", *_yaml(value, depth + 1)]
+        else:
+            lines.append(f"{indent}{key}: {json.dumps(value)}")
+    return lines
 
 
 def write(config: LabConfig, cpus: dict[str, list[int]], owner: Owner) -> bool:
-    """Write the inventory, owned by the lab's owner; return False when it had this content."""
+    """Write the inventory, owned by the lab's owner; return False when it was so already.
+
+    Its directory is the owner's checkout: nothing there is followed (see write_atomic).
+    """
     text = render(config, cpus)
-    path = config.inventory_path
-    changed = not (path.is_file() and path.read_text() == text)
-    if changed:
-        write_atomic(path, text)
-    os.chown(path, owner.uid, owner.gid, follow_symlinks=False)
-    return changed
+    ids = (owner.uid, owner.gid)
+    if holds(config.inventory_path, text, ids):
+        return False
+    write_atomic(config.inventory_path, text, owner=ids)
+    return True

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import re
+import signal
 import subprocess
 from pathlib import Path
 
-import psutil
-
+from lab import procs
 from lab.config import LAB_USER, HostConfig, LabConfig
 from lab.system import run, write_atomic
+
+_SS_USER = re.compile(r'\("([^"]*)",pid=(\d+),')
 
 
 def ensure_keypair(path: Path, comment: str) -> None:
@@ -76,27 +79,19 @@ def close_ssh_clients(subnet: ipaddress.IPv4Network) -> list[int]:
     A master left over from a previous lab would serve the next lab at the same address
     with a dead connection, so Ansible's masters must go before the hosts do.
     """
-    clients = []
-    for conn in psutil.net_connections(kind="tcp4"):
-        if not conn.raddr or conn.pid is None:
-            continue
-        if ipaddress.IPv4Address(conn.raddr.ip) not in subnet:
-            continue
-        try:
-            proc = psutil.Process(conn.pid)
-            if proc.name() == "ssh":
-                _close(proc)
-                clients.append(proc)
-        except psutil.NoSuchProcess:
-            continue
-    psutil.wait_procs(clients, timeout=5)
-    return [proc.pid for proc in clients]
+    # ss (iproute2) names each connection's processes: users:(("ssh",pid=123,fd=3)).
+    connections = run(["ss", "-H", "-t", "-n", "-p", "dst", str(subnet)]).stdout
+    clients = sorted({int(pid) for name, pid in _SS_USER.findall(connections) if name == "ssh"})
+    for pid in clients:
+        _ask_master_to_exit(pid)
+    procs.signal_and_wait(clients, signal.SIGTERM, 5)  # what is left: any other ssh client
+    return clients
 
 
-def _close(proc: psutil.Process) -> None:
+def _ask_master_to_exit(pid: int) -> None:
     # A backgrounded master renames itself "ssh: /root/.ansible/cp/abc123 [mux]"; asking
-    # it to exit also removes its socket. Anything else just gets SIGTERM.
-    title = " ".join(proc.cmdline())
+    # it to exit also removes its socket.
+    title = " ".join(procs.cmdline(pid))
     if title.startswith("ssh: ") and title.endswith(" [mux]"):
         control_path = title[len("ssh: ") : -len(" [mux]")]
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -105,5 +100,3 @@ def _close(proc: psutil.Process) -> None:
                 capture_output=True,
                 timeout=10,
             )
-    if proc.is_running():
-        proc.terminate()

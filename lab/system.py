@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
+import stat
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -102,10 +104,107 @@ def require_free_space(path: Path, needed_mib: int, what: str) -> None:
         )
 
 
-def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
-    """Write a file via a temporary file and rename, so readers never see half of it."""
+def write_atomic(
+    path: Path, text: str, mode: int = 0o644, owner: tuple[int, int] | None = None
+) -> None:
+    """Replace path with a file holding text (given to owner, a UID and GID, if set).
+
+    Readers see the old file or the new one, never half of one. Nothing at or beside path is
+    followed, so a link planted in a directory another user can write (their inventory/) sends
+    no write elsewhere: the directory is opened without following a link, the temporary file
+    is new (O_EXCL, a random name) in it, and the rename replaces a link at path, not its target.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.chmod(mode)
-    tmp.replace(path)
+    directory = _open_directory(path.parent)
+    tmp = f".{path.name}.{secrets.token_hex(8)}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+    try:
+        file = os.fdopen(os.open(tmp, flags, 0o600, dir_fd=directory), "wb")
+        try:
+            with file:
+                if owner is not None:
+                    os.fchown(file.fileno(), *owner)
+                os.fchmod(file.fileno(), mode)  # whatever the umask
+                file.write(text.encode())
+            os.rename(tmp, path.name, src_dir_fd=directory, dst_dir_fd=directory)
+        except BaseException:
+            os.unlink(tmp, dir_fd=directory)
+            raise
+    finally:
+        os.close(directory)
+
+
+def holds(path: Path, text: str, owner: tuple[int, int]) -> bool:
+    """True if path is a regular file of owner's (UID, GID) holding text; no link is followed."""
+    try:
+        directory = _open_directory(path.parent)
+    except LabError:
+        return False
+    try:
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK  # no waiting on a planted FIFO
+        file = os.fdopen(os.open(path.name, flags, dir_fd=directory), "rb")
+    except OSError:
+        return False
+    finally:
+        os.close(directory)
+    with file:
+        info = os.fstat(file.fileno())
+        expected = text.encode()
+        return (
+            stat.S_ISREG(info.st_mode)
+            and (info.st_uid, info.st_gid) == owner
+            and file.read(len(expected) + 1) == expected
+        )
+
+
+def move_tree(source: Path, target: Path) -> None:
+    """Move a directory tree of root's to target (replaced), keeping its directories and files.
+
+    For state that older code kept in a directory of root's inside a checkout, whose owner
+    may rename it or plant a link in its place: source's directory is opened once, without
+    following a link, and must be root's alone, so that root made whatever is in it. Only
+    directories and regular files are copied, with their modes; a link or a special file is
+    left behind, never followed. Raises LabError, and moves nothing, when source is not root's.
+    """
+    parent = _open_directory(source.parent)
+    try:
+        info = os.fstat(parent)
+        if info.st_uid != os.geteuid() or info.st_mode & 0o022:
+            raise LabError(
+                f"{source.parent} is not root's alone (owner UID {info.st_uid}, "
+                f"mode {stat.S_IMODE(info.st_mode):o})"
+            )
+        partial = target.with_name(f".{target.name}.partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        tree = os.open(source.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent)
+        try:
+            for top, _, files, top_fd in os.fwalk(".", dir_fd=tree, follow_symlinks=False):
+                (partial / top).mkdir(mode=stat.S_IMODE(os.fstat(top_fd).st_mode))
+                for name in files:
+                    _copy_regular_file(name, top_fd, partial / top / name)
+        finally:
+            os.close(tree)
+        shutil.rmtree(target, ignore_errors=True)
+        partial.rename(target)
+        shutil.rmtree(source.name, dir_fd=parent)
+    finally:
+        os.close(parent)
+
+
+def _open_directory(path: Path) -> int:
+    try:
+        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError as exc:
+        raise LabError(
+            f"{path} is not a directory ({exc.strerror}); make it a directory, not a link"
+        ) from exc
+
+
+def _copy_regular_file(name: str, directory: int, target: Path) -> None:
+    info = os.stat(name, dir_fd=directory, follow_symlinks=False)
+    if not stat.S_ISREG(info.st_mode):
+        return
+    source = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=directory)
+    with os.fdopen(source, "rb") as file:
+        target.write_bytes(file.read())
+    target.chmod(stat.S_IMODE(info.st_mode))

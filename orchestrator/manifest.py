@@ -13,17 +13,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench_client.results_format import (
-    MANIFEST_SCHEMA,
-    MANIFEST_SCHEMAS_READ,
-    Measurement,
-    sha256_file,
-    write_atomic,
-)
+from bench_client.documents import Status, read_manifest
+from bench_client.results_format import MANIFEST_SCHEMA, Measurement, sha256_file, write_atomic
 
-COMPLETE = "complete"
-# Measured by several client hosts, one of which was lost: the others' files are kept.
-PARTIAL = "partial"
 # Where an entry keeps each file's sha256: "sha256" is the CSV's (the manifest's original name).
 # The server's samples are optional: an entry without them says why in "samples_problem".
 CHECKSUM_KEYS = {"csv": "sha256", "meta": "sha256_meta", "samples": "sha256_samples"}
@@ -62,17 +54,9 @@ class Manifest:
 
     @classmethod
     def load(cls, run_dir: Path) -> Manifest:
-        path = run_dir / "manifest.json"
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path}: not valid JSON ({error}); the run cannot resume") from error
-        if data.get("schema") not in MANIFEST_SCHEMAS_READ:
-            raise ValueError(
-                f"{path}: schema {data.get('schema')!r}, expected one of {MANIFEST_SCHEMAS_READ}"
-            )
-        data["schema"] = MANIFEST_SCHEMA  # an older manifest is a subset; the next save says so
-        return cls(run_dir, data)
+        """The run's manifest in the current schema (an older one is converted; the next
+        save writes it so); DocumentError (a ValueError) names what is wrong."""
+        return cls(run_dir, read_manifest(run_dir / "manifest.json"))
 
     @classmethod
     def create(
@@ -82,10 +66,13 @@ class Manifest:
         run_id: str,
         seed: int,
         git: str,
-        selection: dict[str, Any],
-        client_settings: dict[str, Any],
+        settings: dict[str, Any],
+        sources: dict[str, str],
+        requests: dict[str, Any],
         lab: dict[str, Any],
     ) -> Manifest:
+        """``settings``: every httplab_bench_* value by name (the seed's the one drawn),
+        ``sources``: where each came from; ``requests``: each measured request's declaration."""
         data = {
             "schema": MANIFEST_SCHEMA,
             "run_id": run_id,
@@ -96,8 +83,9 @@ class Manifest:
             "hosts": {},
             "lab": lab,
             "stacks": [],
-            "selection": selection,
-            "client_settings": client_settings,
+            "settings": settings,
+            "setting_sources": sources,
+            "requests": requests,
             "measurements": [],
             "tuning": {"enabled": False},
         }
@@ -117,7 +105,7 @@ class Manifest:
     def is_collected(self, measurement: Measurement) -> bool:
         """Complete, and both files still on disk with the checksums recorded."""
         entry = self.entry(measurement)
-        if entry is None or entry["status"] != COMPLETE:
+        if entry is None or entry["status"] != Status.COMPLETE:
             return False
         return not self.checksum_problems(entry)
 
@@ -140,7 +128,7 @@ class Manifest:
         self,
         measurement: Measurement,
         *,
-        status: str,
+        status: Status,
         message: str = "",
         sha256_csv: str | None = None,
         sha256_meta: str | None = None,
@@ -166,7 +154,7 @@ class Manifest:
             "meta": measurement.meta,
             CHECKSUM_KEYS["csv"]: sha256_csv,
             CHECKSUM_KEYS["meta"]: sha256_meta,
-            "status": status,
+            "status": Status(status).value,
             "message": message,
             "recorded": utc_now(),
             "client_ports": client_ports,

@@ -1,30 +1,29 @@
-"""Measure groups of cells from the client hosts and record each cell in the manifest.
+"""Measure the plan's groups from the client hosts and record each cell in the manifest.
 
-The playbook calls ``httplab measure --groups`` once per repetition of the plan, for its
-groups (one stack with only it running, or in the paired design one cell of every stack): one
-SSH session to the client, with bench_client's guard on it (orchestrator/remote/guard.py), and
-one to the server serve every group, so connecting, reading the inventory and starting Python
-are paid once per repetition, not once per cell or group. Each
-cell is still its own bench_client run with its own CSV and meta file, fetched with its sha256
-and recorded on its own: a resume skips exactly the collected cells, a failed cell is recorded
-as failed and the next one is measured, and an interruption (Ctrl-C) keeps what the
-interrupted cell measured.
+One SSH session to the client, with bench_client's guard on it
+(orchestrator/remote/guard.py), and one to the server serve every group, so connecting and
+starting Python are paid once per run, not once per cell or group. Each cell is still its
+own bench_client run with its own CSV and meta file, fetched with its sha256, checked
+(bench_client.documents) and recorded on its own: a resume skips exactly the collected
+cells, a failed cell is recorded as failed with its cause and the next one is measured, a
+document the client got wrong is refused for its cell alone, and an interruption (Ctrl-C)
+keeps what the interrupted cell measured.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from bench_client.results_format import Measurement, client_flags
+from bench_client.documents import DocumentError, Status, read_meta
+from bench_client.request import Request
+from bench_client.results_format import Measurement
 from orchestrator.manifest import Manifest
 from orchestrator.measure_hosts import run_on_hosts
+from orchestrator.plan import Cell, Group
 from orchestrator.remote import (
     ClientHost,
     Fetched,
@@ -36,53 +35,42 @@ from orchestrator.remote import (
 )
 from orchestrator.remote.guard import RemoteGuard
 from orchestrator.remote.measure import measure_together
-from orchestrator.server_noise import ServerWatch, add_to_meta, lab_hosts
-from orchestrator.stack_switch import StackSwitch, StackSwitchError, run_only, stack_switch
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One bench_client run: a mode × method × repetition of one stack, or of several stacks
-    measured together in one time window (the paired design, bench_client --paired)."""
-
-    mode: str
-    method: str
-    repetition: int
-    targets: tuple[tuple[str, str], ...]  # (stack, its base URL as the client sees it)
-
-    @property
-    def measurements(self) -> list[Measurement]:
-        return [
-            Measurement(self.mode, stack, self.method, self.repetition) for stack, _ in self.targets
-        ]
+from orchestrator.server_noise import ServerWatch, add_to_meta
+from orchestrator.stack_switch import StackSwitch, StackSwitchError, run_only
 
 
 @dataclass(frozen=True)
 class CellOutcome:
     cell: Cell
-    status: str  # the manifest's: complete, interrupted or failed
-    summary: str  # one line a person reads in the playbook's output
-    error: RemoteError | None = None
+    status: Status
+    summary: str  # one line a person reads
+    error: Exception | None = None
 
 
 @dataclass(frozen=True)
-class Group:
-    """Cells measured with only their stacks running: ``switch`` first makes it so (None: the
-    server is already switched, e.g. by the role)."""
+class Study:
+    """What measuring needs besides the plan: the run, each stack's URL as the client sees
+    it, the requests by name, the switch that runs only a group's stacks (None: the server
+    runs them already), and a wait for the client hosts to be ready (deployed)."""
 
-    cells: tuple[Cell, ...]
-    switch: StackSwitch | None = None
+    manifest: Manifest
+    urls: Mapping[str, str]
+    requests: Mapping[str, Request]
+    switch: Callable[[Group], StackSwitch | None] = lambda _: None
+    client_ready: Callable[[], Any] = lambda: None
+    sudo_password: str | None = None
 
 
 def measure_groups(
     clients: Sequence[ClientHost],
     server: ClientHost | None,
-    manifest: Manifest,
+    study: Study,
     groups: Sequence[Group],
+    on_cell: Callable[[CellOutcome], None] = lambda _: None,
 ) -> list[CellOutcome]:
     """Measure each group in turn, its cells from the client host in one SSH session (kept from
-    group to group); record each cell in ``manifest``. With several client hosts each cell
-    runs on every one at once (orchestrator.measure_hosts).
+    group to group); record each cell in the manifest and tell ``on_cell``. With several
+    client hosts each cell runs on every one at once (orchestrator.measure_hosts).
 
     A group whose switch fails has every cell recorded as failed with the cause, and the next
     group is measured. A cell that fails is recorded as failed and the next one is measured
@@ -91,22 +79,42 @@ def measure_groups(
     measured, then propagates.
     """
     outcomes: list[CellOutcome] = []
+
+    def done(outcome: CellOutcome) -> None:
+        outcomes.append(outcome)
+        on_cell(outcome)
+
+    ready = False
     with ServerWatch(server) as watch, _ClientSession(clients[0]) as client:
         for number, group in enumerate(groups):
-            if (not_running := _switch(watch, group, manifest)) is not None:
-                outcomes += not_running
+            try:
+                switch = study.switch(group)
+                if switch is not None:
+                    run_only(watch, switch, study.sudo_password)
+            except StackSwitchError as error:
+                for cell in group.cells:
+                    done(_failed(study.manifest, cell, error))
                 continue
+            if not ready:
+                try:
+                    study.client_ready()
+                except RemoteError as error:  # not deployed: nothing can be measured
+                    for unmeasured in [one for rest in groups[number:] for one in rest.cells]:
+                        done(_failed(study.manifest, unmeasured, error))
+                    return outcomes
+                ready = True
             for index, cell in enumerate(group.cells):
                 if len(clients) > 1:
-                    outcomes.append(_on_hosts(clients, watch, manifest, cell))
+                    done(_on_hosts(clients, watch, study, cell))
                     continue
                 try:
                     guard = client.connected()
                 except RemoteError as error:  # unreachable: nothing more can be measured
                     later = [one for rest in groups[number + 1 :] for one in rest.cells]
-                    unmeasured = [*group.cells[index:], *later]
-                    return outcomes + [_failed(manifest, one, error) for one in unmeasured]
-                outcomes.append(measure_cell(guard, watch, manifest, cell))
+                    for unmeasured in [*group.cells[index:], *later]:
+                        done(_failed(study.manifest, unmeasured, error))
+                    return outcomes
+                done(measure_cell(guard, watch, study, cell))
             watch.end_group()
     return outcomes
 
@@ -145,30 +153,19 @@ class _ClientSession:
 
 
 def _on_hosts(
-    clients: Sequence[ClientHost], watch: ServerWatch, manifest: Manifest, cell: Cell
+    clients: Sequence[ClientHost], watch: ServerWatch, study: Study, cell: Cell
 ) -> CellOutcome:
     """One cell from every client host at once; a cell a host did not deliver is partial."""
     try:
-        run_on_hosts(manifest, specs(manifest, cell), list(clients), watch)
-    except RemoteError as error:
-        return CellOutcome(cell, "failed", f"{cell.measurements[0].label}: {error}", error)
-    return _completed(manifest, cell)
+        run_on_hosts(study.manifest, specs(study, cell), list(clients), watch)
+    except DocumentError as error:  # a host's files, refused when merged: not recorded yet
+        return _failed(study.manifest, cell, error)
+    except RemoteError as error:  # recorded as failed or partial already
+        return CellOutcome(cell, Status.FAILED, f"{cell.label}: {error}", error)
+    return _completed(study.manifest, cell)
 
 
-def _switch(watch: ServerWatch, group: Group, manifest: Manifest) -> list[CellOutcome] | None:
-    """Run only the group's stacks; if that fails, every cell recorded failed (returned)."""
-    if group.switch is None:
-        return None
-    try:
-        run_only(watch, group.switch)
-    except StackSwitchError as error:
-        return [_failed(manifest, cell, error) for cell in group.cells]
-    return None
-
-
-def measure_cell(
-    guard: RemoteGuard, watch: ServerWatch, manifest: Manifest, cell: Cell
-) -> CellOutcome:
+def measure_cell(guard: RemoteGuard, watch: ServerWatch, study: Study, cell: Cell) -> CellOutcome:
     """Measure one cell, fetch its files with checksums, and record it in the manifest.
 
     The server's noise readings overlap the client's own steps on the other host: the one
@@ -177,10 +174,10 @@ def measure_cell(
     the one after each cell while the client's files are fetched (it starts when bench_client
     ends).
     """
-    stacks = [stack for stack, _ in cell.targets]
+    manifest = study.manifest
     # One thread for the server's readings, so that they run in order: start, then stop.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="server-watch") as server:
-        started = server.submit(watch.start, stacks)
+        started = server.submit(watch.start, list(cell.stacks))
         stopped: list[Future[dict[str, Any] | None]] = []
 
         def stop() -> None:
@@ -194,7 +191,7 @@ def measure_cell(
 
         try:
             fetched = measure_together(
-                guard, specs(manifest, cell), before_run=started.result, after_run=stop
+                guard, specs(study, cell), before_run=started.result, after_run=stop
             )
         except MeasurementInterrupted as error:
             # What was measured before the interruption is fetched and verified: keep it.
@@ -205,140 +202,87 @@ def measure_cell(
             raise
         except RemoteError as error:
             return _failed(manifest, cell, error, window)
-        _record(manifest, fetched, watch, window())
+        refused = _record(manifest, fetched, watch, window())
+    if refused is not None:
+        return CellOutcome(cell, Status.FAILED, f"{cell.label}: failed: {refused}", refused)
     return _completed(manifest, cell)
 
 
 def _completed(manifest: Manifest, cell: Cell) -> CellOutcome:
-    lines = [summary(manifest.run_dir / one.meta, one) for one in cell.measurements]
-    return CellOutcome(cell, "complete", "; ".join(lines))
+    lines = [summary(manifest, one) for one in cell.measurements]
+    return CellOutcome(cell, Status.COMPLETE, "; ".join(lines))
 
 
-def specs(manifest: Manifest, cell: Cell) -> list[MeasurementSpec]:
-    """The cell's bench_client runs, with the run's settings as the client's flags."""
-    settings = manifest.data["client_settings"]
-    flags = client_flags(settings, cell.mode)
-    if len(cell.targets) > 1:
-        flags += ("--block", str(settings["block"]), "--seed", str(_block_seed(manifest, cell)))
+def specs(study: Study, cell: Cell) -> list[MeasurementSpec]:
+    """The cell's bench_client runs with the run's settings."""
+    settings = study.manifest.data["settings"]
+    seed = _block_seed(study.manifest, cell) if len(cell.stacks) > 1 else None
     return [
-        MeasurementSpec(measurement, url=url, out_dir=manifest.run_dir, client_args=flags)
-        for measurement, (_, url) in zip(cell.measurements, cell.targets, strict=True)
+        MeasurementSpec(
+            measurement,
+            url=study.urls[measurement.stack],
+            out_dir=study.manifest.run_dir,
+            request=study.requests[cell.request],
+            settings=settings,
+            seed=seed,
+        )
+        for measurement in cell.measurements
     ]
 
 
 def _block_seed(manifest: Manifest, cell: Cell) -> int:
     """The order of the blocks: from the run's seed and the cell, so a rerun repeats it."""
-    key = f"{manifest.data['seed']} {cell.mode} {cell.method} {cell.repetition}"
+    key = f"{manifest.data['seed']} {cell.mode} {cell.request} {cell.repetition}"
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big")
 
 
 def _failed(
-    manifest: Manifest, cell: Cell, error: RemoteError, stop: Callable[[], Any] | None = None
+    manifest: Manifest, cell: Cell, error: Exception, stop: Callable[[], Any] | None = None
 ) -> CellOutcome:
     if stop is not None:  # the server's readings of this cell
         stop()
     for measurement in cell.measurements:
-        manifest.record(measurement, status="failed", message=str(error))
-    return CellOutcome(cell, "failed", f"{cell.measurements[0].label}: failed: {error}", error)
+        manifest.record(measurement, status=Status.FAILED, message=str(error))
+    return CellOutcome(cell, Status.FAILED, f"{cell.label}: failed: {error}", error)
 
 
 def _record(
     manifest: Manifest, fetched: list[Fetched], watch: ServerWatch, server: dict[str, Any] | None
-) -> None:
+) -> DocumentError | None:
     """Record fetched measurements, their meta files completed with the server's noise
-    (``server``: its window, from watch.stop)."""
+    (``server``: its window, from watch.stop). A meta file that is not one (the client got
+    it wrong, or lies) fails its cell, with the files kept for a look; it is returned."""
+    refused = None
     for one in fetched:
+        meta_path = manifest.run_dir / one.measurement.meta
+        try:
+            read_meta(meta_path)
+        except DocumentError as error:
+            manifest.record(
+                one.measurement, status=Status.FAILED, message=f"refused: {error}",
+                sha256_csv=one.sha256_csv, sha256_meta=one.sha256_meta,
+            )  # fmt: skip
+            refused = error
+            continue
         samples, samples_problem = watch.save_samples(
-            one.measurement.stack,
-            manifest.run_dir / one.measurement.samples,
-            manifest.run_dir / one.measurement.meta,
+            one.measurement.stack, manifest.run_dir / one.measurement.samples, meta_path
         )
         manifest.record(
             one.measurement,
             status=one.status,
             message=one.message,
             sha256_csv=one.sha256_csv,
-            sha256_meta=add_to_meta(manifest.run_dir / one.measurement.meta, server, watch.problem),
+            sha256_meta=add_to_meta(meta_path, server, watch.problem),
             client_ports=one.client_ports,
             sha256_samples=samples,
             samples_problem=samples_problem,
         )
+    return refused
 
 
-def summary(meta_path: Path, measurement: Measurement) -> str:
-    """One line a person reads in the playbook's output."""
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    mean = f"{meta['mean_s'] * 1000:.2f} ms mean" if meta.get("mean_s") else "no successes"
-    return f"{measurement.label}: {meta['successes']} ok, {meta['failures']} failed, {mean}" + (
-        f" (errors: {meta['errors']})" if meta.get("errors") else ""
-    )
-
-
-def run_measurement(args: argparse.Namespace) -> dict[str, Any]:
-    """`httplab measure`: one group (the cells of --cell, each of the --stack/--url targets;
-    several targets: the paired design) or the plan's groups (--groups); prints each cell's
-    CSVs and summary; exits non-zero if a cell failed."""
-    manifest = Manifest.load(args.run_dir)
-    if args.groups is not None:
-        groups = plan_groups(
-            args.groups, args.target_address, args.health_address, args.health_timeout
-        )
-    else:
-        groups = [flag_group(args)]
-    clients, server = lab_hosts(args.inventory, args.inventory_listing)
-    outcomes = measure_groups(clients, server, manifest, groups)
-    errors = [outcome.error for outcome in outcomes if outcome.error is not None]
-    if errors:
-        failed = RemoteError(
-            f"{len(errors)} of {len(outcomes)} cell(s) failed and are recorded as failed (or "
-            "partial) in the manifest (a resume measures them again): "
-            + "; ".join(map(str, errors))
-        )
-        failed.exit_code = errors[0].exit_code
-        raise failed
-    return {
-        "csv": [m.csv for outcome in outcomes for m in outcome.cell.measurements],
-        "summary": [outcome.summary for outcome in outcomes],
-    }
-
-
-def flag_group(args: argparse.Namespace) -> Group:
-    """The one group --stack, --url, --cell (and --health-url, --stop-stack) describe."""
-    if not (args.stack and args.url and args.cell):
-        raise ValueError("give --groups, or --stack, --url and --cell")
-    if len(args.stack) != len(args.url):
-        raise ValueError("give one --url for each --stack")
-    targets = tuple(zip(args.stack, args.url, strict=True))
-    switch = stack_switch(args.stack, args.stop_stack, args.health_url, args.health_timeout)
-    return Group(tuple(Cell(*cell, targets) for cell in args.cell), switch)
-
-
-def plan_groups(
-    groups: Sequence[dict[str, Any]],
-    target_address: str | None,
-    health_address: str | None,
-    health_timeout: float,
-) -> list[Group]:
-    """`httplab plan`'s groups (its by_stack items) to measure: each stack's URL on
-    ``target_address`` (the server as the client reaches it); with ``health_address`` (the
-    server as it reaches itself), each group first runs only its stacks."""
-    if not target_address:
-        raise ValueError("--groups needs --target-address (the server as the client reaches it)")
-    measured = []
-    for group in groups:
-        stacks = group["measurements"][0].get("paired") or [group]
-        targets = tuple((one["stack"], f"http://{target_address}:{one['port']}") for one in stacks)
-        cells = tuple(
-            Cell(item["mode"], item["method"], item["repetition"], targets)
-            for item in group["measurements"]
-        )
-        # Without --health-address there is nothing to wait for: no switch (the role switches).
-        health = (
-            [f"http://{health_address}:{one['port']}/health" for one in stacks]
-            if health_address
-            else []
-        )
-        names = [stack for stack, _ in targets]
-        switch = stack_switch(names, group["stop"], health, health_timeout)
-        measured.append(Group(cells, switch))
-    return measured
+def summary(manifest: Manifest, measurement: Measurement) -> str:
+    """One line a person reads: the cell's counts and mean."""
+    meta = read_meta(manifest.run_dir / measurement.meta)
+    mean = f"{meta.mean_s * 1000:.2f} ms mean" if meta.mean_s else "no successes"
+    errors = f" (errors: {dict(meta.errors)})" if meta.errors else ""
+    return f"{measurement.label}: {meta.successes} ok, {meta.failures} failed, {mean}{errors}"

@@ -9,11 +9,11 @@ measured again when the run resumes; the hosts that delivered keep their files.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from bench_client.results_format import SWEEP_MODE, Measurement
-from orchestrator.manifest import COMPLETE, PARTIAL, Manifest
+from bench_client.documents import Status, read_meta
+from bench_client.results_format import Measurement
+from orchestrator.manifest import Manifest
 from orchestrator.merge_hosts import HostFiles, merge
 from orchestrator.remote.errors import RemoteError
 from orchestrator.remote.fanout import HostOutcome, HostsLostError, measure_on_hosts
@@ -33,22 +33,15 @@ def run_on_hosts(
 
     Raises HostsLostError after recording when a host failed or was lost; raises
     HostsLostError before measuring (and records the cells failed) when one was not ready.
+    The sweep mode never gets here (orchestrator.benchmark.check_hosts refuses it).
     """
-    if specs[0].measurement.mode == SWEEP_MODE:
-        raise ValueError(
-            f"the {SWEEP_MODE} mode runs on one client host (each step's rate follows from the "
-            f"step before, judged by the bench_client that measured it), and the inventory "
-            f"lists {len(clients)}: measure the sweep in a run of its own whose inventory has "
-            "one host in group clients (the embedded lab: python -m lab up --clients 1), and "
-            "leave sweep out of httplab_bench_modes with several clients (docs/method.md)"
-        )
     watch.start([spec.measurement.stack for spec in specs])
     try:
         outcome = measure_on_hosts(clients, specs, **options)
     except RemoteError as error:
         watch.stop()
         for spec in specs:
-            manifest.record(spec.measurement, status="failed", message=str(error))
+            manifest.record(spec.measurement, status=Status.FAILED, message=str(error))
         raise
     server = watch.stop()
     cells = [spec.measurement for spec in specs]
@@ -80,7 +73,7 @@ def _record(
         entry: dict[str, Any] = {
             "address": one.host.address,
             "clock": one.clock.as_json(),
-            "status": "lost" if fetched is None else fetched.status,
+            "status": Status.LOST.value if fetched is None else fetched.status.value,
             "message": str(one.error) if fetched is None else fetched.message,
         }
         if fetched is not None:
@@ -99,7 +92,7 @@ def _record(
     if not delivered:
         manifest.record(
             cell,
-            status="failed",
+            status=Status.FAILED,
             message="; ".join(f"{name}: {e['message']}" for name, e in entries.items()),
             hosts=entries,
             start=None,
@@ -110,15 +103,17 @@ def _record(
     sha256_samples, samples_problem = watch.save_samples(
         cell.stack, run_dir / cell.samples, run_dir / cell.meta
     )
-    merged = json.loads((run_dir / cell.meta).read_text(encoding="utf-8"))
-    lost = [name for name, e in entries.items() if e["status"] == "lost"]
+    merged = read_meta(run_dir / cell.meta).document
+    lost = [name for name, e in entries.items() if e["status"] == Status.LOST]
     statuses = {e["status"] for e in entries.values()}
     if lost:
-        status = PARTIAL
+        status = Status.PARTIAL
         message = f"partial: lost client host(s) {', '.join(lost)}; measured again on resume"
     else:
-        status = COMPLETE if statuses == {COMPLETE} else "interrupted"
-        message = "" if status == COMPLETE else "a client host's bench_client was interrupted"
+        status = Status.COMPLETE if statuses == {Status.COMPLETE} else Status.INTERRUPTED
+        message = (
+            "" if status == Status.COMPLETE else "a client host's bench_client was interrupted"
+        )
     manifest.record(
         cell,
         status=status,

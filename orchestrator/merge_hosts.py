@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from bench_client.documents import read_meta
 from bench_client.results_format import CSV_HEADER, Measurement, write_atomic
 
 _ITERATION, _TIME, _STATUS, _ERROR, _START, _WORKER = CSV_HEADER
@@ -60,7 +61,7 @@ def _iso(timestamp: float) -> str:
 
 def _read(run_dir: Path, files: HostFiles) -> _Share:
     cell = files.measurement
-    meta = json.loads((run_dir / cell.meta).read_text(encoding="utf-8"))
+    meta = dict(read_meta(run_dir / cell.meta).document)  # checked: a client host wrote it
     with (run_dir / cell.csv).open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
     offset = files.clock_offset_s

@@ -37,18 +37,15 @@ from orchestrator.remote.inventory import (
     client_from_hostvars,
     group_hosts,
     list_inventory,
-    read_listing,
 )
 from orchestrator.remote.session import connect
 from orchestrator.server_sampler import MISSING, ServerSampler, sampler_command
 
 
-def lab_hosts(
-    inventory: str, listing_file: Path | None = None
-) -> tuple[list[ClientHost], ClientHost | None]:
+def lab_hosts(inventory: str) -> tuple[list[ClientHost], ClientHost | None]:
     """The clients (at least one) and the server of the inventory, from one
-    `ansible-inventory` call, or from ``listing_file``: what that call printed."""
-    listing = list_inventory(inventory) if listing_file is None else read_listing(listing_file)
+    `ansible-inventory` call."""
+    listing = list_inventory(inventory)
     hostvars = listing.get("_meta", {}).get("hostvars", {})
     clients = group_hosts(listing, CLIENT_GROUP)
     if not clients:

@@ -1,19 +1,20 @@
-"""Run only the stacks under test on the server: one command over the group's server connection.
+"""Run only the stacks under test on the server: one command over the run's server connection.
 
-The playbook runs the role's full state once before the measuring loop (retire the units of
-stacks no longer in the matrix, stop every stack but the first group's, start it). Between
-groups only the stack under test changes, so `httplab measure --health-url` does that switch
-itself, over the SSH connection to the server it holds for the group anyway: one
-`systemctl start` of the stacks under test and a wait until each answers 200 on /health from
-the server itself, while one `systemctl stop` of the other stacks runs beside them. That is one
-remote command instead of about nine Ansible module runs (docs/design.md, "Switching stacks").
+Provisioning leaves every stack running (verify needs them). `httplab benchmark` then runs
+only each group's stacks in turn, over the SSH connection to the server it holds for the
+noise readings anyway: one `systemctl stop` of every other stack of the matrix, beside one
+`systemctl start` of the group's stacks and a wait until each answers 200 on /health from
+the server itself. That is one remote command per group (docs/design.md, "Switching
+stacks"). The same command stops every stack at the end of the study, unless the run says to
+keep them running. sudo runs it when the inventory says to become root: without a password
+(`sudo -n`), or with the one Ansible holds (ansible_become_password), given on its stdin.
 """
 
 from __future__ import annotations
 
 import functools
+import io
 import shlex
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,51 +48,50 @@ class StackSwitch:
     health_urls: tuple[str, ...]
     timeout_s: float = 60  # the role's httplab_health_retries (seconds)
 
-    def command(self, python: str, become: bool) -> str:
-        """The shell command that does the switch on the server."""
-        systemctl = "sudo -n systemctl" if become else "systemctl"
+    @property
+    def label(self) -> str:
+        if self.start:
+            return f"running only {', '.join(self.start)}"
+        return f"stopping {', '.join(self.stop) or 'nothing'}"
+
+    def command(self, python: str) -> str:
+        """The shell command that does the switch on the server, as root."""
+        stop = f"systemctl stop {shlex.join(map(unit_of, self.stop))}" if self.stop else ""
+        if not self.start:
+            return stop or "true"
         wait = [python, *_waiter(), f"{self.timeout_s:g}", "follow", *self.health_urls]
-        start = f"{systemctl} start {shlex.join(map(unit_of, self.start))} && {shlex.join(wait)}"
-        if not self.stop:
+        start = f"systemctl start {shlex.join(map(unit_of, self.start))} && {shlex.join(wait)}"
+        if not stop:
             return start
         # The other stacks stop while the stacks under test start: a graceful stop (most of a
         # second for Gunicorn) overlaps their start-up. The command ends, and the group is
         # measured, only when both are done; it fails if either failed.
-        stop = f"{systemctl} stop {shlex.join(map(unit_of, self.stop))}"
         return f"{stop} & stopping=$!; {start}; started=$?; wait $stopping && exit $started"
 
 
-def run_only(watch: ServerWatch, switch: StackSwitch) -> None:
+def run_only(watch: ServerWatch, switch: StackSwitch, sudo_password: str | None = None) -> None:
     """Do ``switch`` over ``watch``'s server connection; StackSwitchError names the cause."""
-    label = ", ".join(switch.start)
     if watch.host is None or watch.connection is None:
-        raise StackSwitchError(f"cannot run only {label} on the server: {watch.problem}")
+        raise StackSwitchError(f"cannot do it on the server ({switch.label}): {watch.problem}")
+    command = switch.command(watch.python())
+    secret = None
+    if watch.become:
+        sudo = "sudo -n" if sudo_password is None else "sudo -S -p ''"
+        command = f"{sudo} sh -c {shlex.quote(command)}"
+        secret = None if sudo_password is None else io.StringIO(sudo_password + "\n")
     try:
-        result = watch.connection.run(
-            switch.command(watch.python(), watch.become), hide=True, warn=True, in_stream=False
-        )
+        result = watch.connection.run(command, hide=True, warn=True, in_stream=secret or False)
     except (OSError, EOFError, paramiko.SSHException) as error:
-        raise StackSwitchError(f"{watch.host.label}: running only {label}: {error}") from None
+        raise StackSwitchError(f"{watch.host.label}: {switch.label}: {error}") from None
     if result.exited != 0:
         said = (result.stderr.strip() or result.stdout.strip()).splitlines()[-3:]
         hint = (
-            " (the server's user needs password-less sudo for systemctl; with a sudo password, "
-            "let Ansible switch stacks: -e httplab_switch_by_role=true --ask-become-pass)"
+            " (the server's user needs sudo for systemctl: password-less, or give Ansible the "
+            "password: ansible_become_password in a vault, or --ask-become-pass)"
             if "password" in " ".join(said)
             else ""
         )
         raise StackSwitchError(
-            f"{watch.host.label}: running only {label} failed (exit {result.exited}): "
+            f"{watch.host.label}: {switch.label} failed (exit {result.exited}): "
             f"{' | '.join(said)}{hint}"
         )
-
-
-def stack_switch(
-    stacks: Sequence[str], stop: Sequence[str], health_urls: Sequence[str], timeout_s: float
-) -> StackSwitch | None:
-    """The switch `httplab measure` was asked for (--health-url), or None."""
-    if not health_urls:
-        return None
-    if len(health_urls) != len(stacks):
-        raise ValueError("give one --health-url for each --stack (the server's own URL)")
-    return StackSwitch(tuple(stop), tuple(stacks), tuple(health_urls), timeout_s)

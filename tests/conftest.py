@@ -1,10 +1,14 @@
-"""Fixtures shared by every test area: the embedded two-host lab.
+"""Fixtures shared by every test area (the embedded two-host lab), and the tiers of tests.
 
 Tests that need the lab take the session-scoped `embedded_lab` fixture. The lab (name
 `pytest` or $HTTPLAB_TEST_LAB, its own subnet, so it never touches a developer's `embedded`
 lab) comes up once per session, on first use, and goes down at the end of the session.
-A test that uses it is marked `lab` automatically unless it carries `roles` or `e2e`,
-so `pytest -m "not lab and not roles and not e2e"` runs everything that needs no root.
+
+A test is marked by what it needs, from the fixtures it takes: `lab` (root and the
+embedded lab; unless it carries `roles` or `e2e`), `sshd` (a throw-away sshd), `wine`
+(Wine), `stacks` (the stacks' real servers in a venv of their own); `slow` by hand. The
+fast tier, `make test-fast` (`pytest --fast`), runs the tests marked none of these
+(FAST_TIER).
 """
 
 from __future__ import annotations
@@ -23,14 +27,32 @@ from lab.errors import LabError
 # Two developers testing on one machine at once set HTTPLAB_TEST_LAB to tell their labs apart.
 PYTEST_LAB = os.environ.get("HTTPLAB_TEST_LAB", "pytest")
 LAB_MARKERS = ("lab", "roles", "e2e")
+# What a fixture needs of the machine, as the marker its tests get.
+NEEDS = {"embedded_lab": "lab", "sshd": "sshd", "wine": "wine", "server_venv": "stacks"}
+FAST_TIER = "not (lab or roles or e2e or sshd or wine or stacks or slow)"
 VENV_BIN = Path(sys.executable).parent
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fast", action="store_true", help=f"the fast tier only: the tests marked {FAST_TIER}"
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--fast"):
+        config.option.markexpr = FAST_TIER
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        uses_lab = "embedded_lab" in getattr(item, "fixturenames", ())
-        if uses_lab and not any(item.get_closest_marker(m) for m in LAB_MARKERS):
-            item.add_marker(pytest.mark.lab)
+        fixtures = getattr(item, "fixturenames", ())
+        for fixture, marker in NEEDS.items():
+            if fixture not in fixtures:
+                continue
+            if marker == "lab" and any(item.get_closest_marker(m) for m in LAB_MARKERS):
+                continue
+            item.add_marker(marker)
     # The role tests converge on a fresh server, so the end-to-end runs, which
     # provision the same session lab, go last.
     items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)

@@ -153,8 +153,11 @@ def deploy_digest(session: RemoteSession) -> str:
 
 
 def wheelhouse_subdir(python: ClientPython, is_windows: bool) -> str:
-    """client/py<X.Y>-<linux|win_amd64>: where `make wheelhouse` puts this client's wheels."""
-    if python.machine.lower() not in ("x86_64", "amd64"):
+    """client/py<X.Y>-<linux|win_amd64|win_arm64>: where `make wheelhouse` puts its wheels."""
+    machine = python.machine.lower()
+    if is_windows and machine == "arm64":  # make wheelhouse-extra
+        return f"client/py{python.version}-win_arm64"
+    if machine not in ("x86_64", "amd64"):
         raise ValueError(f"no wheelhouse for {python.machine} machines")
     if is_windows:
         platform = "win_amd64"
@@ -175,8 +178,9 @@ def wheelhouse_dir(root: Path, session: RemoteSession) -> Path:
     if not any(directory.glob("*.whl")):
         raise WheelhouseError(
             f"{session.host.label}: no wheels in {directory} for the client's Python "
-            f"{session.python.version}; run `make wheelhouse "
-            f"CLIENT_PYTHONS={session.python.version}` or deploy with --index"
+            f"{session.python.version}; run `make wheelhouse-extra` (Python 3.13, Windows on "
+            f"ARM64), `make wheelhouse-extra EXTRA_CLIENT_PYTHONS={session.python.version}`, "
+            "or deploy with --index"
         )
     return directory
 

@@ -16,10 +16,10 @@ stops the others, and what they did is kept.
   4. merge each cell's host files into the cell's files (orchestrator.merge_hosts) and
      record every host in the manifest entry (files, sha256, clock offset).
 
-The load is split explicitly (``host_args``): ``--iterations`` and ``--rate`` are
-divided between the hosts (the first hosts take the remainder of the iterations), so a
-cell sends what one host would; ``--concurrency``, ``--processes`` and ``--warmup`` are
-per host (each host opens its own connections and warms them up).
+The load is split as bench_client.settings declares (``host_share``): the requests and
+the rate are divided between the hosts (the first hosts take the remainder of the
+requests), so a cell sends what one host would; the connections, processes and warm-up
+are per host (each host opens its own connections and warms them up).
 
 A host lost mid-run (unreachable, its bench_client killed) does not lose the others'
 results: the cell is recorded as ``partial``, naming the lost host, from the hosts that
@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bench_client.results_format import ExitCode
+from bench_client.settings import host_share
 from orchestrator.remote.deploy import DeployResult, deploy, require_deployed
 from orchestrator.remote.errors import RemoteError
 from orchestrator.remote.guard import RemoteGuard
@@ -104,19 +105,6 @@ def deploy_all(
     return {"changed": any(r.get("changed", True) for r in results.values()), "hosts": results}
 
 
-def host_args(args: Sequence[str], index: int, count: int) -> tuple[str, ...]:
-    """Host ``index``'s (0-based) share of one measurement's bench_client flags."""
-    pairs = dict(zip(args[::2], args[1::2], strict=True))
-    if "--iterations" in pairs:
-        total = int(pairs["--iterations"])
-        if total < count:
-            raise ValueError(f"--iterations {total} cannot be shared by {count} client hosts")
-        pairs["--iterations"] = str(total // count + (1 if index < total % count else 0))
-    if "--rate" in pairs:
-        pairs["--rate"] = repr(float(pairs["--rate"]) / count)
-    return tuple(part for pair in pairs.items() for part in pair)
-
-
 @dataclass(frozen=True)
 class HostOutcome:
     """What one host delivered: its fetched files (maybe interrupted) or why it has none."""
@@ -164,15 +152,12 @@ def measure_on_hosts(
         def run(host: ClientHost) -> HostOutcome:
             clock = clocks[host.name]
             assert isinstance(clock, ClockOffset)
-            own_start = ("--start-at", f"{agreed + clock.offset_s:.6f}")
             mine = [
                 replace(
                     spec,
                     measurement=spec.measurement.on_host(host.name),
-                    client_args=(
-                        *host_args(spec.client_args, position[host.name], len(hosts)),
-                        *own_start,
-                    ),
+                    settings=host_share(spec.settings, position[host.name], len(hosts)),
+                    start_at=agreed + clock.offset_s,
                 )
                 for spec in specs
             ]

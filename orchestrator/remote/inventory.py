@@ -99,17 +99,6 @@ def _listing(inventory: str, _mtime_ns: int, _size: int) -> dict[str, Any]:
     return json.loads(proc.stdout)
 
 
-def read_listing(path: Path) -> dict[str, Any]:
-    """An inventory listing saved from `ansible-inventory --list`."""
-    try:
-        listing = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise InventoryError(f"cannot read the inventory listing {path}: {error}") from None
-    if not isinstance(listing, dict) or "_meta" not in listing:
-        raise InventoryError(f"{path} is not the output of `ansible-inventory --list`")
-    return listing
-
-
 def group_hosts(listing: dict[str, Any], group: str) -> list[str]:
     """Hosts of ``group`` including those of its child groups, in inventory order."""
     hosts: list[str] = []

@@ -10,15 +10,18 @@ measurement is complete). Nothing else in the results directory is touched.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import tempfile
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from itertools import pairwise
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path, PurePath
+from typing import Any
 
+from bench_client.documents import Status
+from bench_client.request import Request
 from bench_client.results_format import (
     SWEEP_MODE,
     ExitCode,
@@ -26,6 +29,7 @@ from bench_client.results_format import (
     check_name,
     sha256_file,
 )
+from bench_client.settings import client_argv
 from orchestrator.remote import ports, sweep_steps
 from orchestrator.remote.deploy import ClientLayout
 from orchestrator.remote.guard import ClientFailedError, RemoteGuard
@@ -78,12 +82,16 @@ class MeasurementInterrupted(RemoteError):
 
 @dataclass(frozen=True)
 class MeasurementSpec:
-    """One measurement to make: which cell, against which URL, and where its files go."""
+    """One measurement to make: which cell, against which URL, with which settings (a run's,
+    or one client host's share of them), and where its files go."""
 
     measurement: Measurement
     url: str
     out_dir: Path  # results/<run-id>
-    client_args: tuple[str, ...] = ()  # --iterations 200 --interval 0.005 ...
+    request: Request
+    settings: Mapping[str, Any] = field(default_factory=dict)  # bench_client.settings' values
+    seed: int | None = None  # the paired design's order of blocks
+    start_at: float | None = None  # several client hosts: the agreed start, on this host's clock
 
     def __post_init__(self) -> None:
         check_name("run id", self.run_id)
@@ -100,7 +108,7 @@ class Fetched:
     measurement: Measurement
     sha256_csv: str
     sha256_meta: str
-    status: str  # "complete" | "interrupted"
+    status: Status  # complete or interrupted
     message: str
     host: str
     remote_csv: str
@@ -172,23 +180,22 @@ def fetch_verified(
 def bench_client_args(
     layout: ClientLayout, spec: MeasurementSpec, out: PurePath, paired: Sequence[str] = ()
 ) -> list[str]:
-    """bench_client's arguments for ``spec``, writing ``out`` (its cwd: ``layout.src``).
+    """bench_client's arguments for ``spec``, writing ``out`` (its cwd: ``layout.src``): the
+    one place that writes them.
 
     ``paired``: NAME=URL of every stack measured together (the paired design); ``out``
-    then holds ``{stack}``. The quick calibration is measured once per run, mode and method
+    then holds ``{stack}``. The quick calibration is measured once per run, mode and request
     (bench_client --calibration-file) and reused by the run's later measurements.
     """
     target = [part for item in paired for part in ("--paired", item)] or ["--base-url", spec.url]
     cell = spec.measurement
-    # The run's first measurement of each mode and method calibrates; the others reuse it.
-    # Only the quick calibration (bench_client's default) is measured, and so saved.
-    saved = layout.results / spec.run_id / "calibration" / f"{cell.mode}.{cell.method}.json"
-    asked = [value for flag, value in pairwise(spec.client_args) if flag == "--calibration"]
-    reuse = ["--calibration-file", str(saved)] if asked[-1:] in ([], ["quick"]) else []
+    saved = layout.results / spec.run_id / "calibration" / f"{cell.mode}.{cell.request}.json"
+    order = ["--seed", str(spec.seed)] if paired and spec.seed is not None else []
+    start = [] if spec.start_at is None else ["--start-at", f"{spec.start_at:.6f}"]
     return [
-        *target, "--method", cell.method, "--mode", cell.mode,
-        *spec.client_args, *reuse,
-        "--out", str(out), "--quiet",
+        *target, *order, "--mode", cell.mode, "--request", json.dumps(spec.request.as_json()),
+        *client_argv(spec.settings, cell.mode, paired=bool(paired)), *start,
+        "--calibration-file", str(saved), "--out", str(out), "--quiet",
     ]  # fmt: skip
 
 
@@ -252,11 +259,11 @@ def measure_together(
         paired = [f"{spec.measurement.stack}={spec.url}" for spec in specs]
         args = bench_client_args(layout, first, out, paired)
     if first.measurement.mode == SWEEP_MODE:  # a file pair per step it may reach
-        cells, files = sweep_steps.candidates(first.measurement, files[0][0], first.client_args)
+        cells, files = sweep_steps.candidates(first.measurement, files[0][0], first.settings)
     stream = log if log is not None else LinePrefixer(f"[{session.host.name} {label}] ")
     client_ports = ports.ensure_ports(
         guard.ports,
-        ports.connections_needed(first.measurement.mode, first.client_args) * len(specs),
+        ports.connections_needed(first.measurement.mode, first.settings) * len(specs),
         stream,
     )
     if before_run is not None:
@@ -313,7 +320,7 @@ def measure_together(
         ],
         context,
     )
-    status = "complete" if code == ExitCode.DONE else "interrupted"
+    status = Status.COMPLETE if code == ExitCode.DONE else Status.INTERRUPTED
     stream.note(f"{status}: fetched {len(files)} CSV and meta file(s), sha256 verified")
     fetched = [
         Fetched(
@@ -321,7 +328,7 @@ def measure_together(
             sha256_csv=present[str(remote_csv)],
             sha256_meta=present[str(remote_meta)],
             status=status,
-            message="" if status == "complete" else "bench_client was interrupted (exit 130)",
+            message="" if status == Status.COMPLETE else "bench_client was interrupted (exit 130)",
             host=session.host.name,
             remote_csv=str(remote_csv),
             seconds=round(time.monotonic() - started, 3),
@@ -329,7 +336,7 @@ def measure_together(
         )
         for cell, (remote_csv, remote_meta) in zip(cells, files, strict=True)
     ]
-    if status == "interrupted":
+    if status == Status.INTERRUPTED:
         raise MeasurementInterrupted(
             f"{session.host.label}: {context}: bench_client was interrupted; "
             "the partial result was fetched and marked interrupted",

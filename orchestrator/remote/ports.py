@@ -10,16 +10,11 @@ fails (Windows) or crawls while it searches for a free port (Linux).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from bench_client.config import (
-    DEFAULT_CONCURRENCY,
-    DEFAULT_ITERATIONS,
-    DEFAULT_SWEEP_STEPS,
-    DEFAULT_WARMUP,
-)
-from bench_client.results_format import SWEEP_MODE, client_flags
+from bench_client.results_format import SWEEP_MODE
+from bench_client.settings import SETTINGS
 from orchestrator.remote.session import LinePrefixer
 
 # Default dynamic port ranges: Windows 49152-65535, Linux 32768-60999 (what a
@@ -30,32 +25,29 @@ RESERVE = 1000
 POLL_S = 5.0
 
 
-def _flag(args: Sequence[str], name: str, default: int) -> int:
-    for index, arg in enumerate(args[:-1]):
-        if arg == name:
-            return int(args[index + 1])
-    return default
+def connections_needed(mode: str, settings: Mapping[str, Any]) -> int:
+    """New connections a measurement with ``settings`` opens: one per request in constant
+    mode (a setting left out: its default)."""
 
+    def value(name: str) -> int:
+        given = settings.get(name)
+        return int(SETTINGS[name].default if given is None else given)
 
-def connections_needed(mode: str, client_args: Sequence[str]) -> int:
-    """New connections a measurement opens: one per request in constant mode."""
     if mode == "constant":
         # + 1 for the verification request; warm-up requests connect too.
-        warmup = _flag(client_args, "--warmup", DEFAULT_WARMUP)
-        return _flag(client_args, "--iterations", DEFAULT_ITERATIONS) + warmup + 1
+        return value("iterations") + value("warmup") + 1
     if mode in ("concurrent", "rate"):
-        return _flag(client_args, "--concurrency", DEFAULT_CONCURRENCY) + 1
+        return value("concurrency") + 1
     if mode == SWEEP_MODE:  # each step opens its own connections
-        per_step = _flag(client_args, "--concurrency", DEFAULT_CONCURRENCY) + 1
-        return per_step * _flag(client_args, "--sweep-steps", DEFAULT_SWEEP_STEPS)
+        return (value("concurrency") + 1) * value("sweep_steps")
     return 2  # keepalive: one connection, reopened when the server closes it
 
 
-def plan_warnings(modes: Sequence[str], settings: dict[str, Any]) -> list[str]:
+def plan_warnings(modes: Sequence[str], settings: Mapping[str, Any]) -> list[str]:
     """Warnings, at plan time, for a constant-mode measurement too big for a default client."""
     if "constant" not in modes:
         return []
-    needed = connections_needed("constant", client_flags(settings, "constant"))
+    needed = connections_needed("constant", settings)
     return [
         f"a constant-mode measurement opens {needed} connections; a {system} client with the "
         f"default {ports:,} dynamic ports keeps each in TIME_WAIT and needs {needed + RESERVE} "
@@ -104,7 +96,8 @@ def ensure_ports(
             f"only {budget['free']} free local ports for {needed} new connections "
             f"(range {budget['port_range'][0]}-{budget['port_range'][1]}, "
             f"{budget['time_wait']} in TIME_WAIT for {budget['time_wait_s']} s): the client "
-            "may run out of ports; fewer --iterations, or a wider port range, fit"
+            f"may run out of ports; fewer {SETTINGS['iterations'].variable}, or a wider port "
+            "range, fit"
         )
         log.note(f"warning: {budget['warning']}")
     return budget

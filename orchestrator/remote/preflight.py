@@ -4,7 +4,12 @@
 
 `run_check(inventory)` connects to both hosts of the inventory with the
 settings the run will use and returns a `Report`: one `Finding` per fact,
-and for each problem the fix in one line. Nothing on either host is changed.
+and for each problem its cause and the fix. Nothing on either host is changed.
+Where a host cannot be logged in to, the problem lists the likely causes in
+order (preflight_ssh); a Python that does not run the helper is told apart from
+a missing one (preflight_python); a cmd.exe AutoRun that prints is named
+(preflight_autorun). Every raw observation is kept in `Report.seen`, which
+``--save FILE`` writes out without secrets (preflight_save).
 """
 
 from __future__ import annotations
@@ -14,16 +19,20 @@ import os
 import re
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import fabric
 import paramiko
 
+from bench_client import local_ports
+from orchestrator.remote import preflight_autorun, preflight_python, preflight_ssh
 from orchestrator.remote.errors import RemoteError
 from orchestrator.remote.inventory import ClientHost, read_client, read_clients, read_server
 from orchestrator.remote.session import (
     ANSWER_TIMEOUT,
     CODE_PAGES_CODE,
+    CONNECT_TIMEOUT,
     UTF8_MODE,
     CommandError,
     HostKeyError,
@@ -33,6 +42,7 @@ from orchestrator.remote.session import (
     connect,
     detect_shell,
     last_json_line,
+    printable,
     python_snippet,
 )
 from orchestrator.remote.shell import DELAYED_EXPANSION_FIX, build_command
@@ -46,21 +56,34 @@ _CLOCK_CODE = (
     "    print(json.dumps([time.time()]), flush=True)\n"
 )
 
+SAVE_AND_REPORT = "run the check again with --save FILE and attach FILE to a bug report"
 MIN_FREE_DISK_GB = 2.0
 MAX_CLOCK_OFFSET_S = 1.0
 # One tick of Windows' default 15.6 ms timer: coarser than any stock OS.
 MAX_SLEEP_OVERSHOOT_S = 0.016
 
-# Run on the client by its own Python (not the venv: it may not exist yet).
+# Run on the client by its own Python (not the venv: it may not exist yet), read from
+# stdin: bench_client/local_ports.py's source comes first (its __future__ import must
+# lead), and together they are longer than cmd.exe's 8191-character command line.
 _CLIENT_CODE = (
-    CODE_PAGES_CODE
+    Path(local_ports.__file__).read_text(encoding="utf-8")
+    + CODE_PAGES_CODE
     + r"""
-import json, os, platform, re, shutil, subprocess, time, urllib.request
+import json, os, platform, shutil, time, urllib.request
 facts = {"os": platform.platform(), "python": platform.python_version(),
          "executable": sys.executable, "home": os.path.expanduser("~"),
-         "code_pages": code_pages}
-facts["free_disk_gb"] = round(shutil.disk_usage(facts["home"]).free / 2**30, 1)
-facts["proxies"] = urllib.request.getproxies()
+         "code_pages": code_pages, "unreadable": {}}
+def attempt(name, read):
+    try:
+        facts[name] = read()
+    except Exception as exc:  # one unreadable fact must not hide the others
+        facts[name] = None
+        facts["unreadable"][name] = "%s: %s" % (type(exc).__name__, exc)
+attempt("free_disk_gb", lambda: round(shutil.disk_usage(facts["home"]).free / 2**30, 1))
+attempt("proxies", urllib.request.getproxies)
+attempt("port_range", port_range)
+attempt("time_wait", time_wait_count)
+attempt("time_wait_s", time_wait_seconds)
 overshoots = []
 for _ in range(40):
     before = time.perf_counter()
@@ -69,33 +92,25 @@ for _ in range(40):
 facts["sleep_overshoot_p95_s"] = sorted(overshoots)[37]
 if sys.platform == "win32":
     import winreg
-    shown = subprocess.run(["netsh", "int", "ipv4", "show", "dynamicport", "tcp"],
-                           capture_output=True, text=True).stdout
-    start, count = [int(n) for n in re.findall(r":\s*(\d+)", shown)][:2]
-    facts["port_range"] = [start, start + count - 1]
-    netstat = subprocess.run(["netstat", "-an", "-p", "tcp"], capture_output=True, text=True)
-    facts["time_wait"] = netstat.stdout.count("TIME_WAIT")
     def reg(root, path, name):
         try:
             with winreg.OpenKey(root, path) as key:
                 return winreg.QueryValueEx(key, name)[0]
         except OSError:
             return None
-    facts["time_wait_s"] = reg(winreg.HKEY_LOCAL_MACHINE,
-        r"SYSTEM\CurrentControlSet\Services\Tcpip\Parameters", "TcpTimedWaitDelay") or 120
-else:
-    with open("/proc/sys/net/ipv4/ip_local_port_range") as handle:
-        facts["port_range"] = [int(n) for n in handle.read().split()]
-    states = []
-    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
-        if os.path.exists(name):
-            with open(name) as handle:
-                states += [line.split()[3] for line in handle.readlines()[1:]]
-    facts["time_wait"] = states.count("06")
-    facts["time_wait_s"] = 60
+    cmd_key = r"Software\Microsoft\Command Processor"
+    facts["autorun"] = {"HKCU": reg(winreg.HKEY_CURRENT_USER, cmd_key, "AutoRun"),
+                        "HKLM": reg(winreg.HKEY_LOCAL_MACHINE, cmd_key, "AutoRun")}
+    inet = r"Software\Microsoft\Windows\CurrentVersion\Internet Settings"
+    facts["proxy_registry"] = {name: reg(winreg.HKEY_CURRENT_USER, inet, name) for name in
+                               ("ProxyEnable", "ProxyServer", "ProxyOverride", "AutoConfigURL")}
 facts["clock"] = time.time()
 print(json.dumps(facts))
 """
+)
+# Runs the code it reads on stdin (a command line carries only this line).
+_FROM_STDIN = (
+    "import sys\nexec(compile(sys.stdin.buffer.read().decode('utf-8'), 'preflight', 'exec'))\n"
 )
 
 
@@ -155,6 +170,8 @@ class Finding:
 @dataclass
 class Report:
     findings: list[Finding] = field(default_factory=list)
+    # What the preflight saw, raw: probe outputs, the client's facts, errors (--save).
+    seen: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def problems(self) -> list[Finding]:
@@ -167,12 +184,18 @@ class Report:
         """A fact that is a problem, with its fix, only when ``bad``."""
         self.add(host, item, value, problem if bad else "", fix if bad else "")
 
+    def saw(self, host: str, what: str, output: Any) -> None:
+        self.seen.append({"host": host, "what": what, "output": output})
+
     def text(self) -> str:
         """What a person reads: a line per fact, then each problem with its fix."""
         lines = [f"{f.host:<8} {f.item:<18} {f.value}" for f in self.findings]
         if self.problems:
             lines += ["", f"{len(self.problems)} problem(s):"]
-            lines += [f"- {f.host}: {f.problem}\n  fix: {f.fix}" for f in self.problems]
+            lines += [
+                f"- {f.host}: {f.problem}\n  fix: " + f.fix.replace("\n", "\n  ")
+                for f in self.problems
+            ]
         else:
             lines += ["", "no problems found"]
         return "\n".join(lines)
@@ -181,46 +204,110 @@ class Report:
         return {"ok": not self.problems, "findings": [asdict(f) for f in self.findings]}
 
 
-def run_check(inventory: str | os.PathLike[str], client: str | None = None) -> Report:
-    """Check the clients (or ``client``) and the server; never raises for a host's problem."""
+def run_check(
+    inventory: str | os.PathLike[str], client: str | None = None, timeout: float = CONNECT_TIMEOUT
+) -> Report:
+    """Check the clients (or ``client``) and the server; never raises for a host's problem.
+
+    ``timeout``: seconds to wait for each host's SSH server.
+    """
     report = Report()
     clients = [read_client(inventory, client)] if client else read_clients(inventory)
     server_host = read_server(inventory)
     server_address = str(server_host.hostvars.get("httplab_server_address") or server_host.address)
     for host in clients:  # several clients: each named by its inventory name
-        _check_client(report, host, server_address, "client" if len(clients) == 1 else host.name)
-    _check_server(report, server_host)
+        label = "client" if len(clients) == 1 else host.name
+        _check_client(report, host, server_address, label, timeout)
+    _check_server(report, server_host, timeout)
     return report
 
 
-def _connect(report: Report, host: ClientHost, label: str) -> fabric.Connection | None:
+def _connect(
+    report: Report, host: ClientHost, label: str, timeout: float
+) -> fabric.Connection | None:
     try:
-        connection = connect(host)
+        connection = connect(host, timeout)
+    except HostKeyError as exc:
+        fix = f"compare the host's key fingerprint, then add it to {host.known_hosts}"
+        report.add(label, "ssh", "no connection", str(exc), fix)
+        return None
     except RemoteError as exc:
+        probe = preflight_ssh.probe_tcp(host.address, host.port, timeout)
+        report.saw(label, "ssh error", str(exc))
+        report.saw(label, "tcp probe", asdict(probe))
+        problem, causes = preflight_ssh.ssh_failure(host, str(exc), probe)
         fix = (
-            f"compare the host's key fingerprint, then add it to {host.known_hosts}"
-            if isinstance(exc, HostKeyError)
+            preflight_ssh.causes_text(causes)
+            if causes
             else "check ansible_host, ansible_port, ansible_user and the key in the inventory, "
             "and that the host's SSH server runs"
         )
-        report.add(label, "ssh", "no connection", str(exc), fix)
+        report.add(label, "ssh", probe.banner or "no connection", problem, fix)
         return None
     report.add(label, "ssh banner", connection.transport.remote_version)
     return connection
 
 
-def _check_client(report: Report, host: ClientHost, server_address: str, label: str) -> None:
-    connection = _connect(report, host, label)
+def _cmd_autorun_output(
+    report: Report, connection: fabric.Connection, host: ClientHost, label: str
+) -> list[str] | None:
+    """What cmd.exe printed before ``echo %OS%``'s answer; None where cmd.exe did not answer."""
+    if host.os == "linux":
+        return None
+    try:
+        result = connection.run(preflight_autorun.CMD_PROBE, hide=True, warn=True, in_stream=False)
+    except (OSError, EOFError, paramiko.SSHException):
+        return None
+    report.saw(label, preflight_autorun.CMD_PROBE, result.stdout)
+    return preflight_autorun.lines_before_answer(result.stdout)
+
+
+def _client_shell(
+    report: Report, connection: fabric.Connection, host: ClientHost, label: str
+) -> tuple[Shell | None, list[str] | None]:
+    """The client's shell (None: unknown, reported) and what an AutoRun printed before."""
+    autorun = _cmd_autorun_output(report, connection, host, label)
+    try:
+        shell = detect_shell(connection, host)
+    except RemoteError as exc:
+        if autorun:  # cmd.exe answered, behind an AutoRun's lines
+            shell = Shell.CMD
+        else:
+            report.add(label, "shell", "?", str(exc), "set bench_client_shell to the probed "
+                       "shell, or remove it")  # fmt: skip
+            return None, autorun
+    report.add(label, "shell", shell.value)
+    return shell, autorun
+
+
+def _run_client_code(session: RemoteSession, label: str) -> tuple[int, str, str]:
+    """Run the preflight's helper, fed on stdin, with the client's Python: exit, out, err."""
+    argv = [*session.python_command(), *UTF8_MODE, *python_snippet(_FROM_STDIN)]
+    command = build_command(session.shell, argv, delayed_expansion=session.delayed_expansion)
+    try:
+        stdin, stdout, stderr = session.connection.client.exec_command(
+            command, timeout=ANSWER_TIMEOUT
+        )
+        stdin.write(_CLIENT_CODE.encode())
+        stdin.channel.shutdown_write()
+        out, err = stdout.read(), stderr.read()
+        code = stdout.channel.recv_exit_status()
+    except (OSError, paramiko.SSHException) as exc:
+        lost = f"{label}: the connection failed while the helper ran: {exc}"
+        raise preflight_python.HelperLost(lost) from None
+    return code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+
+def _check_client(
+    report: Report, host: ClientHost, server_address: str, label: str, timeout: float
+) -> None:
+    connection = _connect(report, host, label, timeout)
     if connection is None:
         return
     try:
-        try:
-            shell = detect_shell(connection, host)
-        except RemoteError as exc:
-            report.add(label, "shell", "?", str(exc), "set bench_client_shell to the probed "
-                       "shell, or remove it")  # fmt: skip
+        shell, autorun = _client_shell(report, connection, host, label)
+        if shell is None:
             return
-        report.add(label, "shell", shell.value)
         delayed = shell is Shell.CMD and cmd_delayed_expansion(connection, host)
         if shell is Shell.CMD:
             report.add(
@@ -230,22 +317,58 @@ def _check_client(report: Report, host: ClientHost, server_address: str, label: 
             )  # fmt: skip
         session = RemoteSession(host, connection, shell, delayed_expansion=delayed)
         try:
-            before = time.time()
-            facts = last_json_line(session.run_python(_CLIENT_CODE))
-            after = time.time()
-        except (CommandError, ValueError) as exc:
-            report.add(
-                label, "python", " ".join(session.python_command()), str(exc),
-                "install Python 3.10+ (python.org; tick 'Add to PATH' or use py.exe), or set "
-                "bench_client_python to its full path",
-            )  # fmt: skip
-            return
+            read = _client_facts_read(report, session, label)
         finally:
             session.liveness.stop()
-        clock = ClockOffset.from_reading(facts["clock"], before, after)
-        _client_facts(report, facts, clock, server_address, label)
+        facts, clock = read if read is not None else ({}, None)
+        if autorun:
+            problem, fix = preflight_autorun.autorun_problem(autorun, facts.get("autorun") or {})
+            report.add(label, "cmd.exe AutoRun", "prints text", problem, fix)
+        if clock is not None:
+            _client_facts(report, facts, clock, server_address, label)
+    except preflight_python.HelperLost as exc:
+        report.add(label, "ssh", "lost", str(exc), "check the network and run the check again")
     finally:
         connection.close()
+
+
+def _client_facts_read(
+    report: Report, session: RemoteSession, label: str
+) -> tuple[dict[str, Any], ClockOffset] | None:
+    """The helper's facts and the clock offset they give, or None after reporting why the
+    client's Python did not give them."""
+    before = time.time()
+    code, out, err = _run_client_code(session, label)
+    after = time.time()
+    report.saw(label, "python helper", {"exit": code, "stdout": out, "stderr": err})
+    try:
+        facts = last_json_line(out) if code == 0 else None
+    except ValueError:
+        facts = None
+    if isinstance(facts, dict):
+        return facts, ClockOffset.from_reading(facts["clock"], before, after)
+    tail = printable(err.strip() or out.strip()).splitlines()[-3:]
+    probe = preflight_python.probe_python(session, f"exit {code}: {' | '.join(tail)}")
+    report.saw(label, "python probe", asdict(probe))
+    problem, fix = preflight_python.python_problem(probe)
+    report.add(label, "python", " ".join(session.python_command()), problem, fix)
+    return None
+
+
+_CREDENTIALS = re.compile(r"://[^/@\s]+@")
+
+
+def proxy_text(proxies: dict[str, str], registry: dict[str, Any] | None) -> str:
+    """The client's proxy settings for the report (credentials taken out)."""
+    shown = [f"{scheme}={_CREDENTIALS.sub('://***@', url)}" for scheme, url in proxies.items()]
+    if registry and registry.get("AutoConfigURL"):
+        shown.append(f"PAC {registry['AutoConfigURL']}")
+    if not shown:
+        return "none"
+    return (
+        ", ".join(shown) + " (not a problem: bench_client's engines connect to the server "
+        "directly, ignoring proxies)"
+    )
 
 
 def _client_facts(
@@ -259,26 +382,27 @@ def _client_facts(
     )  # fmt: skip
     pages = " ".join(f"{key}={value}" for key, value in facts["code_pages"].items())
     report.add(label, "code pages", pages)
-    low, high = facts["port_range"]
-    ports, waiting, hold = high - low + 1, facts["time_wait"], facts["time_wait_s"]
-    report.add(
-        label, "dynamic ports",
-        f"{low}-{high} ({ports}), {waiting} in TIME_WAIT for {hold} s: the constant mode "
-        f"fits ~{max(0, ports - waiting)} requests per {hold} s",
-    )  # fmt: skip
-    proxies = facts["proxies"]
-    bypass = re.split(r"[,;\s]+", proxies.get("no", ""))
-    proxied = bool({"http", "https", "all"} & proxies.keys()) and server not in bypass
-    report.judge(
-        label, "proxy", json.dumps(proxies) if proxies else "none", proxied,
-        f"requests to the server ({server}) would go through the proxy",
-        f"add {server} to NO_PROXY (and the Internet Options bypass list) for the client account",
-    )  # fmt: skip
-    free, home = facts["free_disk_gb"], facts["home"]
-    report.judge(
-        label, "free disk", f"{free} GB in {home}", free < MIN_FREE_DISK_GB,
-        f"only {free} GB free", f"free at least {MIN_FREE_DISK_GB:g} GB in {home}",
-    )  # fmt: skip
+    unreadable = facts.get("unreadable") or {}
+    for name, error in unreadable.items():
+        report.add(label, name.replace("_", " "), "unreadable", f"could not read {name}: {error}",
+                   SAVE_AND_REPORT)  # fmt: skip
+    if facts["port_range"] is not None and facts["time_wait"] is not None:
+        low, high = facts["port_range"]
+        ports, waiting, hold = high - low + 1, facts["time_wait"], facts["time_wait_s"]
+        report.add(
+            label, "dynamic ports",
+            f"{low}-{high} ({ports}), {waiting} in TIME_WAIT for {hold} s: the constant mode "
+            f"fits ~{max(0, ports - waiting)} requests per {hold} s",
+        )  # fmt: skip
+    elif "port_range" not in unreadable and facts["port_range"] is None:
+        report.add(label, "dynamic ports", "netsh gave no range: Windows' default assumed")
+    report.add(label, "proxy", proxy_text(facts["proxies"] or {}, facts.get("proxy_registry")))
+    if facts.get("free_disk_gb") is not None:
+        free, home = facts["free_disk_gb"], facts["home"]
+        report.judge(
+            label, "free disk", f"{free} GB in {home}", free < MIN_FREE_DISK_GB,
+            f"only {free} GB free", f"free at least {MIN_FREE_DISK_GB:g} GB in {home}",
+        )  # fmt: skip
     overshoot = facts["sleep_overshoot_p95_s"]
     report.judge(
         label, "timer", f"a 1 ms sleep overshoots by {overshoot * 1e3:.2f} ms (p95)",
@@ -306,8 +430,8 @@ _SERVER_PROBES = {
 }
 
 
-def _check_server(report: Report, host: ClientHost) -> None:
-    connection = _connect(report, host, "server")
+def _check_server(report: Report, host: ClientHost, timeout: float) -> None:
+    connection = _connect(report, host, "server", timeout)
     if connection is None:
         return
     out: dict[str, tuple[int, str]] = {}
@@ -315,6 +439,7 @@ def _check_server(report: Report, host: ClientHost) -> None:
         for name, command in _SERVER_PROBES.items():
             result = connection.run(command, hide=True, warn=True, in_stream=False)
             out[name] = (result.exited, result.stdout.strip())
+            report.saw("server", command, {"exit": result.exited, "stdout": result.stdout})
     except (OSError, EOFError, paramiko.SSHException) as exc:
         report.add("server", "ssh", "lost", f"connection lost: {exc}", "check the network")
         return

@@ -5,14 +5,16 @@ login shell: ``sh -c`` on Linux; on Windows, Win32-OpenSSH starts the
 DefaultShell with a command line of its own making (docs/traps.md and
 tests/windows/openssh_cmdline.py have the details):
 
-* cmd.exe: ``"cmd.exe" /c "<string>"`` (8.1 and later) or
-  ``"cmd.exe" /c <string>`` (7.7p1, Windows 10 and Server 2019). cmd.exe then
+* cmd.exe: ``"cmd.exe" /c "<string>"`` (7.7.2.x, which Windows 10 and Server
+  2019 ship, and every later release) or ``"cmd.exe" /c <string>`` (the v7.7.1.0
+  beta). cmd.exe then
   expands ``%VAR%`` (and ``!VAR!`` when DelayedExpansion is on), acts on
   ``& | < > ( )``, and the program splits what is left with the C runtime's
   rules (CommandLineToArgvW).
 * PowerShell: ``powershell.exe -c "<string, quotes backslash-escaped>"``
-  (8.1+) or ``powershell.exe -c <string>`` with no escaping at all (7.7p1,
-  where every double quote toggles quoting and empty arguments vanish).
+  (8.1 to 9.5), ``powershell.exe -c "<string>"`` (7.7.2.x) or
+  ``powershell.exe -c <string>`` (7.7.1.0): in 7.7.x nothing is escaped, every
+  double quote toggles quoting and empty arguments vanish.
 
 `build_command` is the one place that turns an argv list into a string that
 survives these layers, so that the program receives exactly the argv it was
@@ -178,7 +180,7 @@ def _cmd_command(argv: Sequence[str], cwd: str | None, delayed_expansion: bool) 
         [_cmd_program(program, delayed_expansion), *(_cmd_arg(a, delayed_expansion) for a in args)]
     )
     if cwd is None:
-        # Never start with a quote: OpenSSH 7.7p1 passes the string to /c
+        # Never start with a quote: OpenSSH v7.7.1.0 passes the string to /c
         # unwrapped, and cmd.exe would strip the first and the last quote of
         # the line. "@" (no echo) is a no-op that keeps the line quote-free.
         return f"@{call}"

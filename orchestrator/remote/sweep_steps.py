@@ -7,23 +7,23 @@ recorded as a cell of its own (results_format.Measurement with its step).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import PurePath
+from typing import Any
 
-from bench_client.config import DEFAULT_SWEEP_STEPS
 from bench_client.results_format import Measurement, meta_path_for, step_csv_path
+from bench_client.settings import SETTINGS
 
 Files = list[tuple[PurePath, PurePath]]  # (CSV, meta) on the client, one pair per cell
 
 
 def candidates(
-    cell: Measurement, out: PurePath, client_args: Sequence[str]
+    cell: Measurement, out: PurePath, settings: Mapping[str, Any]
 ) -> tuple[list[Measurement], Files]:
-    """Every step the sweep may write, for the --sweep-steps it is given."""
-    flag = "--sweep-steps"
-    steps = int(client_args[client_args.index(flag) + 1]) if flag in client_args else None
-    cells = [replace(cell, step=n) for n in range(1, (steps or DEFAULT_SWEEP_STEPS) + 1)]
+    """Every step the sweep may write, for the steps its settings allow."""
+    steps = settings.get("sweep_steps") or SETTINGS["sweep_steps"].default
+    cells = [replace(cell, step=n) for n in range(1, steps + 1)]
     files = [
         (step_csv_path(out, n), meta_path_for(step_csv_path(out, n)))
         for n in range(1, len(cells) + 1)

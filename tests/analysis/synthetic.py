@@ -7,15 +7,17 @@ failures (empty time + Error, as bench_client writes them). Vectorised so a mill
 from __future__ import annotations
 
 import json
-from argparse import Namespace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from bench_client.results_format import sha256_file
-from orchestrator.cli import finalize
-from orchestrator.manifest import COMPLETE, Manifest
+from bench_client.documents import Status
+from bench_client.request import BUILTIN
+from bench_client.results_format import META_SCHEMA, sha256_file
+from bench_client.settings import defaults
+from orchestrator.host_facts import finalize
+from orchestrator.manifest import Manifest
 from orchestrator.plan import build_plan
 
 STACKS = {  # base latency (s) in the constant mode; concurrent multiplies it
@@ -27,14 +29,6 @@ STACKS = {  # base latency (s) in the constant mode; concurrent multiplies it
     "fastapi-uvicorn": 0.0028,
 }
 MODE_FACTOR = {"constant": 1.0, "concurrent": 4.0, "keepalive": 0.6}
-CLIENT_SETTINGS = {
-    "iterations": 200,
-    "interval": 0.005,
-    "timeout": 5.0,
-    "concurrency": 16,
-    "rate": None,
-    "warmup": 10,
-}
 HEADER = ["Iteration", "Execution Time (seconds)", "Status", "Error", "Start (s)", "Worker"]
 
 
@@ -79,7 +73,7 @@ def write_run(
     repetitions: int = 1,
     stacks: tuple[str, ...] = tuple(STACKS),
     modes: tuple[str, ...] = ("constant", "concurrent"),
-    methods: tuple[str, ...] = ("GET", "POST"),
+    requests: tuple[str, ...] = ("GET", "POST"),
     failure_rate: dict[str, float] | None = None,
     speed: float = 1.0,
     seed: int = 1,
@@ -93,11 +87,14 @@ def write_run(
     rng = np.random.default_rng(seed)
     failure_rate = failure_rate or {}
     client_limited = client_limited or set()
-    selection = {
+    settings = defaults() | {
         "stacks": list(stacks),
         "modes": list(modes),
-        "methods": list(methods),
+        "requests": list(requests),
         "repetitions": repetitions,
+        "iterations": rows,
+        "warmup": 10,
+        "seed": 7,
     }
     record = (
         Manifest.create(
@@ -105,58 +102,75 @@ def write_run(
             run_id=root.name,
             seed=7,
             git="0123456789abcdef",
-            selection=selection,
-            client_settings=CLIENT_SETTINGS | {"iterations": rows},
+            settings=settings,
+            sources=dict.fromkeys(settings, "default"),
+            requests={name: BUILTIN[name].as_json() for name in requests if name in BUILTIN},
             lab={"kind": "embedded", "notes": ["server pinned to CPU 0, client to CPU 1"]},
         )
         if manifest
         else None
     )
-    for planned in build_plan(stacks, modes, methods, repetitions, seed=7):
-        mode, stack, method = planned.mode, planned.stack, planned.method
+    for planned in build_plan(stacks, modes, requests, repetitions, seed=7):
+        mode, stack, request = planned.mode, planned.stack, planned.request
         base = STACKS.get(stack, 0.003) * MODE_FACTOR.get(mode, 1.0) * speed
-        base *= (1.1 if method == "POST" else 1.0) * rng.normal(1.0, 0.02)  # run-to-run drift
+        base *= (1.1 if request == "POST" else 1.0) * rng.normal(1.0, 0.02)  # run-to-run drift
         times = sample_times(rng, base, rows)
         failed = rng.random(rows) < failure_rate.get(stack, 0.0)
         csv_path, meta_path = root / planned.csv, root / planned.meta
         csv_path.parent.mkdir(parents=True, exist_ok=True)
         httplab_frame(times, failed).to_csv(csv_path, index=False, float_format="%.9f")
-        limited = (mode, stack, method) in client_limited
-        meta = {  # the shape bench_client writes
-            "config": {
-                "mode": mode,
-                "method": method,
-                "iterations": rows,
-                "concurrency": 16 if mode == "concurrent" else None,
-            },
-            "client": host_facts("client", cpu),
-            "successes": int((~failed).sum()),
-            "failures": int(failed.sum()),
-            "client_overhead": {"mean_s": 0.0021 * MODE_FACTOR.get(mode, 1.0)},
-            "client_limits": {
-                "client_bottleneck": limited,
-                "reasons": ["client process used 100% of a core"] if limited else [],
-            },
-        }
-        meta_path.write_text(json.dumps(meta))
+        limited = (mode, stack, request) in client_limited
+        meta_path.write_text(json.dumps(meta_document(mode, request, times, failed, cpu, limited)))
         if record is not None:
             record.record(
                 planned,
-                status=COMPLETE,
+                status=Status.COMPLETE,
                 sha256_csv=sha256_file(csv_path),
                 sha256_meta=sha256_file(meta_path),
             )
     if record is not None:
         finalize(
-            Namespace(
-                run_dir=root,
-                server_facts=host_facts("server", cpu),
-                clients={"client": "10.0.0.2"},
-                stacks_info=stack_facts(stacks),
-                tuning={"enabled": False},
-            )
+            record,
+            host_facts("server", cpu),
+            {"client": "10.0.0.2"},
+            stack_facts(stacks),
+            {"enabled": False},
         )
     return root
+
+
+def meta_document(
+    mode: str, request: str, times: np.ndarray, failed: np.ndarray, cpu: str, limited: bool
+) -> dict[str, object]:
+    """A meta file with every field bench_client writes that a reader checks."""
+    duration = float(np.sum(times + 0.005))
+    return {
+        "schema": META_SCHEMA,
+        "config": {
+            "mode": mode,
+            "request": BUILTIN.get(request, BUILTIN["GET"]).as_json() | {"name": request},
+            "iterations": len(times),
+            "concurrency": 16 if mode == "concurrent" else 1,
+        },
+        "client": host_facts("client", cpu),
+        "started": "2026-11-29T10:00:00.000+00:00",
+        "finished": "2026-11-29T10:00:01.000+00:00",
+        "duration_s": duration,
+        "interrupted": False,
+        "requests": len(times),
+        "successes": int((~failed).sum()),
+        "failures": int(failed.sum()),
+        "errors": {"ConnectionResetError: reset by peer": int(failed.sum())}
+        if failed.any()
+        else {},
+        "mean_s": float(np.mean(times[~failed])) if (~failed).any() else None,
+        "throughput_rps": float((~failed).sum() / duration),
+        "client_overhead": {"mean_s": 0.0021 * MODE_FACTOR.get(mode, 1.0)},
+        "client_limits": {
+            "client_bottleneck": limited,
+            "reasons": ["client process used 100% of a core"] if limited else [],
+        },
+    }
 
 
 def stack_facts(stacks: tuple[str, ...]) -> list[dict[str, object]]:

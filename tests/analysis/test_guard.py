@@ -6,7 +6,7 @@ import json
 import pandas as pd
 
 from analysis import guard
-from analysis.load import host_busy, load_run
+from analysis.load import load_run
 from analysis.report import build_report
 from analysis.stats import annotate, summarise
 from tests.analysis.synthetic import write_run
@@ -29,7 +29,7 @@ def summary_of(means_by_stack: dict[str, list[float]]) -> pd.DataFrame:
     for stack, means in means_by_stack.items():
         times = [m + d for m in means for d in (-0.0001, 0.0001)]
         frame = pd.DataFrame({"time_s": times, "repetition": [1, 1, 2, 2, 3, 3]})
-        frames.append(frame.assign(mode="constant", stack=stack, method="GET", ok=True))
+        frames.append(frame.assign(mode="constant", stack=stack, request="GET", ok=True))
     return annotate(summarise(pd.concat(frames)), [])
 
 
@@ -42,16 +42,6 @@ def test_a_spread_too_large_for_the_ranking_is_warned_about():
     lines = guard.spread(noisy)
     assert any(line.startswith("Unstable") and "constant/a/GET" in line for line in lines)
     assert any("2 of 2 neighbouring rows have overlapping" in line for line in lines)
-
-
-def test_host_noise_busy_is_read_from_the_meta_file_in_either_shape():
-    assert host_busy({"host_noise": {"busy": True, "reasons": ["load 3.1 on the server"]}}) == (
-        "load 3.1 on the server"
-    )
-    per_host = {"server": {"busy": False}, "client": {"busy": True, "reasons": "steal 12%"}}
-    assert host_busy({"host_noise": per_host}) == "steal 12%"
-    assert host_busy({"host_noise": {"busy": False, "reasons": []}}) is None
-    assert host_busy({}) is None
 
 
 def test_report_warns_about_busy_hosts_one_repetition_and_the_calibrations_concurrency(tmp_path):
@@ -68,7 +58,7 @@ def test_report_warns_about_busy_hosts_one_repetition_and_the_calibrations_concu
     assert "ranking is provisional" in tables
     # bench_client calibrated the concurrent mode one request at a time; the run used 16.
     assert "§ (1 vs 16)" in tables and "calibrated at another concurrency" in tables
-    busy = report.summary.set_index(["mode", "stack", "method"])["host_busy"]
+    busy = report.summary.set_index(["mode", "stack", "request"])["host_busy"]
     assert busy[("constant", "fastapi-uvicorn", "GET")].startswith("rep 1: another process")
 
 

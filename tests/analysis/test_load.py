@@ -6,7 +6,7 @@ import math
 import shutil
 from pathlib import Path
 
-from analysis.load import HTTPLAB_HEADER, client_limit, load_run, read_csv
+from analysis.load import HTTPLAB_HEADER, load_run, read_csv
 from tests.analysis.synthetic import recollect, write_run
 
 HEADER = ",".join(HTTPLAB_HEADER)
@@ -175,13 +175,13 @@ def test_suspect_csvs_are_left_out_unless_asked_for(run_dir):
 def test_repetitions_are_read_from_their_files(run_dir):
     run = load_run(run_dir)
     s = run.samples
-    chosen = (s["mode"] == "constant") & (s["stack"] == "flask-gunicorn") & (s["method"] == "GET")
+    chosen = (s["mode"] == "constant") & (s["stack"] == "flask-gunicorn") & (s["request"] == "GET")
     reps = s.loc[chosen, "repetition"]
     assert sorted(reps.unique()) == [1, 2] and len(reps) == 150
 
 
-def test_modes_methods_and_repetitions_come_from_the_manifests_selection(tmp_path):
-    """The orchestrator writes the matrix under 'selection'; a run that stopped early must report
+def test_modes_requests_and_repetitions_come_from_the_manifests_settings(tmp_path):
+    """The orchestrator writes the matrix in the settings; a run that stopped early must report
     every CSV it did not measure: a whole mode, and a missing repetition."""
     stacks = ("flask-gunicorn", "fastapi-uvicorn")
     root = write_run(
@@ -190,7 +190,7 @@ def test_modes_methods_and_repetitions_come_from_the_manifests_selection(tmp_pat
     shutil.rmtree(root / "keepalive")
     (root / "constant" / "fastapi-uvicorn" / "POST.rep2.csv").unlink()
     manifest = json.loads((root / "manifest.json").read_text())
-    assert "modes" not in manifest["client_settings"]  # where the bug looked for them
+    assert manifest["settings"]["modes"] == ["constant", "keepalive"]
     manifest["measurements"] = [  # as if the run stopped before measuring these
         e
         for e in manifest["measurements"]
@@ -213,20 +213,6 @@ def test_report_folder_is_not_read_as_data(run_dir):
     assert not any(
         "report" in str(p.file) for p in load_run(run_dir, exclude=run_dir / "report").problems
     )
-
-
-def test_client_limit_is_found_in_the_meta_file_shapes_the_client_may_write():
-    bench_client = {"client_limits": {"client_bottleneck": True, "reasons": ["CPU", "loop lag"]}}
-    assert client_limit(bench_client) == "CPU; loop lag"
-    assert client_limit({"client_limits": {"client_bottleneck": False, "reasons": []}}) is None
-    assert client_limit({"client_limited": True}) == "client_limited: true"
-    assert client_limit({"limits": {"client_bottleneck": "CPU 100%"}}) == "CPU 100%"
-    assert (
-        client_limit({"client_limited": {"detected": True, "reason": "schedule slipped"}})
-        == "schedule slipped"
-    )
-    assert client_limit({"client_limited": False, "client_bottleneck": {"detected": False}}) is None
-    assert client_limit({"successes": 10}) is None
 
 
 def test_a_header_without_requests_is_reported_at_line_2(run_dir):

@@ -17,7 +17,7 @@ def test_labels_map_to_design_stack_names():
     for mode in ("constant", "concurrent"):
         table = paper_table(mode)
         assert len(table) == 10 and table["stack"].notna().all()
-        assert sorted(table["method"].value_counts().tolist()) == [5, 5]
+        assert sorted(table["request"].value_counts().tolist()) == [5, 5]
 
 
 def test_table_2_follows_the_slowest_mean_rule():
@@ -29,7 +29,7 @@ def test_table_2_follows_the_slowest_mean_rule():
 
 
 def test_table_1_matches_no_single_baseline():
-    table = paper_table("constant").set_index(["label", "method"])
+    table = paper_table("constant").set_index(["label", "request"])
     # Its own slowest mean (Django POST, 0.02317 s) would give flask (Gevent) GET 85.6%, not 93.82%.
     slowest = table["mean_s"].max()
     assert (slowest - 0.00333) / slowest * 100 == pytest.approx(85.63, abs=0.01)
@@ -49,7 +49,7 @@ def summary_like(means: dict[tuple[str, str], float], limited: set[tuple[str, st
             {
                 "mode": "concurrent",
                 "stack": s,
-                "method": m,
+                "request": m,
                 "mean_s": v,
                 "client_limited": "client CPU 100%" if (s, m) in limited else "",
             }
@@ -60,8 +60,8 @@ def summary_like(means: dict[tuple[str, str], float], limited: set[tuple[str, st
 
 def test_rank_agreement_perfect_and_reversed():
     paper = paper_table("concurrent")
-    same = {(r.stack, r.method): r.mean_s * 0.1 for r in paper.itertuples()}
-    reverse = {(r.stack, r.method): 1 / r.mean_s for r in paper.itertuples()}
+    same = {(r.stack, r.request): r.mean_s * 0.1 for r in paper.itertuples()}
+    reverse = {(r.stack, r.request): 1 / r.mean_s for r in paper.itertuples()}
     assert rank_agreement(summary_like(same), "concurrent").rho == pytest.approx(1.0)
     assert rank_agreement(summary_like(reverse), "concurrent").rho == pytest.approx(-1.0)
     assert rank_agreement(summary_like(same), "keepalive") is None
@@ -69,9 +69,9 @@ def test_rank_agreement_perfect_and_reversed():
 
 def test_client_limited_rows_are_left_out_of_the_ranking():
     paper = paper_table("concurrent")
-    means = {(r.stack, r.method): r.mean_s for r in paper.itertuples()}
+    means = {(r.stack, r.request): r.mean_s for r in paper.itertuples()}
     means[("flask-gunicorn-gevent", "GET")] = 99.0  # the client's ceiling, not the server's
     result = rank_agreement(summary_like(means, {("flask-gunicorn-gevent", "GET")}), "concurrent")
     assert result.compared == 9 and result.rho == pytest.approx(1.0)
-    excluded = result.rows.set_index(["stack", "method"]).loc[("flask-gunicorn-gevent", "GET")]
+    excluded = result.rows.set_index(["stack", "request"]).loc[("flask-gunicorn-gevent", "GET")]
     assert bool(excluded["excluded"]) and pd.isna(excluded["rank"])

@@ -29,7 +29,7 @@ def test_overlapping_intervals_share_a_rank_range():
 
 def cell_samples(stack: str, times: list[float]) -> pd.DataFrame:
     frame = pd.DataFrame({"time_s": times, "repetition": [1, 1, 2, 2, 3, 3]})
-    return frame.assign(mode="concurrent", stack=stack, method="GET", ok=True)
+    return frame.assign(mode="concurrent", stack=stack, request="GET", ok=True)
 
 
 def test_a_client_limited_row_is_neither_ranked_nor_the_improvement_baseline():

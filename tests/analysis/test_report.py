@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis.cli import main
 from bench_client.results_format import ExitCode
+from httplab.cli import main
 from tests.analysis.synthetic import recollect, write_run
 
 FIGURES = [
@@ -40,7 +40,7 @@ def test_report_writes_every_output(reported):
         )
     )
     assert len(summary) == 24
-    dev = summary.set_index(["mode", "stack", "method"]).loc[("constant", "flask-dev", "GET")]
+    dev = summary.set_index(["mode", "stack", "request"]).loc[("constant", "flask-dev", "GET")]
     folder = run_dir / "constant" / "flask-dev"
     csv = pd.concat(pd.read_csv(folder / name) for name in ("GET.csv", "GET.rep2.csv"))
     assert dev["failures"] == csv["Error"].notna().sum() > 0
@@ -69,7 +69,7 @@ def test_client_limited_row_is_flagged_and_not_ranked(reported):
     assert line.startswith("| — |")  # no rank
     assert "client process used 100% of a core" in (run_dir / "report" / "index.html").read_text()
     summary = pd.read_csv(run_dir / "report" / "summary.csv", keep_default_na=False)
-    flagged = summary.loc[summary["client_limited"] != "", ["mode", "stack", "method"]]
+    flagged = summary.loc[summary["client_limited"] != "", ["mode", "stack", "request"]]
     assert flagged.values.tolist() == [["concurrent", "django-daphne", "GET"]]
 
 
@@ -81,7 +81,7 @@ def test_nagle_signature_is_flagged(tmp_path):
     frame["Execution Time (seconds)"] = 0.0415 + frame.index * 1e-6
     recollect(root, slow, frame.to_csv(index=False))
     assert main(["report", str(root)]) == ExitCode.DONE
-    summary = pd.read_csv(root / "report" / "summary.csv").set_index(["stack", "method"])
+    summary = pd.read_csv(root / "report" / "summary.csv").set_index(["stack", "request"])
     assert summary.loc[("fastapi-uvicorn", "GET"), "nagle_suspect"]
     assert not summary.loc[("flask-gunicorn", "GET"), "nagle_suspect"]
     assert "Nagle" in (root / "report" / "tables.md").read_text()
@@ -102,7 +102,9 @@ def test_bad_input_reported_with_file_and_line_rest_analysed(run_dir, capsys):
     )
     assert f"{paper}:4: row skipped: non-numeric Execution Time 'abc'" in err
     assert f"{run_dir / 'manifest.json'}: missing" in err
-    summary = pd.read_csv(run_dir / "report" / "summary.csv").set_index(["mode", "stack", "method"])
+    summary = pd.read_csv(run_dir / "report" / "summary.csv").set_index(
+        ["mode", "stack", "request"]
+    )
     assert len(summary) == 23
     dev = summary.loc[("concurrent", "flask-dev", "GET")]  # its one repetition, in paper format
     assert (dev["requests"], dev["failures"], dev["source_format"]) == (3, 1, "paper")
@@ -116,21 +118,23 @@ def test_usage_errors_exit_2(tmp_path, capsys):
     assert "is not a directory" in capsys.readouterr().err
     assert main(["compare", str(tmp_path)]) == 2
     help_text = subprocess.run(
-        [sys.executable, "-m", "analysis", "report", "--help"],
+        [sys.executable, "-m", "httplab", "report", "--help"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
+    assert help_text.startswith("usage: httplab report")
     assert "RESULTS_DIR" in help_text and "--out" in help_text
     wrong = subprocess.run(
-        [sys.executable, "-m", "analysis", "frobnicate"], capture_output=True, text=True
+        [sys.executable, "-m", "httplab", "frobnicate"], capture_output=True, text=True
     )
     assert wrong.returncode == 2
 
 
-def test_empty_folder_is_reported_not_a_crash(tmp_path, capsys):
-    assert main(["report", str(tmp_path)]) == ExitCode.INPUT_SKIPPED
+def test_an_empty_folder_is_bad_input_and_nothing_is_written(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == ExitCode.USAGE
     assert "no readable" in capsys.readouterr().err
+    assert not (tmp_path / "report").exists()
 
 
 def test_compare_two_runs(tmp_path):
@@ -148,7 +152,7 @@ def test_compare_two_runs(tmp_path):
     out = tmp_path / "cmp"
     assert main(["compare", str(first), str(second), "--out", str(out)]) == 0
     assert is_png(out / "compare_constant.png") and is_png(out / "compare_concurrent.png")
-    table = pd.read_csv(out / "compare.csv").set_index(["run", "mode", "stack", "method"])
+    table = pd.read_csv(out / "compare.csv").set_index(["run", "mode", "stack", "request"])
     slower = table.loc[("server", "constant", "django-gunicorn", "GET")]
     assert slower["exceeds_ci"] and slower["diff_ci95_low_s"] > 0
     same = table.loc[("server", "constant", "flask-gunicorn", "GET")]
@@ -198,7 +202,9 @@ def test_repetitions_are_pooled_and_their_spread_shown(run_dir):
     frame["Execution Time (seconds)"] += 0.001  # the second repetition is 1 ms slower throughout
     recollect(run_dir, "constant/flask-gunicorn/GET.rep2.csv", frame.to_csv(index=False))
     assert main(["report", str(run_dir)]) == 0
-    summary = pd.read_csv(run_dir / "report" / "summary.csv").set_index(["mode", "stack", "method"])
+    summary = pd.read_csv(run_dir / "report" / "summary.csv").set_index(
+        ["mode", "stack", "request"]
+    )
     row = summary.loc[("constant", "flask-gunicorn", "GET")]
     assert (row["repetitions"], row["requests"]) == (2, 150)
     # Two means 1 ms apart: their standard deviation is 1 ms / sqrt(2).

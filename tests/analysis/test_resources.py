@@ -3,41 +3,18 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from analysis.cli import main
 from analysis.load import load_run
 from analysis.resources import SATURATED, cell_resources, resource_summary, window_figures
-from bench_client.results_format import SAMPLES_SCHEMA, Measurement, write_atomic
+from bench_client.results_format import Measurement, write_atomic
+from httplab.cli import main
 from orchestrator.manifest import Manifest
 from orchestrator.resource_sampler import COLUMNS
+from tests.analysis.samples import RSS_BASE, RSS_PEAK, START, SYSTEM, USER, iso, samples_document
 from tests.analysis.synthetic import write_run
-
-START = 1_800_000_000.0  # Unix seconds of the first sample
-USER, SYSTEM = 0.30, 0.10  # the stack's CPU, cores
-RSS_PEAK_AT, RSS_BASE, RSS_PEAK = 4.0, 40 * 1024**2, 75 * 1024**2
-
-
-def samples_document(busy: float, seconds: float = 8.0) -> dict[str, object]:
-    """10 Hz samples: CPU counters growing at USER/SYSTEM cores, the CPUs ``busy``, one RSS peak."""
-    rows = []
-    for t in np.arange(0.0, seconds + 1e-9, 0.1):
-        rss = RSS_PEAK if abs(t - RSS_PEAK_AT) < 1e-9 else RSS_BASE
-        values = {
-            "time_unix_s": START + t, "cpu_user_s": USER * t, "cpu_system_s": SYSTEM * t,
-            "rss_bytes": rss, "processes": 3, "threads": 5, "fds": 20,
-            "ctx_voluntary": 100 * t, "ctx_involuntary": 10 * t,
-            "cpus_busy_s": busy * t, "cpus_total_s": t,
-        }  # fmt: skip
-        rows.append([values[column] for column in COLUMNS])
-    return {
-        "schema": SAMPLES_SCHEMA, "interval_s": 0.1, "cpus": [0], "columns": list(COLUMNS),
-        "samples": rows,
-    }  # fmt: skip
 
 
 def test_a_window_between_samples_is_interpolated() -> None:
@@ -71,10 +48,6 @@ def test_a_stack_restarted_in_the_window_is_refused() -> None:
     )
 
 
-def _iso(unix: float) -> str:
-    return datetime.fromtimestamp(unix, timezone.utc).isoformat(timespec="milliseconds")
-
-
 def add_samples(root: Path, busy_of: dict[str, float]) -> None:
     """Give every cell a window in its meta file and, for the stacks in ``busy_of``, samples."""
     manifest = Manifest.load(root)
@@ -82,10 +55,10 @@ def add_samples(root: Path, busy_of: dict[str, float]) -> None:
         meta_path = root / entry["meta"]
         meta = json.loads(meta_path.read_text())
         requests = meta["successes"] + meta["failures"]
-        meta |= {"started": _iso(START + 1), "finished": _iso(START + 5)}
+        meta |= {"started": iso(START + 1), "finished": iso(START + 5)}
         meta |= {"requests": requests, "duration_s": 4.0}
         sha256_meta = write_atomic(meta_path, json.dumps(meta))
-        cell = Measurement(entry["mode"], entry["stack"], entry["method"], entry["repetition"])
+        cell = Measurement(entry["mode"], entry["stack"], entry["request"], entry["repetition"])
         sha256_samples, problem = None, "server samples missing: the sampler failed: test"
         if cell.stack in busy_of:
             text = json.dumps(samples_document(busy=busy_of[cell.stack]))

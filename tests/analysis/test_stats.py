@@ -28,13 +28,13 @@ def samples() -> pd.DataFrame:
     rows = []
     for stack, method, values in (("a", "GET", A_GET), ("a", "POST", A_POST), ("b", "GET", B_GET)):
         rows += [("constant", stack, method, v) for v in values]
-    frame = pd.DataFrame(rows, columns=["mode", "stack", "method", "time_s"])
+    frame = pd.DataFrame(rows, columns=["mode", "stack", "request", "time_s"])
     frame["ok"] = frame["time_s"].notna()
     return frame
 
 
 def row(summary: pd.DataFrame, stack: str, method: str) -> pd.Series:
-    return summary.set_index(["stack", "method"]).loc[(stack, method)]
+    return summary.set_index(["stack", "request"]).loc[(stack, method)]
 
 
 def test_leading_columns_are_the_contract():
@@ -85,7 +85,7 @@ def test_outliers_by_the_1_5_iqr_rule_with_linear_quartiles():
     # 1..9 plus x >= 9: Q1 = 3.25 and Q3 = 7.75 (linear), IQR = 4.5, upper fence = 14.5 exactly.
     for extra, expected in ((14.5, 0), (14.6, 1)):
         values = [*range(1, 10), extra]
-        frame = pd.DataFrame({"mode": "m", "stack": "s", "method": "GET", "time_s": values})
+        frame = pd.DataFrame({"mode": "m", "stack": "s", "request": "GET", "time_s": values})
         frame["ok"] = True
         assert np.percentile(values, [25, 75]).tolist() == [3.25, 7.75]
         assert summarise(frame)["outliers"].item() == expected
@@ -107,7 +107,7 @@ def test_ci95_with_repetitions_is_sectioning_t_over_the_repetitions():
     # Three repetitions; by hand: repetition means 6, 8, 10 ms (SD 2 ms), medians 6, 8, 10 ms.
     times = [0.005, 0.006, 0.007, 0.007, 0.008, 0.009, 0.009, 0.010, 0.011]
     frame = pd.DataFrame(
-        {"mode": "m", "stack": "s", "method": "GET", "repetition": [1, 1, 1, 2, 2, 2, 3, 3, 3]}
+        {"mode": "m", "stack": "s", "request": "GET", "repetition": [1, 1, 1, 2, 2, 2, 3, 3, 3]}
     )
     frame["time_s"], frame["ok"] = times, True
     row = summarise(frame).iloc[0]
@@ -124,7 +124,7 @@ def test_ci95_with_repetitions_is_sectioning_t_over_the_repetitions():
 def test_one_repetition_gets_a_block_bootstrap_interval_that_is_reproducible():
     rng = np.random.default_rng(5)
     frame = pd.DataFrame({"time_s": 0.004 + rng.exponential(0.001, 300), "ok": True})
-    frame = frame.assign(mode="m", stack="s", method="GET", repetition=1)
+    frame = frame.assign(mode="m", stack="s", request="GET", repetition=1)
     first, again = summarise(frame).iloc[0], summarise(frame).iloc[0]
     assert first["ci_method"].startswith("stationary block bootstrap")
     for statistic in ("", "median_", "p95_", "p99_"):
@@ -141,7 +141,7 @@ def test_a_stack_with_only_failures_has_counts_but_no_times():
         {
             "mode": "m",
             "stack": ["s", "s", "t"],
-            "method": "GET",
+            "request": "GET",
             "time_s": [float("nan"), float("nan"), 0.004],
         }
     )
@@ -156,7 +156,7 @@ def test_repetition_spread_is_the_sd_of_per_repetition_means():
         {
             "mode": "m",
             "stack": "s",
-            "method": "GET",
+            "request": "GET",
             "repetition": [1, 1, 2, 2, 3, 3],
             "time_s": [0.009, 0.011, 0.013, 0.015, 0.012, float("nan")],
         }

@@ -12,18 +12,20 @@ from analysis import sweep as report_sweep
 from analysis.load import Problem
 from analysis.report import build_report
 from bench_client import config, meta, output, sweep
+from bench_client.documents import StopReason
+from bench_client.request import BUILTIN
 from bench_client.results_format import SWEEP_MODE, Measurement, sha256_bytes, write_atomic
 from bench_client.timing import Sample
 from orchestrator.manifest import Manifest
 from orchestrator.server_sampler import MARGIN_S, ServerSampler
+from tests.analysis.samples import START, SYSTEM, USER, iso, samples_document
 from tests.analysis.synthetic import write_run
-from tests.analysis.test_resources import START, SYSTEM, USER, _iso, samples_document
 
 RULE = config.Sweep(50.0, 2.0, 5, 1.0, 5.0, 0.1, 0.01)
 
 
 def write_steps(
-    root: Path, stack: str, method: str, curve: list[tuple[float, float, bool]]
+    root: Path, stack: str, request: str, curve: list[tuple[float, float, bool]]
 ) -> None:
     """One sweep as bench_client leaves it: per step (latency s, achieved share of the rate
     offered, client-limited), a CSV and meta file (output.write_results, meta.build), then the
@@ -37,9 +39,9 @@ def write_steps(
             for i in range(1, count + 1)
         ]
         settings = config.build(
-            base_url="http://10.0.0.5:5001", method=method, mode="rate", iterations=count,
-            interval=None, timeout=5, concurrency=None, rate=rate, warmup=0, path=None,
-            payload=None, out="x.csv", quiet=True, calibration="off", processes=1,
+            base_url="http://10.0.0.5:5001", request=BUILTIN[request], mode="rate",
+            iterations=count, timeout=5, rate=rate, warmup=0, out="x.csv", quiet=True,
+            calibration="off", processes=1,
         )  # fmt: skip
         reasons = ["client process used 97% of a core"] if limited else []
         document = meta.build(
@@ -47,14 +49,18 @@ def write_steps(
             client={}, versions={}, overhead=None, host_noise={},
             limits={"client_bottleneck": limited, "reasons": reasons},
         )  # fmt: skip
-        path = root / Measurement(SWEEP_MODE, stack, method, step=number).csv
+        path = root / Measurement(SWEEP_MODE, stack, request, step=number).csv
         output.write_results(path, samples, 0.0, document)
         steps.append(sweep.Step.read(number, rate, path))
         verdict, why = sweep.judge(RULE, steps[0], steps[-1])
-        last = verdict != sweep.WITHIN or number == len(curve)
-        stop = (verdict if verdict != sweep.WITHIN else sweep.LADDER_END, why) if last else None
+        last = verdict != StopReason.WITHIN or number == len(curve)
+        stop = (
+            (verdict if verdict != StopReason.WITHIN else StopReason.LADDER_END, why)
+            if last
+            else None
+        )
         sweep.mark_step(RULE, steps[-1], steps[0], path, stop)
-        if verdict != sweep.WITHIN:
+        if verdict != StopReason.WITHIN:
             return
 
 
@@ -76,7 +82,7 @@ def test_every_step_is_read_with_its_verdict(swept: Path) -> None:
     problems: list[Problem] = []
     steps = report_sweep.load_steps(swept, problems)
     assert problems == []
-    counts = steps.groupby(["stack", "method"])["step"].agg(list).to_dict()
+    counts = steps.groupby(["stack", "request"])["step"].agg(list).to_dict()
     assert counts == {
         ("fastapi-uvicorn", "GET"): [1, 2],
         ("fastapi-uvicorn", "POST"): [1, 2, 3, 4],
@@ -88,14 +94,14 @@ def test_every_step_is_read_with_its_verdict(swept: Path) -> None:
 
 def test_the_sustained_rate_is_the_last_step_within_the_rule(swept: Path) -> None:
     knees = report_sweep.sustained(report_sweep.load_steps(swept, [])).set_index(
-        ["stack", "method"]
+        ["stack", "request"]
     )
     assert knees.loc[("flask-gunicorn", "GET"), "sustained_step"] == 2
-    assert knees.loc[("flask-gunicorn", "GET"), "stopped"] == sweep.LATENCY
+    assert knees.loc[("flask-gunicorn", "GET"), "stopped"] == StopReason.LATENCY
     assert knees.loc[("fastapi-uvicorn", "GET"), "sustained_step"] == 1
-    assert knees.loc[("fastapi-uvicorn", "GET"), "stopped"] == sweep.CLIENT_LIMITED
+    assert knees.loc[("fastapi-uvicorn", "GET"), "stopped"] == StopReason.CLIENT_LIMITED
     assert knees.loc[("fastapi-uvicorn", "POST"), "sustained_step"] == 3
-    assert knees.loc[("fastapi-uvicorn", "POST"), "stopped"] == sweep.SHORTFALL
+    assert knees.loc[("fastapi-uvicorn", "POST"), "stopped"] == StopReason.SHORTFALL
     # The throughput there is the meta file's: responses per second of the step's window.
     assert knees.loc[("fastapi-uvicorn", "POST"), "sustained_rps"] == pytest.approx(200 * 0.98)
 
@@ -151,13 +157,13 @@ def test_each_step_keeps_its_window_of_the_sweeps_samples_and_shows_its_cpu(
     text += "\n"
     sampler = ServerSampler(None, "unused")  # type: ignore[arg-type]  # its answer, as stop() reads it
     sampler.files = {"unit": {"text": text, "sha256": sha256_bytes(text.encode())}}
-    manifest = Manifest.create(root, run_id="run", seed=1, git="x", selection={},
-                               client_settings={}, lab={})  # fmt: skip
+    manifest = Manifest.create(root, run_id="run", seed=1, git="x", settings={},
+                               sources={}, requests={}, lab={})  # fmt: skip
     for number in (1, 2):  # step 3 was recorded without samples
         cell = Measurement(SWEEP_MODE, "flask-gunicorn", "GET", step=number)
         started, finished = START + lead + 2.5 * number - 1.05, START + lead + 2.5 * number + 0.45
         document = json.loads((root / cell.meta).read_text())
-        document |= {"started": _iso(started), "finished": _iso(finished), "duration_s": 1.5}
+        document |= {"started": iso(started), "finished": iso(finished), "duration_s": 1.5}
         write_atomic(root / cell.meta, json.dumps(document))
         sha256, problem = sampler.save("unit", root / cell.samples, (started, finished))
         assert problem == "" and sha256 is not None

@@ -7,9 +7,10 @@ import csv
 import json
 from pathlib import Path
 
-from analysis.cli import EXIT_SKIPPED, main
 from analysis.load import load_run
 from analysis.sanitize import LEAVES_FOLDER, markdown_cell, spreadsheet_text
+from bench_client.results_format import ExitCode
+from httplab.cli import main
 from tests.analysis.conftest import small_run
 
 SECRET = "root:$y$j9T$SECRET-HASH:19000:0:99999:7:::"
@@ -29,7 +30,7 @@ def test_a_csv_linked_outside_the_folder_is_not_read(tmp_path: Path) -> None:
     run = load_run(root)
     assert any(p.file == target and p.message == LEAVES_FOLDER for p in run.problems)
     assert all("SECRET" not in str(problem) for problem in run.problems)
-    assert main(["report", str(root)]) == EXIT_SKIPPED
+    assert main(["report", str(root)]) == ExitCode.INPUT_SKIPPED
     report = (root / "report" / "index.html").read_text() + (
         root / "report" / "tables.md"
     ).read_text()
@@ -45,7 +46,7 @@ def test_a_meta_file_linked_outside_is_not_read(tmp_path: Path) -> None:
     meta.symlink_to(outside)
     run = load_run(root)
     assert any(p.file == meta and p.message == LEAVES_FOLDER for p in run.problems)
-    measured = [m for m in run.measurements if m.csv.parent == meta.parent and m.method == "GET"]
+    measured = [m for m in run.measurements if m.csv.parent == meta.parent and m.request == "GET"]
     assert measured and measured[0].meta is None
 
 

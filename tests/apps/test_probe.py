@@ -97,6 +97,7 @@ def test_cli_rejects_a_bad_url(capsys: pytest.CaptureFixture[str]) -> None:
     assert "http://HOST:PORT" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a check of the test server waits out probe.TIMEOUT_S
 def test_cli_reports_failures_with_exit_code_1(
     nodelay_server: probe.Target, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -123,6 +124,7 @@ def test_a_server_held_by_a_stalled_client_is_flagged() -> None:
     assert problem is not None and "stalled mid-head" in problem
 
 
+@pytest.mark.slow  # a check of the test server waits out probe.TIMEOUT_S
 def test_several_targets_are_probed_at_once_and_reported_by_name(
     nagle_server: probe.Target,
     nodelay_server: probe.Target,

@@ -26,9 +26,9 @@ from pathlib import Path
 import pytest
 
 from bench_client.cli import main
-from bench_client.results_format import CLIENT_FLAG_MODES
+from bench_client.settings import SETTINGS
 
-POOL_MODES = CLIENT_FLAG_MODES["processes"]
+POOL_MODES = SETTINGS["processes"].modes
 
 # struct linger: two u_shorts on Windows, two ints elsewhere.
 LINGER_ZERO = struct.pack("HH" if sys.platform == "win32" else "ii", 1, 0)
@@ -239,7 +239,9 @@ def bench(tmp_path: Path) -> Callable[..., Result]:
         path = tmp_path / out
         if server is not None:
             # No warm-up unless a test asks: tests count the requests a server saw.
-            options = {"base_url": server.url, "method": "GET", "warmup": 0, **options}
+            options = {"base_url": server.url, "warmup": 0, **options}
+            if "--request" not in args:  # else the request is declared whole
+                options = {"method": "GET", **options}
         if options.get("mode") in POOL_MODES:
             # One engine process unless a test asks (test_processes.py): each process
             # sends its own first request, and the tests count what a server saw.
@@ -247,6 +249,10 @@ def bench(tmp_path: Path) -> Callable[..., Result]:
         argv = [*flags(**options), *args, "--out", str(path), "--quiet"]
         if "--calibration" not in args:
             argv += ["--calibration", calibration]
-        return Result(main(argv), path)
+        try:
+            code = main(argv)
+        except SystemExit as refused:  # argparse refused an argument, as the CLI would exit
+            code = int(refused.code or 0)
+        return Result(code, path)
 
     return run

@@ -24,19 +24,21 @@ def _base(server, *extra: str) -> list[str]:
     [
         (["--mode", "rate"], "--mode rate needs --rate"),
         (["--mode", "rate", "--rate", "10", "--interval", "0.1"], "--interval has no meaning"),
-        (["--rate", "10"], "--rate only applies to --mode rate"),
-        (["--concurrency", "4"], "--concurrency does not apply to --mode constant"),
-        (["--mode", "concurrent", "--concurrency", "0"], "--concurrency must be 1..256"),
-        (["--mode", "concurrent", "--concurrency", "5000"], "--concurrency must be 1..256"),
-        (["--iterations", "0"], "--iterations must be at least 1"),
-        (["--warmup", "-1"], "--warmup must be 0 or more"),
-        (["--timeout", "0"], "--timeout must be more than 0"),
-        (["--interval", "-1"], "--interval must be 0 or more"),
+        (["--rate", "10"], "--rate has no meaning in constant mode"),
+        (["--concurrency", "4"], "--concurrency has no meaning in constant mode"),
+        (["--mode", "concurrent", "--concurrency", "0"], "--concurrency: must be at least 1"),
+        (["--mode", "concurrent", "--concurrency", "5000"], "--concurrency: must be at most 256"),
+        (["--iterations", "0"], "--iterations: must be at least 1"),
+        (["--warmup", "-1"], "--warmup: must be at least 0"),
+        (["--timeout", "0"], "--timeout: must be more than 0"),
+        (["--interval", "-1"], "--interval: must be at least 0"),
         (["--payload", "{}"], "--payload only applies to --method POST"),
         (["--path", "get"], "--path must start with '/'"),
         (["--mode", "bogus"], "invalid choice: 'bogus'"),
-        (["--iterations", "ten"], "invalid int value"),
-        (["--timeout", "soon"], "not a number"),
+        (["--iterations", "ten"], "want a whole number, not 'ten'"),
+        (["--timeout", "soon"], "want a number, not 'soon'"),
+        (["--request", '{"name": "x y"}'], "--request: request name 'x y'"),
+        (["--request", '{"name": "x", "expect": {"status": 99}}'], "expect.status"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line_and_send_nothing(
@@ -172,7 +174,28 @@ def test_payload_is_sent_and_its_echo_checked(server, bench, mode):
     assert result.code == 0
     assert len(result.times) == 3
     assert all(json.loads(body) == payload for body in server.bodies)
-    assert result.meta["config"]["payload"] == payload
+    assert json.loads(result.meta["config"]["request"]["body"]) == payload
+    assert result.meta["config"]["request"]["expect"]["json"]["received_data"] == payload
+
+
+def test_a_declared_request_is_sent_as_declared_and_its_reply_judged(server, bench):
+    """--request carries a whole request: method, path, body, headers and what a reply needs."""
+    declared = {
+        "name": "orders",
+        "method": "POST",
+        "path": "/post/orders",
+        "body": '{"id": 7}',
+        "headers": {"X-Trace": "bench"},
+        "expect": {"status": 200, "json_keys": ["received_data"], "contains": "POST request"},
+    }
+    good = bench(server, "--request", json.dumps(declared), iterations=3, out="orders.csv")
+    assert good.code == 0 and len(good.times) == 3
+    assert set(server.paths) == {"/post/orders"}
+    assert all(json.loads(body) == {"id": 7} for body in server.bodies)
+    assert good.meta["config"]["request"] == declared
+    wrong = dict(declared, expect={"status": 200, "contains": "no such text"})
+    refused = bench(server, "--request", json.dumps(wrong), iterations=3, out="wrong.csv")
+    assert refused.code == 3  # the first answer is checked too: nothing is timed
 
 
 def test_quiet_prints_nothing_and_loud_prints_a_summary(server, tmp_path, capsys):
@@ -306,7 +329,7 @@ def test_a_write_failure_after_the_run_is_one_line_and_exit_2(server, tmp_path, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["GET.csv"]  # no temp files left
 
 
-@pytest.mark.parametrize("mode", ["constant", "keepalive"])
+@pytest.mark.parametrize("mode", ["constant", "keepalive", "concurrent", "rate"])
 def test_proxy_settings_of_the_client_host_are_ignored(
     server, bench, closed_port, monkeypatch, mode
 ):
@@ -314,7 +337,8 @@ def test_proxy_settings_of_the_client_host_are_ignored(
         monkeypatch.setenv(name, f"http://127.0.0.1:{closed_port}")
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
-    result = bench(server, mode=mode, iterations=3)
+    rate = {"rate": 100.0} if mode == "rate" else {}
+    result = bench(server, mode=mode, iterations=3, **rate)
     assert result.code == 0
     assert len(result.times) == 3
 
@@ -322,7 +346,7 @@ def test_proxy_settings_of_the_client_host_are_ignored(
 def test_calibrate_rejects_bad_arguments_in_one_line(capsys):
     assert main(["calibrate", "--requests", "0"]) == 2
     assert capsys.readouterr().err == "bench_client: error: --requests must be at least 1\n"
-    assert _exit_code(lambda: main(["calibrate", "--method", "PUT"])) == 2
+    assert _exit_code(lambda: main(["calibrate", "--request", "PUT"])) == 2
     err = capsys.readouterr().err
     assert "invalid choice: 'PUT'" in err
     assert len(err.strip().splitlines()) == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench_client.http11 import ProtocolError, ResponseParser, Target, build_request
+from bench_client.request import BUILTIN, Request
 
 BODY = b'{"message": "This is a GET request!"}'
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
@@ -92,10 +93,15 @@ def test_eof_before_or_inside_a_response():
 
 def test_request_bytes_and_targets():
     target = Target.from_url("http://127.0.0.1:5001", "/post")
-    request = build_request("POST", target, b'{"key": "value"}', keep_alive=True)
+    request = build_request(BUILTIN["POST"], target, keep_alive=True)
     assert request.startswith(b"POST /post HTTP/1.1\r\nHost: 127.0.0.1:5001\r\n")
+    assert b"Content-Type: application/json\r\n" in request
     assert b"Content-Length: 16\r\n" in request
     assert request.endswith(b'\r\n\r\n{"key": "value"}')
+    own = Request("x", "GET", "/x", headers=(("Accept", "text/html"), ("X-Trace", "t")))
+    sent = build_request(own, target, keep_alive=False)
+    assert sent.count(b"Accept:") == 1 and b"Accept: text/html\r\n" in sent
+    assert b"X-Trace: t\r\n" in sent and b"Content-Length" not in sent
     assert Target.from_url("http://[::1]:8000", "/get").url == "http://[::1]:8000/get"
     assert Target.from_url("http://example.org", "/get").host_header == "example.org"
     with pytest.raises(ValueError, match="only http://"):

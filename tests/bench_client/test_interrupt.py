@@ -42,16 +42,26 @@ def _command(server, out: Path, mode: str, iterations: int) -> list[str]:
     ]
 
 
-def interrupt_when(server, requests: int, command: list[str]) -> tuple[int, str]:
-    """Run `command`, SIGINT it (alone) once `server` has seen `requests`: (exit code, stderr)."""
+def interrupt_when(
+    server, requests: int, command: list[str], *, group: bool = False
+) -> tuple[int, str]:
+    """Run `command`, SIGINT it once `server` has seen `requests`: (exit code, stderr).
+
+    ``group``: every process `command` started gets the signal (its own process group), as
+    from a terminal's Ctrl-C or the guard; else the first process alone.
+    """
     process = subprocess.Popen(
-        command, env=ENV, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
+        command, env=ENV, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        start_new_session=group,
+    )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
         while server.count < requests and time.monotonic() < deadline:
             time.sleep(0.05)
-        process.send_signal(signal.SIGINT)
+        if group:
+            os.killpg(process.pid, signal.SIGINT)
+        else:
+            process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=60)
     finally:
         if process.poll() is None:

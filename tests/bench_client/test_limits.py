@@ -106,13 +106,3 @@ def test_requests_without_a_free_port_flag_the_client():
     assert verdict["out_of_ports"] == 3
     assert "3 requests found no free local port" in verdict["reasons"][0]
     assert assess("constant", None, IDLE, {}, errors=["connection refused"])["out_of_ports"] == 0
-
-
-def test_port_budget_reads_this_host():
-    from bench_client.limits import port_budget
-
-    budget = port_budget()
-    low, high = budget["port_range"]
-    assert 0 < low < high <= 65535
-    assert budget["ports"] == high - low + 1
-    assert budget["time_wait"] is None or budget["free"] == budget["ports"] - budget["time_wait"]

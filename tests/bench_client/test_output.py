@@ -8,6 +8,8 @@ from datetime import datetime
 import pytest
 
 from bench_client.output import csv_text, write_atomic
+from bench_client.request import BUILTIN
+from bench_client.results_format import META_SCHEMA
 from bench_client.timing import Sample
 
 
@@ -48,10 +50,10 @@ def test_meta_file_contents(server, bench):
     result = bench(server, mode="keepalive", iterations=6, interval=0.01, warmup=2)
     meta = result.meta
     assert result.meta_path.name == "GET.meta.json"
-    assert meta["schema"] == 1
+    assert meta["schema"] == META_SCHEMA
     assert meta["config"] == {
         "base_url": server.url,
-        "method": "GET",
+        "request": BUILTIN["GET"].as_json(),
         "mode": "keepalive",
         "iterations": 6,
         "interval": 0.01,
@@ -59,8 +61,6 @@ def test_meta_file_contents(server, bench):
         "concurrency": 1,
         "rate": None,
         "warmup": 2,
-        "path": "/get",
-        "payload": None,
         "out": str(result.out),
         "quiet": True,
         "calibration": "off",

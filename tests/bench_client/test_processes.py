@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
+import signal
 import subprocess
 import time
 
 import psutil
 import pytest
 
-from bench_client import config, limits, pool
+from bench_client import config, interrupts, limits, pool
 from bench_client.results_format import ExitCode
 from tests.bench_client.test_interrupt import ENV, _command, interrupt_when, posix_only
 from tests.bench_client.test_method import settings
@@ -82,7 +84,7 @@ def test_default_is_the_cpu_count_but_no_more_than_workers_or_requests(server, m
 def test_sequential_modes_refuse_processes(server, bench, mode, capsys):
     result = bench(server, mode=mode, processes=2, iterations=3)
     assert result.code == ExitCode.USAGE
-    assert f"--processes does not apply to --mode {mode}" in capsys.readouterr().err
+    assert f"--processes has no meaning in {mode} mode" in capsys.readouterr().err
     assert server.count == 0
     assert not result.out.exists()
 
@@ -119,13 +121,16 @@ def test_any_saturated_process_or_host_makes_the_client_suspect():
 
 
 @posix_only
-@pytest.mark.parametrize("mode", ["concurrent", "rate"])
-def test_ctrl_c_with_two_processes_writes_both_parts(server, tmp_path, mode):
+@pytest.mark.parametrize(
+    ("mode", "group"), [("concurrent", False), ("rate", False), ("concurrent", True)]
+)
+def test_ctrl_c_with_two_processes_writes_both_parts(server, tmp_path, mode, group):
+    """Whether the interrupt reaches the parent alone or every process of the group (a
+    terminal, the guard; on Windows CTRL_BREAK_EVENT), the engines return their samples."""
     server.delay = 0.01
     out = tmp_path / "GET.csv"
-    # SIGINT to the parent only (a terminal's Ctrl-C reaches all): it stops the engines.
     returncode, err = interrupt_when(
-        server, 40, [*_command(server, out, mode, 20_000), "--processes", "2"]
+        server, 40, [*_command(server, out, mode, 20_000), "--processes", "2"], group=group
     )
     assert returncode == ExitCode.INTERRUPTED, err
     meta = json.loads(out.with_suffix(".meta.json").read_text())
@@ -138,6 +143,26 @@ def test_ctrl_c_with_two_processes_writes_both_parts(server, tmp_path, mode):
     assert {row["Worker"][:2] for row in rows} == {"p1", "p2"}
     # What was cut off mid-flight is not in the file, and nothing is recorded as 0.
     assert all(row["Execution Time (seconds)"] != "0" for row in rows)
+
+
+def test_engine_processes_ignore_every_interrupt_signal(monkeypatch):
+    """The engines' handler covers SIGBREAK too: here a stand-in signal plays CTRL_BREAK_EVENT,
+    which would otherwise end the process (Windows' default), as SIGUSR1's default does."""
+    monkeypatch.setattr(signal, "SIGBREAK", signal.SIGUSR1, raising=False)
+    saved = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGUSR1)}
+    try:
+        interrupts.ignore_interrupts()
+        assert interrupts.interrupt_signals() == [signal.SIGINT, signal.SIGUSR1]
+        os.kill(os.getpid(), signal.SIGUSR1)
+        os.kill(os.getpid(), signal.SIGINT)  # no KeyboardInterrupt either
+        time.sleep(0.01)
+        interrupts.raise_on_interrupt()
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGUSR1)
+            time.sleep(0.01)
+    finally:
+        for number, handler in saved.items():
+            signal.signal(number, handler)
 
 
 @posix_only

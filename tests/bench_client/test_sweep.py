@@ -10,6 +10,7 @@ from pathlib import Path, PurePath
 import pytest
 
 from bench_client import config, sweep
+from bench_client.documents import StopReason
 from bench_client.results_format import (
     CSV_HEADER,
     SWEEP_MODE,
@@ -48,19 +49,27 @@ def later(**changes: object) -> sweep.Step:
 
 
 def test_a_step_like_the_first_is_within_the_rule() -> None:
-    assert sweep.judge(RULE, FIRST, FIRST) == (sweep.WITHIN, "")
-    assert sweep.judge(RULE, FIRST, later(p99_s=0.0099))[0] == sweep.WITHIN
+    assert sweep.judge(RULE, FIRST, FIRST) == (StopReason.WITHIN, "")
+    assert sweep.judge(RULE, FIRST, later(p99_s=0.0099))[0] == StopReason.WITHIN
 
 
 @pytest.mark.parametrize(
     ("step", "reason", "words"),
     [
-        (later(client_reasons=("client process used 97% of a core",)), sweep.CLIENT_LIMITED, "97%"),
-        (later(failures=3), sweep.FAILURES, "1.5% of requests failed"),
-        (later(throughput_rps=170.0), sweep.SHORTFALL, "170 responses/s of 200/s"),
-        (later(p99_s=0.0101), sweep.LATENCY, "p99 10.10 ms over 5 x step 1's 2.00 ms"),
+        (
+            later(client_reasons=("client process used 97% of a core",)),
+            StopReason.CLIENT_LIMITED,
+            "97%",
+        ),
+        (later(failures=3), StopReason.FAILURES, "1.5% of requests failed"),
+        (later(throughput_rps=170.0), StopReason.SHORTFALL, "170 responses/s of 200/s"),
+        (later(p99_s=0.0101), StopReason.LATENCY, "p99 10.10 ms over 5 x step 1's 2.00 ms"),
         # No success at all: every request failed, and that is what stops it.
-        (later(failures=200, throughput_rps=0.0, p50_s=None, p99_s=None), sweep.FAILURES, "100"),
+        (
+            later(failures=200, throughput_rps=0.0, p50_s=None, p99_s=None),
+            StopReason.FAILURES,
+            "100",
+        ),
     ],
 )
 def test_each_reason_stops_the_sweep(step: sweep.Step, reason: str, words: str) -> None:
@@ -72,17 +81,17 @@ def test_each_reason_stops_the_sweep(step: sweep.Step, reason: str, words: str) 
 def test_the_client_limit_is_named_before_what_it_may_have_caused() -> None:
     """A client-limited step is never reported as the server's knee, even when it is slow too."""
     step = later(client_reasons=("schedule slipped 9 ms (p99)",), throughput_rps=50.0, p99_s=1.0)
-    assert sweep.judge(RULE, FIRST, step)[0] == sweep.CLIENT_LIMITED
+    assert sweep.judge(RULE, FIRST, step)[0] == StopReason.CLIENT_LIMITED
 
 
 @pytest.mark.parametrize(
     ("reason", "measured", "sustained"),
     [
-        (sweep.LATENCY, 3, 2),
-        (sweep.CLIENT_LIMITED, 2, 1),
-        (sweep.FAILURES, 1, None),  # step 1 already past the rule: nothing sustained
-        (sweep.LADDER_END, 4, 4),
-        (sweep.NO_ANSWER, 2, 2),  # step 3 got no answer: step 2 was the last within
+        (StopReason.LATENCY, 3, 2),
+        (StopReason.CLIENT_LIMITED, 2, 1),
+        (StopReason.FAILURES, 1, None),  # step 1 already past the rule: nothing sustained
+        (StopReason.LADDER_END, 4, 4),
+        (StopReason.NO_ANSWER, 2, 2),  # step 3 got no answer: step 2 was the last within
     ],
 )
 def test_the_sustained_step_is_the_last_within_the_rule(
@@ -101,13 +110,13 @@ def test_the_ladder_is_geometric_and_sized_by_time() -> None:
 @pytest.mark.parametrize(
     ("option", "value", "words"),
     [
-        ("sweep_factor", 1.0, "--sweep-factor must be more than 1"),
-        ("sweep_steps", 0, "--sweep-steps must be at least 1"),
+        ("sweep_factor", 1.0, "--sweep-factor: must be more than 1"),
+        ("sweep_steps", 0, "--sweep-steps: must be at least 1"),
         ("sweep_start_rate", 90_000.0, "last step would offer"),
-        ("sweep_latency_factor", 1.0, "--sweep-latency-factor"),
-        ("sweep_shortfall", 1.0, "--sweep-shortfall must be in (0, 1)"),
-        ("sweep_max_failures", 1.0, "--sweep-max-failures"),
-        ("sweep_step_seconds", 0.0, "--sweep-step-seconds"),
+        ("sweep_latency_factor", 1.0, "--sweep-latency-factor: must be more than 1"),
+        ("sweep_shortfall", 1.0, "--sweep-shortfall: must be less than 1"),
+        ("sweep_max_failures", 1.0, "--sweep-max-failures: must be less than 1"),
+        ("sweep_step_seconds", 0.0, "--sweep-step-seconds: must be more than 0"),
     ],
 )
 def test_a_bad_rule_is_refused_before_any_request(
@@ -119,16 +128,9 @@ def test_a_bad_rule_is_refused_before_any_request(
     with pytest.raises(config.ConfigError, match=words.replace("(", r"\(").replace(")", r"\)")):
         config.build(
             base_url=server.url,
-            method="GET",
             mode=SWEEP_MODE,
-            iterations=1,
-            interval=None,
             timeout=1,
-            concurrency=None,
-            rate=None,
             warmup=0,
-            path=None,
-            payload=None,
             out="x.csv",
             quiet=True,
             calibration="off",
@@ -179,15 +181,15 @@ def test_a_real_sweep_stops_where_the_server_starts_failing(
     assert result.code == ExitCode.DONE
     blocks = check_step_files(result.out)
     last = blocks[-1]
-    assert [b["verdict"] for b in blocks[:-1]] == [sweep.WITHIN] * (len(blocks) - 1)
+    assert [b["verdict"] for b in blocks[:-1]] == [StopReason.WITHIN] * (len(blocks) - 1)
     assert all(b["stopped"] is None for b in blocks[:-1])
     assert last["stopped"]["reason"] == last["verdict"]
-    if last["verdict"] == sweep.CLIENT_LIMITED:
+    if last["verdict"] == StopReason.CLIENT_LIMITED:
         # A busy test machine: the step's own meta file must then say the client was the limit.
         meta = json.loads(result.out.with_name(f"GET.step{last['step']}.meta.json").read_text())
         assert meta["client_limits"]["client_bottleneck"]
     else:
-        assert (last["step"], last["verdict"]) == (2, sweep.FAILURES)
+        assert (last["step"], last["verdict"]) == (2, StopReason.FAILURES)
     assert not result.out.with_name(f"GET.step{last['step'] + 1}.csv").exists()
 
 
@@ -214,9 +216,14 @@ def test_a_real_sweep_against_the_reference_server_writes_every_step_it_reaches(
     blocks = check_step_files(result.out)
     assert 1 <= len(blocks) <= 3
     stopped = blocks[-1]["stopped"]
-    reasons = (sweep.CLIENT_LIMITED, sweep.FAILURES, sweep.SHORTFALL, sweep.LATENCY)
-    if len(blocks) == 3 and blocks[-1]["verdict"] == sweep.WITHIN:
-        assert stopped["reason"] == sweep.LADDER_END
+    reasons = (
+        StopReason.CLIENT_LIMITED,
+        StopReason.FAILURES,
+        StopReason.SHORTFALL,
+        StopReason.LATENCY,
+    )
+    if len(blocks) == 3 and blocks[-1]["verdict"] == StopReason.WITHIN:
+        assert stopped["reason"] == StopReason.LADDER_END
     else:
         assert stopped["reason"] in reasons
     assert [b["offered_rps"] for b in blocks] == [100.0, 300.0, 900.0][: len(blocks)]

@@ -107,6 +107,22 @@ def test_manifest_describes_hosts_and_stacks(small_run: Path) -> None:
     assert manifest["git_commit"] and isinstance(manifest["seed"], int)
 
 
+def test_each_measurement_was_shown_as_it_ended(small_run: Path) -> None:
+    """Ansible shows a task's output when it ends; the progress callback shows each line."""
+    log = (small_run.parent / "run_all.log").read_text()
+    counted = [line for line in log.splitlines() if line.startswith("[") and "left]" in line]
+    assert len(counted) == 24, log[-3000:]
+    assert counted[0].startswith("[ 1/24 ") and counted[-1].startswith("[24/24 ")
+    # Between the task's header and its result: shown while the task still ran.
+    task = log.index("TASK [Measure every cell")
+    result = log.index("changed: [localhost]", task)
+    assert all(task < log.index(line) < result for line in counted)
+    # The run's summary ends the output, the report's path last.
+    summary = log[log.rindex("Run e2e: ") :]
+    assert "24 of 24 measurements complete" in summary
+    assert f"Report: {small_run.resolve()}/report/index.html" in summary
+
+
 def test_report_is_written(small_run: Path) -> None:
     report = small_run / "report"
     assert (report / "index.html").stat().st_size > 10_000
@@ -158,7 +174,7 @@ def measure_one(
     playbook(
         lab, venv_bin, "playbooks/benchmark.yml", results, results / f"{run_id}.log",
         httplab_run_id=run_id, httplab_bench_stacks=stack, httplab_bench_modes="constant",
-        httplab_bench_methods="GET", httplab_bench_iterations=iterations, httplab_bench_warmup=5,
+        httplab_bench_requests="GET", httplab_bench_iterations=iterations, httplab_bench_warmup=5,
         httplab_bench_repetitions=1,
     )  # fmt: skip
     return results / run_id

@@ -2,8 +2,8 @@
 
 A lab of its own ($HTTPLAB_TEST_LAB-2c, two clients) whose server runs the contract
 server (tests/remote/contract_server.py) on port 8080 instead of provisioned stacks:
-what is under test here is the orchestration across client hosts, through the same
-commands the playbooks run (`httplab deploy`, `httplab measure`).
+what is under test here is the orchestration across client hosts: `httplab deploy`, and the
+benchmark's measuring of a group (orchestrator.measure, through tests/remote/driver.py).
 """
 
 from __future__ import annotations
@@ -21,15 +21,20 @@ from pathlib import Path
 
 import pytest
 
+from bench_client.documents import Status
 from bench_client.results_format import Measurement, sha256_file
+from bench_client.settings import defaults
 from lab import api
-from orchestrator.manifest import COMPLETE, PARTIAL, Manifest
+from orchestrator.host_facts import finalize
+from orchestrator.manifest import Manifest
 from tests.conftest import PYTEST_LAB, require_root
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB_NAME = f"{PYTEST_LAB[:29]}-2c"
 PORT = 8080
-SETTINGS = {"iterations": 400, "concurrency": 4, "timeout": 5, "warmup": 5, "interval": 0}
+SETTINGS = {"iterations": 400, "concurrency": 4, "timeout": 5.0, "warmup": 5, "interval": 0.0,
+            "processes": 1}  # fmt: skip
+COMPLETE, PARTIAL = Status.COMPLETE, Status.PARTIAL
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(1800)]
 
@@ -73,15 +78,16 @@ def url(lab: api.Lab) -> str:
 def new_run(tmp_path: Path, name: str, **settings: object) -> Path:
     run_dir = tmp_path / name
     Manifest.create(
-        run_dir, run_id=name, seed=1, git="test", selection={"stacks": ["contract"]},
-        client_settings={**SETTINGS, **settings}, lab={"kind": "embedded"},
+        run_dir, run_id=name, seed=1, git="test",
+        settings=defaults() | {"stacks": ["contract"], **SETTINGS, **settings},
+        sources={}, requests={}, lab={"kind": "embedded"},
     )  # fmt: skip
     return run_dir
 
 
 def measure(lab: api.Lab, run_dir: Path, mode: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "httplab", "measure", f"--run-dir={run_dir}",
+        [sys.executable, "-m", "tests.remote.driver", "cells", f"--run-dir={run_dir}",
          f"--inventory={lab.inventory_path}", f"--cell={mode},GET,1",
          "--stack=contract", f"--url={url(lab)}"],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -129,11 +135,9 @@ def test_both_clients_measure_together_and_their_counts_add_up(two_clients, tmp_
     assert sorted(entry["start"]["late_s"]) == sorted(hosts)
     for host in hosts.values():  # the containers share this machine's clock: 0 ± the bound
         assert abs(host["clock"]["offset_s"]) <= host["clock"]["uncertainty_s"]
-    # finalize records each client host's own facts, from its own meta file.
+    # The manifest records each client host's own facts, from its own meta file.
     addresses = {h.hostname: h.address for h in two_clients.clients}
-    finalized = httplab("finalize", f"--run-dir={run_dir}", f"--clients={json.dumps(addresses)}",
-                        "--server-facts={}", "--stacks-info=[]")  # fmt: skip
-    assert finalized.returncode == 0, finalized.stderr[-2000:]
+    finalize(Manifest.load(run_dir), {}, dict(addresses), [], None)
     facts = Manifest.load(run_dir).data["hosts"]["clients"]
     assert list(facts) == list(addresses)
     for name, address in addresses.items():
@@ -160,7 +164,7 @@ def _bench_client_runs(host: api.Host) -> bool:
 
 def test_losing_a_client_keeps_the_other_and_marks_the_cell_partial(two_clients, tmp_path):
     # 40 s of requests at 20/s on each host: time to stop a container mid-measurement.
-    run_dir = new_run(tmp_path, "lost", iterations=1600, rate=40.0, interval=None)
+    run_dir = new_run(tmp_path, "lost", iterations=1600, rate=40.0)
     running = measure(two_clients, run_dir, "rate")
     first, lost = two_clients.clients
     deadline = time.monotonic() + 300

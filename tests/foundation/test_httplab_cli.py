@@ -1,4 +1,4 @@
-"""`httplab COMMAND`: one command line over every part, one exit-code table."""
+"""`httplab COMMAND`: one command tree over every part, one exit-code table."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from bench_client.results_format import ExitCode
-from httplab.cli import COMMANDS, main
+from httplab.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
+COMMANDS = sorted(build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
 
 
 def httplab(*argv: str) -> subprocess.CompletedProcess[str]:
@@ -21,30 +22,45 @@ def httplab(*argv: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-def test_help_lists_every_command_and_the_exit_codes(capsys) -> None:
-    assert main(["--help"]) == ExitCode.DONE
-    out = capsys.readouterr().out
-    assert all(f"  {name} " in out for name in COMMANDS)
-    assert all(f"  {int(code):<4} " in out for code in ExitCode)
+def test_the_tree_has_every_step_of_a_study() -> None:
+    assert set(COMMANDS) == {"lab", "check", "deploy", "settings", "plan", "benchmark",
+                             "checksums", "report", "compare"}  # fmt: skip
 
 
-def test_no_command_is_a_usage_error(capsys) -> None:
-    assert main([]) == ExitCode.USAGE
+def test_help_lists_every_command_and_the_exit_codes() -> None:
+    done = httplab("--help")
+    assert done.returncode == 0 and done.stdout.startswith("usage: httplab ")
+    assert all(f"    {name}" in done.stdout for name in COMMANDS)
+    assert all(f"  {int(code):<4} " in done.stdout for code in ExitCode)
 
 
-def test_an_unknown_command_is_named(capsys) -> None:
-    assert main(["frobnicate"]) == ExitCode.USAGE
-    assert "unknown command 'frobnicate'" in capsys.readouterr().err
+def test_version() -> None:
+    done = httplab("--version")
+    assert done.returncode == 0 and done.stdout.startswith("httplab ")
+    assert done.stdout.split()[1][0].isdigit()
 
 
-@pytest.mark.parametrize("name", sorted(COMMANDS))
-def test_every_command_answers_help_from_its_own_program(name: str) -> None:
+def test_no_command_and_an_unknown_one_are_usage_errors(capsys) -> None:
+    assert httplab().returncode == ExitCode.USAGE
+    done = httplab("frobnicate")
+    assert done.returncode == ExitCode.USAGE and "invalid choice: 'frobnicate'" in done.stderr
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_command_answers_help_as_httplab(name: str) -> None:
     done = httplab(name, "--help")
     assert done.returncode == 0, done.stderr
-    assert "usage:" in done.stdout
+    assert done.stdout.startswith(f"usage: httplab {name}"), done.stdout[:80]
+
+
+def test_a_bad_option_names_the_command_and_exits_2() -> None:
+    done = httplab("plan", "--frobnicate")
+    assert done.returncode == ExitCode.USAGE
+    assert done.stderr.startswith("httplab plan: error: unrecognized arguments: --frobnicate")
 
 
 def test_a_command_fails_with_the_shared_exit_code() -> None:
-    done = httplab("checksums", "--run-dir", "/nonexistent/run")
+    done = httplab("checksums", "/nonexistent/run")
     assert done.returncode == ExitCode.FAILED
-    assert "orchestrator checksums:" in done.stderr and done.stderr[-1] == "\n"
+    assert done.stderr.startswith("httplab checksums: error: ") and done.stderr[-1] == "\n"
+    assert done.stderr.count("\n") == 1

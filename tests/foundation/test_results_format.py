@@ -12,7 +12,6 @@ from bench_client.results_format import (
     ExitCode,
     Measurement,
     check_name,
-    client_flags,
     meta_path_for,
     sha256_file,
     write_atomic,
@@ -39,11 +38,22 @@ def test_a_cell_names_its_files_and_is_read_back_from_them(cell: Measurement, cs
 
 
 @pytest.mark.parametrize(
-    "path", ["constant/GET.csv", "constant/x/get.csv", "constant/x/GET.rep0.csv", "a/b/GET.csv"]
-)
+    "path",
+    ["constant/GET.csv", "constant/x/G.E.T.csv", "constant/x/GET.rep0.csv", "a/b/GET.csv",
+     "constant/x/.csv", "constant/x/GET.step1.csv"],
+)  # fmt: skip
 def test_paths_that_name_no_cell_are_refused(path: str) -> None:
-    with pytest.raises(ValueError, match=r"not <mode>/<stack>/<METHOD>\.csv|mode must be"):
+    with pytest.raises(ValueError, match=r"not <mode>/<stack>/<REQUEST>\.csv|mode must be|step"):
         Measurement.from_csv_path(PurePath(path))
+
+
+def test_a_declared_request_names_its_cells_files() -> None:
+    cell = Measurement("concurrent", "flask-gunicorn", "orders_v2", 2)
+    assert cell.csv == "concurrent/flask-gunicorn/orders_v2.rep2.csv"
+    assert Measurement.from_csv_path(PurePath(cell.csv)) == cell
+    for bad in ("a.b", "", "-x", "x" * 33, "é"):
+        with pytest.raises(ValueError, match="request name"):
+            Measurement("constant", "s", bad)
 
 
 @pytest.mark.parametrize("bad", ["", "../etc", "a/b", "a b", "-x", "x" * 65, "é"])
@@ -56,19 +66,6 @@ def test_names_that_cannot_be_a_folder_everywhere_are_refused(bad: str) -> None:
 
 def test_meta_path_keeps_windows_paths_windows() -> None:
     assert meta_path_for(PureWindowsPath(r"C:\r\GET.csv")) == PureWindowsPath(r"C:\r\GET.meta.json")
-
-
-def test_flags_are_passed_only_in_the_modes_where_they_mean_something() -> None:
-    settings = {"iterations": 5, "interval": 0.01, "concurrency": 4, "rate": 9.0, "warmup": None}
-    assert client_flags(settings, "constant") == ("--iterations", "5", "--interval", "0.01")
-    assert client_flags(settings, "rate") == (
-        "--iterations",
-        "5",
-        "--concurrency",
-        "4",
-        "--rate",
-        "9.0",
-    )
 
 
 def test_atomic_write_returns_the_sha256_of_the_bytes_on_disk(tmp_path: Path) -> None:

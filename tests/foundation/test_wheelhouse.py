@@ -100,6 +100,7 @@ def _offline_install(python: Path, folder: Path, requirements: str) -> None:
 
 
 @pytest.mark.skipif(sys.version_info[:2] != (3, 11), reason="the wheelhouse targets cp311 here")
+@pytest.mark.slow  # a fresh venv each
 def test_client_set_installs_offline_into_a_fresh_venv(tmp_path: Path) -> None:
     python = _fresh_venv(tmp_path / "client")
     _offline_install(python, _wheelhouse("client/py3.11-linux"), "requirements/client.txt")
@@ -109,6 +110,7 @@ def test_client_set_installs_offline_into_a_fresh_venv(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(sys.version_info[:2] != (3, 11), reason="the wheelhouse targets cp311 here")
+@pytest.mark.slow  # a fresh venv each
 def test_server_set_installs_offline_into_a_fresh_venv(tmp_path: Path) -> None:
     python = _fresh_venv(tmp_path / "server")
     _offline_install(python, _wheelhouse("server/py3.11"), "requirements/server.txt")
@@ -121,6 +123,7 @@ def test_server_set_installs_offline_into_a_fresh_venv(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(sys.version_info[:2] != (3, 11), reason="the wheelhouse targets cp311 here")
+@pytest.mark.slow  # a fresh venv each
 def test_a_wheel_changed_after_locking_is_refused(tmp_path: Path) -> None:
     """A wheel swapped under its own name (a poisoned mirror or copy) does not install."""
     wheels = shutil.copytree(_wheelhouse("client/py3.11-linux"), tmp_path / "wheels")

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import os
+import signal
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 
 import psutil
@@ -149,3 +152,34 @@ def test_the_hosts_still_reach_each_other(embedded_lab):
     server, client = embedded_lab.server, embedded_lab.client
     result = client.run("/usr/bin/python3", "-c", CONNECT_PROBE, server.address, "22")
     assert result.stdout == "connected\n"
+
+
+def test_a_command_line_forged_in_a_host_moves_no_state(embedded_lab, tmp_path):
+    """Root finds a running lab's state by its containers' command lines; a host's may lie."""
+    decoy = tmp_path / ".lab" / embedded_lab.name
+    (decoy / "server").mkdir(parents=True)
+    forged = f"--bind-ro={decoy}/server/seed:/etc/httplab"
+    sleeper = "import time; time.sleep(60)"
+    embedded_lab.server.run(
+        "sudo", "sh", "-c", f"python3 -c '{sleeper}' {forged} >/dev/null 2>&1 &"
+    )  # fmt: skip
+    config = _config(embedded_lab)
+    forger = _wait_for_process(config, forged)  # it ends by itself in a minute
+    try:
+        assert containers.booted_state_dirs(config) == {embedded_lab.state_dir}
+        assert api.get(embedded_lab.name).state_dir == embedded_lab.state_dir
+        assert (decoy / "server").is_dir()
+    finally:
+        os.kill(forger, signal.SIGKILL)
+
+
+def _wait_for_process(config: LabConfig, argument: str) -> int:
+    """The PID (as the control node sees it) of the lab's process with this argument."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        for pid in containers.lab_processes(config):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                if argument in psutil.Process(pid).cmdline():
+                    return pid
+        time.sleep(0.1)
+    raise AssertionError(f"no process of lab {config.name!r} has {argument}")

@@ -19,8 +19,8 @@ import psutil
 import pytest
 
 from bench_client.results_format import ExitCode
-from lab import api, containers
-from lab.config import IMAGE_ROOT, REPO_ROOT, LabConfig, default_subnets
+from lab import api, config, containers
+from lab.config import IMAGE_ROOT, REPO_ROOT, STATE_ROOT, LabConfig, default_subnets
 from lab.errors import LabError
 from tests.conftest import require_root
 
@@ -111,6 +111,32 @@ def test_down_leaves_nothing_behind(lab_name, venv_bin):
         ExitCode.NOT_RUNNING,
         f"lab {lab_name!r} is not running\n",
     )
+
+
+# lt-cycle's name again: its hosts' image copies are made already.
+@pytest.mark.parametrize("lab_name", ["lt-cycle"], indirect=True)
+def test_a_lab_running_with_its_state_in_the_checkout_is_moved_out(
+    lab_name, tmp_path, monkeypatch, capsys
+):
+    """Older code kept root's state in <checkout>/.lab/NAME: the first command moves it."""
+    old_root = tmp_path / "checkout" / ".lab"
+    with monkeypatch.context() as older_code:
+        older_code.setattr(config, "STATE_ROOT", old_root)
+        before = api.up(lab_name)
+    key = (before.state_dir / "id_ed25519").read_bytes()
+    assert before.state_dir == old_root / lab_name
+
+    lab = api.up(lab_name, progress=print)
+    assert capsys.readouterr().out.splitlines()[0] == (
+        f"moved the state of lab {lab_name!r} from {old_root / lab_name} to {STATE_ROOT / lab_name}"
+    )
+    assert lab.state_dir == STATE_ROOT / lab_name
+    assert list(old_root.iterdir()) == []
+    assert [h.pid for h in lab.hosts] == [h.pid for h in before.hosts], "not booted anew"
+    assert (lab.state_dir / "id_ed25519").read_bytes() == key
+    assert lab.server.run("hostname").stdout.strip() == lab.server.hostname
+    assert api.down(lab_name) is True
+    assert _traces(lab) == []
 
 
 @pytest.mark.parametrize("lab_name", ["lt-stale"], indirect=True)

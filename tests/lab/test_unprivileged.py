@@ -158,3 +158,22 @@ def test_a_link_the_owner_leaves_is_not_followed(owned_lab, tmp_path):
     assert not planted.is_symlink()
     assert planted.read_text() == lab.known_hosts_path.read_text()
     assert again.server.pid == lab.server.pid, "handing over again does not restart the lab"
+
+
+def test_links_planted_at_the_inventory_are_not_followed(owned_lab, tmp_path):
+    """In a checkout of the owner's, inventory/ is theirs to plant links in."""
+    lab, owner = owned_lab
+    target = tmp_path / "roots-file"
+    target.write_text("root's\n")
+    inventory = lab.inventory_path
+    older_temporary = inventory.with_name(f".{inventory.name}.tmp")  # older code wrote there
+    inventory.unlink()
+    try:
+        for planted in (inventory, older_temporary):
+            planted.symlink_to(target)
+        api.up(lab.name, owner=owner.name)
+        assert target.read_text() == "root's\n"
+        assert not inventory.is_symlink()
+        assert inventory.stat().st_uid == owner.uid
+    finally:
+        older_temporary.unlink(missing_ok=True)

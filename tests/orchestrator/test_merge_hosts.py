@@ -12,13 +12,10 @@ import pytest
 
 from analysis.load import load_run
 from analysis.tables import client_hosts_table
-from bench_client.results_format import CSV_HEADER, Measurement, write_atomic
-from orchestrator.manifest import Manifest
-from orchestrator.measure_hosts import run_on_hosts
+from bench_client.results_format import CSV_HEADER, META_SCHEMA, Measurement, write_atomic
+from bench_client.settings import SettingError, resolve
+from orchestrator.benchmark import check_hosts
 from orchestrator.merge_hosts import HostFiles, merge
-from orchestrator.remote.inventory import client_from_hostvars
-from orchestrator.remote.measure import MeasurementSpec
-from orchestrator.server_noise import ServerWatch
 
 AGREED = 1_800_000_000.0
 CELL = Measurement("concurrent", "flask-gunicorn", "GET")
@@ -39,9 +36,16 @@ def _host(run_dir: Path, name: str, offset: float, late: float, rows: list[tuple
     times = [float(r[1]) for r in rows if r[1]]
     started = AGREED + late + offset
     meta = {
-        "config": {"concurrency": 2, "iterations": len(rows)},
+        "schema": META_SCHEMA,
+        "config": {
+            "mode": CELL.mode,
+            "request": {"name": "GET", "method": "GET"},
+            "concurrency": 2,
+            "iterations": len(rows),
+        },
         "started": _iso(started),
         "finished": _iso(started + 1.0),
+        "duration_s": 1.0,
         "requests": len(rows),
         "successes": len(times),
         "failures": len(rows) - len(times),
@@ -98,17 +102,10 @@ def test_merged_counts_are_the_hosts_sums_on_the_control_clock(tmp_path):
     assert table.rows[-1][2] == "5" and table.rows[-1][6] == "skew 20.00"
 
 
-def test_the_sweep_on_several_clients_is_refused_before_anything_runs(tmp_path):
-    run_dir = tmp_path / "r1"
-    manifest = Manifest.create(run_dir, run_id="r1", seed=1, git="x", selection={},
-                               client_settings={}, lab={})  # fmt: skip
-    sweep = MeasurementSpec(Measurement("sweep", "flask-gunicorn", "GET"), "http://s:5001", run_dir)
-    clients = [
-        client_from_hostvars(name, {"ansible_host": "192.0.2.9", "ansible_user": "u"})
-        for name in "ab"
-    ]
-    with ServerWatch(None) as watch, pytest.raises(ValueError) as refused:
-        run_on_hosts(manifest, [sweep], clients, watch)
+def test_the_sweep_on_several_clients_is_refused_before_anything_runs():
+    with pytest.raises(SettingError) as refused:
+        check_hosts(resolve({"modes": "constant,sweep"}), 2)
     assert "runs on one client host" in str(refused.value)
-    assert "inventory lists 2" in str(refused.value) and "--clients 1" in str(refused.value)
-    assert manifest.data["measurements"] == [], "nothing measured, nothing recorded"
+    assert "inventory lists 2 client hosts" in str(refused.value)
+    assert "LAB_CLIENTS=1" in str(refused.value)
+    check_hosts(resolve({"modes": "sweep"}), 1)

@@ -5,8 +5,8 @@ from itertools import pairwise
 
 import pytest
 
-from bench_client.results_format import Measurement, client_flags
-from orchestrator.plan import SelectionError, build_plan, parse_selection
+from bench_client.results_format import Measurement
+from orchestrator.plan import Cell, build_plan, group
 
 STACKS = ["a", "b", "c"]
 
@@ -38,45 +38,18 @@ def test_measurement_paths_follow_the_results_layout() -> None:
     assert Measurement("rate", "x", "POST", 3).csv == "rate/x/POST.rep3.csv"
 
 
-def test_selection_accepts_commas_lists_and_empty() -> None:
-    assert parse_selection("b, a", STACKS, "stack") == ["b", "a"]
-    assert parse_selection(["c"], STACKS, "stack") == ["c"]
-    assert parse_selection("", STACKS, "stack") == STACKS
-    assert parse_selection("a,a", STACKS, "stack") == ["a"]
+def test_the_plan_is_grouped_by_the_stacks_running() -> None:
+    plan = build_plan(STACKS, ["constant", "concurrent"], ["GET", "POST"], repetitions=2, seed=3)
+    groups = group(plan, "sequential")
+    assert len(groups) == 2 * len(STACKS)  # a switch per stack and repetition
+    assert all(len(g.running) == 1 and len(g.cells) == 4 for g in groups)
+    assert [m for g in groups for c in g.cells for m in c.measurements] == plan
 
 
-def test_unknown_selection_names_the_culprit_and_the_choices() -> None:
-    with pytest.raises(SelectionError, match=r"unknown stack nope; choose from a, b, c"):
-        parse_selection("a,nope", STACKS, "stack")
-
-
-def test_repetitions_must_be_positive() -> None:
-    with pytest.raises(SelectionError):
-        build_plan(STACKS, ["constant"], ["GET"], repetitions=0, seed=1)
-
-
-SEQUENTIAL = ["--iterations", "10", "--interval", "0.005", "--timeout", "5", "--warmup", "2"]
-
-
-@pytest.mark.parametrize(
-    ("mode", "expected"),
-    [
-        ("constant", SEQUENTIAL),
-        ("keepalive", SEQUENTIAL),
-        ("concurrent", ["--iterations", "10", "--interval", "0.005", "--timeout", "5",
-                        "--concurrency", "4", "--warmup", "2"]),
-        ("rate", ["--iterations", "10", "--timeout", "5", "--concurrency", "4", "--rate", "300.0",
-                  "--warmup", "2"]),
-    ],
-)  # fmt: skip
-def test_client_flags_are_only_those_that_apply_to_the_mode(mode: str, expected: list[str]) -> None:
-    settings = {"iterations": 10, "interval": 0.005, "timeout": 5, "concurrency": 4,
-                "rate": 300.0, "warmup": 2}  # fmt: skip
-    assert list(client_flags(settings, mode)) == expected
-
-
-def test_an_unset_rate_is_not_passed() -> None:
-    assert "--rate" not in client_flags({"rate": None, "iterations": 1}, "rate")
+def test_a_resumed_plan_groups_only_what_is_pending() -> None:
+    plan = build_plan(STACKS, ["constant"], ["GET", "POST"], repetitions=1, seed=3)
+    groups = group(plan[1:], "sequential")
+    assert sum(len(g.cells) for g in groups) == len(plan) - 1
 
 
 def test_paired_design_puts_every_stack_of_a_sequential_cell_together() -> None:
@@ -90,10 +63,21 @@ def test_paired_design_puts_every_stack_of_a_sequential_cell_together() -> None:
         for start in range(0, len(together), len(STACKS)):
             group = together[start : start + len(STACKS)]
             assert [m.stack for m in group] == STACKS
-            assert len({(m.mode, m.method) for m in group}) == 1
+            assert len({(m.mode, m.request) for m in group}) == 1
         assert {m.mode for m in cells[len(together) :]} == {"concurrent"}
 
 
+def test_the_paired_design_measures_a_sequential_cell_of_every_stack_at_once() -> None:
+    plan = build_plan(STACKS, ["constant", "concurrent"], ["GET"], 1, seed=5, design="paired")
+    groups = group(plan, "paired")
+    together = [g for g in groups if g.together]
+    assert [g.cells for g in together] == [(Cell("constant", "GET", 1, tuple(STACKS)),)]
+    assert together[0].running == tuple(STACKS)
+    assert [g.running for g in groups if not g.together] == [
+        (s,) for s in [m.stack for m in plan if m.mode == "concurrent"]
+    ]
+
+
 def test_an_unknown_design_is_refused() -> None:
-    with pytest.raises(SelectionError, match="unknown design interleaved; choose from"):
+    with pytest.raises(ValueError, match="unknown design interleaved; choose from"):
         build_plan(STACKS, ["constant"], ["GET"], 1, 9, design="interleaved")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow  # an ansible-playbook run each
 PLAYBOOKS = ["run_all.yml", "playbooks/benchmark.yml"]
 
 
@@ -70,10 +71,10 @@ def test_the_sweep_with_several_clients_stops_before_anything_runs(
     done = subprocess.run(
         [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory),
          "playbooks/check_inventory.yml", "-e", "httplab_stacks=[]",
-         "-e", f'{{"httplab_bench_modes": {modes}}}'],
+         "-e", f'{{"httplab_bench_modes": {modes}, "httplab_bench_rate": 100}}'],
         cwd=ROOT, capture_output=True, text=True, check=False, timeout=300,
     )  # fmt: skip
     assert done.returncode != 0
     message = " ".join(done.stdout.split())
-    assert "The sweep mode runs on one client host" in message
-    assert "lists 2 client hosts" in message and "python -m lab up --clients 1" in message
+    assert "the sweep mode runs on one client host" in message
+    assert "lists 2 client hosts" in message and "make lab-up LAB_CLIENTS=1" in message

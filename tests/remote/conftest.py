@@ -20,9 +20,21 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def run_remote_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """``python -m orchestrator.remote ARGS`` as the playbook runs it."""
+    """``httplab ARGS`` (deploy, check) as the playbook runs it."""
     return subprocess.run(
-        [sys.executable, "-m", "orchestrator.remote", *args],
+        [sys.executable, "-m", "httplab", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def measure_one(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """One measurement on the client, as the benchmark makes each (tests/remote/driver.py)."""
+    return subprocess.run(
+        [sys.executable, "-m", "tests.remote.driver", "one", *args],
         capture_output=True,
         text=True,
         cwd=REPO,

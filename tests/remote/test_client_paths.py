@@ -7,8 +7,8 @@ The Python helpers that the client runs are executed for real, locally.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
+import json
 import subprocess
 import sys
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 import pytest
 
 from bench_client.guard import sha256_of
+from bench_client.request import BUILTIN, Request
 from bench_client.results_format import Measurement
 from orchestrator.remote.deploy import client_layout, package_files, wheelhouse_subdir
 from orchestrator.remote.guard import guard_command
@@ -23,7 +24,8 @@ from orchestrator.remote.measure import MeasurementSpec, bench_client_args
 from orchestrator.remote.session import ClientPython, python_snippet, sftp_path
 from orchestrator.remote.shell import Shell, build_command
 from tests.remote import winparse
-from tests.remote.test_shell import WIN_ENV
+from tests.remote.helpers import WIN_ENV
+from tests.windows import openssh_cmdline
 
 
 @pytest.mark.parametrize(
@@ -62,21 +64,21 @@ def test_client_layout(home, workdir, windows, workdir_expected, python_expected
 
 
 @pytest.mark.parametrize(
-    ("version", "platform", "windows", "expected"),
+    ("version", "platform", "machine", "windows", "expected"),
     [
-        ("3.11", "linux", False, "client/py3.11-linux"),
-        ("3.12", "win32", True, "client/py3.12-win_amd64"),
+        ("3.11", "linux", "x86_64", False, "client/py3.11-linux"),
+        ("3.12", "win32", "AMD64", True, "client/py3.12-win_amd64"),
+        ("3.13", "win32", "ARM64", True, "client/py3.13-win_arm64"),  # make wheelhouse-extra
     ],
 )
-def test_wheelhouse_subdir(version, platform, windows, expected) -> None:
-    machine = "AMD64" if windows else "x86_64"
+def test_wheelhouse_subdir(version, platform, machine, windows, expected) -> None:
     python = ClientPython(["python"], version, "/h", platform, machine, code_pages={})
     assert wheelhouse_subdir(python, windows) == expected
 
 
 @pytest.mark.parametrize(
     ("platform", "machine", "windows", "refused"),
-    [("darwin", "x86_64", False, "darwin"), ("win32", "ARM64", True, "ARM64")],
+    [("darwin", "x86_64", False, "darwin"), ("linux", "aarch64", False, "aarch64")],
 )
 def test_wheelhouse_subdir_refuses_other_systems(platform, machine, windows, refused) -> None:
     with pytest.raises(ValueError, match=refused):
@@ -90,20 +92,17 @@ def test_package_files_leave_out_the_control_node_modules() -> None:
     assert names == sorted(names)
 
 
+BODY = '{"name": "Jane Doe", "pct": "100%", "cost": "$5"}'
 WINDOWS_SPEC = MeasurementSpec(
     Measurement("constant", "flask-gunicorn", "POST", 3),
     url="http://192.0.2.10:5001",
     out_dir=Path("results/run-1"),
-    client_args=(
-        "--payload",
-        '{"name": "Jane Doe", "pct": "100%", "cost": "$5"}',
-        "--iterations",
-        "200",
-    ),
+    request=Request.from_json({**BUILTIN["POST"].as_json(), "body": BODY}),
+    settings={"iterations": 200},
 )
 
 
-@pytest.mark.parametrize("version", ["7.7", "8.1"])
+@pytest.mark.parametrize("version", openssh_cmdline.VERSIONS)
 @pytest.mark.parametrize("shell", [Shell.CMD, Shell.POWERSHELL])
 def test_windows_client_command_survives_the_shell(shell: Shell, version: str) -> None:
     layout = client_layout(r"C:\Users\Jane Doe", "httplab-client", True)
@@ -129,7 +128,7 @@ def test_windows_client_command_survives_the_shell(shell: Shell, version: str) -
     ]
     # bench_client's own arguments go as JSON over the channel, past every shell.
     args = bench_client_args(layout, WINDOWS_SPEC, out)
-    assert args[args.index("--payload") + 1] == '{"name": "Jane Doe", "pct": "100%", "cost": "$5"}'
+    assert json.loads(args[args.index("--request") + 1])["body"] == BODY
     assert args[-3:] == [
         "--out",
         r"C:\Users\Jane Doe\httplab-client\results\run-1\constant\flask-gunicorn\POST.rep3.csv",
@@ -156,17 +155,8 @@ def test_the_guard_hashes_what_exists(tmp_path: Path) -> None:
     }
 
 
-@pytest.mark.parametrize(
-    ("asked", "reused"),
-    [((), True), (("--calibration", "quick"), True), (("--calibration", "off"), False),
-     (("--calibration", "cached"), False)],
-)  # fmt: skip
-def test_only_the_quick_calibration_is_saved_for_reuse(asked: tuple[str, ...], reused: bool):
-    """bench_client refuses --calibration-file beside another calibration than quick."""
+def test_the_quick_calibration_is_saved_for_reuse_per_mode_and_request() -> None:
     layout = client_layout("/home/jane", "httplab-client", False)
-    spec = dataclasses.replace(WINDOWS_SPEC, client_args=("--iterations", "200", *asked))
-    argv = bench_client_args(layout, spec, layout.results / "run-1" / "GET.csv")
-    assert ("--calibration-file" in argv) is reused
-    if reused:
-        saved = argv[argv.index("--calibration-file") + 1]
-        assert saved.endswith("run-1/calibration/constant.POST.json")
+    argv = bench_client_args(layout, WINDOWS_SPEC, layout.results / "run-1" / "GET.csv")
+    saved = argv[argv.index("--calibration-file") + 1]
+    assert saved.endswith("run-1/calibration/constant.POST.json")

@@ -11,43 +11,28 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
-import time
-from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
-from urllib.parse import urlsplit
 
-import psutil
 import pytest
 
-from bench_client.results_format import Measurement
 from orchestrator.remote.deploy import upload_wheels
 from orchestrator.remote.inventory import read_client
 from orchestrator.remote.measure import (
     ChecksumMismatchError,
-    MeasurementSpec,
     fetch_verified,
-    measure,
 )
-from orchestrator.remote.session import ConnectionLostError, UnreachableError, open_session
+from orchestrator.remote.session import UnreachableError, open_session
 from orchestrator.remote.shell import Shell
 from tests.remote import sshd as sshd_tools
-from tests.remote.conftest import last_json, run_remote_cli
-
-ITERATIONS = 40
-PREVIOUS_CSV = "Iteration,Execution Time (seconds)\n1,0.002\n"
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def measure_cli(inventory: Path, out_dir: Path, url: str, *extra: str, method: str = "GET"):
-    return run_remote_cli(
-        "measure", "-i", str(inventory), "--stack", "flask-gunicorn", "--url", url,
-        "--mode", "constant", "--method", method, "--out-dir", str(out_dir),
-        "--iterations", str(ITERATIONS), "--interval", "0.001", *extra,
-    )  # fmt: skip
+from tests.remote.conftest import last_json, measure_one, run_remote_cli
+from tests.remote.helpers import (
+    ITERATIONS,
+    PREVIOUS_CSV,
+    MidRun,
+    measure_cli,
+    previous_result,
+    sha256,
+)
 
 
 def test_probe_finds_posix_shell_and_python(inventory: Path) -> None:
@@ -125,7 +110,7 @@ def test_measure_fetches_verified_files(
     deployed: dict, inventory: Path, contract_url: str, tmp_path: Path, method: str
 ) -> None:
     out_dir = tmp_path / "results" / "run-1"
-    done = measure_cli(inventory, out_dir, contract_url, method=method)
+    done = measure_cli(inventory, out_dir, contract_url, request=method)
     assert done.returncode == 0, done.stderr
     result = last_json(done.stdout)
     csv_path = out_dir / result["csv"]
@@ -147,20 +132,22 @@ def test_measure_fetches_verified_files(
     assert not [p.name for p in csv_path.parent.iterdir() if p.name.startswith(".")]
 
 
-def test_repetition_and_passthrough_flags(
+def test_a_repetition_and_a_declared_request_reach_the_client_unchanged(
     deployed: dict, inventory: Path, contract_url: str, tmp_path: Path
 ) -> None:
     out_dir = tmp_path / "run-rep"
-    payload = '{"a b": "it\'s 100% $HOME"}'
-    done = measure_cli(
-        inventory, out_dir, contract_url, "--repetition", "2", "--payload", payload, method="POST"
-    )
+    body = {"a b": "it's 100% $HOME", "cmd": "&|<>^%PATH%!x!"}
+    declared = {"name": "echo", "method": "POST", "path": "/post", "body": json.dumps(body),
+                "expect": {"status": 200, "json": {"received_data": body}}}  # fmt: skip
+    done = measure_cli(inventory, out_dir, contract_url, "--repetition", "2",
+                       request=json.dumps(declared))  # fmt: skip
     assert done.returncode == 0, done.stderr
     result = last_json(done.stdout)
-    assert result["csv"] == "constant/flask-gunicorn/POST.rep2.csv"
+    assert result["csv"] == "constant/flask-gunicorn/echo.rep2.csv"
     assert result["repetition"] == 2
-    meta = (out_dir / result["meta"]).read_text()
-    assert "100% $HOME" in meta  # the payload reached the client unchanged
+    meta = json.loads((out_dir / result["meta"]).read_text())
+    assert meta["config"]["request"]["body"] == json.dumps(body)  # reached the client unchanged
+    assert meta["successes"] == ITERATIONS  # and every echo was checked
 
 
 def test_not_deployed_is_refused(inventory: Path, contract_url: str, sshd, known_hosts, tmp_path):
@@ -176,7 +163,8 @@ def test_not_deployed_is_refused(inventory: Path, contract_url: str, sshd, known
 def test_wrong_answers_stop_with_exit_3(
     deployed: dict, inventory: Path, contract_url: str, tmp_path: Path
 ) -> None:
-    done = measure_cli(inventory, tmp_path / "run", contract_url, "--path", "/nope")
+    wrong = {"name": "GET", "method": "GET", "path": "/nope"}
+    done = measure_cli(inventory, tmp_path / "run", contract_url, request=json.dumps(wrong))
     assert done.returncode == 3
     message = done.stderr.strip().splitlines()[-1]
     assert message.startswith("error: testclient")
@@ -187,9 +175,10 @@ def test_wrong_answers_stop_with_exit_3(
 def test_refused_client_arguments_exit_2(
     deployed: dict, inventory: Path, contract_url: str, tmp_path: Path
 ) -> None:
-    done = measure_cli(inventory, tmp_path / "run", contract_url, "--warmup", "-1")
-    assert done.returncode == 2
-    assert "flask-gunicorn" in done.stderr and "--warmup" in done.stderr
+    rate = measure_one("-i", str(inventory), "--stack", "flask-gunicorn", "--url", contract_url,
+                       "--mode", "rate", "--out-dir", str(tmp_path / "run"))  # fmt: skip
+    assert rate.returncode == 2  # no rate for the rate mode: bench_client refuses, exit 2
+    assert "flask-gunicorn" in rate.stderr and "--rate" in rate.stderr
 
 
 def test_changed_host_key_is_refused(sshd, tmp_path: Path, contract_url: str) -> None:
@@ -294,7 +283,7 @@ def test_full_results_disk(
     deployed: dict, inventory: Path, contract_url: str, full_disk: Path
 ) -> None:
     out_dir = full_disk / "run-full"
-    collected = _previous_result(out_dir)
+    collected = previous_result(out_dir)
     with contextlib.suppress(OSError), (full_disk / "filler").open("wb") as filler:
         while True:
             filler.write(b"x" * 4096)
@@ -308,106 +297,6 @@ def test_full_results_disk(
     assert not (out_dir / "constant" / "flask-gunicorn").exists() or not list(
         (out_dir / "constant" / "flask-gunicorn").iterdir()
     )
-
-
-def _descendants(pid: int) -> list[int]:
-    found = []
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return found
-    for child in map(int, children):
-        found += [child, *_descendants(child)]
-    return found
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
-
-
-def measuring_pids(pids: Iterable[int], url: str) -> list[int]:
-    """Those of ``pids`` that are bench_client with a connection to ``url``'s port: measuring.
-    (Its arguments reach it from its guard, which forks it: its command line is the guard's.)"""
-    port = urlsplit(url).port
-    found = []
-    for pid in pids:
-        if "-m bench_client" not in _cmdline(pid):
-            continue
-        with contextlib.suppress(psutil.Error):
-            if any(c.raddr and c.raddr.port == port for c in psutil.Process(pid).net_connections()):
-                found.append(pid)
-    return found
-
-
-class MidRun:
-    """A long measurement in a thread, and the client-side processes serving it."""
-
-    def __init__(self, inventory: Path, url: str, out_dir: Path, sshd, answer_timeout: float):
-        self.sshd = sshd
-        self.out_dir = out_dir
-        self.collected = _previous_result(out_dir)
-        self.raised: list[BaseException] = []
-        spec = MeasurementSpec(
-            Measurement("constant", "django-daphne", "GET"), url=url, out_dir=out_dir,
-            client_args=("--iterations", "4000", "--interval", "0.005"),
-        )  # fmt: skip
-
-        def run() -> None:
-            session = open_session(read_client(inventory), answer_timeout=answer_timeout)
-            with session:
-                try:
-                    measure(session, spec)
-                except BaseException as exc:
-                    self.raised.append(exc)
-
-        self.worker = threading.Thread(target=run)
-        self.worker.start()
-        self.client_pids = self._wait_for_client(url)
-
-    def _wait_for_client(self, url: str) -> list[int]:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and self.worker.is_alive():
-            if found := measuring_pids(_descendants(self.sshd.process.pid), url):
-                return found
-            time.sleep(0.05)
-        raise AssertionError(f"bench_client never started on the client: {self.raised}")
-
-    def sshd_processes(self) -> list[int]:
-        """The per-connection sshd processes (not the listener, not the client)."""
-        return [
-            pid for pid in _descendants(self.sshd.process.pid) if _cmdline(pid).startswith("sshd")
-        ]
-
-    def connection_lost(self) -> str:
-        """The measurement's error, checked: connection lost, named, nothing touched."""
-        self.worker.join(timeout=120)
-        assert not self.worker.is_alive()
-        assert len(self.raised) == 1, self.raised
-        error = self.raised[0]
-        assert isinstance(error, ConnectionLostError), error
-        message = str(error)
-        assert "testclient" in message and "django-daphne" in message
-        assert "connection lost" in message
-        assert self.collected.read_text() == PREVIOUS_CSV
-        assert not (self.out_dir / "constant" / "django-daphne").exists()
-        return message
-
-    def clean_up(self, pids: list[int]) -> None:
-        """End the processes this test stopped or orphaned (all of our own sshd)."""
-        for pid in [*pids, *self.client_pids]:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-                os.kill(pid, signal.SIGCONT)
-
-
-def _previous_result(out_dir: Path) -> Path:
-    collected = out_dir / "constant" / "flask-dev" / "GET.csv"
-    collected.parent.mkdir(parents=True)
-    collected.write_text(PREVIOUS_CSV)
-    return collected
 
 
 def test_client_dying_mid_run(

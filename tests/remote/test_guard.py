@@ -23,7 +23,7 @@ import pytest
 from bench_client.results_format import ExitCode
 from orchestrator.remote.guard import _CLOSED, RemoteGuard
 from orchestrator.remote.session import LinePrefixer
-from tests.remote.test_fabric import _descendants, measuring_pids
+from tests.remote.helpers import descendants, measuring_pids
 
 REPO = Path(__file__).resolve().parents[2]
 # Quotes, a per cent sign, a dollar: what a shell would have mangled on its way.
@@ -102,7 +102,7 @@ def test_one_guard_runs_measurements_one_after_another(
             str(path): hashlib.sha256(path.read_bytes()).hexdigest() for path in (out, meta)
         }
     meta = json.loads(outs[1].with_suffix(".meta.json").read_text())
-    assert meta["config"]["payload"] == json.loads(PAYLOAD)
+    assert json.loads(meta["config"]["request"]["body"]) == json.loads(PAYLOAD)
     assert guard.close() == 129  # its channel closed: it ends
 
 
@@ -120,7 +120,7 @@ def test_a_ctrl_c_byte_interrupts_the_measurement_which_keeps_what_it_measured(
     guard.ask(run_request(contract_url, out, "--mode", "keepalive", "--iterations", "100000",
                           "--interval", "0.01"))  # fmt: skip
     deadline = time.monotonic() + 60
-    while not measuring_pids(_descendants(guard.process.pid), contract_url):
+    while not measuring_pids(descendants(guard.process.pid), contract_url):
         assert time.monotonic() < deadline, "bench_client never started measuring"
         time.sleep(0.05)
     time.sleep(0.5)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -15,11 +14,9 @@ from orchestrator.remote.inventory import (
     python_command,
     read_client,
     read_clients,
-    read_listing,
     read_server,
     ssh_options,
 )
-from orchestrator.server_noise import lab_hosts
 
 
 def write_inventory(directory: Path, data: dict, name: str = "lab.yml") -> Path:
@@ -233,28 +230,9 @@ def test_cli_names_a_missing_inventory(tmp_path: Path) -> None:
     done = run_remote_cli("deploy", "-i", str(tmp_path / "nope.yml"), "--index")
     assert done.returncode == 2
     assert done.stdout == ""
-    assert done.stderr.strip() == f"error: inventory {tmp_path / 'nope.yml'} does not exist"
-
-
-def test_a_saved_listing_gives_the_same_hosts(tmp_path: Path) -> None:
-    """`httplab measure --inventory-listing`: the playbook resolves the inventory once a run."""
-    inventory = write_inventory(tmp_path, embedded_style(tmp_path))
-    listing = tmp_path / "listing.json"
-    listing.write_text(json.dumps(list_inventory(inventory)))
-    assert lab_hosts(str(inventory), listing) == lab_hosts(str(inventory))
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [("{not json", "cannot read the inventory listing"), ("[]", "not the output of")],
-)
-def test_a_broken_listing_is_named(tmp_path: Path, text: str, message: str) -> None:
-    listing = tmp_path / "listing.json"
-    listing.write_text(text)
-    with pytest.raises(InventoryError, match=message):
-        read_listing(listing)
-    with pytest.raises(InventoryError, match="cannot read the inventory listing"):
-        read_listing(tmp_path / "missing.json")
+    assert done.stderr.strip() == (
+        f"httplab deploy: error: inventory {tmp_path / 'nope.yml'} does not exist"
+    )
 
 
 def test_one_command_reads_the_inventory_once_unless_it_changes(tmp_path: Path, monkeypatch):

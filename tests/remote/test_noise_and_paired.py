@@ -6,10 +6,8 @@ import dataclasses
 import hashlib
 import json
 import shlex
-from pathlib import Path
 
-import yaml
-
+from bench_client.request import BUILTIN
 from bench_client.results_format import Measurement
 from orchestrator.remote.guard import RemoteGuard
 from orchestrator.remote.inventory import read_client
@@ -17,17 +15,7 @@ from orchestrator.remote.measure import MeasurementSpec, measure_together
 from orchestrator.remote.session import open_session
 from orchestrator.server_noise import ServerWatch, add_to_meta, lab_hosts
 from tests.remote import sshd as sshd_tools
-
-
-def with_server(inventory: Path, tmp_path: Path) -> Path:
-    """The test inventory plus a `servers` group whose host is the same sshd."""
-    data = yaml.safe_load(inventory.read_text())
-    client = data["all"]["children"]["clients"]["hosts"]["testclient"]
-    server = {key: client[key] for key in ("ansible_host", "ansible_port")}
-    data["all"]["children"]["servers"] = {"hosts": {"testserver": server}}
-    path = tmp_path / "lab.yml"
-    path.write_text(yaml.safe_dump(data))
-    return path
+from tests.remote.helpers import with_server
 
 
 def test_the_server_is_read_before_and_after_over_ssh(inventory, tmp_path):
@@ -89,9 +77,16 @@ def test_the_paired_design_measures_and_fetches_every_stack_together(
 ):
     """One bench_client --paired run over real SSH; each stack's files fetched and checked."""
     out_dir = tmp_path / "results" / "run-paired"
-    flags = ("--iterations", "6", "--interval", "0", "--block", "2", "--seed", "3")
+    settings = {"iterations": 6, "interval": 0.0, "block": 2}
     specs = [
-        MeasurementSpec(Measurement("keepalive", stack, "GET", 2), contract_url, out_dir, flags)
+        MeasurementSpec(
+            Measurement("keepalive", stack, "GET", 2),
+            contract_url,
+            out_dir,
+            BUILTIN["GET"],
+            settings,
+            seed=3,
+        )
         for stack in ("alpha", "beta")
     ]
     with open_session(read_client(inventory)) as session, RemoteGuard(session) as guard:

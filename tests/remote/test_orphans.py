@@ -11,58 +11,29 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import psutil
 import pytest
 
+from bench_client.request import BUILTIN
 from bench_client.results_format import Measurement
 from orchestrator.remote.errors import RemoteError
 from orchestrator.remote.inventory import read_client
 from orchestrator.remote.measure import MeasurementSpec, measure
 from orchestrator.remote.session import open_session
 from tests.remote.conftest import last_json
-from tests.remote.test_fabric import MidRun, _cmdline, _descendants, measure_cli, measuring_pids
+from tests.remote.helpers import (
+    MidRun,
+    client_processes,
+    cmdline,
+    descendants,
+    measure_cli,
+    wait_until_gone,
+    wait_until_sending,
+)
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def client_processes(workdir: Path) -> list[int]:
-    """Live processes running bench_client from this work directory (any parent)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        line = _cmdline(int(entry.name))
-        if state != "Z" and "bench_client" in line and str(workdir) in line:
-            found.append(int(entry.name))
-    return found
-
-
-def sending_to(workdir: Path, url: str) -> bool:
-    """bench_client, run from this work directory, holds a connection to ``url``: it measures."""
-    return bool(measuring_pids(client_processes(workdir), url))
-
-
-def wait_until_sending(pids: Callable[[], list[int]], url: str, patience: float = 120) -> bool:
-    deadline = time.monotonic() + patience
-    while not measuring_pids(pids(), url) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return bool(measuring_pids(pids(), url))
-
-
-def wait_until_gone(workdir: Path, patience: float = 120) -> list[int]:
-    """The client processes still alive after ``patience`` seconds (none, if all is well)."""
-    deadline = time.monotonic() + patience
-    while (left := client_processes(workdir)) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    return left
 
 
 def test_lost_connection_leaves_no_client_running(
@@ -77,7 +48,7 @@ def test_lost_connection_leaves_no_client_running(
     left = wait_until_gone(workdir)
     for pid in left:  # do not leave them behind for the next test either
         os.kill(pid, signal.SIGKILL)
-    assert left == [], [_cmdline(pid) for pid in left]
+    assert left == [], [cmdline(pid) for pid in left]
     again = measure_cli(inventory, tmp_path / "run-drop", contract_url)
     assert again.returncode == 0, again.stderr
     assert last_json(again.stdout)["status"] == "complete"
@@ -88,8 +59,8 @@ def test_run_timeout_stops_the_client(
 ) -> None:
     spec = MeasurementSpec(
         Measurement("constant", "flask-dev", "GET"), url=contract_url,
-        out_dir=tmp_path / "run-timeout",
-        client_args=("--iterations", "5000", "--interval", "0.05"),
+        out_dir=tmp_path / "run-timeout", request=BUILTIN["GET"],
+        settings={"iterations": 5000, "interval": 0.05},
     )  # fmt: skip
     with (
         open_session(read_client(inventory)) as session,
@@ -138,8 +109,8 @@ def test_the_guard_stops_bench_client_at_end_of_input(contract_url: str, tmp_pat
     ) as guard:  # fmt: skip
         guard.stdin.write(json.dumps(request).encode() + b"\n")
         guard.stdin.flush()
-        started = wait_until_sending(lambda: _descendants(guard.pid), contract_url)
-        children = _descendants(guard.pid)
+        started = wait_until_sending(lambda: descendants(guard.pid), contract_url)
+        children = descendants(guard.pid)
         assert started, "bench_client never started"
         guard.stdin.close()  # what sshd does when the connection goes
         assert guard.wait(timeout=120) == 129
@@ -151,9 +122,10 @@ def test_ctrl_c_on_the_control_node_leaves_no_client_running(
     deployed: dict, inventory: Path, contract_url: str, workdir: Path, tmp_path: Path
 ) -> None:
     with subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.remote", "measure", "-i", str(inventory),
-         "--stack", "flask-dev", "--url", contract_url, "--mode", "keepalive", "--method", "GET",
-         "--out-dir", str(tmp_path / "run-ctrl-c"), "--iterations", "5000", "--interval", "0.05"],
+        [sys.executable, "-m", "tests.remote.driver", "one", "-i", str(inventory),
+         "--stack", "flask-dev", "--url", contract_url, "--mode", "keepalive", "--request", "GET",
+         "--out-dir", str(tmp_path / "run-ctrl-c"), "--set", "iterations=5000",
+         "--set", "interval=0.05"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
     ) as driver:  # fmt: skip
         if not wait_until_sending(lambda: client_processes(workdir), contract_url):

@@ -16,16 +16,17 @@ def budget(free: int) -> dict:
 
 
 @pytest.mark.parametrize(
-    ("mode", "args", "needed"),
+    ("mode", "settings", "needed"),
     [
-        ("constant", ("--iterations", "20000", "--warmup", "10"), 20011),
-        ("constant", (), 1051),
-        ("concurrent", ("--concurrency", "64"), 65),
-        ("keepalive", ("--iterations", "20000"), 2),
+        ("constant", {"iterations": 20000, "warmup": 10}, 20011),
+        ("constant", {}, 251),  # the defaults: 200 timed, 50 warm-up, 1 checked
+        ("concurrent", {"concurrency": 64}, 65),
+        ("keepalive", {"iterations": 20000}, 2),
+        ("sweep", {"concurrency": 4, "sweep_steps": 3}, 15),
     ],
 )
-def test_connections_needed(mode: str, args: tuple[str, ...], needed: int) -> None:
-    assert connections_needed(mode, args) == needed
+def test_connections_needed(mode: str, settings: dict, needed: int) -> None:
+    assert connections_needed(mode, settings) == needed
 
 
 def test_waits_for_time_wait_to_drain() -> None:

@@ -16,7 +16,7 @@ import pytest
 from orchestrator.remote.session import connect
 from orchestrator.server_noise import ServerWatch, lab_hosts
 from orchestrator.server_sampler import MISSING, ServerSampler, sampler_command
-from tests.remote.test_noise_and_paired import with_server
+from tests.remote.helpers import with_server
 
 # Says it started, as the sampler does, then dies as `kill -9` would make it.
 KILLED = (

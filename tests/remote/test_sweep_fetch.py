@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+from bench_client.request import BUILTIN
 from bench_client.results_format import SWEEP_MODE, Measurement
 from orchestrator.remote.guard import RemoteGuard
 from orchestrator.remote.inventory import read_client
@@ -16,10 +17,11 @@ def test_every_step_a_sweep_reaches_is_fetched_as_a_cell_of_its_own(
     deployed, inventory, contract_url, tmp_path
 ):
     out_dir = tmp_path / "results" / "run-sweep"
-    flags = ("--concurrency", "4", "--processes", "1", "--warmup", "0", "--sweep-steps", "3",
-             "--sweep-start-rate", "40", "--sweep-factor", "2",
-             "--sweep-step-seconds", "0.3")  # fmt: skip
-    spec = MeasurementSpec(Measurement(SWEEP_MODE, "alpha", "POST"), contract_url, out_dir, flags)
+    settings = {"concurrency": 4, "processes": 1, "warmup": 0, "sweep_steps": 3,
+                "sweep_start_rate": 40.0, "sweep_factor": 2.0,
+                "sweep_step_seconds": 0.3}  # fmt: skip
+    spec = MeasurementSpec(Measurement(SWEEP_MODE, "alpha", "POST"), contract_url, out_dir,
+                           BUILTIN["POST"], settings)  # fmt: skip
     with open_session(read_client(inventory)) as session, RemoteGuard(session) as guard:
         fetched = measure_together(guard, [spec])
     assert 1 <= len(fetched) <= 3

@@ -12,7 +12,7 @@ from orchestrator.remote.inventory import read_client
 from orchestrator.remote.measure import ResultTooLargeError, fetch_verified
 from orchestrator.remote.session import LinePrefixer, open_session
 from tests.remote.conftest import last_json
-from tests.remote.test_fabric import measure_cli, sha256
+from tests.remote.helpers import measure_cli, sha256
 
 
 def test_client_output_reaches_the_terminal_without_escape_codes() -> None:

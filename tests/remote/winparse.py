@@ -134,12 +134,12 @@ def cmd_commands(line: str, env: dict[str, str]) -> list[str]:
 
 
 def cmd_slash_c(command: str, version: str) -> str:
-    """What cmd.exe runs after ``/c`` for an sshd ``version`` ("7.7" or "8.1").
+    """What cmd.exe runs after ``/c`` for an sshd ``version`` (openssh_cmdline.VERSIONS).
 
-    8.1+ wraps the command in quotes; 7.7p1 does not. When what follows /c
-    starts with a quote, cmd.exe removes it and the line's last quote.
+    7.7.2 and later wrap the command in quotes; the 7.7.1.0 beta does not. When
+    what follows /c starts with a quote, cmd.exe removes it and the line's last quote.
     """
-    after_c = f'"{command}"' if version == "8.1" else command
+    after_c = f'"{command}"' if openssh_cmdline.quotes_command(version) else command
     if after_c.startswith('"'):
         last = after_c.rindex('"')
         return after_c[1:last] + after_c[last + 1 :]

@@ -2,11 +2,11 @@
 
 For each case, orchestrator.remote.shell.build_command makes the string an
 SSH exec request carries; tests/windows/openssh_cmdline.py turns it into the
-command line Win32-OpenSSH 7.7p1 and 8.1+ give CreateProcessW; Wine's
-cmd.exe runs it, and argv_echo.exe, standing in for python.exe, reports the
-argv and working directory it received. PowerShell is not in Wine: for it the
-transport (powershell.exe's own argv after -c) and the Process.Start command
-line inside the base64 script are checked here; PowerShell's parsing of the
+command line each form of Win32-OpenSSH gives CreateProcessW (the v7.7.1.0 beta,
+7.7.2.x, 8.1 to 9.5); Wine's cmd.exe runs it, and argv_echo.exe, standing in
+for python.exe, reports the argv and working directory it received. PowerShell
+is not in Wine: for it the transport (powershell.exe's own argv after -c) and the
+Process.Start command line inside the base64 script are checked here; PowerShell's parsing of the
 decoded script is not (tests/remote/winparse.py models it).
 """
 
@@ -103,16 +103,16 @@ def run_cases(wine: Wine, lines_for: Lines) -> dict[tuple[str, str], Ran]:
 
 
 def cmd_lines(argv: list[str], cwd: str | None) -> Iterator[tuple[str, str]]:
-    """cmd.exe as sshd 7.7p1 and 8.1+ start it."""
+    """cmd.exe as each form of sshd starts it."""
     command = build_command(Shell.CMD, argv, cwd=cwd)
-    for version in openssh_cmdline.VERSIONS:
+    for version in openssh_cmdline.FORMS:
         yield version, openssh_cmdline.session_command_line(openssh_cmdline.CMD, command, version)
 
 
 def powershell_lines(argv: list[str], cwd: str | None) -> Iterator[tuple[str, str]]:
-    """powershell.exe as sshd 7.7p1 and 8.1+ start it, and the script's Process.Start line."""
+    """powershell.exe as each form of sshd starts it, and the script's Process.Start line."""
     command = build_command(Shell.POWERSHELL, argv, cwd=cwd)
-    for version in openssh_cmdline.VERSIONS:
+    for version in openssh_cmdline.FORMS:
         yield version, openssh_cmdline.session_command_line(POWERSHELL, command, version)
     start = winparse.ps_process_start(winparse.ps_decode_command(command))
     yield "Process.Start", winparse.net_command_line(start["FileName"], start["Arguments"])
@@ -133,7 +133,16 @@ def test_enough_cases() -> None:
     assert any("" in argv for _, argv, _ in CASES)  # an empty argument
 
 
-@pytest.mark.parametrize("version", openssh_cmdline.VERSIONS)
+def test_9_5_builds_the_lines_8_1_does() -> None:
+    """So Wine runs each form once: 9.5's command lines are 8.1's for every case."""
+    for _, argv, cwd in CASES:
+        for shell, program in ((Shell.CMD, openssh_cmdline.CMD), (Shell.POWERSHELL, POWERSHELL)):
+            command = build_command(shell, argv, cwd=cwd)
+            line = openssh_cmdline.session_command_line(program, command, "8.1")
+            assert openssh_cmdline.session_command_line(program, command, "9.5") == line
+
+
+@pytest.mark.parametrize("version", openssh_cmdline.FORMS)
 @pytest.mark.parametrize(("label", "argv", "cwd"), CASES, ids=CASE_IDS)
 def test_cmd_delivers_argv_intact(
     cmd_results: dict, label: str, argv: list[str], cwd: str | None, version: str
@@ -151,7 +160,7 @@ def test_powershell_command_and_program_line_arrive_intact(
     powershell_results: dict, label: str, argv: list[str], cwd: str | None
 ) -> None:
     command = build_command(Shell.POWERSHELL, argv, cwd=cwd)
-    for version in openssh_cmdline.VERSIONS:
+    for version in openssh_cmdline.FORMS:
         ran = powershell_results[(label, version)]
         assert ran.echoed is not None, ran.stdout
         assert ran.echoed["argv"][0] == "-c"
@@ -169,7 +178,7 @@ def test_model_agrees_with_wine(
     """tests/remote/winparse.py predicts what Wine delivered (on every case here)."""
     command = build_command(Shell.CMD, argv, cwd=cwd)
     env = {"OS": "Windows_NT", "PATH": r"C:\windows\system32", "USERPROFILE": r"C:\users\root"}
-    for version in openssh_cmdline.VERSIONS:
+    for version in openssh_cmdline.FORMS:
         *_, call = winparse.cmd_commands(winparse.cmd_slash_c(command, version), env)
         predicted = winparse.split_msvcrt(call.removeprefix("@"))[1:]
         assert predicted == cmd_results[(label, version)].echoed["argv"]
@@ -200,7 +209,7 @@ def test_delayed_expansion_would_expand_bang(wine: Wine) -> None:
         build_command(Shell.CMD, [program, "!OS!"], delayed_expansion=True)
 
 
-@pytest.mark.parametrize("version", openssh_cmdline.VERSIONS)
+@pytest.mark.parametrize("version", openssh_cmdline.FORMS)
 def test_shell_probes_answer_in_cmd(wine: Wine, version: str) -> None:
     """The probes session.detect_shell sends: cmd.exe says Windows_NT, DelayedExpansion off."""
     lines = [

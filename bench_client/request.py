@@ -1,0 +1,233 @@
+"""A request to measure: what bench_client sends, and what reply counts as correct.
+
+A cell of a run is a mode × stack × request × repetition. The paper's two requests are
+built in (BUILTIN: ``GET`` and ``POST``, the lab's contract of docs/design.md); a run may
+declare more (the inventory's ``httplab_requests``), each a JSON object::
+
+    {"name": "orders", "method": "POST", "path": "/orders", "body": "{\\"id\\": 1}",
+     "headers": {"Content-Type": "application/json"},
+     "expect": {"status": 201, "json": {"ok": true}, "json_keys": ["id"], "contains": "id"}}
+
+Every response is judged (:meth:`Request.check`), not only the first: a fast wrong answer
+is a failure, never a time.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench_client.results_format import check_request_name
+
+GET_MESSAGE = "This is a GET request!"
+POST_MESSAGE = "This is a POST request!"
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+# Headers bench_client sets itself, per connection (docs/method.md).
+_OWN_HEADERS = frozenset({"host", "content-length", "connection", "transfer-encoding"})
+
+
+class RequestError(ValueError):
+    """A request declaration is wrong; the message says which field and why."""
+
+
+class VerificationError(Exception):
+    """The server answered, but not what the request expects."""
+
+
+@dataclass(frozen=True)
+class Expect:
+    """What a correct reply has: the status, and optionally JSON keys and values or text."""
+
+    status: int = 200
+    json: Mapping[str, Any] | None = None  # the reply's JSON object has these keys, each equal
+    json_keys: tuple[str, ...] = ()  # the reply's JSON object has these keys
+    contains: str | None = None  # the body has this text
+
+    def check(self, status: int, body: bytes) -> None:
+        """Raise VerificationError with a short reason unless the reply is as expected."""
+        if status != self.status:
+            raise VerificationError(f"HTTP {status}")
+        if self.json is not None or self.json_keys:
+            document = _json_object(body)
+            for key, want in (self.json or {}).items():
+                if document.get(key) != want:
+                    raise VerificationError(f"{key} is {document.get(key)!r}, want {want!r}")
+            missing = [key for key in self.json_keys if key not in document]
+            if missing:
+                raise VerificationError(f"JSON lacks {', '.join(missing)}: {_preview(body)}")
+        if self.contains is not None and self.contains.encode() not in body:
+            raise VerificationError(f"body lacks {self.contains!r}: {_preview(body)}")
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request: its name (the cell's, and its files'), what is sent, what must come back."""
+
+    name: str
+    method: str = "GET"
+    path: str = "/"
+    body: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    expect: Expect = field(default_factory=Expect)
+
+    @property
+    def body_bytes(self) -> bytes | None:
+        return None if self.body is None else self.body.encode()
+
+    @property
+    def all_headers(self) -> tuple[tuple[str, str], ...]:
+        """Its headers, with a JSON Content-Type when it has a body and names none."""
+        named = {name.lower() for name, _ in self.headers}
+        if self.body is not None and "content-type" not in named:
+            return (*self.headers, ("Content-Type", "application/json"))
+        return self.headers
+
+    def check(self, status: int, body: bytes) -> None:
+        self.expect.check(status, body)
+
+    def as_json(self) -> dict[str, Any]:
+        expect: dict[str, Any] = {"status": self.expect.status}
+        if self.expect.json is not None:
+            expect["json"] = dict(self.expect.json)
+        if self.expect.json_keys:
+            expect["json_keys"] = list(self.expect.json_keys)
+        if self.expect.contains is not None:
+            expect["contains"] = self.expect.contains
+        declared: dict[str, Any] = {"name": self.name, "method": self.method, "path": self.path}
+        if self.body is not None:
+            declared["body"] = self.body
+        if self.headers:
+            declared["headers"] = dict(self.headers)
+        return {**declared, "expect": expect}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Request:
+        """A declaration as :meth:`as_json` writes it (a body may also be a JSON value,
+        sent as JSON); RequestError names the field that is wrong."""
+        if not isinstance(data, Mapping):
+            raise RequestError(f"a request is a JSON object, not {data!r}")
+        unknown = set(data) - {"name", "method", "path", "body", "headers", "expect"}
+        if unknown:
+            raise RequestError(f"unknown key(s) {', '.join(sorted(unknown))} in a request")
+        name = _field(data, "name", str)
+        try:
+            check_request_name(name)
+        except ValueError as error:
+            raise RequestError(str(error)) from None
+        method = _field(data, "method", str, "GET").upper()
+        if method not in METHODS:
+            raise RequestError(
+                f"request {name}: method {method!r} is not one of {', '.join(METHODS)}"
+            )
+        path = _field(data, "path", str, "/")
+        if not path.startswith("/") or any(c in path for c in " \r\n\t"):
+            raise RequestError(
+                f"request {name}: path {path!r} must start with '/' and have no spaces"
+            )
+        body = data.get("body")
+        if body is not None and not isinstance(body, str):
+            body = json.dumps(body)
+        return cls(
+            name,
+            method,
+            path,
+            body,
+            _headers(name, data.get("headers")),
+            _expect(name, data.get("expect")),
+        )
+
+
+def _field(data: Mapping[str, Any], key: str, kind: type, default: Any = None) -> Any:
+    value = data.get(key, default)
+    if not isinstance(value, kind):
+        raise RequestError(f"request field {key!r} must be a {kind.__name__}, not {value!r}")
+    return value
+
+
+def _headers(name: str, given: Any) -> tuple[tuple[str, str], ...]:
+    if given is None:
+        return ()
+    if not isinstance(given, Mapping):
+        raise RequestError(f"request {name}: headers must be an object of name: value")
+    headers = []
+    for key, value in given.items():
+        if (
+            not _HEADER_NAME.match(str(key))
+            or not isinstance(value, str)
+            or "\r" in value
+            or "\n" in value
+        ):
+            raise RequestError(f"request {name}: header {key!r}: {value!r} is not a valid header")
+        if key.lower() in _OWN_HEADERS:
+            raise RequestError(f"request {name}: bench_client sets {key} itself")
+        headers.append((str(key), value))
+    return tuple(headers)
+
+
+def _expect(name: str, given: Any) -> Expect:
+    if given is None:
+        return Expect()
+    if not isinstance(given, Mapping):
+        raise RequestError(f"request {name}: expect must be an object")
+    unknown = set(given) - {"status", "json", "json_keys", "contains"}
+    if unknown:
+        raise RequestError(f"request {name}: unknown key(s) {', '.join(sorted(unknown))} in expect")
+    status = given.get("status", 200)
+    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+        raise RequestError(f"request {name}: expect.status must be an HTTP status, not {status!r}")
+    wanted = given.get("json")
+    if wanted is not None and not isinstance(wanted, Mapping):
+        raise RequestError(f"request {name}: expect.json must be an object of keys and values")
+    keys = given.get("json_keys", [])
+    if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
+        raise RequestError(f"request {name}: expect.json_keys must be a list of names")
+    contains = given.get("contains")
+    if contains is not None and not isinstance(contains, str):
+        raise RequestError(f"request {name}: expect.contains must be text")
+    return Expect(status, wanted, tuple(keys), contains)
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        document = json.loads(body)
+    except ValueError:
+        raise VerificationError(f"body is not JSON: {_preview(body)}") from None
+    if not isinstance(document, dict):
+        raise VerificationError(f"JSON is not an object: {_preview(body)}")
+    return document
+
+
+def _preview(body: bytes) -> str:
+    text = body[:60].decode("utf-8", "replace")
+    return repr(text + ("..." if len(body) > 60 else ""))
+
+
+PAPER_PAYLOAD: dict[str, Any] = {"key": "value"}
+BUILTIN: Mapping[str, Request] = {
+    "GET": Request("GET", "GET", "/get", expect=Expect(json={"message": GET_MESSAGE})),
+    "POST": Request(
+        "POST",
+        "POST",
+        "/post",
+        json.dumps(PAPER_PAYLOAD),
+        expect=Expect(json={"message": POST_MESSAGE, "received_data": PAPER_PAYLOAD}),
+    ),
+}
+
+
+def catalogue(declared: Any = None) -> dict[str, Request]:
+    """The built-in requests and a run's own (``httplab_requests``: a list of declarations);
+    a declared request may not reuse a built-in's name."""
+    requests = dict(BUILTIN)
+    for item in declared or []:
+        request = Request.from_json(item)
+        if request.name in requests:
+            raise RequestError(
+                f"request {request.name} is declared twice (or is a built-in's name)"
+            )
+        requests[request.name] = request
+    return requests

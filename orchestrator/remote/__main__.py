@@ -1,5 +1,0 @@
-import sys
-
-from orchestrator.remote.cli import main
-
-sys.exit(main())

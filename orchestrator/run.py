@@ -1,0 +1,215 @@
+"""A run: its settings checked, its folder and manifest created or resumed, its plan.
+
+Everything about a run that can be wrong is found here, before any host is reached: a
+setting's value, a stack, mode or request that does not exist (with the closest name), a
+stack matrix that cannot be, a resumed run asked to measure something else.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench_client.request import Request, RequestError, catalogue
+from bench_client.results_format import MODES, Measurement, check_name
+from bench_client.settings import SETTINGS, Resolved, SettingError, check_run, resolve
+from orchestrator.manifest import Manifest, git_commit
+from orchestrator.plan import Group, build_plan, group, unfinished_sweeps
+from orchestrator.remote.ports import plan_warnings
+from orchestrator.run_vars import EXTRA, RunVars
+
+ROOT = Path(__file__).resolve().parents[1]
+MATRIX_FILE = "inventory/group_vars/all/stacks.yml"
+
+
+class RunError(ValueError):
+    """A run cannot be planned as asked; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Stack:
+    """One entry of the stack matrix (httplab_stacks), as far as a run needs it."""
+
+    name: str
+    port: int
+
+
+@dataclass(frozen=True)
+class Run:
+    manifest: Manifest
+    settings: Resolved
+    matrix: Mapping[str, Stack]
+    requests: Mapping[str, Request]  # the requests this run measures, by name
+    resumed: bool
+    planned: Sequence[Measurement]
+    pending: Sequence[Measurement]
+    groups: Sequence[Group]
+    warnings: Sequence[str]
+
+    @property
+    def run_dir(self) -> Path:
+        return self.manifest.run_dir
+
+
+def structured(value: Any) -> Any:
+    """A list or mapping given as text (-e name=[...] reaches Ansible as a string), parsed."""
+    if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
+        try:
+            return yaml.safe_load(value)
+        except yaml.YAMLError as error:
+            raise RunError(f"not JSON or YAML: {value!r} ({error})") from None
+    return value
+
+
+def read_matrix(value: Any) -> dict[str, Stack]:
+    """httplab_stacks, checked as far as a run relies on it (the role checks the rest)."""
+    value = structured(value)
+    if value is None:
+        raise RunError(
+            "no stack matrix (httplab_stacks): keep the inventory in inventory/ so that "
+            f"{MATRIX_FILE} applies, or give httplab_stacks"
+        )
+    if not isinstance(value, list):
+        raise RunError(f"httplab_stacks must be a list of stacks, not {value!r}")
+    matrix: dict[str, Stack] = {}
+    for entry in value:
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise RunError(f"httplab_stacks: an entry without a name: {entry!r}")
+        try:
+            name = check_name("stack", entry["name"])
+            port = int(entry.get("port"))  # type: ignore[arg-type]
+        except (TypeError, ValueError) as error:
+            raise RunError(f"httplab_stacks: {entry['name']}: {error}") from None
+        if name in matrix:
+            raise RunError(f"httplab_stacks: {name} is listed twice")
+        matrix[name] = Stack(name, port)
+    return matrix
+
+
+def checked_settings(run_vars: RunVars) -> tuple[Resolved, dict[str, Stack], dict[str, Request]]:
+    """The run's settings, matrix and requests, each checked; SettingError or RunError."""
+    matrix = read_matrix(run_vars.get("httplab_stacks"))
+    try:
+        requests = catalogue(structured(run_vars.get("httplab_requests")))
+    except RequestError as error:
+        raise RunError(f"httplab_requests: {error}") from None
+    given, sources = run_vars.settings()
+    settings = resolve(given)
+    settings = Resolved(settings.values, {**settings.sources, **sources})
+    check_run(settings, stacks=list(matrix), requests=list(requests))
+    return settings, matrix, requests
+
+
+def open_run(run_vars: RunVars, results: Path) -> Run:
+    """Create the run folder and its manifest, or resume the run httplab_run_id names."""
+    settings, matrix, requests = checked_settings(run_vars)
+    run_id = str(run_vars.get("httplab_run_id") or "") or datetime.now(timezone.utc).strftime(
+        "%Y%m%dT%H%M%SZ"
+    )
+    try:
+        run_dir = results / check_name("run id", run_id)
+    except ValueError as error:
+        raise RunError(f"httplab_run_id: {error}") from None
+    if (run_dir / "manifest.json").exists():
+        manifest = Manifest.load(run_dir)
+        settings = _resumed(manifest, settings)
+        resumed = True
+    else:
+        settings = _chosen(settings, matrix, requests)
+        manifest = Manifest.create(
+            run_dir,
+            run_id=run_id,
+            seed=settings["seed"],
+            git=git_commit(ROOT),
+            settings=dict(settings.values),
+            sources=dict(settings.sources),
+            requests={name: requests[name].as_json() for name in settings["requests"]},
+            # What the inventory says of the lab (the embedded lab's inventory says so).
+            lab={
+                "kind": run_vars.get("httplab_lab") or "real",
+                "notes": run_vars.get("httplab_lab_notes") or [],
+            },
+        )
+        resumed = False
+    _point_latest_at(results, run_id)
+    # A resumed run measures the requests as it recorded them.
+    declared = {**{n: r.as_json() for n, r in requests.items()}, **manifest.data["requests"]}
+    try:
+        measured = {name: Request.from_json(declared[name]) for name in settings["requests"]}
+    except (KeyError, RequestError) as error:
+        raise RunError(f"run {run_id}: request {error} is not declared") from None
+    planned = build_plan(
+        settings["stacks"], settings["modes"], settings["requests"],
+        settings["repetitions"], settings["seed"], settings["design"],
+    )  # fmt: skip
+    pending = [m for m in planned if not manifest.is_collected(m)]
+    return Run(
+        manifest=manifest,
+        settings=settings,
+        matrix=matrix,
+        requests=measured,
+        resumed=resumed,
+        planned=planned,
+        pending=pending,
+        groups=group(pending, settings["design"]),
+        warnings=[
+            *plan_warnings(settings["modes"], settings.values),
+            *unfinished_sweeps(run_dir, manifest.data["measurements"]),
+        ],
+    )
+
+
+def _chosen(
+    settings: Resolved, matrix: Mapping[str, Stack], requests: Mapping[str, Request]
+) -> Resolved:
+    """A new run's settings as it records them: [] made explicit, the seed drawn."""
+    values = dict(settings.values)
+    values["stacks"] = list(values["stacks"] or matrix)
+    values["modes"] = list(values["modes"] or MODES)
+    values["requests"] = list(values["requests"] or requests)
+    sources = dict(settings.sources)
+    if values["seed"] is None:
+        values["seed"] = secrets.randbelow(2**31)
+        sources["seed"] = "drawn at random"
+    return Resolved(values, sources)
+
+
+def _resumed(manifest: Manifest, asked: Resolved) -> Resolved:
+    """A resumed run measures what it was planned to: its recorded settings. A setting given
+    now on the command line (-e) that differs from the recorded one is refused."""
+    recorded = manifest.data["settings"]
+    run_id = manifest.data["run_id"]
+    differ = [
+        f"{SETTINGS[name].variable}: recorded {recorded.get(name)!r}, asked {asked[name]!r}"
+        for name in SETTINGS
+        if asked.sources.get(name) == EXTRA and _normal(recorded.get(name)) != _normal(asked[name])
+    ]
+    if differ:
+        raise RunError(
+            f"run {run_id} was planned differently ({'; '.join(differ)}); resume it without "
+            "those settings, or start a new run without httplab_run_id"
+        )
+    values = {**asked.values, **{k: v for k, v in recorded.items() if k in SETTINGS}}
+    try:  # an older run's settings, checked as a new run's are
+        values = dict(resolve(values).values)
+    except SettingError as error:
+        raise RunError(f"run {run_id}: its recorded settings: {error}") from None
+    return Resolved(values, dict.fromkeys(values, f"run {run_id} (recorded)"))
+
+
+def _normal(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple | list) else value
+
+
+def _point_latest_at(results: Path, run_id: str) -> None:
+    """results/latest names the newest run, so the later phases find it without an id."""
+    tmp = results / ".latest.tmp"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(run_id)
+    tmp.replace(results / "latest")
