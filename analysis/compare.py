@@ -33,6 +33,7 @@ from analysis.intervals import (
 from analysis.load import NothingToAnalyse, Problem, Run, load_run
 from analysis.naming import order_modes, order_requests, order_stacks, stack_colours
 from analysis.output import write_csv
+from analysis.sanitize import markdown_cell
 from analysis.shift import beyond_shift
 from analysis.stats import annotate, cell_intervals, sort_rows, summarise
 from bench_client.results_format import write_atomic
@@ -400,7 +401,7 @@ def title(comparison: Comparison) -> str:
 
 def compare_markdown(comparison: Comparison, mode_tables: list[tables.Table]) -> str:
     parts = [f"# {title(comparison)}", ""]
-    parts.extend(f"{sentence}  " for sentence in significance_sentences(comparison))
+    parts.extend(f"{markdown_cell(sentence)}  " for sentence in significance_sentences(comparison))
     parts.extend(["", device_rows(comparison).to_markdown()])
     parts.extend(table.to_markdown() for table in mode_tables)
     parts.extend(f"![{f.title}]({f.name})  \n{f.caption}\n" for f in comparison.figures)

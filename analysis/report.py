@@ -22,7 +22,7 @@ from analysis.paper import (
     check_improvement_baseline,
     rank_agreement,
 )
-from analysis.sanitize import spreadsheet_safe
+from analysis.sanitize import markdown_cell
 from analysis.stats import annotate, summarise
 from bench_client.results_format import write_atomic
 
@@ -81,11 +81,11 @@ def write_outputs(report: Report) -> None:
     for figure in report.figures:
         write_atomic(out / figure.name, figure.png)
     if not report.summary.empty:
-        write_csv(out / "summary.csv", spreadsheet_safe(report.summary))
+        write_csv(out / "summary.csv", report.summary)
     if not report.sweep_steps.empty:
-        write_csv(out / sweep.STEPS_CSV, spreadsheet_safe(report.sweep_steps))
+        write_csv(out / sweep.STEPS_CSV, report.sweep_steps)
     if not report.resource_cells.empty:
-        write_csv(out / "resources.csv", spreadsheet_safe(report.resource_cells))
+        write_csv(out / "resources.csv", report.resource_cells)
     write_atomic(out / "tables.md", tables_markdown(report))
     write_atomic(out / "index.html", index_html(report))
 
@@ -173,9 +173,13 @@ def optional_tables(report: Report) -> list[tables.Table]:
 
 def tables_markdown(report: Report) -> str:
     parts = [f"# httplab report: {report.run.run_id}", ""]
-    parts.extend(f"{line}  " for line in run_lines(report.run))
+    # Lines that may carry a client host's words: literal text, not Markdown.
+    parts.extend(f"{markdown_cell(line)}  " for line in run_lines(report.run))
     parts.append("")
-    parts.extend(f"> **Warning:** {line}\n" for line in flag_sentences(report.run, report.summary))
+    parts.extend(
+        f"> **Warning:** {markdown_cell(line)}\n"
+        for line in flag_sentences(report.run, report.summary)
+    )
     parts.extend(t.to_markdown() for t in mode_tables(report))
     if not report.resources.empty:
         parts.append(f"{resources.saturation_sentence(report.resources)}\n")

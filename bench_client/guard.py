@@ -49,6 +49,8 @@ from bench_client.results_format import ExitCode, sha256_file
 
 EXIT_HUNG_UP = 129  # the channel closed: the measurement was stopped
 GRACE_S = 5.0  # after an interrupt, time to write the partial result
+# Longer than any request or answer (a request is a command line and a few paths).
+MAX_LINE_BYTES = 1 << 20
 CTRL_C = b"\x03"
 USAGE = 'send {"run": [ARGUMENTS], "hash": [PATHS]} or {"ports": true}, one JSON line each'
 # Fork where a forked child can be waited for without reaping it (os.waitid): Linux.
@@ -230,6 +232,9 @@ class Guard:
                 self.ctrl_c()
                 data = data.replace(CTRL_C, b"")
             *lines, pending = (pending + data).split(b"\n")
+            if len(pending) > MAX_LINE_BYTES:  # no request is this long: drop it, say so
+                self.send({"error": f"a request of over {MAX_LINE_BYTES} bytes; not read"})
+                pending = b""
             for line in filter(None, map(bytes.strip, lines)):
                 try:
                     request = json.loads(line)

@@ -23,6 +23,7 @@ from typing import Any
 
 import paramiko
 
+from bench_client.guard import MAX_LINE_BYTES
 from bench_client.results_format import ExitCode
 from orchestrator.remote.deploy import ClientLayout, require_deployed
 from orchestrator.remote.errors import RemoteError
@@ -155,9 +156,18 @@ class RemoteGuard:
         raise KeyboardInterrupt
 
     def _read(self) -> None:
-        """Answers into the queue; bench_client's lines to the stream of the measurement."""
+        """Answers into the queue; bench_client's lines to the stream of the measurement. A
+        line longer than any answer is not the guard's (a broken or hostile client): the
+        channel is closed, the measurement fails naming it, and nothing more is read."""
+        stream = self.channel.makefile("rb")
         try:
-            for line in self.channel.makefile("rb"):
+            while line := stream.readline(MAX_LINE_BYTES + 1):
+                if len(line) > MAX_LINE_BYTES:
+                    self.answers.put(
+                        {"error": f"the client sent a line of over {MAX_LINE_BYTES} bytes"}
+                    )
+                    self.channel.close()
+                    return
                 try:
                     message = json.loads(line)
                 except ValueError:

