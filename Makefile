@@ -80,6 +80,10 @@ run: ## provision, benchmark and analyse (embedded lab unless INVENTORY=path); r
 	if [ -n "$(AS_ROOT)" ] && ! command -v sudo >/dev/null; then \
 	  echo "make: lab up needs root: install sudo, or run make run as root"; exit 1; \
 	fi; \
+	if [ -n "$(INVENTORY)" ] && [ ! -f "$(INVENTORY)" ]; then \
+	  echo "make: the inventory $(INVENTORY) does not exist (cp inventory/lab.example.yml $(INVENTORY))"; \
+	  exit 2; \
+	fi; \
 	if [ -n "$(RUN_USER)" ]; then \
 	  for built in $(VENV) $(WHEELHOUSE) results; do \
 	    if [ -e "$$built" ]; then chown -R --from=root "$(RUN_USER):" "$$built"; fi; \

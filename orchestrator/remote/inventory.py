@@ -11,6 +11,7 @@ import copy
 import functools
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -89,14 +90,29 @@ def _listing(inventory: str, _mtime_ns: int, _size: int) -> dict[str, Any]:
         capture_output=True,
         text=True,
         check=False,
-        env={**os.environ, "ANSIBLE_INVENTORY_UNPARSED_WARNING": "False"},
+        # A file that does not parse is an error, with Ansible's words for why and where.
+        env={**os.environ, "ANSIBLE_INVENTORY_UNPARSED_FAILED": "True"},
     )
     if proc.returncode != 0:
-        detail = proc.stderr.strip().splitlines()
         raise InventoryError(
-            f"ansible-inventory could not read {inventory}: {detail[-1] if detail else '?'}"
+            f"{inventory} is not an inventory Ansible can read: {_why(proc.stderr)}"
         )
     return json.loads(proc.stdout)
+
+
+# Ansible's own words for a file it could not parse, and where: the first plugin's (the
+# others tried after it only repeat the failure in their terms).
+_PARSE_ERROR = re.compile(
+    r"caused by >>>\s*\n\s*(?P<what>.+?)\s*\nOrigin: \S+?:(?P<line>\d+):(?P<column>\d+)"
+)
+
+
+def _why(stderr: str) -> str:
+    found = _PARSE_ERROR.search(stderr)
+    if found:
+        return f"{found['what']} (line {found['line']}, column {found['column']})"
+    lines = stderr.strip().splitlines()
+    return lines[-1] if lines else "no reason given"
 
 
 def group_hosts(listing: dict[str, Any], group: str) -> list[str]:

@@ -78,3 +78,44 @@ def test_the_sweep_with_several_clients_stops_before_anything_runs(
     message = " ".join(done.stdout.split())
     assert "the sweep mode runs on one client host" in message
     assert "lists 2 client hosts" in message and "make lab-up LAB_CLIENTS=1" in message
+
+
+UNREACHABLE = (
+    "all:\n  children:\n    servers:\n      hosts:\n        s1: {ansible_host: 192.0.2.10}\n"
+    "    clients:\n      hosts:\n        c1: {ansible_host: 192.0.2.20}\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("setting", "wrong", "right"),
+    [("httplab_bench_stacks", "fastapi-uvicon", "fastapi-uvicorn"),
+     ("httplab_bench_modes", "concurent", "concurrent")],
+)  # fmt: skip
+def test_a_misspelt_value_stops_the_run_before_any_host_is_reached(
+    tmp_path: Path, setting: str, wrong: str, right: str
+) -> None:
+    """The hosts do not exist (TEST-NET addresses): reaching one would hang, then fail."""
+    inventory = ROOT / "inventory" / f".test-{tmp_path.name}.yml"  # where group_vars apply
+    inventory.write_text(UNREACHABLE)
+    try:
+        done = subprocess.run(
+            [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory),
+             "run_all.yml", "-e", f"{setting}={wrong}", "-e", f"httplab_results_dir={tmp_path}"],
+            cwd=ROOT, capture_output=True, text=True, check=False, timeout=300,
+        )  # fmt: skip
+    finally:
+        inventory.unlink()
+    assert done.returncode != 0
+    message = " ".join(done.stdout.split())
+    assert f"unknown '{wrong}' (did you mean '{right}'?)" in message
+    assert "Preflight" not in done.stdout and "UNREACHABLE" not in done.stdout
+    assert list(tmp_path.iterdir()) == []  # nothing planned or written
+
+
+def test_a_malformed_inventory_is_named_with_its_line_and_column(tmp_path: Path) -> None:
+    inventory = tmp_path / "lab.yml"
+    inventory.write_text("all:\n  children:\n    servers:\n      hosts:\n        s1:\n   c: [\n")
+    done = run_playbook("run_all.yml", inventory, tmp_path / "results")
+    assert done.returncode != 0
+    assert f"Origin: {inventory}:6:4" in done.stdout + done.stderr
+    assert "has no host" not in done.stdout

@@ -224,6 +224,15 @@ def test_python_command(value, client_os, expected) -> None:
     assert python_command(value, client_os) == expected
 
 
+def test_a_malformed_inventory_is_named_with_ansibles_words_and_where(tmp_path: Path) -> None:
+    broken = tmp_path / "lab.yml"
+    broken.write_text("all:\n  children:\n    clients:\n      hosts:\n   c: [\n")
+    with pytest.raises(InventoryError) as refused:
+        read_clients(broken)
+    assert str(refused.value).startswith(f"{broken} is not an inventory Ansible can read: YAML")
+    assert "(line 5, column 4)" in str(refused.value)
+
+
 def test_cli_names_a_missing_inventory(tmp_path: Path) -> None:
     from tests.remote.conftest import run_remote_cli
 
