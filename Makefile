@@ -109,16 +109,20 @@ host-packages: ## install the Debian packages the tests need (as root), or say w
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	  apt-get install -y -qq --no-install-recommends $$missing >/dev/null
 
+# Two workers (pytest-xdist): the tests of one shared thing (the session's lab, the sshd,
+# the Wine prefix, the stack servers) run in one worker, in order (tests/conftest.py).
+PYTEST_WORKERS := -n 2 --dist loadgroup
+
 test: venv wheelhouse host-packages ## ruff, ansible-lint (production profile) and pytest
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/ansible-lint
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_WORKERS)
 
 test-fast: venv ## the inner loop: ruff and the tests that need no root, lab, sshd, Wine or stack servers
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest --fast
+	$(BIN)/pytest --fast $(PYTEST_WORKERS)
 
 lint: venv ## ruff and ansible-lint only
 	$(BIN)/ruff check .

@@ -53,6 +53,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             if marker == "lab" and any(item.get_closest_marker(m) for m in LAB_MARKERS):
                 continue
             item.add_marker(marker)
+        # With `pytest -n 2 --dist loadgroup` (make test) the tests of one shared thing run in
+        # one worker, in order: the session's lab, sshd, Wine prefix, stack servers.
+        needs = [m for m in (*LAB_MARKERS, "sshd", "wine", "stacks") if item.get_closest_marker(m)]
+        if needs:
+            item.add_marker(pytest.mark.xdist_group("lab" if needs[0] in LAB_MARKERS else needs[0]))
     # The role tests converge on a fresh server, so the end-to-end runs, which
     # provision the same session lab, go last.
     items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)

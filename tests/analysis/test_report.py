@@ -159,7 +159,8 @@ def test_compare_two_runs(tmp_path):
     assert same["diff_ci95_low_s"] < same["diff_s"] < same["diff_ci95_high_s"]
     markdown = (out / "compare.md").read_text()
     assert "AMD EPYC 7B13" in markdown and "Intel(R) Xeon(R)" in markdown
-    assert re.search(r"constant/django-gunicorn/GET: server is \d+\.\d% slower \[\+", markdown)
+    # Literal text in Markdown: its brackets escaped.
+    assert re.search(r"constant/django-gunicorn/GET: server is \d+\.\d% slower \\\[\\?\+", markdown)
     assert slower["verdict"].endswith("]") and "slower" in slower["verdict"]
     assert slower["diff_method"] == "Welch t on repetition means"
     # One family of cells: one level, between 95% and 1 − 5%/m, stated in the comparison.
