@@ -16,6 +16,11 @@ LAB_CLIENTS ?=
 # Offline wheelhouse targets: the server's Python (Ubuntu 22.04 = 3.10,
 # Debian 12 = 3.11, Ubuntu 24.04 = 3.12) and the client's Python and OS.
 WHEELHOUSE       ?= wheelhouse
+# The locks whose wheels the server's wheelhouse holds: the lab's apps', the stacks' own
+# (requirements/stacks/), the example apps'; APP_LOCKS adds those of apps of yours.
+APP_LOCKS        ?=
+SERVER_LOCKS     := requirements/server.txt $(wildcard requirements/stacks/*.txt) \
+  $(wildcard examples/*/requirements.txt) $(APP_LOCKS)
 SERVER_PYTHONS   ?= 3.10 3.11 3.12
 CLIENT_PYTHONS   ?= 3.11 3.12
 CLIENT_PLATFORMS ?= linux win_amd64
@@ -131,14 +136,14 @@ lint: venv ## ruff and ansible-lint only
 
 wheelhouse: $(WHEELHOUSE)/.complete ## download server and client wheels for offline labs
 
-$(WHEELHOUSE)/.complete: requirements/server.txt requirements/client.txt | venv
+$(WHEELHOUSE)/.complete: $(SERVER_LOCKS) requirements/client.txt | venv
 	@set -e; \
-	for py in $(SERVER_PYTHONS); do \
-	  echo "wheelhouse: server, Python $$py, Linux"; \
+	for py in $(SERVER_PYTHONS); do for lock in $(SERVER_LOCKS); do \
+	  echo "wheelhouse: server, Python $$py, Linux: $$lock"; \
 	  $(BIN)/pip download --quiet --disable-pip-version-check --only-binary=:all: --require-hashes \
 	    --python-version $$py $(LINUX_PLATFORMS) \
-	    -r requirements/server.txt -d $(WHEELHOUSE)/server/py$$py; \
-	done; \
+	    -r $$lock -d $(WHEELHOUSE)/server/py$$py; \
+	done; done; \
 	$(call client_wheels,$(CLIENT_PYTHONS),$(CLIENT_PLATFORMS))
 	touch $@
 

@@ -57,9 +57,6 @@ def structured(value: Any) -> Any:
 def read_matrix(stacks: Any, apps: Any, declared: Any = None) -> Matrix:
     """httplab_stacks, httplab_apps and httplab_requests (requests any app may be measured
     on), checked; MatrixError names what is wrong."""
-    catalogue = dict(BUILTIN)
-    _declare(catalogue, structured(declared) or [], "httplab_requests")
-    answers = _apps(structured(apps), catalogue)
     stacks = structured(stacks)
     if stacks is None:
         raise MatrixError(
@@ -68,6 +65,9 @@ def read_matrix(stacks: Any, apps: Any, declared: Any = None) -> Matrix:
         )
     if not isinstance(stacks, list):
         raise MatrixError(f"httplab_stacks must be a list of stacks, not {stacks!r}")
+    catalogue = dict(BUILTIN)
+    _declare(catalogue, structured(declared) or [], "httplab_requests")
+    answers = _apps(structured(apps), catalogue) if stacks else {}
     matrix: dict[str, Stack] = {}
     for entry in stacks:
         stack = _stack(entry, answers)
@@ -107,18 +107,25 @@ class _App:
 
 
 def _apps(apps: Any, catalogue: dict[str, Request]) -> dict[str, _App]:
-    """What a run needs of each app, by app name."""
+    """What a run needs of each app, by app name. An app that lists no requests (the lab's
+    own) answers the built-in ones and those of httplab_requests."""
     if apps is None:
-        raise MatrixError(f"no apps (httplab_apps): keep the inventory in inventory/ so that {APPS_FILE} applies")
+        raise MatrixError(
+            f"no apps (httplab_apps): keep the inventory in inventory/ so that {APPS_FILE} applies"
+        )
     if not isinstance(apps, dict):
         raise MatrixError(f"httplab_apps must map app names to apps, not {apps!r}")
+    shared = tuple(catalogue)
     answers = {}
     for name, app in apps.items():
         if not isinstance(app, dict):
-            raise MatrixError(f"httplab_apps: {name}: want an app (module, protocol...), not {app!r}")
-        # The lab's apps answer the paper's two requests, unless they say more.
-        given = app.get("requests", list(BUILTIN))
-        requests = tuple(_declare(catalogue, given, f"httplab_apps: {name}: requests"))
+            raise MatrixError(f"httplab_apps: {name}: want an app (module, protocol), not {app!r}")
+        if "requests" in app:
+            requests = tuple(
+                _declare(catalogue, app["requests"], f"httplab_apps: {name}: requests")
+            )
+        else:
+            requests = shared
         health = app.get("health", "/health")
         if not isinstance(health, str) or not health.startswith("/"):
             raise MatrixError(f"httplab_apps: {name}: health must be a path, not {health!r}")

@@ -79,7 +79,8 @@ def build_plan(
     plan: list[Measurement] = []
     for repetition in range(1, repetitions + 1):
         for mode, request in rng.sample(together, k=len(together)):
-            plan += [Measurement(mode, s, request, repetition) for s in stacks if request in cells[s]]
+            measured = [s for s in stacks if request in cells[s]]
+            plan += [Measurement(mode, s, request, repetition) for s in measured]
         for stack in rng.sample(stacks, k=len(stacks)):
             pairs = [p for p in product(modes, cells[stack]) if p not in together]
             for mode, request in rng.sample(pairs, k=len(pairs)):

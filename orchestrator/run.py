@@ -14,7 +14,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-
 from bench_client.request import Request, RequestError
 from bench_client.results_format import MODES, Measurement, check_name
 from bench_client.settings import SETTINGS, Resolved, SettingError, check_run, resolve
@@ -71,6 +70,8 @@ def cells_asked(settings: Resolved, matrix: Matrix) -> dict[str, list[str]]:
     """Each stack of the run and the requests it is measured on: those asked for that its
     app answers. A stack that answers none, or a request no stack answers, is refused."""
     stacks = settings["stacks"] or list(matrix.stacks)
+    if not stacks:
+        raise RunError("the stack matrix (httplab_stacks) is empty: nothing to measure")
     asked = settings["requests"] or list(matrix.requests)
     cells = {s: [r for r in asked if r in matrix.stacks[s].requests] for s in stacks}
     for stack, requests in cells.items():
