@@ -26,6 +26,10 @@ class MatrixError(ValueError):
     """The matrix cannot be planned from; the message names the entry and what to fix."""
 
 
+# What a lab app is measured on when a run names no requests: the paper's two.
+PAPER_REQUESTS = ("GET", "POST")
+
+
 @dataclass(frozen=True)
 class Stack:
     """One entry of the stack matrix, as far as a run relies on it (the role checks the rest)."""
@@ -35,6 +39,7 @@ class Stack:
     app: str
     server: str
     requests: tuple[str, ...]  # the requests its app answers
+    defaults: tuple[str, ...]  # those it is measured on when a run names none
     health: str = "/health"  # the path that answers 200 once it is up
 
 
@@ -103,12 +108,14 @@ def _declare(catalogue: dict[str, Request], items: Sequence[Any], where: str) ->
 @dataclass(frozen=True)
 class _App:
     requests: tuple[str, ...]
+    defaults: tuple[str, ...]
     health: str
 
 
 def _apps(apps: Any, catalogue: dict[str, Request]) -> dict[str, _App]:
     """What a run needs of each app, by app name. An app that lists no requests (the lab's
-    own) answers the built-in ones and those of httplab_requests."""
+    own) answers the built-in ones and those of httplab_requests, and is measured on the
+    paper's two unless a run names others; one of yours on those it lists."""
     if apps is None:
         raise MatrixError(
             f"no apps (httplab_apps): keep the inventory in inventory/ so that {APPS_FILE} applies"
@@ -121,15 +128,14 @@ def _apps(apps: Any, catalogue: dict[str, Request]) -> dict[str, _App]:
         if not isinstance(app, dict):
             raise MatrixError(f"httplab_apps: {name}: want an app (module, protocol), not {app!r}")
         if "requests" in app:
-            requests = tuple(
-                _declare(catalogue, app["requests"], f"httplab_apps: {name}: requests")
-            )
+            where = f"httplab_apps: {name}: requests"
+            requests = defaults = tuple(_declare(catalogue, app["requests"], where))
         else:
-            requests = shared
+            requests, defaults = shared, PAPER_REQUESTS
         health = app.get("health", "/health")
         if not isinstance(health, str) or not health.startswith("/"):
             raise MatrixError(f"httplab_apps: {name}: health must be a path, not {health!r}")
-        answers[str(name)] = _App(requests, health)
+        answers[str(name)] = _App(requests, defaults, health)
     return answers
 
 
@@ -155,4 +161,5 @@ def _stack(entry: Any, answers: Mapping[str, _App]) -> Stack:
             f"(choose from {', '.join(answers)}; {APPS_FILE})"
         )
     known = answers[app]
-    return Stack(name, port, app, str(entry.get("server")), known.requests, known.health)
+    server = str(entry.get("server"))
+    return Stack(name, port, app, server, known.requests, known.defaults, known.health)

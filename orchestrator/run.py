@@ -67,26 +67,30 @@ def checked_settings(run_vars: RunVars) -> tuple[Resolved, Matrix]:
 
 
 def cells_asked(settings: Resolved, matrix: Matrix) -> dict[str, list[str]]:
-    """Each stack of the run and the requests it is measured on: those asked for that its
-    app answers. A stack that answers none, or a request no stack answers, is refused."""
+    """Each stack of the run and the requests it is measured on: those named that its app
+    answers, or, with none named, its app's own. A stack that answers none of those named,
+    or a named request no stack answers, is refused."""
     stacks = settings["stacks"] or list(matrix.stacks)
     if not stacks:
         raise RunError("the stack matrix (httplab_stacks) is empty: nothing to measure")
-    asked = settings["requests"] or list(matrix.requests)
-    cells = {s: [r for r in asked if r in matrix.stacks[s].requests] for s in stacks}
+    named = list(settings["requests"])
+    if not named:
+        return {s: list(matrix.stacks[s].defaults) for s in stacks}
+    cells = {s: [r for r in named if r in matrix.stacks[s].requests] for s in stacks}
+    variable = SETTINGS["requests"].variable
     for stack, requests in cells.items():
         if not requests:
             answers = ", ".join(matrix.stacks[stack].requests)
             raise RunError(
                 f"stack {stack} (app {matrix.stacks[stack].app}) answers none of the requests "
-                f"asked ({', '.join(asked)}): it answers {answers}; add them to "
-                f"{SETTINGS['requests'].variable}, or leave the stack out"
+                f"named ({', '.join(named)}): it answers {answers}; name them in {variable}, "
+                "leave the stack out, or leave the requests to each app ([])"
             )
-    unanswered = [r for r in asked if not any(r in cells[s] for s in cells)]
+    unanswered = [r for r in named if not any(r in cells[s] for s in cells)]
     if unanswered:
         raise RunError(
             f"no stack of the run answers {', '.join(unanswered)}: leave it out of "
-            f"{SETTINGS['requests'].variable}, or add a stack whose app answers it"
+            f"{variable}, or add a stack whose app answers it"
         )
     return cells
 

@@ -67,12 +67,11 @@ def load_stacks(stacks: list[dict[str, Any]] | None = None) -> list[dict[str, An
     )
 
 
-@pytest.fixture(scope="session")
-def server_venv() -> Path:
-    """A venv with requirements/server.txt from the wheelhouse, cached by its hash."""
+def lock_venv(lock: Path) -> Path:
+    """A venv with ``lock`` installed from the wheelhouse, cached by the lock's hash."""
     if not WHEELS.is_dir():
         pytest.fail(f"no wheels in {WHEELS}: run `make wheelhouse` first", pytrace=False)
-    digest = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()[:12]
+    digest = hashlib.sha256(lock.read_bytes()).hexdigest()[:12]
     venv = VENV_CACHE / f"server-py{PYTHON_TAG}-{digest}"
     complete = venv / ".complete"
     if complete.exists():
@@ -87,16 +86,23 @@ def server_venv() -> Path:
             "install",
             "--quiet",
             "--disable-pip-version-check",
+            "--require-hashes",
             "--no-index",
             "--find-links",
             str(WHEELS),
             "-r",
-            str(REQUIREMENTS),
+            str(lock),
         ],
         check=True,
     )
     complete.touch()
     return venv
+
+
+@pytest.fixture(scope="session")
+def server_venv() -> Path:
+    """A venv with requirements/server.txt, the lab's apps' lock."""
+    return lock_venv(REQUIREMENTS)
 
 
 def free_port() -> int:
@@ -142,6 +148,10 @@ def render_unit(stack: dict[str, Any], venv: Path, port: int, access_log: bool) 
         "code": str(REPO),
         "pythonpath": [p for p in (stack["source"], str(REPO)) if p],
         "secrets_file": None,
+        "setup": [
+            str(venv / "bin" / "python") if word == stack["venv"] + "/bin/python" else word
+            for word in stack["setup"]
+        ],
     }
     template = env.from_string((STACK_ROLE / "templates" / "httplab-stack.service.j2").read_text())
     return template.render(
