@@ -10,6 +10,10 @@ export PATH := $(abspath $(BIN)):$(PATH)
 # A real lab: make run INVENTORY=inventory/lab.yml. Empty = the embedded lab.
 INVENTORY   ?=
 EXTRA_VARS  ?=
+# Another stack matrix: a preset of inventory/matrices/ (MATRIX=modern, MATRIX=full) or a
+# file of your own (MATRIX=examples/bookshelf/httplab.yml). Empty = the paper's six stacks.
+MATRIX      ?=
+MATRIX_FILE := $(if $(MATRIX),$(if $(findstring /,$(MATRIX)),$(MATRIX),inventory/matrices/$(MATRIX).yml))
 LAB_NAME    ?= embedded
 LAB_CLIENTS ?=
 
@@ -89,6 +93,10 @@ run: ## provision, benchmark and analyse (embedded lab unless INVENTORY=path); r
 	  echo "make: the inventory $(INVENTORY) does not exist (cp inventory/lab.example.yml $(INVENTORY))"; \
 	  exit 2; \
 	fi; \
+	if [ -n "$(MATRIX_FILE)" ] && [ ! -f "$(MATRIX_FILE)" ]; then \
+	  echo "make: no matrix $(MATRIX_FILE) (presets: $$(ls inventory/matrices/*.yml | xargs -n1 basename | sed 's/.yml$$//' | tr '\n' ' '))"; \
+	  exit 2; \
+	fi; \
 	if [ -n "$(RUN_USER)" ]; then \
 	  for built in $(VENV) $(WHEELHOUSE) results; do \
 	    if [ -e "$$built" ]; then chown -R --from=root "$(RUN_USER):" "$$built"; fi; \
@@ -98,7 +106,7 @@ run: ## provision, benchmark and analyse (embedded lab unless INVENTORY=path); r
 	$(AS_USER) $(MAKE) --no-print-directory venv wheelhouse
 	@set -e; \
 	$(AS_USER) $(BIN)/ansible-playbook -i "$(or $(INVENTORY),inventory/$(LAB_NAME).yml)" run_all.yml \
-	  $(if $(EXTRA_VARS),-e '$(EXTRA_VARS)'); \
+	  $(if $(MATRIX_FILE),-e @$(MATRIX_FILE)) $(if $(EXTRA_VARS),-e '$(EXTRA_VARS)'); \
 	if [ -z "$(INVENTORY)" ]; then echo "The lab stays up: make lab-status, make lab-down"; fi
 
 host-packages: ## install the Debian packages the tests need (as root), or say which
