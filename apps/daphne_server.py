@@ -58,7 +58,7 @@ class LimitedRequest(WebRequest):
 
     def _refuse(self) -> None:
         self._refused = True
-        body = contract.error_body(413, f"body larger than {contract.MAX_BODY_BYTES} bytes")
+        body = contract.error_body(413, contract.BODY_TOO_LARGE)
         head = (
             "HTTP/1.1 413 Content Too Large\r\n"
             f"Content-Type: {contract.JSON_CONTENT_TYPE}\r\n"

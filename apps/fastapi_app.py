@@ -20,23 +20,15 @@ def _error(status: int, message: str) -> Response:
     return _json(contract.error_body(status, message), status)
 
 
-async def _read_body(request: Request) -> bytes:
-    """Read the body, stopping as soon as it passes the limit (chunked bodies too)."""
-    contract.check_content_length(request.headers.get("content-length"))
-    chunks = bytearray()
-    async for chunk in request.stream():
-        chunks += chunk
-        contract.check_body_size(len(chunks))
-    return bytes(chunks)
-
-
 async def get() -> Response:
     return _json(contract.get_body())
 
 
 async def post(request: Request) -> Response:
     try:
-        body = await _read_body(request)
+        # The limit is checked while reading, so a chunked body stops as soon as it passes it.
+        contract.check_content_length(request.headers.get("content-length"))
+        body = await contract.read_stream_limited(request.stream())
         data = contract.parse_post(request.headers.get("content-type"), body)
         return _json(contract.post_body(data))
     except contract.ContractError as error:
