@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from apps import probe
-from tests.apps.conftest import load_stacks, start_stack, stop
+from tests.apps.conftest import stacks_to_test, start_stack, stop
 
 
-@pytest.mark.parametrize("stack", load_stacks(), ids=lambda stack: stack["name"])
+@pytest.mark.parametrize("stack", stacks_to_test(), ids=lambda stack: stack["name"])
 def test_access_log_can_be_turned_on(
     stack: dict[str, Any], server_venv: Path, tmp_path: Path
 ) -> None:
