@@ -19,7 +19,8 @@ def test_access_log_can_be_turned_on(
     running = start_stack(stack, server_venv, tmp_path / "server.log", access_log=True)
     try:
         target = probe.Target(running.base_url, 1048576)
-        assert target.request("GET", "/get?access-log-marker").status == 200
+        # The marker is in the path: Granian's and Hypercorn's logs leave the query out.
+        assert target.request("GET", "/access-log-marker").status == 404
     finally:
         stop(running.process)
-    assert "access-log-marker" in running.output()
+    assert "/access-log-marker" in running.output()
