@@ -64,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m apps.waitress_server", description=__doc__)
     parser.add_argument("--fd", type=int, required=True, help="the listening socket's descriptor")
     parser.add_argument("--channel-timeout", type=int, required=True, help="idle seconds")
+    parser.add_argument(
+        "--cleanup-interval", type=int, default=30, help="seconds between looks for idle ones"
+    )
     parser.add_argument("--max-request-header-size", type=int, required=True, help="bytes")
     parser.add_argument(
         "--max-request-body-size", type=int, required=True, help="bytes: the largest body taken"
@@ -82,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         app,
         sockets=[listener],
         channel_timeout=args.channel_timeout,
+        cleanup_interval=args.cleanup_interval,
         max_request_header_size=args.max_request_header_size,
         # Waitress refuses a body of its limit or more.
         max_request_body_size=args.max_request_body_size + 1,

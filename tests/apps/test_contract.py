@@ -79,5 +79,14 @@ def test_the_contracts_answers_are_byte_for_byte_the_same(running_stack: Running
     assert not different, f"{running_stack.name}: {different}"
 
 
+def test_a_body_of_exactly_the_limit_is_taken(running_stack: RunningStack) -> None:
+    """The limit is the largest body taken: 413 is for a body larger than it."""
+    body = b'{"k":"' + b"x" * (contract.MAX_BODY_BYTES - 8) + b'"}'
+    assert len(body) == contract.MAX_BODY_BYTES
+    target = probe.Target(running_stack.base_url, contract.MAX_BODY_BYTES)
+    reply = target.request("POST", "/post", body, {"Content-Type": contract.JSON_CONTENT_TYPE})
+    assert reply.status == 200, f"{running_stack.name}: {reply.status} {reply.body[:200]!r}"
+
+
 def _stamp(answer: dict[str, object]) -> dict[str, object]:
     return {"timestamp": answer.get("timestamp"), "pid": answer.get("pid")}
