@@ -132,6 +132,15 @@ async def read_stream_limited(stream: AsyncIterable[bytes]) -> bytes:
     return bytes(chunks)
 
 
+async def answer_post(
+    content_length: str | None, content_type: str | None, stream: AsyncIterable[bytes]
+) -> bytes:
+    """The answer to a POST whose body an ASGI app receives as `stream`: the declared length
+    checked first, the body read through the limit, validated and echoed; else ContractError."""
+    check_content_length(content_length)
+    return post_body(parse_post(content_type, await read_stream_limited(stream)))
+
+
 def check_head(method: str, target: str, fields: Iterable[tuple[str, str]]) -> None:
     """Reject a request line or headers over the limits (414, 431).
 

@@ -73,10 +73,8 @@ class AsyncGet:
 
 class AsyncPost:
     async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
-        contract.check_content_length(req.get_header("Content-Length"))
-        body = await contract.read_stream_limited(req.stream)
-        data = contract.parse_post(req.content_type, body)
-        _json(resp, contract.post_body(data))
+        length = req.get_header("Content-Length")
+        _json(resp, await contract.answer_post(length, req.content_type, req.stream))
 
 
 class AsyncHealth:

@@ -18,32 +18,38 @@ from starlette.routing import Route
 from apps import contract, limits
 
 
-def _json(body: bytes, status: int = 200) -> Response:
+def json_response(body: bytes, status: int = 200) -> Response:
     return Response(body, status_code=status, media_type=contract.JSON_CONTENT_TYPE)
 
 
 async def get(request: Request) -> Response:
-    return _json(contract.get_body())
+    return json_response(contract.get_body())
 
 
 async def post(request: Request) -> Response:
+    headers = request.headers
     try:
-        contract.check_content_length(request.headers.get("content-length"))
-        body = await contract.read_stream_limited(request.stream())
-        data = contract.parse_post(request.headers.get("content-type"), body)
-        return _json(contract.post_body(data))
+        # The limit is checked while reading, so a chunked body stops as soon as it passes it.
+        stream = request.stream()
+        return json_response(
+            await contract.answer_post(
+                headers.get("content-length"), headers.get("content-type"), stream
+            )
+        )
     except contract.ContractError as error:
-        return _json(contract.error_body(error.status, error.message), error.status)
+        return json_response(contract.error_body(error.status, error.message), error.status)
 
 
 async def health(request: Request) -> Response:
-    return _json(contract.health_body())
+    return json_response(contract.health_body())
 
 
 async def http_error(request: Request, error: Exception) -> Response:
     """404 and 405 as JSON, keeping headers such as Allow."""
     assert isinstance(error, HTTPException)
-    response = _json(contract.error_body(error.status_code, error.detail), error.status_code)
+    response = json_response(
+        contract.error_body(error.status_code, error.detail), error.status_code
+    )
     response.headers.update(error.headers or {})
     return response
 

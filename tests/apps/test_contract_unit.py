@@ -92,3 +92,18 @@ def test_read_stream_limited_joins_a_small_body() -> None:
     taken: list[bytes] = []
     body = asyncio.run(contract.read_stream_limited(_chunks([b'{"a":', b"", b"1}"], taken)))
     assert body == b'{"a":1}'
+
+
+def test_answer_post_refuses_a_declared_length_before_reading() -> None:
+    taken: list[bytes] = []
+    with pytest.raises(contract.ContractError) as error:
+        asyncio.run(contract.answer_post("99999999", "application/json", _chunks([b"{}"], taken)))
+    assert error.value.status == 413
+    assert taken == []
+
+
+def test_answer_post_echoes_a_streamed_body() -> None:
+    answer = asyncio.run(
+        contract.answer_post(None, "application/json", _chunks([b'{"a"', b":1}"], []))
+    )
+    assert json.loads(answer)["received_data"] == {"a": 1}
