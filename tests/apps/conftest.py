@@ -67,6 +67,21 @@ def load_stacks(stacks: list[dict[str, Any]] | None = None) -> list[dict[str, An
     )
 
 
+def matrix(name: str) -> list[dict[str, Any]]:
+    """A preset's stacks: inventory/matrices/NAME.yml's httplab_stacks."""
+    path = REPO / "inventory" / "matrices" / f"{name}.yml"
+    return yaml.safe_load(path.read_text())["httplab_stacks"]
+
+
+def stacks_to_test() -> list[dict[str, Any]]:
+    """The stacks the app tests run: the paper's matrix (stacks.yml) and the modern preset,
+    each as the role deploys it, each (app, server kind) once (the first stack naming it)."""
+    stacks: dict[tuple[str, str], dict[str, Any]] = {}
+    for stack in load_stacks() + load_stacks(matrix("modern")):
+        stacks.setdefault((stack["app"], stack["server"]), stack)
+    return list(stacks.values())
+
+
 def lock_venv(lock: Path) -> Path:
     """A venv with ``lock`` installed from the wheelhouse, cached by the lock's hash."""
     if not WHEELS.is_dir():
@@ -260,7 +275,7 @@ def start_stack(
     return RunningStack(stack["name"], base_url, process, log)
 
 
-@pytest.fixture(scope="module", params=load_stacks(), ids=lambda stack: stack["name"])
+@pytest.fixture(scope="module", params=stacks_to_test(), ids=lambda stack: stack["name"])
 def running_stack(
     request: pytest.FixtureRequest, server_venv: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningStack]:
