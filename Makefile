@@ -179,16 +179,19 @@ lock: venv ## re-pin requirements*.txt (with hashes) from requirements*.in; need
 	  requirements.in -o requirements.txt
 	$(UV_COMPILE) --python-version $(CONTROL_PYTHON) --python-platform $(LOCK_LINUX) \
 	  requirements/dev.in -o requirements/dev.txt
-	$(UV_COMPILE) --python-version $(firstword $(SERVER_PYTHONS)) --python-platform $(LOCK_LINUX) \
-	  requirements/server.in -o requirements/server.txt
+	@set -e; for spec in requirements/server.in $(wildcard requirements/stacks/*.in) \
+	  $(wildcard examples/*/requirements.in); do \
+	  $(UV_COMPILE) --python-version $(firstword $(SERVER_PYTHONS)) --python-platform $(LOCK_LINUX) \
+	    $$spec -o $${spec%.in}.txt; \
+	done
 	$(UV_COMPILE) --python-version $(firstword $(CLIENT_PYTHONS)) --python-platform $(LOCK_WINDOWS) \
 	  requirements/client.in -o requirements/client.txt
 	@set -e; scratch=$$(mktemp -d); trap 'rm -rf "$$scratch"' EXIT; \
-	for py in $(SERVER_PYTHONS); do \
-	  echo "lock: server set installs on Python $$py, Linux"; \
+	for py in $(SERVER_PYTHONS); do for lock in $(SERVER_LOCKS); do \
+	  echo "lock: $$lock installs on Python $$py, Linux"; \
 	  $(UV_CHECK) --target $$scratch --python-version $$py --python-platform $(LOCK_LINUX) \
-	    -r requirements/server.txt; \
-	done; \
+	    -r $$lock; \
+	done; done; \
 	for py in $(CLIENT_PYTHONS); do for plat in $(LOCK_LINUX) $(LOCK_WINDOWS); do \
 	  echo "lock: client set installs on Python $$py, $$plat"; \
 	  $(UV_CHECK) --target $$scratch --python-version $$py --python-platform $$plat \
