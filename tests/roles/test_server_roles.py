@@ -247,10 +247,11 @@ def _verify_fails(
 def test_verify_names_a_stack_that_breaks_the_contract(
     embedded_lab, venv_bin, converged, runner_dir
 ):
-    # The unit accepts bodies up to the provisioned 1 MiB; the probe is told
-    # the limit is 1 KiB, so it expects 413 where the stack answers 200.
+    # The unit accepts bodies up to the provisioned 1 MiB; the probe is told the limit is
+    # 1 KiB, so it expects 413 where the stack answers 200, for a body of a declared length
+    # and for a chunked one, before or after it is complete.
     stack = STACKS[0]["name"]
-    expected = ["failed 1 check(s)", "oversized body -> 413"]
+    expected = ["failed 3 check(s)", "oversized body -> 413", "oversized chunked body -> 413"]
     _verify_fails(embedded_lab, venv_bin, runner_dir, stack, expected, httplab_max_body_bytes=1024)
 
 
