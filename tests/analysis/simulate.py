@@ -20,7 +20,8 @@ import numpy as np
 from scipy.signal import lfilter
 
 from analysis.compare import difference_rows
-from analysis.intervals import cell_interval
+from analysis.hardware import WholeRun, whole_run
+from analysis.intervals import CellInterval, cell_interval
 from analysis.shift import beyond_shift
 
 SPIKE_P = 0.01
@@ -92,3 +93,42 @@ def whole_run_calls(
             bounds = [(row["diff_ci95_low_s"], row["diff_ci95_high_s"]) for row in rows]
         calls.append([(low > 0) - (high < 0) for low, high in bounds])
     return np.array(calls)
+
+
+HARDWARE_EFFECT = 0.20  # machine B 20% slower in every cell
+DRIFT_SD = 0.10  # SD of the log ratio of two runs' levels on one machine (issue 26)
+STUDY_DESIGN = {"repetitions": 5, "rows": 200}
+STUDY_MODES = ("constant", "concurrent")
+
+
+def hardware_study(
+    rng: np.random.Generator,
+    runs_per_side: int,
+    effect: float,
+    drift_sd: float = DRIFT_SD,
+    pairs: int = 0,
+    design: dict[str, int] = STUDY_DESIGN,
+) -> WholeRun:
+    """A cross-hardware study: ``runs_per_side`` runs on machine A and on machine B (six stacks,
+    GET and POST, both modes), B (1 + effect) times slower in every cell, and ``pairs``
+    same-hardware pairs of runs on A. Each run is off as a whole by a log-normal drift whose SD
+    is drift_sd / √2, so that the log ratio of two runs on one machine has SD drift_sd. Returns
+    what `httplab compare` says of B against A as a whole."""
+    means = {
+        (mode, f"stack-{index}", request): 0.003 * (1 + 0.15 * index) * (4 ** (mode != "constant"))
+        for mode in STUDY_MODES
+        for index in range(6)
+        for request in ("GET", "POST")
+    }
+
+    def run(factor: float) -> dict[tuple[str, str, str], CellInterval]:
+        drift = np.exp(rng.normal(0.0, drift_sd / np.sqrt(2)))
+        return {
+            key: cell_interval(*cell(rng, mean * factor * drift, **design), seed=0)
+            for key, mean in means.items()
+        }
+
+    side_a = [run(1.0) for _ in range(runs_per_side)]
+    side_b = [run(1.0 + effect) for _ in range(runs_per_side)]
+    same = [(run(1.0), run(1.0)) for _ in range(pairs)]
+    return whole_run(side_a, side_b, same)

@@ -65,9 +65,13 @@ def test_report_writes_every_output(reported):
 def test_client_limited_row_is_flagged_and_not_ranked(reported):
     run_dir, _ = reported
     tables = (run_dir / "report" / "tables.md").read_text()
-    line = next(row for row in tables.splitlines() if "django-daphne - GET†" in row)
+    line = next(row for row in tables.splitlines() if r"django-daphne - GET \[† client\]" in row)
     assert line.startswith("| — |")  # no rank
-    assert "client process used 100% of a core" in (run_dir / "report" / "index.html").read_text()
+    html = (run_dir / "report" / "index.html").read_text()
+    assert "client process used 100% of a core" in html
+    assert (
+        "Cannot tell which is fastest: the client was the limit for django-daphne." in html
+    )  # the verdict of concurrent GET
     summary = pd.read_csv(run_dir / "report" / "summary.csv", keep_default_na=False)
     flagged = summary.loc[summary["client_limited"] != "", ["mode", "stack", "request"]]
     assert flagged.values.tolist() == [["concurrent", "django-daphne", "GET"]]
