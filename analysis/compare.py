@@ -40,7 +40,7 @@ from analysis.ranking import ranked_summary
 from analysis.sanitize import markdown_cell
 from analysis.shift import beyond_shift
 from analysis.stats import cell_intervals, sort_rows
-from analysis.verdict import VERDICT_JSON, Verdict
+from analysis.verdict import VERDICT_JSON, Verdict, json_safe
 from bench_client.results_format import write_atomic
 
 RUN_HATCHES = ("", "///", "...", "xxx", "\\\\\\", "ooo")
@@ -453,8 +453,8 @@ def build_comparison(
     write_csv(out / "compare.csv", comparison.table)
     write_atomic(out / "compare.md", compare_markdown(comparison, mode_tables))
     write_atomic(out / "index.html", compare_html(comparison, mode_tables))
-    document = json.dumps(comparison.verdict.as_json(), indent=2) + "\n"
-    write_atomic(out / VERDICT_JSON, document)
+    document = json.dumps(json_safe(comparison.verdict.as_json()), indent=2, allow_nan=False)
+    write_atomic(out / VERDICT_JSON, document + "\n")
     return comparison
 
 

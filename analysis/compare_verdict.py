@@ -14,6 +14,7 @@ from analysis.hardware import WholeRun, differences, hardware, whole_run
 from analysis.html import Card
 from analysis.intervals import CellInterval
 from analysis.load import Run
+from analysis.naming import order_stacks
 from analysis.verdict import Key, Verdict
 
 Cells = dict[Key, CellInterval]
@@ -62,7 +63,7 @@ class CompareVerdict:
                 next((v for v in run if (v.mode, v.request) == where), None)
                 for run in self.verdicts
             ]
-            groups = [", ".join(v.fastest) if v else "not measured" for v in per_run]
+            groups = [", ".join(order_stacks(v.fastest)) if v else "not measured" for v in per_run]
             if len(set(groups)) == 1:
                 headline = f"Fastest in every run: {groups[0]}."
             else:
@@ -84,7 +85,7 @@ class CompareVerdict:
             "Hardware",
             self.hardware_words()[0],
             [*self.hardware_words()[1:], *(f for a in self.against for f in a.facts[:4])],
-            [a.difference.method for a in self.against[:1]],
+            [f"Interval: {a.difference.method}." for a in self.against if a.difference.told],
         )
         return [hardware_card, *(Card(t, h, items, []) for t, h, items in self.answers())]
 

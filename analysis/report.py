@@ -95,7 +95,7 @@ def write_outputs(report: Report) -> None:
         write_csv(out / "resources.csv", report.resource_cells)
     if report.verdicts:
         document = verdict_document(report.run.run_id, report.verdicts, _noise_line(report))
-        write_atomic(out / VERDICT_JSON, json.dumps(document, indent=2) + "\n")
+        write_atomic(out / VERDICT_JSON, json.dumps(document, indent=2, allow_nan=False) + "\n")
     write_atomic(out / "tables.md", tables_markdown(report))
     write_atomic(out / "index.html", index_html(report))
 

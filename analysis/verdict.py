@@ -429,14 +429,29 @@ def rank_columns(summary: pd.DataFrame, verdicts: list[Verdict]) -> pd.DataFrame
     return frame.astype({"rank_best": "Int64", "rank_worst": "Int64"})
 
 
+def json_safe(node: Any) -> Any:
+    """``node`` with every number that is not finite as null: verdict.json is strict JSON."""
+    if isinstance(node, dict):
+        return {key: json_safe(value) for key, value in node.items()}
+    if isinstance(node, list | tuple):
+        return [json_safe(value) for value in node]
+    if isinstance(node, float | np.floating):
+        return float(node) if np.isfinite(node) else None
+    if isinstance(node, np.integer):
+        return int(node)
+    return node
+
+
 def verdict_document(run_id: str, verdicts: list[Verdict], noise: str) -> dict[str, Any]:
     """report/verdict.json: the verdicts as data, beside the report."""
-    return {
-        "run_id": run_id,
-        "method": (
-            "pairwise ratios of repetition means, blocked by repetition, on the log scale; "
-            "Benjamini-Hochberg calls and Benjamini-Yekutieli intervals over each mode's pairs"
-        ),
-        "verdicts": [v.as_json() for v in verdicts],
-        "noise": noise,
-    }
+    return json_safe(
+        {
+            "run_id": run_id,
+            "method": (
+                "pairwise ratios of repetition means, blocked by repetition, on the log scale; "
+                "Benjamini-Hochberg calls and Benjamini-Yekutieli intervals over each mode's pairs"
+            ),
+            "verdicts": [v.as_json() for v in verdicts],
+            "noise": noise,
+        }
+    )
