@@ -57,7 +57,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         'run: "x% slower/faster [CI]" or "indistinguishable", judged from the repetitions\n'
         "(Welch's t on their means), with intervals widened for the number of cells compared\n"
         "(false calls at 5% of those called). Per mode, also the run-wide shift (the mean change\n"
-        "of all stacks: the machine or its conditions) and each cell against it.",
+        "of all stacks: the machine or its conditions) and each cell against it. Ends with\n"
+        "the verdict: a line for the hardware and one per mode and request.",
         epilog="examples:\n  httplab compare results/laptop results/server\n"
         "  httplab compare results/a1 results/a2 results/a3 results/b1 results/b2 results/b3\n"
         "  httplab compare results/laptop results/server --same-hardware results/s1 results/s2",

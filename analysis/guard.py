@@ -197,25 +197,17 @@ def unstable(row: pd.Series) -> list[CellNote]:
 
 
 def floor(row: pd.Series) -> list[CellNote]:
-    if not row["at_client_floor"]:
-        return []
-    return [
-        CellNote(
-            "client floor",
-            f"at the client's own floor: its mean less the client's own "
-            f"{row['client_overhead_s'] * 1e3:.2f} ms is within the run-to-run noise of 0, so "
-            "it measures the client more than the stack.",
-        )
-    ]
+    at_floor = (
+        f"at the client's own floor: its mean less the client's own "
+        f"{row['client_overhead_s'] * 1e3:.2f} ms is within the run-to-run noise of 0, so it "
+        "measures the client more than the stack."
+    )
+    return [CellNote("client floor", at_floor)] if row["at_client_floor"] else []
 
 
 def nagle(row: pd.Series) -> list[CellNote]:
-    if not row["nagle_suspect"]:
-        return []
-    return [
-        CellNote(
-            f"{NAGLE_MARK} Nagle?",
-            f"median {row['median_s'] * 1000:.1f} ms on kept-alive connections: the ~40 ms "
-            "Nagle/delayed-ACK signature (TCP_NODELAY off, docs/traps.md).",
-        )
-    ]
+    signature = (
+        f"median {row['median_s'] * 1000:.1f} ms on kept-alive connections: the ~40 ms "
+        "Nagle/delayed-ACK signature (TCP_NODELAY off, docs/traps.md)."
+    )
+    return [CellNote(f"{NAGLE_MARK} Nagle?", signature)] if row["nagle_suspect"] else []

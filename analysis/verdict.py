@@ -89,7 +89,8 @@ class Verdict:
         if self.overhead_s is None or self.calibrated_at is not None or not times:
             return None
         low, high = min(times), max(times)
-        return self.overhead_s / high, self.overhead_s / low, low, high
+        # A calibration can exceed a fast stack's time (it is measured apart): all of it, then.
+        return min(1.0, self.overhead_s / high), min(1.0, self.overhead_s / low), low, high
 
     def headline(self) -> str:
         """The one sentence: the fastest, or why it cannot be told."""
