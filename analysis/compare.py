@@ -1,4 +1,4 @@
-"""``python -m analysis compare``: the same stacks across runs (e.g. different hardware).
+"""``httplab compare``: the same stacks across runs (e.g. different hardware).
 
 The first run is the reference. For every mode × stack × request present in it and in another run,
 the difference of means gets an interval judged at the level of repetitions: Welch's t over the

@@ -1,4 +1,4 @@
-"""``python -m analysis report``: results folder -> summary.csv, figures, tables.md, index.html."""
+"""``httplab report``: results folder -> the verdict, summary.csv, figures, tables.md, index."""
 
 from __future__ import annotations
 
