@@ -1,4 +1,4 @@
-"""``httplab report``: results folder -> the verdict, summary.csv, figures, tables.md, index."""
+"""``httplab report``: results folder -> verdict, summary.csv, figures, tables.md, index.html."""
 
 from __future__ import annotations
 
