@@ -1,5 +1,3 @@
-import sys
+from httplab.cli import run
 
-from httplab.cli import main
-
-sys.exit(main())
+run()

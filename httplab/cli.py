@@ -20,6 +20,7 @@ import yaml
 from analysis.cli import add_commands as add_analysis_commands
 from analysis.load import NothingToAnalyse
 from bench_client.documents import DocumentError
+from bench_client.interrupts import raise_on_interrupt
 from bench_client.results_format import ExitCode, exit_codes_help
 from bench_client.settings import SettingError
 from orchestrator.cli import ChecksumError
@@ -99,6 +100,13 @@ def _lab(args: argparse.Namespace) -> int:
     sudo = [] if os.geteuid() == 0 else ["sudo", "--"]
     command = [*sudo, LAB_PYTHON, "-I", "-S", str(SNAPSHOT), *args.lab_args]
     return subprocess.run(command, check=False).returncode
+
+
+def run() -> None:
+    """The `httplab` command: Ctrl-C interrupts it however it was started (a background job
+    starts with SIGINT ignored, and so would the benchmark it runs)."""
+    raise_on_interrupt()
+    sys.exit(main())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -44,6 +44,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.markexpr = FAST_TIER
 
 
+# First: xdist's own hook reads the xdist_group markers set here (its hook has no order).
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         fixtures = getattr(item, "fixturenames", ())

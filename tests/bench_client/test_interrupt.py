@@ -42,17 +42,22 @@ def _command(server, out: Path, mode: str, iterations: int) -> list[str]:
     ]
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def interrupt_when(
-    server, requests: int, command: list[str], *, group: bool = False
+    server, requests: int, command: list[str], *, group: bool = False, background: bool = False
 ) -> tuple[int, str]:
     """Run `command`, SIGINT it once `server` has seen `requests`: (exit code, stderr).
 
     ``group``: every process `command` started gets the signal (its own process group), as
-    from a terminal's Ctrl-C or the guard; else the first process alone.
+    from a terminal's Ctrl-C or the guard; else the first process alone. ``background``:
+    started with SIGINT ignored, as a shell starts a background job.
     """
     process = subprocess.Popen(
         command, env=ENV, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        start_new_session=group,
+        start_new_session=group, preexec_fn=_ignore_sigint if background else None,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
@@ -67,6 +72,17 @@ def interrupt_when(
         if process.poll() is None:
             process.kill()
     return process.returncode, err
+
+
+@posix_only
+def test_ctrl_c_stops_a_client_started_as_a_background_job(server, tmp_path):
+    """A background job starts with SIGINT ignored; bench_client still stops and writes."""
+    server.delay = 0.01
+    out = tmp_path / "GET.csv"
+    command = _command(server, out, "constant", 20_000)
+    returncode, err = interrupt_when(server, 30, command, background=True)
+    assert returncode == 130, err
+    assert json.loads(out.with_suffix(".meta.json").read_text())["interrupted"] is True
 
 
 @posix_only

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from bench_client.config import request_argument
 from bench_client.documents import Status
+from bench_client.interrupts import raise_on_interrupt
 from bench_client.request import BUILTIN
 from bench_client.results_format import ExitCode, Measurement
 from bench_client.settings import resolve
@@ -97,4 +98,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    raise_on_interrupt()  # as `httplab`: Ctrl-C works however this was started
     sys.exit(main())

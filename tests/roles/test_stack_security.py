@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from lab.config import name_tag
 from tests.roles.test_server_roles import STACKS, _active, _fails_cleanly, run_playbook
 
 pytestmark = pytest.mark.roles
@@ -91,7 +92,9 @@ def outsider(embedded_lab) -> Iterator[list[str]]:
     """A network namespace on the lab's bridge with an address no unit allows."""
     subnet = ipaddress.ip_network(embedded_lab.subnet)
     address = f"{subnet.broadcast_address - 1}/{subnet.prefixlen}"
-    name, host_end, ns_end = "hl-out-test", "hl-out-h", "hl-out-n"
+    # Named after the lab: two test labs on one machine get two outsiders.
+    tag = name_tag(embedded_lab.name)
+    name, host_end, ns_end = f"hl-out-{embedded_lab.name}", f"ho-{tag}-h", f"ho-{tag}-n"
     commands = [
         ["ip", "netns", "add", name],
         ["ip", "link", "add", host_end, "type", "veth", "peer", "name", ns_end],
