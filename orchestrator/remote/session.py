@@ -12,7 +12,6 @@ import base64
 import contextlib
 import json
 import re
-import socket
 import sys
 import threading
 import time
@@ -190,10 +189,7 @@ class Liveness(threading.Thread):
     """Asks the SSH server for an answer now and then; closes the connection when none comes.
 
     Closing the transport ends whatever waits on it (a running command, an
-    SFTP transfer), which then reports the connection as lost. While a
-    measurement runs it asks nothing (``hushed``): an answer would wake the
-    measured host's sshd. The socket's TCP keepalive, which the host's kernel
-    answers without waking a process, notices a lost host meanwhile.
+    SFTP transfer), which then reports the connection as lost.
     """
 
     def __init__(self, transport: paramiko.Transport, timeout: float) -> None:
@@ -202,22 +198,9 @@ class Liveness(threading.Thread):
         self.timeout = timeout
         self.silent = False  # set when the client stopped answering
         self._stopped = threading.Event()
-        self._hushed = threading.Event()
-        _keep_alive(transport.sock, timeout)
-
-    @contextlib.contextmanager
-    def hushed(self) -> Iterator[None]:
-        """No keepalive request while the block runs (a measurement)."""
-        self._hushed.set()
-        try:
-            yield
-        finally:
-            self._hushed.clear()
 
     def run(self) -> None:
         while not self._stopped.wait(self.timeout / 4):
-            if self._hushed.is_set():
-                continue
             answered = threading.Event()
 
             def ask(answered: threading.Event = answered) -> None:
@@ -234,18 +217,6 @@ class Liveness(threading.Thread):
 
     def stop(self) -> None:
         self._stopped.set()
-
-
-def _keep_alive(sock: Any, timeout: float) -> None:
-    """TCP keepalive on the connection's socket: a host that is gone stops answering its
-    probes and the socket fails within about ``timeout`` s of silence plus a quarter of it."""
-    if not isinstance(sock, socket.socket):
-        return
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-    every = max(1, int(timeout / 4))
-    for option, value in (("TCP_KEEPIDLE", every), ("TCP_KEEPINTVL", every), ("TCP_KEEPCNT", 4)):
-        if hasattr(socket, option):  # Linux and recent Windows; elsewhere the system's
-            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
 
 
 class RemoteSession:
