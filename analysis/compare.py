@@ -1,4 +1,4 @@
-"""``python -m analysis compare``: the same stacks across runs (e.g. different hardware).
+"""``httplab compare``: the same stacks across runs (e.g. different hardware).
 
 The first run is the reference. For every mode × stack × request present in it and in another run,
 the difference of means gets an interval judged at the level of repetitions: Welch's t over the
@@ -13,6 +13,7 @@ A difference counts as real only when its interval excludes 0; it is then stated
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +24,9 @@ from matplotlib.patches import Patch
 from analysis import figures as fig
 from analysis import html as page
 from analysis import tables
+from analysis.compare_verdict import CompareVerdict, compare_verdict
 from analysis.figures import plt  # pyplot, with the Agg backend already selected
+from analysis.hardware import differences, hardware
 from analysis.intervals import (
     WELCH,
     CellInterval,
@@ -33,13 +36,16 @@ from analysis.intervals import (
 from analysis.load import NothingToAnalyse, Problem, Run, load_run
 from analysis.naming import order_modes, order_requests, order_stacks, stack_colours
 from analysis.output import write_csv
+from analysis.ranking import ranked_summary
 from analysis.sanitize import markdown_cell
 from analysis.shift import beyond_shift
-from analysis.stats import annotate, cell_intervals, sort_rows, summarise
+from analysis.stats import cell_intervals, sort_rows
+from analysis.verdict import VERDICT_JSON, Verdict, json_safe
 from bench_client.results_format import write_atomic
 
 RUN_HATCHES = ("", "///", "...", "xxx", "\\\\\\", "ooo")
 Key = tuple[str, str, str]  # mode, stack, request
+Cells = dict[Key, CellInterval]
 
 
 @dataclass
@@ -48,6 +54,7 @@ class Comparison:
     labels: list[str]  # unique display name per run
     table: pd.DataFrame  # one row per run × mode × stack × request
     figures: list[fig.Figure] = field(default_factory=list)
+    verdict: CompareVerdict | None = None
 
     @property
     def problems(self) -> list[Problem]:
@@ -70,17 +77,34 @@ def unique_labels(runs: list[Run]) -> list[str]:
     return labels
 
 
-def compare_runs(runs: list[Run], labels: list[str]) -> pd.DataFrame:
+@dataclass(frozen=True)
+class RunSummary:
+    """One run of a comparison: its summary, its own verdicts and its cells' intervals."""
+
+    summary: pd.DataFrame
+    verdicts: list[Verdict]
+    cells: dict[Key, CellInterval]
+
+
+def summarise_run(run: Run) -> RunSummary:
+    cells = cell_intervals(run.samples)
+    summary, verdicts = ranked_summary(run.samples, run.measurements, cells)
+    return RunSummary(summary, verdicts, cells)
+
+
+def compare_runs(
+    runs: list[Run], labels: list[str], summaries: list[RunSummary] | None = None
+) -> pd.DataFrame:
     """Each run's summary rows, with the difference from the first run and its interval, at the
     confidence level adjusted for the number of cells compared (selection_adjusted_confidence)."""
-    reference = cell_intervals(runs[0].samples)
+    summaries = summaries or [summarise_run(run) for run in runs]
+    reference = summaries[0].cells
     frames = []
-    for run, label in zip(runs, labels, strict=True):
-        cells = reference if run is runs[0] else cell_intervals(run.samples)
-        summary = annotate(summarise(run.samples, cells), run.measurements)
+    for index, (found, label) in enumerate(zip(summaries, labels, strict=True)):
+        summary, cells = found.summary, found.cells
         keys = list(zip(summary["mode"], summary["stack"], summary["request"], strict=True))
-        rows = [] if run is runs[0] else difference_rows(reference, cells, keys)
-        shifted = [] if run is runs[0] else shift_rows(reference, cells, keys)
+        rows = [] if index == 0 else difference_rows(reference, cells, keys)
+        shifted = [] if index == 0 else shift_rows(reference, cells, keys)
         frames.append(
             pd.concat(
                 [summary.assign(run=label), pd.DataFrame(rows), pd.DataFrame(shifted)], axis=1
@@ -371,8 +395,7 @@ def device_rows(comparison: Comparison) -> tables.Table:
     return tables.Table("Devices", tables.DEVICE_ROW_HEADERS, rows)
 
 
-def build_comparison(folders: list[Path], out: Path, include_suspect: bool = False) -> Comparison:
-    """Load every run, compare them with the first, write the outputs to ``out``."""
+def load_runs(folders: list[Path], include_suspect: bool) -> list[Run]:
     runs = [
         load_run(folder, exclude=folder / "report", include_suspect=include_suspect)
         for folder in folders
@@ -382,8 +405,46 @@ def build_comparison(folders: list[Path], out: Path, include_suspect: bool = Fal
         raise NothingToAnalyse(
             f"no readable <mode>/<stack>/<REQUEST>.csv in {', '.join(empty)}; nothing was written"
         )
+    return runs
+
+
+def same_hardware_cells(
+    pairs: list[tuple[Path, Path]], include_suspect: bool
+) -> list[tuple[Cells, Cells]]:
+    """The cells of each same-hardware pair of runs; a pair whose hosts differ is refused."""
+    found = []
+    for pair in pairs:
+        one, other = load_runs(list(pair), include_suspect)
+        if hardware(one.manifest) != hardware(other.manifest):
+            raise NothingToAnalyse(
+                f"--same-hardware {pair[0]} {pair[1]}: their hosts differ "
+                f"({'; '.join(differences(one.manifest, other.manifest))})"
+            )
+        found.append((cell_intervals(one.samples), cell_intervals(other.samples)))
+    return found
+
+
+def build_comparison(
+    folders: list[Path],
+    out: Path,
+    include_suspect: bool = False,
+    same_hardware: list[tuple[Path, Path]] | None = None,
+) -> Comparison:
+    """Load every run, compare them with the first, write the outputs to ``out``.
+    ``same_hardware``: pairs of runs made on one machine, to measure run-to-run drift by."""
+    runs = load_runs(folders, include_suspect)
+    pairs = same_hardware_cells(same_hardware or [], include_suspect)
     labels = unique_labels(runs)
-    comparison = Comparison(runs, labels, compare_runs(runs, labels))
+    summaries = [summarise_run(run) for run in runs]
+    comparison = Comparison(runs, labels, compare_runs(runs, labels, summaries))
+    comparison.verdict = compare_verdict(
+        runs,
+        labels,
+        [found.cells for found in summaries],
+        [found.verdicts for found in summaries],
+        comparison.table,
+        pairs,
+    )
     modes = order_modes(comparison.table["mode"].unique())
     comparison.figures = [comparison_figure(comparison, mode) for mode in modes]
     mode_tables = [comparison_table(comparison, mode) for mode in modes]
@@ -392,6 +453,8 @@ def build_comparison(folders: list[Path], out: Path, include_suspect: bool = Fal
     write_csv(out / "compare.csv", comparison.table)
     write_atomic(out / "compare.md", compare_markdown(comparison, mode_tables))
     write_atomic(out / "index.html", compare_html(comparison, mode_tables))
+    document = json.dumps(json_safe(comparison.verdict.as_json()), indent=2, allow_nan=False)
+    write_atomic(out / VERDICT_JSON, document + "\n")
     return comparison
 
 
@@ -400,7 +463,12 @@ def title(comparison: Comparison) -> str:
 
 
 def compare_markdown(comparison: Comparison, mode_tables: list[tables.Table]) -> str:
-    parts = [f"# {title(comparison)}", ""]
+    parts = [f"# {title(comparison)}", "", "## Verdict", ""]
+    assert comparison.verdict is not None
+    for card in comparison.verdict.cards():
+        parts.append(f"**{card.title}**: {markdown_cell(card.headline)}  ")
+        parts.extend(f"- {markdown_cell(item)}" for item in [*card.items, *card.notes])
+        parts.append("")
     parts.extend(f"{markdown_cell(sentence)}  " for sentence in significance_sentences(comparison))
     parts.extend(["", device_rows(comparison).to_markdown()])
     parts.extend(table.to_markdown() for table in mode_tables)
@@ -409,15 +477,23 @@ def compare_markdown(comparison: Comparison, mode_tables: list[tables.Table]) ->
 
 
 def compare_html(comparison: Comparison, mode_tables: list[tables.Table]) -> str:
-    sections = [page.section("Devices", device_rows(comparison).to_html())]
+    assert comparison.verdict is not None
+    lead = page.section(
+        "Verdict",
+        page.cards_html(comparison.verdict.cards()),
+        anchor="verdict",
+    )
+    sections = [
+        page.section("Cell by cell", *map(page.paragraph, significance_sentences(comparison))),
+        page.section("Devices", device_rows(comparison).to_html()),
+    ]
     for table, figure in zip(mode_tables, comparison.figures, strict=True):
         heading = table.title.split(":")[0]
         sections.append(page.section(heading, page.figure_html(figure), table.to_html()))
-    runs = zip(comparison.runs, comparison.labels, strict=True)
     return page.render_page(
         title(comparison),
-        [f"{label}: {run.root}" for run, label in runs],
+        [f"Runs: {', '.join(comparison.labels)} (the first is the reference)."],
         sections,
-        warnings=significance_sentences(comparison),
+        lead=lead,
         problems=[str(p) for p in comparison.problems],
     )

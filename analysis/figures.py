@@ -30,6 +30,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from analysis.naming import order_modes, order_requests, order_stacks, stack_colours
 from analysis.paper import PAPER_TABLE_OF_MODE, RankAgreement, rank_agreement
+from analysis.verdict import in_verdict_order
 
 MS = 1000.0
 MAX_LINE_POINTS = 2000  # above this a series is drawn as bins
@@ -161,42 +162,50 @@ def _title(kind: str, mode: str, text: str) -> str:
 
 
 def means_figure(mode: str, rows: pd.DataFrame, colours: dict[str, str]) -> Figure:
-    """Mean latency per stack with its 95% confidence interval (paper Fig. 6/7)."""
-    stacks = order_stacks(rows["stack"].unique())
+    """Mean latency per stack with its 95% confidence interval (paper Fig. 6/7), each request's
+    stacks in the verdict's order (fastest on top) with their rank."""
     requests = order_requests(rows["request"].unique())
-    figure, axes = request_axes(len(requests), 0.55 * len(stacks) + 1.6)
+    tallest = int(rows.groupby("request", observed=True).size().max())
+    figure, grid = plt.subplots(
+        1,
+        len(requests),
+        figsize=(6.2 * len(requests), 0.55 * tallest + 1.6),
+        squeeze=False,
+        layout="constrained",
+    )
     right = (rows["ci95_high_s"].fillna(rows["mean_s"]).max() or 0) * MS
-    for ax, request in zip(axes, requests, strict=True):
-        part = rows.loc[rows["request"] == request].set_index("stack").reindex(stacks)
+    for ax, request in zip(grid[0], requests, strict=True):
+        part = in_verdict_order(rows.loc[rows["request"] == request]).set_index("stack")
+        stacks = list(part.index)
         mean = part["mean_s"] * MS
         error = np.vstack([mean - part["ci95_low_s"] * MS, part["ci95_high_s"] * MS - mean])
         error = np.clip(np.nan_to_num(error), 0, None)  # a bootstrap interval may miss the mean
-        y = np.arange(len(stacks))
         ax.barh(
-            y,
-            mean,
+            np.arange(len(stacks)),
+            mean.fillna(0),
             color=[colours[s] for s in stacks],
             xerr=error,
             capsize=3,
             error_kw={"elinewidth": 1, "ecolor": "#333333"},
         )
         for index, stack in enumerate(stacks):
-            if pd.isna(part.loc[stack, "requests"]):
-                continue  # this stack has no CSV for this request
-            if part.loc[stack, "client_limited"]:
+            row = part.loc[stack]
+            if row["client_limited"]:
                 ax.patches[index].set_hatch("//")
             if pd.isna(mean[stack]):
                 label, end = "no successful request", 0.0
             else:
-                label = f"{mean[stack]:.2f} ms" + flag_label(part.loc[stack])
+                rank = f"  rank {row['rank']}" if row["rank"] else ""
+                label = f"{mean[stack]:.2f} ms{rank}" + flag_label(row)
                 end = mean[stack] + error[1][index]
             ax.text(end + right * 0.02, index, label, va="center", fontsize=8.5)
-        ax.set_xlim(0, right * 1.45)
+        ax.set_xlim(0, right * 1.6)
         stack_rows(ax, stacks, request, "mean latency per request (ms); whisker = 95% CI")
     figure.suptitle(_title("means", mode, "Mean latency"))
     caption = (
         "Mean over successful requests; error bars are 95% intervals of the mean from the "
-        "repetitions (a block bootstrap within a run of one repetition; docs/results.md). "
+        "repetitions (a block bootstrap within a run of one repetition; docs/results.md). Each "
+        "request's stacks in the verdict's order, fastest on top, with the verdict's rank. "
         "Hatched bars: the client, not the server, was the bottleneck."
     )
     return Figure(f"means_{mode}.png", figure.get_suptitle(), caption, to_png(figure))
@@ -451,48 +460,57 @@ def failures_figure(summary: pd.DataFrame, colours: dict[str, str]) -> Figure:
 
 
 def ranking_figure(agreement: RankAgreement, colours: dict[str, str]) -> Figure:
-    """The paper's ranking (left) against this run's (right), one line per stack and request."""
-    rows = agreement.rows.copy()
-    # Tied ranks get the order in which the paper printed them, so that no two labels overlap.
-    rows["left"] = rows["paper_mean_s"].rank(method="first")
-    rows["right"] = rows["mean_s"].where(~rows["excluded"]).rank(method="first")
-    figure, ax = plt.subplots(figsize=(8.2, 0.42 * len(rows) + 1.6), layout="constrained")
-    for row in rows.itertuples():
-        colour = colours.get(row.stack, "#555555")
-        style = "-" if row.request == "GET" else "--"  # the paper's two requests
-        label = f"{row.stack} {row.request}"
-        ax.text(
-            -0.03,
-            row.left,
-            f"{label}  {row.paper_mean_s * MS:.2f} ms",
-            ha="right",
-            va="center",
-            color=colour,
-            fontsize=8.5,
-        )
-        if pd.isna(row.right):
-            why = "client-limited, not ranked" if pd.notna(row.mean_s) else "not in this run"
-            ax.text(0.03, row.left, f"({why})", va="center", fontsize=7.5, color="#777777")
-            continue
-        ax.plot([0, 1], [row.left, row.right], style, color=colour, linewidth=1.8, marker="o")
-        ax.text(
-            1.03,
-            row.right,
-            f"{row.mean_s * MS:.2f} ms  {label}",
-            va="center",
-            color=colour,
-            fontsize=8.5,
-        )
-    ax.set_xlim(-1.0, 2.0)
-    ax.set_ylim(len(rows) + 0.5, 0.5)
-    ax.set_xticks([0, 1], [f"the paper ({PAPER_TABLE_OF_MODE[agreement.mode]})", "this run"])
-    ax.xaxis.tick_top()
-    ax.set_yticks([])
-    ax.grid(False)
-    for side in ("left", "bottom", "top"):
-        ax.spines[side].set_visible(False)
+    """The paper's ranking (left) against this run's (right), one panel per request, one line
+    per stack: the verdict's order and ranks, as in the mode's table."""
+    requests = order_requests(agreement.rows["request"].unique())
+    tallest = int(agreement.rows.groupby("request").size().max())
+    figure, grid = plt.subplots(
+        1,
+        len(requests),
+        figsize=(8.2 * len(requests), 0.42 * tallest + 1.8),
+        squeeze=False,
+        layout="constrained",
+    )
+    for ax, request in zip(grid[0], requests, strict=True):
+        rows = agreement.rows.loc[agreement.rows["request"] == request].copy()
+        # Tied ranks get the order in which the paper printed them, so that no two labels overlap.
+        rows["left"] = rows["paper_mean_s"].rank(method="first")
+        rows["right"] = rows["rank_mean_s"].where(~rows["excluded"]).rank(method="first")
+        for row in rows.itertuples():
+            colour = colours.get(row.stack, "#555555")
+            ax.text(
+                -0.03,
+                row.left,
+                f"{row.stack}  {row.paper_mean_s * MS:.2f} ms",
+                ha="right",
+                va="center",
+                color=colour,
+                fontsize=8.5,
+            )
+            if pd.isna(row.right):
+                why = "client-limited, not ranked" if pd.notna(row.mean_s) else "not in this run"
+                ax.text(0.03, row.left, f"({why})", va="center", fontsize=7.5, color="#777777")
+                continue
+            ax.plot([0, 1], [row.left, row.right], color=colour, linewidth=1.8, marker="o")
+            ax.text(
+                1.03,
+                row.right,
+                f"{row.rank}  {row.stack}  {row.mean_s * MS:.2f} ms",
+                va="center",
+                color=colour,
+                fontsize=8.5,
+            )
+        ax.set_xlim(-1.0, 2.0)
+        ax.set_ylim(len(rows) + 0.5, 0.5)
+        ax.set_xticks([0, 1], [f"the paper ({PAPER_TABLE_OF_MODE[agreement.mode]})", "this run"])
+        ax.xaxis.tick_top()
+        ax.set_yticks([])
+        ax.set_title(request, loc="left", fontweight="bold")
+        ax.grid(False)
+        for side in ("left", "bottom", "top"):
+            ax.spines[side].set_visible(False)
     figure.suptitle(f"Ranking by mean latency, fastest on top — {agreement.mode} mode")
-    figure.supxlabel(agreement.sentence() + "  Solid: GET, dashed: POST.", fontsize=8.5, wrap=True)
-    caption = agreement.sentence()
+    note = "  This run: the verdict's order and rank (as in the table)."
+    figure.supxlabel(agreement.sentence() + note, fontsize=8.5, wrap=True)
     name = f"ranking_{agreement.mode}.png"
-    return Figure(name, figure.get_suptitle(), caption, to_png(figure))
+    return Figure(name, figure.get_suptitle(), agreement.sentence() + note, to_png(figure))

@@ -1,20 +1,27 @@
 """Warnings about how far a run's numbers can be trusted, in the spirit of pyperf's ``check``.
 
-Each is a sentence for the report: CPUs not pinned, a frequency governor other than
-``performance``, a spread between repetitions too large for the differences being ranked, a single
-repetition (run-to-run noise not measured), measurements taken while the hosts were busy, and
-CSVs left out (or kept) because the manifest does not vouch for them.
+About the run as a whole, a sentence each: CSVs left out (or kept) because the manifest does not
+vouch for them, a single repetition (run-to-run noise not measured), CPUs not pinned, a frequency
+governor other than ``performance``, rankings mostly tied. About each mode × stack × request, a
+badge for its row and a sentence: the client the limit, busy hosts, repetitions that disagree
+(unstable), a time at the client's own floor, the Nagle signature. analysis/noise.py puts them in
+one place in the report.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
 from analysis.intervals import BLOCK_BOOTSTRAP
-from analysis.load import Run
+from analysis.load import LoadedCsv, Run
+
+Key = tuple[str, str, str]  # mode, stack, request
+CLIENT_MARK = "†"
+NAGLE_MARK = "‡"
 
 # pyperf calls a benchmark unstable when its standard deviation exceeds 10% of its mean.
 UNSTABLE_CV = 0.10
@@ -24,15 +31,44 @@ PERFORMANCE = "performance"
 
 
 def run_warnings(run: Run, summary: pd.DataFrame) -> list[str]:
-    """Every warning for the report of ``run``, most fundamental first."""
+    """Every warning about the run as a whole, most fundamental first."""
     return [
         *left_out(run),
         *single_repetition(summary),
         *pinning(run.manifest),
         *governors(run.manifest),
-        *spread(summary),
-        *busy(summary),
+        *tied(summary),
     ]
+
+
+@dataclass(frozen=True)
+class CellNote:
+    """A warning about one mode × stack × request: a badge for its row, a sentence for the
+    report's Noise and limits section."""
+
+    badge: str
+    text: str
+
+
+def cell_notes(run: Run, summary: pd.DataFrame) -> dict[Key, list[CellNote]]:
+    """Every cell's warnings: the client the limit, busy hosts, unstable repetitions, the
+    client's own floor, the Nagle signature."""
+    by_cell: dict[Key, list[LoadedCsv]] = defaultdict(list)
+    for m in run.measurements:
+        by_cell[(m.mode, m.stack, m.request)].append(m)
+    notes: dict[Key, list[CellNote]] = {}
+    for _, row in summary.iterrows():
+        key = (row["mode"], row["stack"], row["request"])
+        found = [
+            *client_limit(by_cell[key]),
+            *busy(by_cell[key]),
+            *unstable(row),
+            *floor(row),
+            *nagle(row),
+        ]
+        if found:
+            notes[key] = found
+    return notes
 
 
 def left_out(run: Run) -> list[str]:
@@ -89,42 +125,89 @@ def governors(manifest: dict[str, Any] | None) -> list[str]:
     return lines
 
 
-def spread(summary: pd.DataFrame) -> list[str]:
-    """Repetitions that disagree by more than pyperf tolerates, and rankings mostly tied."""
-    ranked = summary.loc[summary["rank"].astype(bool)]
+def tied(summary: pd.DataFrame) -> list[str]:
+    """Rankings mostly tied: more than half of the neighbouring ranked stacks of a mode ×
+    request cannot be told apart."""
     lines = []
-    cv = ranked["repetition_sd_s"] / ranked["mean_s"]
-    unstable = ranked.loc[cv > UNSTABLE_CV]
-    if not unstable.empty:
-        cells = ", ".join(_cells(unstable))
-        lines.append(
-            f"Unstable: the means of the repetitions differ by more than {UNSTABLE_CV:.0%} of "
-            f"the mean (standard deviation) in {cells}. Something else was changing the speed "
-            "of the hosts; compare their numbers with care."
-        )
-    for mode, rows in ranked.groupby("mode", sort=False):
-        ordered = rows.sort_values("mean_s")
+    ranked = summary.loc[summary["rank"].astype(bool)]
+    for (mode, request), rows in ranked.groupby(["mode", "request"], sort=False):
+        ordered = rows.sort_values("rank_mean_s")
         pairs = len(ordered) - 1
-        tied = int(
-            (ordered["ci95_low_s"].to_numpy()[1:] <= ordered["ci95_high_s"].to_numpy()[:-1]).sum()
-        )
-        if pairs > 0 and tied / pairs > TIED_NEIGHBOURS_SHARE:
+        worst, best = ordered["rank_worst"].to_numpy()[:-1], ordered["rank_best"].to_numpy()[1:]
+        overlapping = int((worst >= best).sum())
+        if pairs > 0 and overlapping / pairs > TIED_NEIGHBOURS_SHARE:
             lines.append(
-                f"{mode} mode: the spread is too large for the differences being ranked: "
-                f"{tied} of {pairs} neighbouring rows have overlapping 95% intervals. More "
+                f"{mode} {request}: the spread is too large for the differences being ranked: "
+                f"{overlapping} of {pairs} neighbouring stacks cannot be told apart. More "
                 "repetitions, or a quieter lab, would separate them."
             )
     return lines
 
 
-def busy(summary: pd.DataFrame) -> list[str]:
-    flagged = summary.loc[summary["host_busy"].astype(bool)]
+def client_limit(cell: list[LoadedCsv]) -> list[CellNote]:
+    limited = sorted(m.repetition for m in cell if m.client_limit)
+    if not limited:
+        return []
+    why = next(m.client_limit for m in cell if m.client_limit)
+    if len(limited) == len(cell):
+        return [
+            CellNote(
+                f"{CLIENT_MARK} client",
+                f"the client was the limit in every repetition ({why}): this row measures "
+                "the client, and is not ranked.",
+            )
+        ]
+    reps = ", ".join(map(str, limited))
     return [
-        f"{row.mode}/{row.stack}/{row.request} was measured while the hosts were busy "
-        f"({row.host_busy}): its numbers include that other work."
-        for row in flagged.itertuples()
+        CellNote(
+            f"{CLIENT_MARK} client {len(limited)}/{len(cell)}",
+            f"the client was the limit in repetition {reps} of {len(cell)} ({why}): ranked on "
+            f"the other {len(cell) - len(limited)}.",
+        )
     ]
 
 
-def _cells(rows: pd.DataFrame) -> Iterable[str]:
-    return (f"{r.mode}/{r.stack}/{r.request}" for r in rows.itertuples())
+def busy(cell: list[LoadedCsv]) -> list[CellNote]:
+    flagged = sorted((m for m in cell if m.host_busy), key=lambda m: m.repetition)
+    if not flagged:
+        return []
+    reasons = "; ".join(f"rep {m.repetition}: {m.host_busy}" for m in flagged)
+    return [
+        CellNote(
+            f"busy {len(flagged)}/{len(cell)}",
+            f"measured while the hosts were busy in {len(flagged)} of {len(cell)} repetitions "
+            f"({reasons}): its numbers include that other work.",
+        )
+    ]
+
+
+def unstable(row: pd.Series) -> list[CellNote]:
+    """pyperf calls a benchmark unstable when its standard deviation exceeds 10% of its mean."""
+    cv = row["repetition_sd_s"] / row["mean_s"] if row["mean_s"] else float("nan")
+    if not (cv > UNSTABLE_CV):
+        return []
+    return [
+        CellNote(
+            "unstable",
+            f"unstable: the means of its repetitions differ by {cv:.0%} of the mean (standard "
+            f"deviation; pyperf's limit is {UNSTABLE_CV:.0%}): something else was changing the "
+            "speed of the hosts; compare its numbers with care.",
+        )
+    ]
+
+
+def floor(row: pd.Series) -> list[CellNote]:
+    at_floor = (
+        f"at the client's own floor: its mean less the client's own "
+        f"{row['client_overhead_s'] * 1e3:.2f} ms is within the run-to-run noise of 0, so it "
+        "measures the client more than the stack."
+    )
+    return [CellNote("client floor", at_floor)] if row["at_client_floor"] else []
+
+
+def nagle(row: pd.Series) -> list[CellNote]:
+    signature = (
+        f"median {row['median_s'] * 1000:.1f} ms on kept-alive connections: the ~40 ms "
+        "Nagle/delayed-ACK signature (TCP_NODELAY off, docs/traps.md)."
+    )
+    return [CellNote(f"{NAGLE_MARK} Nagle?", signature)] if row["nagle_suspect"] else []

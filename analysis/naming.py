@@ -1,12 +1,19 @@
 """Names, display order and colours of modes, stacks and requests, shared by every output.
 
-One fixed colour per stack, so that a stack looks the same in every figure of every report.
-The palette is Okabe-Ito (readable with the common forms of colour blindness).
+Stacks come in the stack matrix's order (inventory/group_vars/all/stacks.yml: adding a stack
+there adds it here), each with one fixed colour by its place in the matrix, so that a stack looks
+the same in every figure of every report. Stacks a run has that the matrix no longer lists come
+after, in the order of their names. The palette is Okabe-Ito (readable with the common forms of
+colour blindness), then further distinct colours.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
+
+import yaml
 
 from bench_client.request import BUILTIN
 from bench_client.results_format import MODES
@@ -15,25 +22,25 @@ from bench_client.results_format import MODES
 MODE_ORDER = MODES
 # The paper's requests first, then a run's own in the order of their names.
 REQUEST_ORDER = tuple(BUILTIN)
-# The stack matrix's order (inventory/group_vars/all/stacks.yml).
-STACK_ORDER = (
-    "flask-dev",
-    "flask-gunicorn",
-    "flask-gunicorn-gevent",
-    "django-gunicorn",
-    "django-daphne",
-    "fastapi-uvicorn",
+MATRIX_FILE = (
+    Path(__file__).resolve().parent.parent / "inventory" / "group_vars" / "all" / "stacks.yml"
 )
-STACK_COLOURS = {
-    "flask-dev": "#999999",
-    "flask-gunicorn": "#0072B2",
-    "flask-gunicorn-gevent": "#56B4E9",
-    "django-gunicorn": "#009E73",
-    "django-daphne": "#CC79A7",
-    "fastapi-uvicorn": "#D55E00",
-}
-# Stacks added to the matrix later get these, in order of their sorted names.
-SPARE_COLOURS = ("#E69F00", "#000000", "#F0E442", "#7F3C8D", "#11A579", "#3969AC")
+PALETTE = (
+    "#999999", "#0072B2", "#56B4E9", "#009E73", "#CC79A7", "#D55E00", "#E69F00", "#000000",
+    "#F0E442", "#7F3C8D", "#11A579", "#3969AC", "#F2B701", "#E73F74", "#80BA5A", "#A5AA99",
+)  # fmt: skip
+
+
+@cache
+def matrix_stacks() -> tuple[str, ...]:
+    """The stack matrix's names in its order; none when the checkout has no matrix."""
+    try:
+        entries = (yaml.safe_load(MATRIX_FILE.read_text(encoding="utf-8")) or {}).get(
+            "httplab_stacks"
+        )
+    except (OSError, yaml.YAMLError, AttributeError):
+        return ()
+    return tuple(str(e["name"]) for e in entries or [] if isinstance(e, dict) and "name" in e)
 
 
 def _ordered(names: Iterable[str], known: tuple[str, ...]) -> list[str]:
@@ -46,7 +53,7 @@ def order_modes(modes: Iterable[str]) -> list[str]:
 
 
 def order_stacks(stacks: Iterable[str]) -> list[str]:
-    return _ordered(stacks, STACK_ORDER)
+    return _ordered(stacks, matrix_stacks())
 
 
 def order_requests(requests: Iterable[str]) -> list[str]:
@@ -54,10 +61,8 @@ def order_requests(requests: Iterable[str]) -> list[str]:
 
 
 def stack_colours(stacks: Iterable[str]) -> dict[str, str]:
-    """Colour of each stack: the fixed one if known, else a spare colour stable for that name."""
-    ordered = order_stacks(stacks)
-    unknown = [s for s in ordered if s not in STACK_COLOURS]
-    colours = {s: STACK_COLOURS[s] for s in ordered if s in STACK_COLOURS}
-    for index, stack in enumerate(unknown):
-        colours[stack] = SPARE_COLOURS[index % len(SPARE_COLOURS)]
-    return colours
+    """Colour of each stack: by its place in the matrix, then the stacks it does not list."""
+    known = matrix_stacks()
+    others = sorted(set(stacks).difference(known))
+    places = {name: index for index, name in enumerate([*known, *others])}
+    return {s: PALETTE[places[s] % len(PALETTE)] for s in order_stacks(stacks)}

@@ -118,10 +118,13 @@ def check_improvement_baseline(mode: str) -> BaselineCheck:
 
 @dataclass(frozen=True)
 class RankAgreement:
-    """Spearman rank correlation of this run's means against the paper's, per mode."""
+    """This run's ranking of a mode beside the paper's: per request, the paper's order of its
+    means and the verdict's order and ranks; the Spearman correlation of the two runs' times."""
 
     mode: str
-    rows: pd.DataFrame  # stack, method, label, paper_mean_s, paper_rank, mean_s, rank, excluded
+    # label, stack, request, paper_mean_s, paper_rank (within its request), mean_s,
+    # rank_mean_s (what the verdict orders by), rank (the verdict's: "2" or "1–3"), excluded
+    rows: pd.DataFrame
     rho: float
     p_value: float
     compared: int
@@ -144,35 +147,29 @@ class RankAgreement:
 
 
 def rank_agreement(summary: pd.DataFrame, mode: str) -> RankAgreement | None:
-    """Compare the ranking by mean of this run's ``mode`` rows with the paper's, or None if the
-    paper has no table for the mode. Rows whose client was the bottleneck are shown but left out
-    of the correlation: their rank is the client's, not the server's."""
+    """Set this run's ranking of ``mode`` (the verdict's: its ranks, and its order by
+    ``rank_mean_s``) beside the paper's, or None if the paper has no table for the mode. Rows not
+    ranked (the client the limit in every repetition) are shown but left out of the
+    correlation: their time is the client's, not the server's."""
     paper = paper_table(mode)
     if paper.empty:
         return None
-    ours = summary.loc[summary["mode"] == mode, ["stack", "request", "mean_s", "client_limited"]]
+    columns = ["stack", "request", "mean_s", "rank_mean_s", "rank"]
+    ours = summary.loc[summary["mode"] == mode, columns]
     rows = paper.merge(ours, on=["stack", "request"], how="left", suffixes=("_paper", ""))
     rows = rows.rename(columns={"mean_s_paper": "paper_mean_s"})
-    rows["excluded"] = rows["client_limited"].fillna("").astype(str).ne("") | rows["mean_s"].isna()
+    rows["rank"] = rows["rank"].fillna("")
+    rows["excluded"] = rows["rank"].eq("") | rows["rank_mean_s"].isna()
+    rows["paper_rank"] = rows.groupby("request")["paper_mean_s"].rank(method="min").astype(int)
     kept = rows.loc[~rows["excluded"]]
-    rows["paper_rank"] = rows["paper_mean_s"].rank(method="min").astype(int)
-    rows["rank"] = kept["mean_s"].rank(method="min")
     if len(kept) >= 3:
-        result = scipy_stats.spearmanr(kept["paper_mean_s"], kept["mean_s"])
+        result = scipy_stats.spearmanr(kept["paper_mean_s"], kept["rank_mean_s"])
         rho, p_value = float(result.statistic), float(result.pvalue)
     else:
         rho = p_value = float("nan")
-    columns = [
-        "label",
-        "stack",
-        "request",
-        "paper_mean_s",
-        "paper_rank",
-        "mean_s",
-        "rank",
-        "excluded",
-    ]
-    return RankAgreement(mode, rows[columns], rho, p_value, len(kept))
+    order = ["label", "stack", "request", "paper_mean_s", "paper_rank", "mean_s",
+             "rank_mean_s", "rank", "excluded"]  # fmt: skip
+    return RankAgreement(mode, rows[order], rho, p_value, len(kept))
 
 
 DAPHNE_DUPLICATE_NOTE = (

@@ -1,7 +1,9 @@
-"""``python -m analysis report``: results folder -> summary.csv, figures, tables.md, index.html."""
+"""``httplab report``: results folder -> verdict, summary.csv, figures, tables.md, index.html."""
 
 from __future__ import annotations
 
+import html
+import json
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -12,9 +14,10 @@ import pandas as pd
 from analysis import figures as fig
 from analysis import html as page
 from analysis import resources, sweep, tables
-from analysis.guard import run_warnings
 from analysis.load import NothingToAnalyse, Problem, Run, load_run
 from analysis.naming import order_modes
+from analysis.noise import SECTION as NOISE_SECTION
+from analysis.noise import Noise, noise_of
 from analysis.output import write_csv
 from analysis.paper import (
     DAPHNE_DUPLICATE_NOTE,
@@ -22,8 +25,9 @@ from analysis.paper import (
     check_improvement_baseline,
     rank_agreement,
 )
+from analysis.ranking import ranked_summary
 from analysis.sanitize import markdown_cell
-from analysis.stats import annotate, summarise
+from analysis.verdict import VERDICT_JSON, Verdict, verdict_document
 from bench_client.results_format import write_atomic
 
 
@@ -37,6 +41,8 @@ class Report:
     # analysis/resources.py: one row per cell with server samples, and per mode × stack × request
     resource_cells: pd.DataFrame = field(default_factory=pd.DataFrame)
     resources: pd.DataFrame = field(default_factory=pd.DataFrame)
+    verdicts: list[Verdict] = field(default_factory=list)
+    noise: Noise | None = None
 
     @property
     def problems(self) -> list[Problem]:
@@ -61,7 +67,7 @@ def build_report(results: Path, out: Path, include_suspect: bool = False) -> Rep
     if run.samples.empty:  # a run of the sweep mode alone
         report = Report(run, pd.DataFrame(), fig.draw(sweep_jobs), out, steps)
     else:
-        summary = annotate(summarise(run.samples), run.measurements)
+        summary, verdicts = ranked_summary(run.samples, run.measurements)
         cells, without_samples = resources.cell_resources(run)
         note = resources.missing_note(without_samples)
         if note:
@@ -71,7 +77,8 @@ def build_report(results: Path, out: Path, include_suspect: bool = False) -> Rep
         if not usage.empty:
             jobs.append(partial(resources.resource_figure, usage))
         figures = fig.draw(jobs + sweep_jobs)
-        report = Report(run, summary, figures, out, steps, cells, usage)
+        noise = noise_of(run, summary)
+        report = Report(run, summary, figures, out, steps, cells, usage, verdicts, noise)
     write_outputs(report)
     return report
 
@@ -86,28 +93,22 @@ def write_outputs(report: Report) -> None:
         write_csv(out / sweep.STEPS_CSV, report.sweep_steps)
     if not report.resource_cells.empty:
         write_csv(out / "resources.csv", report.resource_cells)
+    if report.verdicts:
+        document = verdict_document(report.run.run_id, report.verdicts, _noise_line(report))
+        write_atomic(out / VERDICT_JSON, json.dumps(document, indent=2, allow_nan=False) + "\n")
     write_atomic(out / "tables.md", tables_markdown(report))
     write_atomic(out / "index.html", index_html(report))
 
 
-def flag_sentences(run: Run, summary: pd.DataFrame) -> list[str]:
-    """Warnings: how far the run can be trusted (analysis/guard.py), then rows whose number is
-    not the server's own."""
-    if summary.empty:
-        return []
-    sentences = run_warnings(run, summary)
-    for row in summary.loc[summary["client_limited"].astype(bool)].itertuples():
-        sentences.append(
-            f"{row.mode}/{row.stack}/{row.request}: the client was the bottleneck "
-            f"({row.client_limited}); this row measures the client, and is not ranked."
-        )
-    for row in summary.loc[summary["nagle_suspect"]].itertuples():
-        sentences.append(
-            f"{row.mode}/{row.stack}/{row.request}: median {row.median_s * 1000:.1f} ms on "
-            "kept-alive connections: the ~40 ms Nagle/delayed-ACK signature "
-            "(TCP_NODELAY off, docs/traps.md)."
-        )
-    return sentences
+def _noise_line(report: Report) -> str:
+    return report.noise.line if report.noise else ""
+
+
+def verdict_lines(report: Report) -> list[str]:
+    """The verdict compactly, one line per mode and request, then the noise line: the end of
+    `httplab report` in a terminal (analysis/summary.py)."""
+    lines = [v.compact() for v in report.verdicts]
+    return [*lines, f"Noise: {_noise_line(report)}"] if report.noise else lines
 
 
 def paper_sentences() -> list[str]:
@@ -116,25 +117,43 @@ def paper_sentences() -> list[str]:
 
 
 def run_lines(run: Run) -> list[str]:
+    """Where the run comes from: paths relative to its folder, which is named, not located."""
     manifest: dict[str, Any] = run.manifest or {}
     lab = manifest.get("lab") or {}
-    lines = [
-        f"Results: {run.root}",
-        f"Started {manifest.get('started', '?')}, finished {manifest.get('finished', '?')}; "
-        f"git commit {manifest.get('git_commit', '?')}; lab: {lab.get('kind', '?')}.",
-        f"{len(run.samples):,} requests in {len(run.measurements)} CSV files"
-        + (f" ({len(run.left_out)} suspect CSV files left out)." if run.left_out else "."),
+    return [
+        f"Run {run.run_id}, started {manifest.get('started', '?')}, finished "
+        f"{manifest.get('finished', '?')}; git commit {manifest.get('git_commit', '?')}; lab: "
+        f"{lab.get('kind', '?')}. {len(run.samples):,} requests in {len(run.measurements)} CSV "
+        "files"
+        + (f" ({len(run.left_out)} suspect CSV files left out)" if run.left_out else "")
+        + f"; paths are relative to the run's folder, {run.root.name}/.",
     ]
-    lines.extend(f"Lab note: {note}" for note in lab.get("notes") or [])
-    lines.extend(f"Note: {note}" for note in run.notes)
-    return lines
+
+
+def setup_lines(run: Run) -> list[str]:
+    """The lab's notes and the notes made while reading the run."""
+    lab = (run.manifest or {}).get("lab") or {}
+    return [
+        *(f"Lab note: {note}" for note in lab.get("notes") or []),
+        *(f"Note: {note}" for note in run.notes),
+    ]
+
+
+def relative_problems(run: Run) -> list[Problem]:
+    """The run's problems with their files relative to its folder."""
+    return [
+        Problem(p.file.relative_to(run.root), p.line, p.message)
+        if p.file.is_relative_to(run.root)
+        else p
+        for p in run.problems
+    ]
 
 
 def mode_tables(report: Report) -> list[tables.Table]:
-    if report.summary.empty:
+    if report.summary.empty or report.noise is None:
         return []
     return [
-        tables.mode_table(report.summary, mode)
+        tables.mode_table(report.summary, mode, report.noise.badges)
         for mode in order_modes(report.summary["mode"].unique())
     ]
 
@@ -166,7 +185,7 @@ def optional_tables(report: Report) -> list[tables.Table]:
         tables.failure_causes_table(report.run.samples),
         tables.settings_table(report.run.manifest),
         tables.client_hosts_table(report.run.measurements),
-        tables.problems_table(report.problems),
+        tables.problems_table(relative_problems(report.run)),
     ]
     return [t for t in candidates if t is not None]
 
@@ -176,15 +195,27 @@ def tables_markdown(report: Report) -> str:
     # Lines that may carry a client host's words: literal text, not Markdown.
     parts.extend(f"{markdown_cell(line)}  " for line in run_lines(report.run))
     parts.append("")
-    parts.extend(
-        f"> **Warning:** {markdown_cell(line)}\n"
-        for line in flag_sentences(report.run, report.summary)
-    )
+    if report.verdicts:
+        parts.extend(["## Verdict", ""])
+        for verdict in report.verdicts:
+            parts.append(f"**{verdict.mode} · {verdict.request}**: {verdict.headline()}  ")
+            body = [*verdict.slower(), verdict.client_words(), *verdict.notes()]
+            parts.extend(f"- {markdown_cell(line)}" for line in body if line)
+            parts.append("")
+        parts.append(f"{markdown_cell(_noise_line(report))}\n")
     parts.extend(t.to_markdown() for t in mode_tables(report))
     if not report.resources.empty:
         parts.append(f"{resources.saturation_sentence(report.resources)}\n")
         parts.append(resources.resource_table(report.resources).to_markdown())
     parts.extend(t.to_markdown() for t in sweep_tables(report))
+    if report.noise is not None:
+        parts.append(f"## {NOISE_SECTION}\n")
+        parts.extend(f"> **Warning:** {markdown_cell(line)}\n" for line in report.noise.warnings)
+        cells = report.noise.table()
+        if cells:
+            parts.append(cells.to_markdown())
+    parts.extend(f"{markdown_cell(line)}  " for line in setup_lines(report.run))
+    parts.append("")
     parts.append(tables.device_table(report.run.manifest).to_markdown())
     parts.append("## The paper beside this run\n")
     parts.extend(f"{line}\n" for line in paper_sentences())
@@ -237,6 +268,54 @@ def _mode_sections(report: Report) -> list[page.Section]:
     return sections
 
 
+NOISE_ANCHOR = "noise"
+
+
+def verdict_cards(verdicts: list[Verdict]) -> list[page.Card]:
+    return [
+        page.Card(
+            f"{v.mode} · {v.request}",
+            v.headline(),
+            v.slower(),
+            [v.client_words(), *v.notes()],
+        )
+        for v in verdicts
+    ]
+
+
+def verdict_section(report: Report) -> page.Section:
+    """The answer first: a card per mode and request, the one line on noise, and how."""
+    levels = ", ".join(dict.fromkeys(f"{v.mode} {v.level:.1%}" for v in report.verdicts))
+    how = (
+        "Each stack against each, repetition by repetition (a pass over the matrix shares its "
+        "conditions), on the log scale; ratios are times over the fastest's, with intervals at "
+        f"the level that keeps false calls among each mode's comparisons at 5% ({levels}; "
+        "Benjamini–Hochberg and Benjamini–Yekutieli). Tables, figures and the paper's "
+        "comparison use this ranking."
+    )
+    noise = _noise_line(report).removesuffix(f"see {NOISE_SECTION}.")
+    return page.section(
+        "Verdict",
+        page.cards_html(verdict_cards(report.verdicts)),
+        f"<p class='noise'>{html.escape(noise)}see {page.link(NOISE_SECTION, NOISE_ANCHOR)}.</p>",
+        page.paragraph(how).replace("<p>", "<p class='note'>", 1),
+        anchor="verdict",
+    )
+
+
+def noise_section(report: Report) -> page.Section:
+    """Every warning, in one place: the run's, then each cell's."""
+    assert report.noise is not None
+    cells = report.noise.table()
+    return page.section(
+        NOISE_SECTION,
+        page.paragraph(report.noise.line.removesuffix(f" see {NOISE_SECTION}.").rstrip(";") + "."),
+        *(f"<div class='warning'>{html.escape(line)}</div>" for line in report.noise.warnings),
+        cells.to_html() if cells else page.paragraph("Nothing to report cell by cell."),
+        anchor=NOISE_ANCHOR,
+    )
+
+
 def index_html(report: Report) -> str:
     sections = _mode_sections(report) if not report.summary.empty else []
     if not report.sweep_steps.empty:
@@ -248,7 +327,10 @@ def index_html(report: Report) -> str:
                 *(t.to_html() for t in sweep_tables(report)),
             )
         )
-    setup = [tables.device_table(report.run.manifest).to_html()]
+    if report.noise is not None:
+        sections.append(noise_section(report))
+    setup = [*map(page.paragraph, setup_lines(report.run))]
+    setup.append(tables.device_table(report.run.manifest).to_html())
     settings = tables.settings_table(report.run.manifest)
     if settings:
         setup.append(settings.to_html())
@@ -262,13 +344,14 @@ def index_html(report: Report) -> str:
         if m.meta
     )
     sections.append(page.section("Setup", *setup))
-    problems = tables.problems_table(report.problems)
-    if problems:
-        sections.append(page.section("Skipped input", problems.to_html()))
+    problems = relative_problems(report.run)
+    listed = tables.problems_table(problems)
+    if listed:
+        sections.append(page.section("Skipped input", listed.to_html()))
     return page.render_page(
         f"httplab report: {report.run.run_id}",
         run_lines(report.run),
         sections,
-        warnings=flag_sentences(report.run, report.summary),
-        problems=[str(p) for p in report.problems],
+        lead=verdict_section(report) if report.verdicts else None,
+        problems=[str(p) for p in problems],
     )

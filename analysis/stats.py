@@ -13,7 +13,6 @@ from pandas.core.groupby import SeriesGroupBy
 from analysis.intervals import CellInterval, cell_interval, cell_seed
 from analysis.load import LoadedCsv
 from analysis.naming import order_modes, order_requests, order_stacks
-from analysis.ranking import improvement_pct, rank_ranges
 from bench_client.request import BUILTIN
 
 KEYS = ["mode", "stack", "request"]  # a cell, over its repetitions
@@ -49,6 +48,15 @@ EXTRA_COLUMNS = [
     "rank",
     "rank_best",
     "rank_worst",
+    "rank_mean_s",
+    "ranked_repetitions",
+    "vs_fastest",
+    "vs_fastest_low",
+    "vs_fastest_high",
+    "vs_fastest_level",
+    "improvement_pct_ci95_low",
+    "improvement_pct_ci95_high",
+    "at_client_floor",
     "source_format",
     "client_limited",
     "nagle_suspect",
@@ -95,9 +103,10 @@ def cell_intervals(samples: pd.DataFrame) -> dict[tuple[str, str, str], CellInte
 def summarise(
     samples: pd.DataFrame, intervals: dict[tuple[str, str, str], CellInterval] | None = None
 ) -> pd.DataFrame:
-    """The summary table (SUMMARY_COLUMNS, the intervals, the run-to-run SD) from one row per
-    request. ``samples`` needs columns mode, stack, request, time_s (NaN for a failure) and ok;
-    with a ``repetition`` column the intervals are made from the repetitions."""
+    """The summary's statistics (SUMMARY_COLUMNS but the Improvement, the intervals, the
+    run-to-run SD) from one row per request. ``samples`` needs columns mode, stack, request,
+    time_s (NaN for a failure) and ok; with a ``repetition`` column the intervals are made from
+    the repetitions."""
     intervals = cell_intervals(samples) if intervals is None else intervals
     everything = samples.groupby(KEYS, observed=True)["ok"]
     table = pd.DataFrame(
@@ -123,10 +132,10 @@ def summarise(
     table["outliers"] = table["outliers"].fillna(0).astype("int64")
     table = table.reset_index()
     table["method"] = table["request"].astype(str).map(http_method)
-    table["improvement_pct"] = improvement_pct(table)
     table = table.join(interval_columns(table, intervals))
     table = table.merge(repetition_spread(ok_rows), on=KEYS, how="left")
-    columns = [*SUMMARY_COLUMNS, "request", *INTERVAL_COLUMNS, "ci_method", "repetition_sd_s"]
+    statistics = [c for c in SUMMARY_COLUMNS if c != "improvement_pct"]
+    columns = [*statistics, "request", *INTERVAL_COLUMNS, "ci_method", "repetition_sd_s"]
     return sort_rows(table[columns])
 
 
@@ -157,7 +166,7 @@ def repetition_spread(ok_rows: pd.DataFrame) -> pd.DataFrame:
 
 def annotate(summary: pd.DataFrame, measurements: list[LoadedCsv]) -> pd.DataFrame:
     """Add what the numbers alone do not say: repetitions, CSV format, client-bottleneck, Nagle
-    and busy-host flags, the calibration; then rank the rows the server set the pace of."""
+    and busy-host flags, the calibration (the ranks come from analysis/ranking.py)."""
     by_key: dict[tuple[str, str, str], list[LoadedCsv]] = {}
     for m in measurements:
         by_key.setdefault((m.mode, m.stack, m.request), []).append(m)
@@ -185,10 +194,7 @@ def annotate(summary: pd.DataFrame, measurements: list[LoadedCsv]) -> pd.DataFra
     out["nagle_suspect"] = (out["mode"].astype(str) == "keepalive") & out["median_s"].between(
         low, high
     )
-    ranked = ~out["client_limited"].astype(bool)
-    out["improvement_pct"] = improvement_pct(out, ranked)
-    out = out.join(rank_ranges(out, ranked))
-    return out[SUMMARY_COLUMNS + EXTRA_COLUMNS]
+    return out
 
 
 def http_method(request: str) -> str:

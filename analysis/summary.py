@@ -6,14 +6,18 @@ One owner for the end of every run (`httplab report` prints it, `make run` and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from bench_client.documents import Status
 
 
-def run_summary(manifest: dict[str, Any] | None, report: Path) -> list[str]:
-    """Lines a person reads at the end of a run."""
+def run_summary(
+    manifest: dict[str, Any] | None, report: Path, verdict: Sequence[str] = ()
+) -> list[str]:
+    """Lines a person reads at the end of a run: what it measured, its verdict compactly (one
+    line per mode and request, analysis/report.py's verdict_lines), where its report is."""
     lines = []
     if manifest is not None:
         entries = manifest.get("measurements") or []
@@ -29,5 +33,8 @@ def run_summary(manifest: dict[str, Any] | None, report: Path) -> list[str]:
             for e in entries
             if e["status"] != Status.COMPLETE
         ]
+    if verdict:
+        lines.append("Verdict (fastest group; slowest as its time over the fastest's [interval]):")
+        lines += [f"  {line}" for line in verdict]
     lines.append(f"Report: {report.resolve() / 'index.html'}")
     return lines

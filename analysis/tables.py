@@ -1,27 +1,35 @@
 """The report's tables as data (:class:`Table`), rendered to Markdown for tables.md or to HTML.
 
-Layout follows the paper: Tables 1/2 (framework & method, average, improvement, outliers) with
-median, p95, p99 and failures added, and the device table ("Device architecture").
+Layout follows the paper: Tables 1/2 (framework & method, average, outliers) with the verdict's
+rank and ratio to the fastest, median, p95, p99 and failures added, and the device table ("Device
+architecture") with the CPUs each host was pinned to.
 """
 
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
+from analysis.guard import CLIENT_MARK, NAGLE_MARK
 from analysis.intervals import BLOCK_BOOTSTRAP, SECTIONING
 from analysis.paper import PAPER_TABLE_OF_MODE, RankAgreement, paper_table
 from analysis.sanitize import markdown_cell
+from analysis.verdict import in_verdict_order
 
-CLIENT_MARK = "†"
-NAGLE_MARK = "‡"
 CALIBRATION_MARK = "§"
 CLIENT_NOTE = (
     f"{CLIENT_MARK} the client was the bottleneck (its meta file says so): this number measures "
     "the client's ceiling, so the row is not ranked as the server's."
+)
+BADGE_NOTE = (
+    "Badges: † client (the client was the limit in that many repetitions: ranked on the others, "
+    "or not at all), busy (measured while the hosts were busy), unstable (repetitions disagree), "
+    "client floor (the time less the client's own is within the noise of 0), ‡ Nagle?; the "
+    "details are in Noise and limits."
 )
 OVERHEAD_NOTE = (
     "Client alone: the client's own mean time per request of this mode against a trivial local "
@@ -37,11 +45,6 @@ REPETITION_NOTE = (
     "Run-to-run SD: standard deviation of the means of the repetitions (GET.csv, GET.rep2.csv, "
     "...); a difference between two stacks smaller than this is noise, not a ranking."
 )
-NAGLE_NOTE = (
-    f"{NAGLE_MARK} median near 40 ms on kept-alive connections: the signature of Nagle's algorithm "
-    "meeting delayed ACKs (TCP_NODELAY off, e.g. uvicorn --workers; see docs/traps.md), not of the "
-    "framework."
-)
 INTERVAL_NOTES = {
     SECTIONING: (
         "95% CI: from the repetitions, never the pooled requests: the statistic over all "
@@ -55,10 +58,13 @@ INTERVAL_NOTES = {
     ),
 }
 RANK_NOTE = (
-    "Rank: by mean, among the rows whose pace the server set; rows whose 95% intervals overlap "
-    'share a range ("1–3"): their order is not established. Improvement = (slowest mean − mean) '
-    "/ slowest mean of the ranked rows of this mode. Statistics over successful requests only. "
-    "Outliers: outside [Q1 − 1.5·IQR, Q3 + 1.5·IQR]."
+    "Rank and order: the verdict's, per request. Every two stacks are compared repetition by "
+    "repetition on the log scale; a stack's best rank is 1 + the stacks called faster, its worst "
+    'the stacks not called slower ("1–3": its place is not established). × fastest: its time '
+    "over the fastest stack's, with its interval (the mode's comparisons are one family: "
+    "Benjamini–Yekutieli intervals). Rows whose client was the limit in every repetition are not "
+    "ranked. Statistics over successful requests only. Outliers: outside [Q1 − 1.5·IQR, "
+    "Q3 + 1.5·IQR]."
 )
 
 
@@ -75,6 +81,9 @@ class Table:
     headers: list[str]
     rows: list[list[str]]
     notes: list[str] = field(default_factory=list)
+    badges: dict[int, list[str]] = field(default_factory=dict)  # row -> badges of its label
+    label_column: int = 1  # the cell the badges follow
+    numbers: bool = False  # cells of figures: kept on one line (the table scrolls instead)
 
     def to_markdown(self) -> str:
         def cells(values: list[str]) -> str:
@@ -82,20 +91,38 @@ class Table:
 
         lines = [f"### {self.title}", "", cells(self.headers)]
         lines.append("|" + "|".join("---" for _ in self.headers) + "|")
-        lines.extend(cells(row) for row in self.rows)
+        for index, row in enumerate(self.rows):
+            marked = list(row)
+            if self.badges.get(index):
+                marked[self.label_column] += "".join(f" [{b}]" for b in self.badges[index])
+            lines.append(cells(marked))
         lines.extend(["", *(f"{note}  " for note in self.notes)])
         return "\n".join(lines).rstrip() + "\n"
 
     def to_html(self) -> str:
         head = "".join(f"<th>{html.escape(h)}</th>" for h in self.headers)
         body = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
-            for row in self.rows
+            "<tr>"
+            + "".join(
+                f"<td>{html.escape(c)}{self._badges_html(index, column)}</td>"
+                for column, c in enumerate(row)
+            )
+            + "</tr>"
+            for index, row in enumerate(self.rows)
         )
         notes = "".join(f"<p class='note'>{html.escape(n)}</p>" for n in self.notes)
+        # A wide table scrolls in its own box instead of being cut at the page's edge.
         return (
-            f"<h3>{html.escape(self.title)}</h3><table><thead><tr>{head}</tr></thead>"
-            f"<tbody>{body}</tbody></table>{notes}"
+            f"<h3>{html.escape(self.title)}</h3><div class='scroll'>"
+            f"<table{' class=numbers' if self.numbers else ''}><thead><tr>{head}"
+            f"</tr></thead><tbody>{body}</tbody></table></div>{notes}"
+        )
+
+    def _badges_html(self, index: int, column: int) -> str:
+        if column != self.label_column:
+            return ""
+        return "".join(
+            f" <span class='badge'>{html.escape(b)}</span>" for b in self.badges.get(index, [])
         )
 
 
@@ -103,15 +130,21 @@ def ms(seconds: Any, digits: int = 2) -> str:
     return "—" if pd.isna(seconds) else f"{seconds * 1000:.{digits}f}"
 
 
-def percent(value: Any) -> str:
-    return "—" if pd.isna(value) else f"{value:.2f}%"
-
-
 def row_label(row: pd.Series) -> str:
+    """A row's stack and request, with its marks (comparisons: analysis/compare.py)."""
     marks = (CLIENT_MARK if row["client_limited"] else "") + (
         NAGLE_MARK if row["nagle_suspect"] else ""
     )
     return f"{row['stack']} - {row['request']}{marks}"
+
+
+def times_fastest(row: pd.Series) -> str:
+    """ "1.71× [1.52, 1.93]", "fastest" for the stack the ratios are to, "—" if not ranked."""
+    if not row["rank"]:
+        return "—"
+    if pd.isna(row["vs_fastest_low"]):
+        return "fastest" if row["vs_fastest"] == 1 else "—"
+    return f"{row['vs_fastest']:.2f}× [{row['vs_fastest_low']:.2f}, {row['vs_fastest_high']:.2f}]"
 
 
 def interval(row: pd.Series, statistic: str = "", digits: int = 3) -> str:
@@ -132,9 +165,12 @@ def overhead_cell(row: pd.Series) -> str:
     return f"{ms(row['client_overhead_s'], 3)}{CALIBRATION_MARK} ({calibrated} vs {run})"
 
 
-def mode_table(summary: pd.DataFrame, mode: str) -> Table:
-    """The paper's Table 1/2 layout for one mode, fastest first, with the statistics it lacked."""
-    rows = summary.loc[summary["mode"] == mode].sort_values("mean_s", na_position="last")
+def mode_table(
+    summary: pd.DataFrame, mode: str, badges: Callable[[tuple[str, str, str]], list[str]]
+) -> Table:
+    """The paper's Table 1/2 layout for one mode, in the verdict's order, with the statistics
+    it lacked; ``badges`` gives each row's (analysis/noise.py)."""
+    rows = in_verdict_order(summary.loc[summary["mode"] == mode])
     paper = PAPER_TABLE_OF_MODE.get(mode)
     table = Table(
         f"{mode} mode" + (f" (the paper's {paper} layout)" if paper else ""),
@@ -143,31 +179,35 @@ def mode_table(summary: pd.DataFrame, mode: str) -> Table:
             "Framework & Method",
             "Average (ms)",
             "95% CI (ms)",
-            "Improvement",
-            "Outliers",
+            "× fastest [CI]",
             "Median (ms)",
             "p95 (ms)",
             "p99 (ms)",
             "p99 95% CI (ms)",
+            "Outliers",
             "Failures",
         ],
         [],
+        numbers=True,
     )
     optional = [c for c in OPTIONAL_COLUMNS if rows[c].notna().any()]
     table.headers.extend(OPTIONAL_COLUMNS[c][0] for c in optional)
     for _, row in rows.iterrows():
+        found = badges((mode, row["stack"], row["request"]))
+        if found:
+            table.badges[len(table.rows)] = found
         table.rows.append(
             [
                 row["rank"] or "—",
-                row_label(row),
+                f"{row['stack']} - {row['request']}",
                 ms(row["mean_s"], 3),
                 interval(row),
-                percent(row["improvement_pct"]),
-                str(int(row["outliers"])),
+                times_fastest(row),
                 ms(row["median_s"], 3),
                 ms(row["p95_s"], 3),
                 ms(row["p99_s"], 3),
                 interval(row, "p99_"),
+                str(int(row["outliers"])),
                 f"{int(row['failures'])}/{int(row['requests'])} ({row['failure_rate'] * 100:.1f}%)",
             ]
         )
@@ -179,10 +219,8 @@ def mode_table(summary: pd.DataFrame, mode: str) -> Table:
     table.notes.extend(OPTIONAL_COLUMNS[c][1] for c in optional)
     if "client_overhead_s" in optional and rows.apply(calibrated_elsewhere, axis=1).any():
         table.notes.append(CALIBRATION_NOTE)
-    if rows["client_limited"].astype(bool).any():
-        table.notes.append(CLIENT_NOTE)
-    if rows["nagle_suspect"].any():
-        table.notes.append(NAGLE_NOTE)
+    if table.badges:
+        table.notes.append(BADGE_NOTE)
     return table
 
 
@@ -205,10 +243,26 @@ def _host_cells(host: dict[str, Any]) -> list[str]:
         str(host.get("os") or "?"),
         str(host.get("kernel") or "?"),
         str(host.get("python") or "?"),
+        pinned_cpus(host),
     ]
 
 
-DEVICE_COMPONENTS = ["Host", "Processor", "RAM", "Operating system", "Kernel", "Python"]
+def pinned_cpus(host: dict[str, Any]) -> str:
+    """The CPUs a host's processes may use: the server's noise reading (``cpus``), the
+    client's own facts (``cpu_affinity``)."""
+    cpus = host.get("cpus") or host.get("cpu_affinity")
+    if not cpus:
+        return "?"
+    listed = ",".join(map(str, cpus))
+    total = host.get("cpu_count")
+    if total and len(cpus) < int(total):
+        return f"{listed} (pinned: {len(cpus)} of {total})"
+    return f"{listed} (all {len(cpus)}: not pinned)"
+
+
+DEVICE_COMPONENTS = [
+    "Host", "Processor", "RAM", "Operating system", "Kernel", "Python", "CPUs it may use",
+]  # fmt: skip
 
 
 def _clients(hosts: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -230,6 +284,8 @@ def device_table(manifest: dict[str, Any] | None) -> Table:
     table = Table("Device architecture", ["Component", "Server", *names], rows)
     if not hosts:
         table.notes.append("No host facts: manifest.json is missing or has no 'hosts'.")
+    notes = ((manifest or {}).get("lab") or {}).get("notes") or []
+    table.notes.extend(f"Lab: {note}" for note in notes if "pinned" in str(note))
     return table
 
 
@@ -332,12 +388,11 @@ def paper_original_table(mode: str) -> Table | None:
 
 
 def rank_table(agreement: RankAgreement) -> Table:
+    """The paper's ranks beside this run's, each within its request, in this run's order."""
     rows = []
-    for r in agreement.rows.itertuples():
+    for r in in_verdict_order(agreement.rows).itertuples():
         ours = (
-            "excluded (client-limited)"
-            if r.excluded and pd.notna(r.mean_s)
-            else ("—" if pd.isna(r.rank) else str(int(r.rank)))
+            ("excluded (client-limited)" if pd.notna(r.mean_s) else "—") if r.excluded else r.rank
         )
         rows.append(
             [f"{r.stack} - {r.request}", ms(r.paper_mean_s), str(r.paper_rank), ms(r.mean_s), ours]
@@ -345,9 +400,9 @@ def rank_table(agreement: RankAgreement) -> Table:
     headers = [
         "Stack & request",
         "Paper mean (ms)",
-        "Paper rank",
+        "Paper rank (in its request)",
         "This run mean (ms)",
-        "This run rank",
+        "This run rank (the verdict's)",
     ]
     return Table(
         f"Ranking against the paper ({agreement.mode})", headers, rows, [agreement.sentence()]

@@ -10,7 +10,9 @@ p50/p99, the verdict and, on the last step, why the sweep stopped.
 The rule, checked in this order (docs/method.md, "The latency-throughput sweep"):
 
 1. client-limited: the step's client_limits verdict (limits.py) says the
-   client may have been the limit, so higher rates would measure the client;
+   client was the limit (it could not keep its schedule in a way that changed
+   the result), so higher rates would measure the client; a late timer that
+   did not change it is a note of the step's verdict, and the sweep goes on;
 2. failures: more than max_failures of the step's requests failed;
 3. shortfall: the throughput fell more than `shortfall` below the rate offered;
 4. latency: the step's p99 exceeds latency_factor x step 1's p99.
@@ -54,6 +56,7 @@ class Step:
     p50_s: float | None
     p99_s: float | None
     client_reasons: tuple[str, ...]  # limits.py's verdict; empty = not client-limited
+    client_notes: tuple[str, ...] = ()  # what limits.py saw but judged not to be a limit
 
     @classmethod
     def read(cls, number: int, offered_rps: float, csv_path: Path) -> Step:
@@ -69,6 +72,7 @@ class Step:
             p50_s=_percentile(times, 0.50),
             p99_s=_percentile(times, 0.99),
             client_reasons=meta.client_reasons,
+            client_notes=tuple(map(str, meta.document["client_limits"].get("notes") or ())),
         )
 
 
@@ -88,7 +92,8 @@ def _percentile(ordered: list[float], share: float) -> float | None:
 
 
 def judge(rule: Sweep, first: Step, step: Step) -> tuple[StopReason, str]:
-    """(verdict, why): StopReason.WITHIN, or the reason the sweep stops at `step`, in words."""
+    """(verdict, why): StopReason.WITHIN (why: what the client saw that was no limit), or the
+    reason the sweep stops at `step`, in words."""
     if step.client_reasons:
         return StopReason.CLIENT_LIMITED, "; ".join(step.client_reasons)
     share = step.failures / step.requests if step.requests else 1.0
@@ -107,7 +112,7 @@ def judge(rule: Sweep, first: Step, step: Step) -> tuple[StopReason, str]:
                 f"p99 {step.p99_s * 1e3:.2f} ms over {rule.latency_factor:g} x step 1's "
                 f"{first.p99_s * 1e3:.2f} ms"
             )
-    return StopReason.WITHIN, ""
+    return StopReason.WITHIN, "; ".join(step.client_notes)
 
 
 @dataclass
@@ -167,6 +172,8 @@ def run(config: RunConfig) -> ExitCode:
         if verdict != StopReason.WITHIN:
             reason, detail = verdict, why
             break
+        if why:
+            _say(f"step {number} ({step.offered_rps:.0f}/s), client: {why}; going on")
         if number < rule.steps:
             mark_step(rule, step, steps[0], Path(out), stop=None)
     outcome = Outcome(steps, reason, detail)

@@ -1,4 +1,4 @@
-"""How long `python -m analysis report` takes on about a million requests.
+"""How long `httplab report` takes on about a million requests.
 
 Writes a synthetic run (6 stacks x 2 methods x 2 modes x REPETITIONS x ROWS requests, with
 manifest and meta files; by default the default run's 5 repetitions) to a temporary folder, then
@@ -19,12 +19,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pandas as pd
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from analysis import figures, report  # noqa: E402
 from analysis.load import load_run  # noqa: E402
-from analysis.stats import annotate, summarise  # noqa: E402
+from analysis.noise import noise_of  # noqa: E402
+from analysis.ranking import ranked_summary  # noqa: E402
 from tests.analysis.synthetic import write_run  # noqa: E402
 
 GOAL_S = 10.0
@@ -62,21 +65,24 @@ def main() -> None:
         for attempt in range(1, args.repeat + 1):
             start = time.perf_counter()
             subprocess.run(
-                [sys.executable, "-m", "analysis", "report", str(root)],
+                [sys.executable, "-m", "httplab", "report", str(root)],
                 cwd=REPO,
                 check=True,
                 stdout=subprocess.DEVNULL,
             )
             walls.append(time.perf_counter() - start)
-            print(f"python -m analysis report, run {attempt}: {walls[-1]:.2f} s")
+            print(f"httplab report, run {attempt}: {walls[-1]:.2f} s")
 
         print("phases (in-process, imports excluded):")
         run = timed("load + validate CSVs", load_run, root, root / "report")
-        summary = timed(
-            "summary statistics", lambda: annotate(summarise(run.samples), run.measurements)
+        summary, verdicts = timed(
+            "summary statistics and verdict", ranked_summary, run.samples, run.measurements
         )
         rendered = timed("figures", figures.render_report, run.samples, summary)
-        built = report.Report(run, summary, rendered, root / "report")
+        built = report.Report(
+            run, summary, rendered, root / "report", pd.DataFrame(),
+            verdicts=verdicts, noise=noise_of(run, summary),
+        )  # fmt: skip
         timed("tables.md + index.html + write", report.write_outputs, built)
 
         best = min(walls)

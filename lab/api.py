@@ -373,12 +373,19 @@ def _split_cpus(config: LabConfig) -> dict[str, list[int]]:
     """The CPUs of each host, by role: the server on half of them, the clients share the rest.
 
     Server and clients do not steal each other's cycles; the clients compete among
-    themselves, as client processes on one machine would.
+    themselves, as client processes on one machine would. With three CPUs or more the last
+    is the control node's ("control"): httplab measures from it, off the measured CPUs
+    (orchestrator/quiet.py).
     """
-    cpus = sorted(os.sched_getaffinity(0))
-    half = (len(cpus) + 1) // 2 if len(cpus) >= 2 else len(cpus)
-    server, clients = cpus[:half], cpus[half:] or cpus
-    return {"server": server} | {h.role: clients for h in config.client_hosts}
+    return split_cpus(sorted(os.sched_getaffinity(0)), [h.role for h in config.client_hosts])
+
+
+def split_cpus(cpus: list[int], client_roles: list[str]) -> dict[str, list[int]]:
+    control = cpus[-1:] if len(cpus) >= 3 else []
+    measured = cpus[: len(cpus) - len(control)]
+    half = (len(measured) + 1) // 2 if len(measured) >= 2 else len(measured)
+    server, clients = measured[:half], measured[half:] or measured
+    return {"server": server} | dict.fromkeys(client_roles, clients) | {"control": control}
 
 
 def _wait_for_ssh(

@@ -38,6 +38,8 @@ def lab_notes(config: LabConfig, cpus: dict[str, list[int]]) -> list[str]:
         notes.append(
             f"server and {clients} share CPU {_cpu_list(server_cpus)} (one CPU on this machine)"
         )
+    if cpus.get("control"):
+        notes.append(f"the control node measures from CPU {_cpu_list(cpus['control'])}")
     return notes
 
 
@@ -61,6 +63,12 @@ def render(config: LabConfig, cpus: dict[str, list[int]]) -> str:
                 "httplab_lab": "embedded",
                 "httplab_lab_name": config.name,
                 "httplab_lab_notes": lab_notes(config, cpus),
+                # Which of this machine's CPUs each host runs on, and the control node's.
+                "httplab_lab_cpus": {
+                    "server": cpus["server"],
+                    "clients": cpus[config.client.role],
+                    "control": cpus.get("control", []),
+                },
             },
             "children": {
                 "servers": {

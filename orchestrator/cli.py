@@ -17,6 +17,8 @@ from bench_client.documents import Status
 from bench_client.settings import DECLARED, Resolved
 from orchestrator.benchmark import HEALTH_ADDRESS, HEALTH_TIMEOUT_S, Server, benchmark, check_hosts
 from orchestrator.manifest import Manifest
+from orchestrator.progress import tell
+from orchestrator.quiet import keep_quiet
 from orchestrator.remote.inventory import (
     CLIENT_GROUP,
     SERVER_GROUP,
@@ -233,6 +235,8 @@ def plan_document(run: Run) -> dict[str, Any]:
 
 def benchmark_command(args: argparse.Namespace) -> int:
     variables = run_vars(args)
+    # First, before any thread or process starts: they all inherit it.
+    quiet = keep_quiet(variables.get("httplab_lab_cpus"))
     clients, server_host = lab_hosts(args.inventory)
     if server_host is None:
         raise InventoryError(
@@ -254,6 +258,8 @@ def benchmark_command(args: argparse.Namespace) -> int:
         sudo_password=sys.stdin.readline().rstrip("\n") if args.sudo_password_stdin else None,
     )
     run = open_run(variables, _results(args, variables))
+    if quiet:
+        tell([f"the control node measures {' and '.join(quiet)}"])
     benchmark(run, clients, server_host, server)
     return 0
 

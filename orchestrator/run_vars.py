@@ -33,6 +33,7 @@ RUN_VARIABLES = (
     "httplab_stack_keep_running",
     "httplab_lab",
     "httplab_lab_notes",
+    "httplab_lab_cpus",
 )
 DEFAULTS_FILE = Path("group_vars/all/benchmark.yml")  # beside the inventory
 EXTRA = "-e (extra vars)"

@@ -25,7 +25,7 @@ def run_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def reported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
-    """A small run after `python -m analysis report` (made once per module): folder, exit status."""
+    """A small run after `httplab report` (made once per module): folder, exit status."""
     from httplab.cli import main
 
     root = small_run(tmp_path_factory.mktemp("reported") / "run-r")

@@ -15,12 +15,14 @@ Every factor of a latency has mean 1, so the expected latency of a cell is exact
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.signal import lfilter
 
 from analysis.compare import difference_rows
-from analysis.intervals import cell_interval
+from analysis.hardware import WholeRun, whole_run
+from analysis.intervals import CellInterval, cell_interval
 from analysis.shift import beyond_shift
 
 SPIKE_P = 0.01
@@ -92,3 +94,83 @@ def whole_run_calls(
             bounds = [(row["diff_ci95_low_s"], row["diff_ci95_high_s"]) for row in rows]
         calls.append([(low > 0) - (high < 0) for low, high in bounds])
     return np.array(calls)
+
+
+HARDWARE_EFFECT = 0.20  # machine B 20% slower in every cell
+DRIFT_SD = 0.10  # SD of the log ratio of two runs' levels on one machine (issue 26)
+STUDY_DESIGN = {"repetitions": 5, "rows": 200}
+STUDY_MODES = ("constant", "concurrent")
+
+
+def repetition_means(
+    rng: np.random.Generator, mean: float, repetitions: int, rows: int, noise: Noise = Noise()
+) -> CellInterval:
+    """A cell as a whole-run comparison sees it, its repetitions' means alone, drawn as
+    ``cell`` would make them: each repetition's run factor times the sampling noise of the mean
+    of ``rows`` AR(1) requests (variance σ²/n · (1 + φ)/(1 − φ))."""
+    within = noise.sigma * np.sqrt((1 + noise.phi) / (1 - noise.phi) / rows)
+    logs = rng.normal(0.0, noise.run_sd, repetitions) + rng.normal(0.0, within, repetitions)
+    missing = np.full(4, np.nan)
+    return CellInterval("simulated", repetitions, missing, missing, mean * np.exp(logs), None)
+
+
+def hardware_study(
+    rng: np.random.Generator,
+    runs_per_side: int,
+    effect: float,
+    drift_sd: float = DRIFT_SD,
+    pairs: int = 0,
+    design: dict[str, int] = STUDY_DESIGN,
+    requests: bool = True,
+) -> WholeRun:
+    """A cross-hardware study: ``runs_per_side`` default runs (six stacks, GET and POST, both
+    modes) on machine A and on machine B, B (1 + effect) times slower in every cell, and
+    ``pairs`` same-hardware pairs of runs on A. Each run is off as a whole by a log-normal drift
+    whose SD is drift_sd / √2, so that the log ratio of two runs on one machine has SD drift_sd.
+    Every request is drawn (``cell``), or with ``requests`` false only each repetition's mean
+    (``repetition_means``: what the comparison reads, thousands of studies a second). Returns
+    what `httplab compare` says of B against A as a whole."""
+    means = {
+        (mode, f"stack-{index}", request): 0.003 * (1 + 0.15 * index) * (4 ** (mode != "constant"))
+        for mode in STUDY_MODES
+        for index in range(6)
+        for request in ("GET", "POST")
+    }
+
+    def one(mean: float) -> CellInterval:
+        if requests:
+            return cell_interval(*cell(rng, mean, **design), seed=0)
+        return repetition_means(rng, mean, **design)
+
+    def run(factor: float) -> dict[tuple[str, str, str], CellInterval]:
+        drift = np.exp(rng.normal(0.0, drift_sd / np.sqrt(2)))
+        return {key: one(mean * factor * drift) for key, mean in means.items()}
+
+    side_a = [run(1.0) for _ in range(runs_per_side)]
+    side_b = [run(1.0 + effect) for _ in range(runs_per_side)]
+    same = [(run(1.0), run(1.0)) for _ in range(pairs)]
+    return whole_run(side_a, side_b, same)
+
+
+@dataclass(frozen=True)
+class StudyFigures:
+    """What many simulated studies of one design say, against the known effect."""
+
+    studies: int
+    coverage: float  # the interval covers the true effect
+    excludes_zero: float  # the interval excludes no effect: the hardware called different
+    told: float  # an interval was given at all
+
+
+def hardware_studies(
+    seed: int, studies: int, runs_per_side: int, effect: float, **options: Any
+) -> StudyFigures:
+    """``hardware_study`` ``studies`` times from ``seed``, summed up."""
+    rng = np.random.default_rng(seed)
+    found = [hardware_study(rng, runs_per_side, effect, **options) for _ in range(studies)]
+    return StudyFigures(
+        studies,
+        float(np.mean([w.low_pct <= effect * 100 <= w.high_pct for w in found])),
+        float(np.mean([w.called for w in found])),
+        float(np.mean([w.told for w in found])),
+    )

@@ -1,5 +1,5 @@
-"""The report's warnings: pinning, frequency governor, spread, one repetition, busy hosts, the
-calibration's concurrency, suspect CSVs."""
+"""The report's warnings: pinning, frequency governor, tied ranks, unstable repetitions, one
+repetition, busy hosts, the calibration's concurrency, suspect CSVs; all in one place."""
 
 import json
 
@@ -7,8 +7,8 @@ import pandas as pd
 
 from analysis import guard
 from analysis.load import load_run
+from analysis.ranking import ranked_summary
 from analysis.report import build_report
-from analysis.stats import annotate, summarise
 from tests.analysis.synthetic import write_run
 
 PINNED = {"lab": {"notes": ["server pinned to CPU 0, client to CPU 1"]}}
@@ -30,36 +30,62 @@ def summary_of(means_by_stack: dict[str, list[float]]) -> pd.DataFrame:
         times = [m + d for m in means for d in (-0.0001, 0.0001)]
         frame = pd.DataFrame({"time_s": times, "repetition": [1, 1, 2, 2, 3, 3]})
         frames.append(frame.assign(mode="constant", stack=stack, request="GET", ok=True))
-    return annotate(summarise(pd.concat(frames)), [])
+    return ranked_summary(pd.concat(frames), [])[0]
 
 
-def test_a_spread_too_large_for_the_ranking_is_warned_about():
+def test_repetitions_that_disagree_and_a_ranking_mostly_tied_are_warned_about():
     steady = summary_of({"a": [0.010] * 3, "b": [0.020] * 3, "c": [0.030] * 3})
-    assert guard.spread(steady) == []
+    assert guard.tied(steady) == []
+    assert all(guard.unstable(row) == [] for _, row in steady.iterrows())
     noisy = summary_of(
-        {"a": [0.008, 0.010, 0.013], "b": [0.009, 0.011, 0.014], "c": [0.010, 0.012, 0.015]}
+        {"a": [0.008, 0.012, 0.010], "b": [0.009, 0.011, 0.014], "c": [0.011, 0.010, 0.015]}
     )
-    lines = guard.spread(noisy)
-    assert any(line.startswith("Unstable") and "constant/a/GET" in line for line in lines)
-    assert any("2 of 2 neighbouring rows have overlapping" in line for line in lines)
+    (line,) = guard.tied(noisy)
+    assert (
+        line.startswith("constant GET: the spread is too large") and "2 of 2 neighbouring" in line
+    )
+    (note,) = guard.unstable(noisy.set_index("stack").loc["a"])
+    assert note.badge == "unstable" and note.text.startswith("unstable: the means of its rep")
 
 
-def test_report_warns_about_busy_hosts_one_repetition_and_the_calibrations_concurrency(tmp_path):
+def test_busy_hosts_one_repetition_and_the_calibrations_concurrency_are_all_in_the_report(
+    tmp_path,
+):
     root = write_run(tmp_path / "r", rows=40, stacks=("flask-gunicorn", "fastapi-uvicorn"))
     meta_path = root / "constant" / "fastapi-uvicorn" / "GET.meta.json"
     meta = json.loads(meta_path.read_text())
-    meta["host_noise"] = {"busy": True, "reasons": ["another process used 80% of a CPU"]}
+    meta["host_noise"] = {
+        "busy": True,
+        "reasons": ["server: other processes used 80% of a core"],
+        "server": {"others_cpu_cores": 0.8, "steal_percent": 3.5},
+    }
     meta_path.write_text(json.dumps(meta))
     report = build_report(root, root / "report")
     tables = (root / "report" / "tables.md").read_text()
-    assert "constant/fastapi-uvicorn/GET was measured while the hosts were busy" in tables
-    assert "another process used 80% of a CPU" in tables
+    # One line under the verdict, the details in one section, a badge on the row.
+    assert (
+        "1 of 8 measurements ran while the hosts were busy: hypervisor steal up to 4%, other "
+        "processes up to 80% of a core" in tables
+    )
+    assert (
+        tables.index("## Verdict")
+        < tables.index("1 of 8 measurements")
+        < tables.index("## Noise and limits")
+    )
+    assert (
+        "| constant/fastapi-uvicorn/GET | busy 1/1 | measured while the hosts were busy" in tables
+    )
+    assert "server: other processes used 80% of a core" in tables
+    assert r"fastapi-uvicorn - GET \[busy 1/1\]" in tables
     assert "single repetition: run-to-run noise was not measured" in tables
     assert "ranking is provisional" in tables
     # bench_client calibrated the concurrent mode one request at a time; the run used 16.
     assert "§ (1 vs 16)" in tables and "calibrated at another concurrency" in tables
     busy = report.summary.set_index(["mode", "stack", "request"])["host_busy"]
-    assert busy[("constant", "fastapi-uvicorn", "GET")].startswith("rep 1: another process")
+    assert busy[("constant", "fastapi-uvicorn", "GET")].startswith("rep 1: server: other")
+    html = (root / "report" / "index.html").read_text()
+    assert "<span class='badge'>busy 1/1</span>" in html
+    assert html.index("Verdict") < html.index("class='noise'") < html.index('id="noise"')
 
 
 def test_left_out_csvs_are_named_in_the_report(run_dir):

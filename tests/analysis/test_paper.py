@@ -44,18 +44,21 @@ def test_table_1_matches_no_single_baseline():
 
 
 def summary_like(means: dict[tuple[str, str], float], limited: set[tuple[str, str]] = frozenset()):
-    return pd.DataFrame(
+    """A summary's rows as the verdict leaves them: ranked by their means, within each request."""
+    frame = pd.DataFrame(
         [
-            {
-                "mode": "concurrent",
-                "stack": s,
-                "request": m,
-                "mean_s": v,
-                "client_limited": "client CPU 100%" if (s, m) in limited else "",
-            }
+            {"mode": "concurrent", "stack": s, "request": m, "mean_s": v, "rank_mean_s": v}
             for (s, m), v in means.items()
         ]
     )
+    excluded = [(s, m) in limited for s, m in zip(frame["stack"], frame["request"], strict=True)]
+    frame.loc[excluded, "rank_mean_s"] = float("nan")
+    frame["rank"] = (
+        frame.groupby("request")["rank_mean_s"]
+        .rank(method="min")
+        .map(lambda r: "" if pd.isna(r) else str(int(r)))
+    )
+    return frame
 
 
 def test_rank_agreement_perfect_and_reversed():
@@ -65,13 +68,17 @@ def test_rank_agreement_perfect_and_reversed():
     assert rank_agreement(summary_like(same), "concurrent").rho == pytest.approx(1.0)
     assert rank_agreement(summary_like(reverse), "concurrent").rho == pytest.approx(-1.0)
     assert rank_agreement(summary_like(same), "keepalive") is None
+    rows = rank_agreement(summary_like(same), "concurrent").rows
+    # Ranks within each request, the paper's and this run's (the verdict's) alike.
+    assert (rows["paper_rank"].astype(str) == rows["rank"]).all()
+    assert sorted(rows.loc[rows["request"] == "GET", "paper_rank"]) == [1, 2, 3, 4, 5]
 
 
-def test_client_limited_rows_are_left_out_of_the_ranking():
+def test_rows_not_ranked_are_left_out_of_the_ranking():
     paper = paper_table("concurrent")
     means = {(r.stack, r.request): r.mean_s for r in paper.itertuples()}
     means[("flask-gunicorn-gevent", "GET")] = 99.0  # the client's ceiling, not the server's
     result = rank_agreement(summary_like(means, {("flask-gunicorn-gevent", "GET")}), "concurrent")
     assert result.compared == 9 and result.rho == pytest.approx(1.0)
     excluded = result.rows.set_index(["stack", "request"]).loc[("flask-gunicorn-gevent", "GET")]
-    assert bool(excluded["excluded"]) and pd.isna(excluded["rank"])
+    assert bool(excluded["excluded"]) and excluded["rank"] == ""

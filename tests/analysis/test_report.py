@@ -1,5 +1,6 @@
 """The command line end to end: report and compare on synthetic runs, exit statuses, outputs."""
 
+import json
 import re
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import pytest
 
 from bench_client.results_format import ExitCode
 from httplab.cli import main
+from tests.analysis.synthetic import STACKS as STACK_NAMES
 from tests.analysis.synthetic import recollect, write_run
 
 FIGURES = [
@@ -65,9 +67,13 @@ def test_report_writes_every_output(reported):
 def test_client_limited_row_is_flagged_and_not_ranked(reported):
     run_dir, _ = reported
     tables = (run_dir / "report" / "tables.md").read_text()
-    line = next(row for row in tables.splitlines() if "django-daphne - GET†" in row)
+    line = next(row for row in tables.splitlines() if r"django-daphne - GET \[† client\]" in row)
     assert line.startswith("| — |")  # no rank
-    assert "client process used 100% of a core" in (run_dir / "report" / "index.html").read_text()
+    html = (run_dir / "report" / "index.html").read_text()
+    assert "client process used 100% of a core" in html
+    assert (
+        "Cannot tell which is fastest: the client was the limit for django-daphne." in html
+    )  # the verdict of concurrent GET
     summary = pd.read_csv(run_dir / "report" / "summary.csv", keep_default_na=False)
     flagged = summary.loc[summary["client_limited"] != "", ["mode", "stack", "request"]]
     assert flagged.values.tolist() == [["concurrent", "django-daphne", "GET"]]
@@ -228,3 +234,28 @@ def test_a_mode_the_paper_lacks_with_a_stack_that_never_answered(tmp_path):
     )
     for kind in ("means", "iterations", "boxplot", "percentiles"):
         assert is_png(tmp_path / "report" / f"{kind}_rate.png")
+
+
+def test_the_verdict_leads_the_page_is_written_as_json_and_ends_the_run(run_dir, capsys):
+    assert main(["report", str(run_dir)]) == 0
+    said = capsys.readouterr().err.splitlines()
+    start = said.index(
+        "Verdict (fastest group; slowest as its time over the fastest's [interval]):"
+    )
+    lines = said[start + 1 : start + 6]
+    assert [line.split(":")[0] for line in lines] == [
+        "  constant GET", "  constant POST", "  concurrent GET", "  concurrent POST", "  Noise",
+    ]  # fmt: skip
+    assert said[-1].startswith("Report: ")
+    document = json.loads((run_dir / "report" / "verdict.json").read_text())
+    assert [(v["mode"], v["request"]) for v in document["verdicts"]] == [
+        ("constant", "GET"), ("constant", "POST"), ("concurrent", "GET"), ("concurrent", "POST"),
+    ]  # fmt: skip
+    for verdict in document["verdicts"]:
+        assert verdict["fastest"] and 0.95 <= verdict["confidence_level"] < 1
+        assert {s["stack"] for s in verdict["stacks"]} == set(STACK_NAMES)
+    html = (run_dir / "report" / "index.html").read_text()
+    # The answer first: the verdict before any table, the warnings after the results.
+    assert html.index('<h2 id="verdict">Verdict</h2>') < html.index("<table")
+    assert html.index("<table") < html.index('<h2 id="noise">Noise and limits</h2>')
+    assert str(run_dir.parent) not in html  # paths relative to the run's folder

@@ -78,6 +78,14 @@ def test_each_reason_stops_the_sweep(step: sweep.Step, reason: str, words: str) 
     assert words in why
 
 
+def test_a_step_with_a_late_timer_the_client_kept_up_with_goes_on_and_says_so() -> None:
+    """Issue 26: flask-gunicorn's sweep stopped at 50/s for one 2.7 ms slip; now a note."""
+    note = "schedule slipped 2.7 ms late (p99), under the 20.0 ms between sends: not a limit"
+    step = later(client_notes=(note,))
+    assert sweep.judge(RULE, FIRST, step) == (StopReason.WITHIN, note)
+    assert sweep.judge(RULE, FIRST, replace(step, p99_s=0.02))[0] == StopReason.LATENCY
+
+
 def test_the_client_limit_is_named_before_what_it_may_have_caused() -> None:
     """A client-limited step is never reported as the server's knee, even when it is slow too."""
     step = later(client_reasons=("schedule slipped 9 ms (p99)",), throughput_rps=50.0, p99_s=1.0)

@@ -10,7 +10,7 @@ import time
 import pytest
 import yaml
 
-from lab import image, inventory, network, procs
+from lab import api, image, inventory, network, procs
 from lab.config import (
     MAX_CLIENTS,
     REPO_ROOT,
@@ -162,6 +162,28 @@ def test_one_cpu_is_recorded_as_shared():
     config = LabConfig("embedded", ipaddress.IPv4Network("198.51.100.0/24"))
     notes = inventory.lab_notes(config, {"server": [0], "client": [0]})
     assert "server and client share CPU 0 (one CPU on this machine)" in notes
+
+
+@pytest.mark.parametrize(
+    ("cpus", "expected"),
+    [
+        ([0], {"server": [0], "client": [0], "control": []}),
+        ([0, 1], {"server": [0], "client": [1], "control": []}),
+        # A CPU to spare: the control node's, off the measured ones (issue 26).
+        ([0, 1, 2], {"server": [0], "client": [1], "control": [2]}),
+        ([0, 1, 2, 3, 4, 5, 6, 7], {"server": [0, 1, 2, 3], "client": [4, 5, 6], "control": [7]}),
+    ],
+)
+def test_the_cpus_are_split_between_server_client_and_control_node(cpus, expected):
+    assert api.split_cpus(cpus, ["client"]) == expected
+
+
+def test_the_inventory_says_which_cpus_each_host_and_the_control_node_has():
+    config = LabConfig("embedded", ipaddress.IPv4Network("198.51.100.0/24"))
+    cpus = {"server": [0], "client": [1], "control": [2]}
+    top = yaml.safe_load(inventory.render(config, cpus))["all"]["vars"]
+    assert top["httplab_lab_cpus"] == {"server": [0], "clients": [1], "control": [2]}
+    assert "the control node measures from CPU 2" in top["httplab_lab_notes"]
 
 
 def test_too_little_space_is_a_clear_error(tmp_path):
