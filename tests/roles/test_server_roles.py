@@ -327,7 +327,8 @@ def test_stack_facts_are_recorded(embedded_lab, converged, stack):
     package = FRAMEWORK_PACKAGES[stack["framework"]]
     assert facts["versions"][package] == PINS[package]
     # The server kind's own packages, so a report can give the server's version.
-    assert facts["server_packages"] and all(p in facts["versions"] for p in facts["server_packages"])
+    assert facts["server_packages"]
+    assert all(package in facts["versions"] for package in facts["server_packages"])
     assert facts["access_log"] is False
     assert 0 < facts["unit_exposure"] <= 2.0
 
