@@ -96,7 +96,8 @@ def test_an_app_that_cannot_start_stops_the_run_with_its_traceback(
     run = run_playbook(embedded_lab, venv_bin, tmp_path / "runner", "provision.yml", extravars)
     assert run.status == "failed"
     message = next((m for m in run.failure_messages if "httplab-broken-uvicorn" in m), "")
-    assert "its last traceback:\nTraceback (most recent call last):" in message, run.failure_messages
+    traceback = "its last traceback:\nTraceback (most recent call last):"
+    assert traceback in message, run.failure_messages
     assert "ModuleNotFoundError: No module named 'no_such_module_anywhere'" in message
     # The role stopped it rather than leave it restarting every second.
     state = embedded_lab.server.run("systemctl", "is-active", "httplab-broken-uvicorn", check=False)
