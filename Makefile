@@ -10,12 +10,21 @@ export PATH := $(abspath $(BIN)):$(PATH)
 # A real lab: make run INVENTORY=inventory/lab.yml. Empty = the embedded lab.
 INVENTORY   ?=
 EXTRA_VARS  ?=
+# Another stack matrix: a preset of inventory/matrices/ (MATRIX=modern, MATRIX=full) or a
+# file of your own (MATRIX=examples/bookshelf/httplab.yml). Empty = the paper's six stacks.
+MATRIX      ?=
+MATRIX_FILE := $(if $(MATRIX),$(if $(findstring /,$(MATRIX)),$(MATRIX),inventory/matrices/$(MATRIX).yml))
 LAB_NAME    ?= embedded
 LAB_CLIENTS ?=
 
 # Offline wheelhouse targets: the server's Python (Ubuntu 22.04 = 3.10,
 # Debian 12 = 3.11, Ubuntu 24.04 = 3.12) and the client's Python and OS.
 WHEELHOUSE       ?= wheelhouse
+# The locks whose wheels the server's wheelhouse holds: the lab's apps', the stacks' own
+# (requirements/stacks/), the example apps'; APP_LOCKS adds those of apps of yours.
+APP_LOCKS        ?=
+SERVER_LOCKS     := requirements/server.txt $(wildcard requirements/stacks/*.txt) \
+  $(wildcard examples/*/requirements.txt) $(APP_LOCKS)
 SERVER_PYTHONS   ?= 3.10 3.11 3.12
 CLIENT_PYTHONS   ?= 3.11 3.12
 CLIENT_PLATFORMS ?= linux win_amd64
@@ -84,6 +93,10 @@ run: ## provision, benchmark and analyse (embedded lab unless INVENTORY=path); r
 	  echo "make: the inventory $(INVENTORY) does not exist (cp inventory/lab.example.yml $(INVENTORY))"; \
 	  exit 2; \
 	fi; \
+	if [ -n "$(MATRIX_FILE)" ] && [ ! -f "$(MATRIX_FILE)" ]; then \
+	  echo "make: no matrix $(MATRIX_FILE) (presets: $$(ls inventory/matrices/*.yml | xargs -n1 basename | sed 's/.yml$$//' | tr '\n' ' '))"; \
+	  exit 2; \
+	fi; \
 	if [ -n "$(RUN_USER)" ]; then \
 	  for built in $(VENV) $(WHEELHOUSE) results; do \
 	    if [ -e "$$built" ]; then chown -R --from=root "$(RUN_USER):" "$$built"; fi; \
@@ -93,7 +106,7 @@ run: ## provision, benchmark and analyse (embedded lab unless INVENTORY=path); r
 	$(AS_USER) $(MAKE) --no-print-directory venv wheelhouse
 	@set -e; \
 	$(AS_USER) $(BIN)/ansible-playbook -i "$(or $(INVENTORY),inventory/$(LAB_NAME).yml)" run_all.yml \
-	  $(if $(EXTRA_VARS),-e '$(EXTRA_VARS)'); \
+	  $(if $(MATRIX_FILE),-e @$(MATRIX_FILE)) $(if $(EXTRA_VARS),-e '$(EXTRA_VARS)'); \
 	if [ -z "$(INVENTORY)" ]; then echo "The lab stays up: make lab-status, make lab-down"; fi
 
 host-packages: ## install the Debian packages the tests need (as root), or say which
@@ -136,14 +149,14 @@ lint: venv ## ruff and ansible-lint only
 
 wheelhouse: $(WHEELHOUSE)/.complete ## download server and client wheels for offline labs
 
-$(WHEELHOUSE)/.complete: requirements/server.txt requirements/client.txt | venv
+$(WHEELHOUSE)/.complete: $(SERVER_LOCKS) requirements/client.txt | venv
 	@set -e; \
-	for py in $(SERVER_PYTHONS); do \
-	  echo "wheelhouse: server, Python $$py, Linux"; \
+	for py in $(SERVER_PYTHONS); do for lock in $(SERVER_LOCKS); do \
+	  echo "wheelhouse: server, Python $$py, Linux: $$lock"; \
 	  $(BIN)/pip download --quiet --disable-pip-version-check --only-binary=:all: --require-hashes \
 	    --python-version $$py $(LINUX_PLATFORMS) \
-	    -r requirements/server.txt -d $(WHEELHOUSE)/server/py$$py; \
-	done; \
+	    -r $$lock -d $(WHEELHOUSE)/server/py$$py; \
+	done; done; \
 	$(call client_wheels,$(CLIENT_PYTHONS),$(CLIENT_PLATFORMS))
 	touch $@
 
@@ -166,16 +179,19 @@ lock: venv ## re-pin requirements*.txt (with hashes) from requirements*.in; need
 	  requirements.in -o requirements.txt
 	$(UV_COMPILE) --python-version $(CONTROL_PYTHON) --python-platform $(LOCK_LINUX) \
 	  requirements/dev.in -o requirements/dev.txt
-	$(UV_COMPILE) --python-version $(firstword $(SERVER_PYTHONS)) --python-platform $(LOCK_LINUX) \
-	  requirements/server.in -o requirements/server.txt
+	@set -e; for spec in requirements/server.in $(wildcard requirements/stacks/*.in) \
+	  $(wildcard examples/*/requirements.in); do \
+	  $(UV_COMPILE) --python-version $(firstword $(SERVER_PYTHONS)) --python-platform $(LOCK_LINUX) \
+	    $$spec -o $${spec%.in}.txt; \
+	done
 	$(UV_COMPILE) --python-version $(firstword $(CLIENT_PYTHONS)) --python-platform $(LOCK_WINDOWS) \
 	  requirements/client.in -o requirements/client.txt
 	@set -e; scratch=$$(mktemp -d); trap 'rm -rf "$$scratch"' EXIT; \
-	for py in $(SERVER_PYTHONS); do \
-	  echo "lock: server set installs on Python $$py, Linux"; \
+	for py in $(SERVER_PYTHONS); do for lock in $(SERVER_LOCKS); do \
+	  echo "lock: $$lock installs on Python $$py, Linux"; \
 	  $(UV_CHECK) --target $$scratch --python-version $$py --python-platform $(LOCK_LINUX) \
-	    -r requirements/server.txt; \
-	done; \
+	    -r $$lock; \
+	done; done; \
 	for py in $(CLIENT_PYTHONS); do for plat in $(LOCK_LINUX) $(LOCK_WINDOWS); do \
 	  echo "lock: client set installs on Python $$py, $$plat"; \
 	  $(UV_CHECK) --target $$scratch --python-version $$py --python-platform $$plat \

@@ -34,7 +34,7 @@ from analysis.intervals import (
     selection_adjusted_confidence,
 )
 from analysis.load import NothingToAnalyse, Problem, Run, load_run
-from analysis.naming import order_modes, order_requests, order_stacks, stack_colours
+from analysis.naming import order_modes, order_requests, order_stacks, stack_colours, use_stacks
 from analysis.output import write_csv
 from analysis.ranking import ranked_summary
 from analysis.sanitize import markdown_cell
@@ -433,6 +433,7 @@ def build_comparison(
     """Load every run, compare them with the first, write the outputs to ``out``.
     ``same_hardware``: pairs of runs made on one machine, to measure run-to-run drift by."""
     runs = load_runs(folders, include_suspect)
+    use_stacks(stack for run in runs for stack in (run.manifest or {}).get("stacks") or [])
     pairs = same_hardware_cells(same_hardware or [], include_suspect)
     labels = unique_labels(runs)
     summaries = [summarise_run(run) for run in runs]

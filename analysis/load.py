@@ -439,6 +439,8 @@ def _check_missing(
     stacks = {key[1] for key in found} | set(settings.get("stacks") or [])
     modes = {key[0] for key in found} | set(settings.get("modes") or [])
     requests = {key[2] for key in found} | set(settings.get("requests") or [])
+    # A run records which requests each stack is measured on (an app answers its own).
+    cells = (manifest or {}).get("cells") or {}
     planned = settings.get("repetitions")
     repetitions = set(range(1, int(planned) + 1)) if planned else {key[3] for key in found}
     manifest_path = root / "manifest.json"
@@ -446,6 +448,8 @@ def _check_missing(
     for mode, stack, request, repetition in product(
         sorted(modes), sorted(stacks), sorted(requests), sorted(repetitions)
     ):
+        if stack in cells and request not in cells[stack]:
+            continue  # not a cell of the run
         try:
             relative = Measurement(mode, stack, request, repetition).csv
         except ValueError:

@@ -1,9 +1,10 @@
 """Names, display order and colours of modes, stacks and requests, shared by every output.
 
-Stacks come in the stack matrix's order (inventory/group_vars/all/stacks.yml: adding a stack
-there adds it here), each with one fixed colour by its place in the matrix, so that a stack looks
-the same in every figure of every report. Stacks a run has that the matrix no longer lists come
-after, in the order of their names. The palette is Okabe-Ito (readable with the common forms of
+Stacks come grouped by framework and then by server, as the run being reported recorded them
+(manifest.json's "stacks", in its matrix's order: ``use_stacks``), then in the checkout's stack
+matrix's order (inventory/group_vars/all/stacks.yml), each with one colour by its place, so that a
+stack looks the same in every figure of a report. Stacks neither lists come after, in the order
+of their names. The palette is Okabe-Ito (readable with the common forms of
 colour blindness), then further distinct colours.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -43,6 +45,37 @@ def matrix_stacks() -> tuple[str, ...]:
     return tuple(str(e["name"]) for e in entries or [] if isinstance(e, dict) and "name" in e)
 
 
+# The stacks of the run(s) being reported, grouped: set by use_stacks.
+_recorded: tuple[str, ...] = ()
+
+
+def grouped(records: Iterable[Any]) -> tuple[str, ...]:
+    """The names of these stack records (manifest.json's "stacks") grouped by framework, then by
+    server, each in order of first appearance."""
+    seen = {
+        str(r["name"]): (str(r.get("framework") or ""), str(r.get("server") or ""))
+        for r in records
+        if isinstance(r, dict) and isinstance(r.get("name"), str)
+    }
+    frameworks = list(dict.fromkeys(framework for framework, _ in seen.values()))
+    servers = list(dict.fromkeys(server for _, server in seen.values()))
+    return tuple(
+        sorted(seen, key=lambda n: (frameworks.index(seen[n][0]), servers.index(seen[n][1])))
+    )
+
+
+def use_stacks(records: Iterable[Any]) -> None:
+    """Order every output's stacks as these records, those of the runs being reported, group
+    them."""
+    global _recorded
+    _recorded = grouped(records)
+
+
+def known_stacks() -> tuple[str, ...]:
+    """The recorded stacks (use_stacks), then the checkout's matrix's others."""
+    return tuple(dict.fromkeys([*_recorded, *matrix_stacks()]))
+
+
 def _ordered(names: Iterable[str], known: tuple[str, ...]) -> list[str]:
     present = set(names)
     return [n for n in known if n in present] + sorted(present.difference(known))
@@ -53,7 +86,7 @@ def order_modes(modes: Iterable[str]) -> list[str]:
 
 
 def order_stacks(stacks: Iterable[str]) -> list[str]:
-    return _ordered(stacks, matrix_stacks())
+    return _ordered(stacks, known_stacks())
 
 
 def order_requests(requests: Iterable[str]) -> list[str]:
@@ -62,7 +95,7 @@ def order_requests(requests: Iterable[str]) -> list[str]:
 
 def stack_colours(stacks: Iterable[str]) -> dict[str, str]:
     """Colour of each stack: by its place in the matrix, then the stacks it does not list."""
-    known = matrix_stacks()
+    known = known_stacks()
     others = sorted(set(stacks).difference(known))
     places = {name: index for index, name in enumerate([*known, *others])}
     return {s: PALETTE[places[s] % len(PALETTE)] for s in order_stacks(stacks)}

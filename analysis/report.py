@@ -15,7 +15,7 @@ from analysis import figures as fig
 from analysis import html as page
 from analysis import resources, sweep, tables
 from analysis.load import NothingToAnalyse, Problem, Run, load_run
-from analysis.naming import order_modes
+from analysis.naming import order_modes, use_stacks
 from analysis.noise import SECTION as NOISE_SECTION
 from analysis.noise import Noise, noise_of
 from analysis.output import write_csv
@@ -54,6 +54,7 @@ def build_report(results: Path, out: Path, include_suspect: bool = False) -> Rep
     Suspect CSVs (checksum changed, measurement interrupted or failed) are left out unless
     ``include_suspect``."""
     run = load_run(results, exclude=out, include_suspect=include_suspect)
+    use_stacks((run.manifest or {}).get("stacks") or [])
     steps_without_figures: list[Problem] = []
     steps = sweep.load_steps(results, run.problems, run.manifest, steps_without_figures)
     note = resources.missing_note(steps_without_figures, "sweep step(s)")
@@ -216,6 +217,9 @@ def tables_markdown(report: Report) -> str:
             parts.append(cells.to_markdown())
     parts.extend(f"{markdown_cell(line)}  " for line in setup_lines(report.run))
     parts.append("")
+    stacks = tables.stacks_table(report.run.manifest)
+    if stacks:
+        parts.append(stacks.to_markdown())
     parts.append(tables.device_table(report.run.manifest).to_markdown())
     parts.append("## The paper beside this run\n")
     parts.extend(f"{line}\n" for line in paper_sentences())
@@ -330,6 +334,9 @@ def index_html(report: Report) -> str:
     if report.noise is not None:
         sections.append(noise_section(report))
     setup = [*map(page.paragraph, setup_lines(report.run))]
+    stacks = tables.stacks_table(report.run.manifest)
+    if stacks:
+        setup.append(stacks.to_html())
     setup.append(tables.device_table(report.run.manifest).to_html())
     settings = tables.settings_table(report.run.manifest)
     if settings:

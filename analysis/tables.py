@@ -16,6 +16,7 @@ import pandas as pd
 
 from analysis.guard import CLIENT_MARK, NAGLE_MARK
 from analysis.intervals import BLOCK_BOOTSTRAP, SECTIONING
+from analysis.naming import grouped
 from analysis.paper import PAPER_TABLE_OF_MODE, RankAgreement, paper_table
 from analysis.sanitize import markdown_cell
 from analysis.verdict import in_verdict_order
@@ -309,6 +310,35 @@ DEVICE_ROW_HEADERS = [
     "Client CPU",
     "Client OS",
 ]
+
+
+def _versions(stack: dict[str, Any]) -> str:
+    """The framework's and the server's package versions, as the stack's venv has them."""
+    versions = stack.get("versions") or {}
+    server = str(stack.get("server") or "")
+    packages = [str(stack.get("framework") or ""), *(stack.get("server_packages") or [])]
+    if not stack.get("server_packages"):  # a run of an httplab that did not record them
+        packages.append(server.split("-")[0])
+    named = dict.fromkeys(p.lower() for p in packages if p)
+    return ", ".join(f"{p} {versions[p]}" for p in named if p in versions) or "-"
+
+
+def stacks_table(manifest: dict[str, Any] | None) -> Table | None:
+    """Each stack as the server ran it: app, server kind, processes, threads and versions,
+    grouped by framework and then by server."""
+    listed = (manifest or {}).get("stacks") or []
+    records = {str(s["name"]): s for s in listed if isinstance(s, dict) and "name" in s}
+    if not records:
+        return None
+    rows = [
+        [name, str(stack.get("framework") or "-")
+         + (" (yours)" if stack.get("own_app") is True else ""),
+         str(stack.get("server") or "-"), str(stack.get("protocol") or "-").upper(),
+         str(stack.get("workers") or "-"), str(stack.get("threads") or "-"), _versions(stack)]
+        for name, stack in ((name, records[name]) for name in grouped(listed))
+    ]  # fmt: skip
+    headers = ["Stack", "Framework", "Server", "Protocol", "Processes", "Threads", "Versions"]
+    return Table("Stacks", headers, rows, label_column=0)
 
 
 def settings_table(manifest: dict[str, Any] | None) -> Table | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterable, Callable, Iterable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -53,6 +53,8 @@ MAX_REQUEST_LINE_BYTES = _positive_int_from_env("HTTPLAB_MAX_REQUEST_LINE_BYTES"
 MAX_HEADER_FIELDS = _positive_int_from_env("HTTPLAB_MAX_HEADER_FIELDS", 100)
 MAX_HEADER_FIELD_BYTES = _positive_int_from_env("HTTPLAB_MAX_HEADER_FIELD_BYTES", 8190)
 MAX_HEADER_BYTES = _positive_int_from_env("HTTPLAB_MAX_HEADER_BYTES", 16384)
+# What a body over the limit is answered with (413), however a framework noticed it.
+BODY_TOO_LARGE = f"body larger than {MAX_BODY_BYTES} bytes"
 
 
 def access_log_enabled() -> bool:
@@ -102,13 +104,13 @@ def check_content_length(header: str | None) -> None:
     if length < 0:
         raise ContractError(400, "Content-Length is negative")
     if length > MAX_BODY_BYTES:
-        raise ContractError(413, f"body larger than {MAX_BODY_BYTES} bytes")
+        raise ContractError(413, BODY_TOO_LARGE)
 
 
 def check_body_size(size: int) -> None:
     """Reject a body that turned out larger than the limit (e.g. chunked)."""
     if size > MAX_BODY_BYTES:
-        raise ContractError(413, f"body larger than {MAX_BODY_BYTES} bytes")
+        raise ContractError(413, BODY_TOO_LARGE)
 
 
 def read_limited(read: Callable[[int], bytes]) -> bytes:
@@ -118,6 +120,25 @@ def read_limited(read: Callable[[int], bytes]) -> bytes:
         chunks += chunk
         check_body_size(len(chunks))
     return bytes(chunks)
+
+
+async def read_stream_limited(stream: AsyncIterable[bytes]) -> bytes:
+    """Join a body's chunks as an ASGI app receives them, failing as soon as they pass the
+    limit (a chunked body too, which declares no length)."""
+    chunks = bytearray()
+    async for chunk in stream:
+        chunks += chunk
+        check_body_size(len(chunks))
+    return bytes(chunks)
+
+
+async def answer_post(
+    content_length: str | None, content_type: str | None, stream: AsyncIterable[bytes]
+) -> bytes:
+    """The answer to a POST whose body an ASGI app receives as `stream`: the declared length
+    checked first, the body read through the limit, validated and echoed; else ContractError."""
+    check_content_length(content_length)
+    return post_body(parse_post(content_type, await read_stream_limited(stream)))
 
 
 def check_head(method: str, target: str, fields: Iterable[tuple[str, str]]) -> None:

@@ -6,7 +6,8 @@ again: one chunked POST of 10 GB fills /tmp or memory before any check of the
 app runs. Here the request refuses a declared or received body over
 HTTPLAB_MAX_BODY_BYTES with a JSON 413 and closes the connection, as soon as
 the limit is passed. Also sets Twisted's idle timeout (60 s by default) to the
-keep-alive time the other stacks get.
+keep-alive time the other stacks get, and sends the Date header Daphne leaves out (every
+other server sends one), whatever the app.
 
     python -m apps.daphne_server --idle-timeout 5 --fd 3 apps.django_app.asgi:application
 """
@@ -52,13 +53,21 @@ class LimitedRequest(WebRequest):
             return
         super().handleContentChunk(data)
 
+    def handle_reply(self, message: dict[str, Any]) -> None:
+        if message.get("type") == "http.response.start":
+            headers = list(message.get("headers", []))
+            if not any(name.lower() == b"date" for name, _ in headers):
+                headers.append((b"date", formatdate(usegmt=True).encode("ascii")))
+            message = {**message, "headers": headers}
+        super().handle_reply(message)
+
     def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
         if not self._refused:
             super().requestReceived(command, path, version)
 
     def _refuse(self) -> None:
         self._refused = True
-        body = contract.error_body(413, f"body larger than {contract.MAX_BODY_BYTES} bytes")
+        body = contract.error_body(413, contract.BODY_TOO_LARGE)
         head = (
             "HTTP/1.1 413 Content Too Large\r\n"
             f"Content-Type: {contract.JSON_CONTENT_TYPE}\r\n"

@@ -1,50 +1,28 @@
-"""The contract as a FastAPI (ASGI) application: `apps.fastapi_app:app`."""
+"""The contract as a FastAPI (ASGI) application: `apps.fastapi_app:app`.
+
+FastAPI's Request and Response are Starlette's: the POST endpoint and the error handler,
+which use nothing else, are the Starlette app's (apps/starlette_app.py).
+"""
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from starlette.exceptions import HTTPException
 
 from apps import contract, limits
+from apps.starlette_app import http_error, json_response, post
 
 # No interactive docs or schema: they would be extra endpoints the other stacks lack.
 app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, redirect_slashes=False)
 app.add_middleware(limits.ASGIHeadLimits)
 
 
-def _json(body: bytes, status: int = 200) -> Response:
-    return Response(body, status_code=status, media_type=contract.JSON_CONTENT_TYPE)
-
-
-def _error(status: int, message: str) -> Response:
-    return _json(contract.error_body(status, message), status)
-
-
-async def _read_body(request: Request) -> bytes:
-    """Read the body, stopping as soon as it passes the limit (chunked bodies too)."""
-    contract.check_content_length(request.headers.get("content-length"))
-    chunks = bytearray()
-    async for chunk in request.stream():
-        chunks += chunk
-        contract.check_body_size(len(chunks))
-    return bytes(chunks)
-
-
 async def get() -> Response:
-    return _json(contract.get_body())
-
-
-async def post(request: Request) -> Response:
-    try:
-        body = await _read_body(request)
-        data = contract.parse_post(request.headers.get("content-type"), body)
-        return _json(contract.post_body(data))
-    except contract.ContractError as error:
-        return _error(error.status, error.message)
+    return json_response(contract.get_body())
 
 
 async def health() -> Response:
-    return _json(contract.health_body())
+    return json_response(contract.health_body())
 
 
 for route in contract.GET_PATHS:
@@ -54,11 +32,5 @@ for route in contract.POST_PATHS:
 for route in contract.HEALTH_PATHS:
     app.add_api_route(route, health, methods=["GET"])
 
-
-@app.exception_handler(HTTPException)
-async def http_error(request: Request, error: HTTPException) -> Response:
-    """404 and 405 as JSON, keeping headers such as Allow."""
-    response = _error(error.status_code, str(error.detail))
-    for name, value in (error.headers or {}).items():
-        response.headers[name] = value
-    return response
+# 404 and 405 as JSON, keeping headers such as Allow.
+app.add_exception_handler(HTTPException, http_error)

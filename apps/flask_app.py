@@ -10,8 +10,10 @@ from werkzeug.exceptions import HTTPException
 from apps import contract, limits
 
 app = Flask(__name__)
-# Werkzeug enforces the limit while reading, which also covers chunked bodies.
-app.config["MAX_CONTENT_LENGTH"] = contract.MAX_BODY_BYTES
+# Werkzeug enforces the limit while reading, which also covers chunked bodies. Where the
+# server sets wsgi.input_terminated (Gunicorn), it refuses a body that reaches its limit, not
+# one that passes it: one more byte, and the contract's own check answers a body over it.
+app.config["MAX_CONTENT_LENGTH"] = contract.MAX_BODY_BYTES + 1
 app.wsgi_app = limits.wsgi(app.wsgi_app)  # type: ignore[method-assign]
 
 if not contract.access_log_enabled():

@@ -1,14 +1,21 @@
-"""Check a running stack against the endpoint contract, from outside, stdlib only.
+"""Check a running stack from outside, stdlib only: the lab's apps against the endpoint
+contract, an app of yours against the requests it declares; both against bad input.
 
 Runs on the server (verify phase, any Python >= 3.10) and in the app tests:
 
     python -m apps.probe --base-url http://127.0.0.1:5001 [--json]
     python -m apps.probe --target NAME URL SLOW_CLIENTS [--target ...] [--json]
+    python -m apps.probe --app NAME URL SLOW_CLIENTS HEALTH REQUESTS [--declared JSON] ...
 
 Each check sends real requests (raw bytes where a client library would refuse
 to send them) and reports ok/detail; the exit code is 1 if any check failed.
 With --target, several stacks are probed at once, each in a process of its own
 (as if one probe ran per stack), and the JSON maps each NAME to its results.
+An app of yours (--app) is checked with what does not assume the lab's contract: its
+health path and each request it declares (REQUESTS: a JSON list of declarations, or names
+of --declared ones, judged as bench_client judges every reply), then oversized bodies and
+heads, a malformed request line and stalled clients, each answered by a 4xx or a closed
+connection, never a 5xx, and the service still up.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from apps import contract
+from bench_client.request import Request, RequestError, VerificationError, catalogue
 
 TIMEOUT_S = 10.0
 # A kept-alive request answered after the client's delayed ACK (~40 ms) means
@@ -63,6 +71,7 @@ class Target:
         max_body_bytes: int,
         slow_clients: int = 2,
         slow_client_wait_s: float = SLOW_CLIENT_WAIT_S,
+        health: str | None = None,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme != "http" or not parts.hostname or not parts.port:
@@ -72,6 +81,11 @@ class Target:
         self.max_body_bytes = max_body_bytes
         self.slow_clients = slow_clients
         self.slow_client_wait_s = slow_client_wait_s
+        # An app of yours has only its health path to be asked anything of; bad input
+        # goes there. The lab's apps get it at their contract's paths.
+        self.yours = health is not None
+        self.get_path = health or "/get"
+        self.post_path = health or "/post"
 
     def request(
         self,
@@ -107,7 +121,7 @@ def _read(response: http.client.HTTPResponse) -> Reply:
 
 
 def _raw_post(target: Target, headers: list[str], body: bytes) -> bytes:
-    head = ["POST /post HTTP/1.1", f"Host: {target.host}:{target.port}", *headers]
+    head = [f"POST {target.post_path} HTTP/1.1", f"Host: {target.host}:{target.port}", *headers]
     head.append("Connection: close")
     return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
 
@@ -166,7 +180,20 @@ def _check_post(target: Target, path: str) -> str | None:
 
 
 def _check_health(target: Target) -> str | None:
+    if target.yours:
+        reply = target.request("GET", target.get_path)
+        return None if reply.status == 200 else f"expected 200, got {_describe(reply)}"
     return _json_error(target.request("GET", "/health"), 200)
+
+
+def _refused(target: Target, reply: Reply | str, status: int) -> str | None:
+    """A lab app answers bad input with ``status`` and a JSON error; an app of yours with
+    a 4xx or a closed connection, never anything else."""
+    if not target.yours:
+        return reply if isinstance(reply, str) else _json_error(reply, status)
+    if isinstance(reply, str) or 400 <= reply.status < 500:
+        return None
+    return f"expected 4xx or a closed connection, got {_describe(reply)}"
 
 
 def _post_expect(status: range | int, body: bytes, headers: dict[str, str]) -> Check:
@@ -180,7 +207,7 @@ def _raw_expect_4xx(build: Callable[[Target], bytes]) -> Check:
         try:
             reply = target.raw(build(target))
         except (ConnectionError, http.client.HTTPException) as error:
-            return f"no HTTP answer: {error!r}"
+            return None if target.yours else f"no HTTP answer: {error!r}"
         return None if 400 <= reply.status < 500 else f"expected 4xx, got {_describe(reply)}"
 
     return check
@@ -210,8 +237,7 @@ def _send_post(target: Target, head: list[str], body: Iterable[bytes]) -> Reply 
 def _check_oversized(target: Target) -> str | None:
     body = b'{"k":"' + b"x" * target.max_body_bytes + b'"}'
     head = [f"Content-Type: {contract.JSON_CONTENT_TYPE}", f"Content-Length: {len(body)}"]
-    reply = _send_post(target, head, [body])
-    return reply if isinstance(reply, str) else _json_error(reply, 413)
+    return _refused(target, _send_post(target, head, [body]), 413)
 
 
 def _check_chunked_post(target: Target) -> str | None:
@@ -235,14 +261,15 @@ def _check_chunked_oversized(target: Target) -> str | None:
     count = target.max_body_bytes // len(chunk) + 2
     parts = [b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(count)] + [b"0\r\n\r\n"]
     head = ["Content-Type: application/json", "Transfer-Encoding: chunked"]
-    reply = _send_post(target, head, parts)
-    return reply if isinstance(reply, str) else _json_error(reply, 413)
+    return _refused(target, _send_post(target, head, parts), 413)
 
 
 def _refused_while_sending(target: Target, head: list[str], body: Iterable[bytes]) -> str | None:
     """Send the head and the body's parts, never the end: the stack must answer 4xx on its own."""
     reply = _send_post(target, head, body)
     if isinstance(reply, str):
+        if target.yours and "no HTTP answer" not in reply:
+            return None  # closed on it
         return f"{reply} before the body was complete (does it buffer the whole body?)"
     return None if 400 <= reply.status < 500 else f"expected 4xx, got {_describe(reply)}"
 
@@ -267,23 +294,34 @@ def _raw_get(target: Target, path: str, fields: list[str]) -> bytes:
 
 
 def _long_request_line(target: Target) -> bytes:
-    return _raw_get(target, "/get?q=" + "x" * contract.MAX_REQUEST_LINE_BYTES, [])
+    return _raw_get(target, target.get_path + "?q=" + "x" * contract.MAX_REQUEST_LINE_BYTES, [])
 
 
 def _long_header_field(target: Target) -> bytes:
-    return _raw_get(target, "/get", ["X-Big: " + "x" * contract.MAX_HEADER_FIELD_BYTES])
+    return _raw_get(target, target.get_path, ["X-Big: " + "x" * contract.MAX_HEADER_FIELD_BYTES])
 
 
 def _many_header_fields(target: Target) -> bytes:
     fields = [f"X-Field-{n}: x" for n in range(contract.MAX_HEADER_FIELDS + 1)]
-    return _raw_get(target, "/get", fields)
+    return _raw_get(target, target.get_path, fields)
+
+
+def _check_malformed_line(target: Target) -> str | None:
+    """A line that is no HTTP/1.x request: a 4xx, a closed connection, or an answer in
+    HTTP/0.9's framing (a line that is no HTTP/1.x request may get one), never a 5xx."""
+    try:
+        reply = target.raw(b"NOT AN HTTP REQUEST\r\n\r\n")
+    except (ConnectionError, http.client.BadStatusLine):
+        return None
+    return None if 400 <= reply.status < 500 else f"expected 4xx, got {_describe(reply)}"
 
 
 def _large_head(target: Target) -> bytes:
     # Each field below the per-field limit, all of them above the head limit.
     size = contract.MAX_HEADER_FIELD_BYTES // 2
     count = contract.MAX_HEADER_BYTES // size + 1
-    return _raw_get(target, "/get", [f"X-Part-{n}: " + "x" * size for n in range(count)])
+    fields = [f"X-Part-{n}: " + "x" * size for n in range(count)]
+    return _raw_get(target, target.get_path, fields)
 
 
 def _check_slow_clients(target: Target) -> str | None:
@@ -293,13 +331,14 @@ def _check_slow_clients(target: Target) -> str | None:
         for _ in range(target.slow_clients):
             sock = socket.create_connection((target.host, target.port), timeout=TIMEOUT_S)
             stalled.append(sock)
-            sock.sendall(f"GET /get HTTP/1.1\r\nHost: {target.host}\r\nX-Slow: ".encode())
+            head = f"GET {target.get_path} HTTP/1.1\r\nHost: {target.host}\r\nX-Slow: "
+            sock.sendall(head.encode())
         started = time.monotonic()
         connection = http.client.HTTPConnection(
             target.host, target.port, timeout=target.slow_client_wait_s
         )
         try:
-            connection.request("GET", "/get")
+            connection.request("GET", target.get_path)
             reply = _read(connection.getresponse())
         except (TimeoutError, ConnectionError, http.client.HTTPException) as error:
             return (
@@ -308,7 +347,10 @@ def _check_slow_clients(target: Target) -> str | None:
             )
         finally:
             connection.close()
-        problem = _json_error(reply, 200)
+        if target.yours:
+            problem = None if reply.status == 200 else f"expected 200, got {_describe(reply)}"
+        else:
+            problem = _json_error(reply, 200)
         return problem and f"after {time.monotonic() - started:.1f} s: {problem}"
     finally:
         for sock in stalled:
@@ -331,13 +373,16 @@ def _check_nagle(target: Target) -> str | None:
     for _ in range(5):
         connection = http.client.HTTPConnection(target.host, target.port, timeout=TIMEOUT_S)
         try:
-            connection.request("GET", "/get")
+            connection.request("GET", target.get_path)
             first = connection.getresponse()
             first.read()
             if first.will_close:
                 return None  # the server closes every connection: nothing to keep alive
             started = time.perf_counter()
-            connection.request("POST", "/post", b'{"key":"value"}', JSON_HEADERS)
+            if target.yours:
+                connection.request("GET", target.get_path)
+            else:
+                connection.request("POST", "/post", b'{"key":"value"}', JSON_HEADERS)
             connection.getresponse().read()
             seconds.append(time.perf_counter() - started)
         finally:
@@ -385,9 +430,61 @@ CHECKS: dict[str, Check] = {
     "unknown path -> 404": _check_not_found,
     "keep-alive without Nagle delay": _check_nagle,
     "answers while clients stall mid-head": _check_slow_clients,
+    "malformed request line -> 4xx": _check_malformed_line,
     # Last: after all the garbage above the service must still answer.
     "still healthy": _check_health,
 }
+
+# What an app of yours is checked with besides its declared requests: nothing that assumes
+# the lab's contract (bad input goes to its health path).
+YOURS: dict[str, Check] = {
+    "GET health path": _check_health,
+    **{
+        name: CHECKS[name]
+        for name in (
+            "oversized body -> 413",
+            "oversized chunked body -> 413",
+            "oversized declared body refused before it is sent",
+            "request line over the limit -> 4xx",
+            "header field over the limit -> 4xx",
+            "too many header fields -> 4xx",
+            "request head over the limit -> 4xx",
+            "malformed request line -> 4xx",
+            "keep-alive without Nagle delay",
+            "answers while clients stall mid-head",
+            "still healthy",
+        )
+    },
+}
+
+
+def declared_checks(requests: list[Any], declared: list[Any]) -> dict[str, Check]:
+    """A check per request an app of yours declares: sent as bench_client sends it, its
+    reply judged as bench_client judges every reply. RequestError for a bad declaration."""
+    known = catalogue(declared)
+    checks: dict[str, Check] = {}
+    for item in requests:
+        request = known[item] if isinstance(item, str) and item in known else None
+        if request is None:
+            if isinstance(item, str):
+                raise RequestError(f"no request named {item!r} is declared")
+            request = Request.from_json(item)
+        checks[f"{request.name}: {request.method} {request.path} as declared"] = _answers(request)
+    return checks
+
+
+def _answers(request: Request) -> Check:
+    def check(target: Target) -> str | None:
+        reply = target.request(
+            request.method, request.path, request.body_bytes, dict(request.all_headers)
+        )
+        try:
+            request.check(reply.status, reply.body)
+        except VerificationError as error:
+            return str(error)
+        return None
+
+    return check
 
 
 def run(
@@ -395,10 +492,20 @@ def run(
     max_body_bytes: int = contract.MAX_BODY_BYTES,
     slow_clients: int = 2,
     slow_client_wait_s: float = SLOW_CLIENT_WAIT_S,
+    yours: tuple[str, list[Any], list[Any]] | None = None,
 ) -> list[Result]:
-    target = Target(base_url, max_body_bytes, slow_clients, slow_client_wait_s)
+    """Every check of a lab stack, or with ``yours`` = (health path, its requests, the
+    declared requests they may name) those of an app of yours."""
+    if yours is None:
+        target = Target(base_url, max_body_bytes, slow_clients, slow_client_wait_s)
+        checks = CHECKS
+    else:
+        health, requests, declared = yours
+        target = Target(base_url, max_body_bytes, slow_clients, slow_client_wait_s, health)
+        first, *rest = YOURS.items()  # its health first, then what it declares
+        checks = dict([first, *declared_checks(requests, declared).items(), *rest])
     results = []
-    for name, check in CHECKS.items():
+    for name, check in checks.items():
         try:
             problem = check(target)
         except (OSError, http.client.HTTPException, ValueError) as error:
@@ -407,20 +514,26 @@ def run(
     return results
 
 
+# A stack to probe: its base URL, its slow clients, and for an app of yours `run`'s `yours`.
+Stack = tuple[str, int, "tuple[str, list[Any], list[Any]] | None"]
+
+
 def run_many(
-    targets: dict[str, tuple[str, int]],
+    targets: dict[str, Stack],
     max_body_bytes: int = contract.MAX_BODY_BYTES,
     slow_client_wait_s: float = SLOW_CLIENT_WAIT_S,
 ) -> dict[str, list[Result]]:
-    """`run` for each NAME: (base URL, slow clients), all at once, a process each.
+    """`run` for each NAME, all at once, a process each.
 
     A probe that crashes is reported as a failed check of its own stack."""
-    for base_url, slow_clients in targets.values():
+    for base_url, slow_clients, yours in targets.values():
         Target(base_url, max_body_bytes, slow_clients, slow_client_wait_s)  # a bad URL raises here
+        if yours is not None:
+            declared_checks(yours[1], yours[2])  # a bad declaration raises here
     with concurrent.futures.ProcessPoolExecutor(max_workers=max(1, len(targets))) as pool:
         futures = {
-            name: pool.submit(run, base_url, max_body_bytes, slow_clients, slow_client_wait_s)
-            for name, (base_url, slow_clients) in targets.items()
+            name: pool.submit(run, url, max_body_bytes, slow, slow_client_wait_s, yours)
+            for name, (url, slow, yours) in targets.items()
         }
         results = {}
         for name, future in futures.items():
@@ -431,16 +544,37 @@ def run_many(
     return results
 
 
+def _json_list(text: str) -> list[Any]:
+    value = json.loads(text)
+    if not isinstance(value, list):
+        raise ValueError(f"want a JSON list, not {text!r}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m apps.probe", description=__doc__)
-    stacks = parser.add_mutually_exclusive_group(required=True)
-    stacks.add_argument("--base-url", help="http://HOST:PORT of the stack")
-    stacks.add_argument(
+    parser.add_argument("--base-url", help="http://HOST:PORT of the stack")
+    parser.add_argument(
         "--target",
         nargs=3,
         action="append",
+        default=[],
         metavar=("NAME", "BASE_URL", "SLOW_CLIENTS"),
         help="a stack to probe beside the others (repeat it); --slow-clients is then per target",
+    )
+    parser.add_argument(
+        "--app",
+        nargs=5,
+        action="append",
+        default=[],
+        metavar=("NAME", "BASE_URL", "SLOW_CLIENTS", "HEALTH", "REQUESTS"),
+        help="like --target, a stack of an app of yours: its health path and its requests",
+    )
+    parser.add_argument(
+        "--declared",
+        type=_json_list,
+        default=[],
+        help="requests an app's REQUESTS may name (httplab_requests), as a JSON list",
     )
     parser.add_argument(
         "--max-body-bytes", type=int, default=contract.MAX_BODY_BYTES, help="the stack's limit"
@@ -456,24 +590,28 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
+    several = bool(args.target or args.app)
+    if several == bool(args.base_url):
+        parser.error("give --base-url, or --target and --app")
     try:
-        if args.target:
-            by_name = run_many(
-                {name: (url, int(slow)) for name, url, slow in args.target},
-                args.max_body_bytes,
-                args.slow_client_wait,
-            )
+        if several:
+            targets: dict[str, Stack] = {
+                name: (url, int(slow), None) for name, url, slow in args.target
+            }
+            for name, url, slow, health, requests in args.app:
+                targets[name] = (url, int(slow), (health, _json_list(requests), args.declared))
+            by_name = run_many(targets, args.max_body_bytes, args.slow_client_wait)
         else:
             by_name = {
                 "": run(
                     args.base_url, args.max_body_bytes, args.slow_clients, args.slow_client_wait
                 )
             }
-    except ValueError as error:
+    except (ValueError, RequestError) as error:
         parser.error(str(error))
     as_dicts = {name: [asdict(result) for result in results] for name, results in by_name.items()}
     if args.json:
-        print(json.dumps(as_dicts if args.target else as_dicts[""]))
+        print(json.dumps(as_dicts if several else as_dicts[""]))
     else:
         for name, results in by_name.items():
             for result in results:

@@ -240,7 +240,12 @@ DECLARED: tuple[Setting, ...] = (
     Setting("stacks", Names(), (), "stacks of the matrix to measure ([] = all)"),
     # The paper's two modes, first in the format's order.
     Setting("modes", Names(MODES), MODES[:2], "modes to measure ([] = all)"),
-    Setting("requests", Names(), ("GET", "POST"), "requests to measure, by name ([] = all)"),
+    Setting(
+        "requests",
+        Names(),
+        (),
+        "requests to measure, by name ([] = each app's own: GET and POST for the lab's apps)",
+    ),
     Setting(
         "repetitions",
         Whole(1),

@@ -146,7 +146,7 @@ def _switch(run: Run, server: Server, group: Group) -> StackSwitch:
         stop=tuple(name for name in run.matrix if name not in group.running),
         start=group.running,
         health_urls=tuple(
-            f"http://{server.health_address}:{run.matrix[name].port}/health"
+            f"http://{server.health_address}:{run.matrix[name].port}{run.matrix[name].health}"
             for name in group.running
         ),
         timeout_s=server.health_timeout_s,

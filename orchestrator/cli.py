@@ -150,7 +150,7 @@ def run_vars(args: argparse.Namespace) -> RunVars:
 
 def settings_command(args: argparse.Namespace) -> int:
     run = run_vars(args)
-    settings, _, _ = checked_settings(run)
+    settings, _ = checked_settings(run)
     if args.inventory is not None:
         check_hosts_settings(settings, args.inventory)
     if not args.check:

@@ -70,9 +70,12 @@ class Manifest:
         sources: dict[str, str],
         requests: dict[str, Any],
         lab: dict[str, Any],
+        cells: dict[str, list[str]] | None = None,
     ) -> Manifest:
         """``settings``: every httplab_bench_* value by name (the seed's the one drawn),
-        ``sources``: where each came from; ``requests``: each measured request's declaration."""
+        ``sources``: where each came from; ``requests``: each measured request's declaration;
+        ``cells``: each stack measured and the requests it is measured on (None: every
+        request on every stack)."""
         data = {
             "schema": MANIFEST_SCHEMA,
             "run_id": run_id,
@@ -86,6 +89,7 @@ class Manifest:
             "settings": settings,
             "setting_sources": sources,
             "requests": requests,
+            "cells": cells,
             "measurements": [],
             "tuning": {"enabled": False},
         }

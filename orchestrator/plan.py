@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
@@ -50,14 +50,14 @@ class Group:
 
 
 def build_plan(
-    stacks: Iterable[str],
+    cells: Mapping[str, Sequence[str]],
     modes: Iterable[str],
-    requests: Iterable[str],
     repetitions: int,
     seed: int,
     design: str = "sequential",
 ) -> list[Measurement]:
-    """Every measurement of the matrix, in a random order that ``seed`` reproduces.
+    """Every measurement of the matrix, in a random order that ``seed`` reproduces:
+    ``cells`` gives each stack the requests it is measured on.
 
     Each repetition visits the stacks in a fresh random order and, within a
     stack, its mode × request pairs in a random order. Keeping a stack's
@@ -65,19 +65,24 @@ def build_plan(
     while the shuffles keep slow drifts of the hosts (thermal, caches, other
     load) from always favouring the same stack. In the paired design each
     repetition first measures the sequential modes' mode × request pairs, in a
-    random order, each with all stacks together (consecutive in the plan).
+    random order, each with all the stacks measured on that request together
+    (consecutive in the plan).
     """
     if design not in DESIGNS:
         raise ValueError(f"unknown design {design}; choose from {', '.join(DESIGNS)}")
-    stacks, pairs = list(stacks), list(product(modes, requests))
-    together = [p for p in pairs if design == "paired" and p[0] in SEQUENTIAL_MODES]
-    pairs = [p for p in pairs if p not in together]
+    modes, stacks = list(modes), list(cells)
+    requests = list(dict.fromkeys(r for asked in cells.values() for r in asked))
+    together = [
+        (m, r) for m, r in product(modes, requests) if design == "paired" and m in SEQUENTIAL_MODES
+    ]
     rng = random.Random(seed)  # noqa: S311 - reproducible order, not a secret
     plan: list[Measurement] = []
     for repetition in range(1, repetitions + 1):
         for mode, request in rng.sample(together, k=len(together)):
-            plan += [Measurement(mode, stack, request, repetition) for stack in stacks]
+            measured = [s for s in stacks if request in cells[s]]
+            plan += [Measurement(mode, s, request, repetition) for s in measured]
         for stack in rng.sample(stacks, k=len(stacks)):
+            pairs = [p for p in product(modes, cells[stack]) if p not in together]
             for mode, request in rng.sample(pairs, k=len(pairs)):
                 plan.append(Measurement(mode, stack, request, repetition))
     return plan

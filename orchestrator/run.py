@@ -14,18 +14,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from bench_client.request import Request, RequestError, catalogue
+from bench_client.request import Request, RequestError
 from bench_client.results_format import MODES, Measurement, check_name
 from bench_client.settings import SETTINGS, Resolved, SettingError, check_run, resolve
 from orchestrator.manifest import Manifest, git_commit
+from orchestrator.matrix import Matrix, MatrixError, Stack, read_matrix
 from orchestrator.plan import Group, build_plan, group, unfinished_sweeps
 from orchestrator.remote.ports import plan_warnings
 from orchestrator.run_vars import EXTRA, RunVars
 
 ROOT = Path(__file__).resolve().parents[1]
-MATRIX_FILE = "inventory/group_vars/all/stacks.yml"
 
 
 class RunError(ValueError):
@@ -33,18 +31,11 @@ class RunError(ValueError):
 
 
 @dataclass(frozen=True)
-class Stack:
-    """One entry of the stack matrix (httplab_stacks), as far as a run needs it."""
-
-    name: str
-    port: int
-
-
-@dataclass(frozen=True)
 class Run:
     manifest: Manifest
     settings: Resolved
     matrix: Mapping[str, Stack]
+    cells: Mapping[str, Sequence[str]]  # each stack measured: the requests it is measured on
     requests: Mapping[str, Request]  # the requests this run measures, by name
     resumed: bool
     planned: Sequence[Measurement]
@@ -57,58 +48,57 @@ class Run:
         return self.manifest.run_dir
 
 
-def structured(value: Any) -> Any:
-    """A list or mapping given as text (-e name=[...] reaches Ansible as a string), parsed."""
-    if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
-        try:
-            return yaml.safe_load(value)
-        except yaml.YAMLError as error:
-            raise RunError(f"not JSON or YAML: {value!r} ({error})") from None
-    return value
-
-
-def read_matrix(value: Any) -> dict[str, Stack]:
-    """httplab_stacks, checked as far as a run relies on it (the role checks the rest)."""
-    value = structured(value)
-    if value is None:
-        raise RunError(
-            "no stack matrix (httplab_stacks): keep the inventory in inventory/ so that "
-            f"{MATRIX_FILE} applies, or give httplab_stacks"
-        )
-    if not isinstance(value, list):
-        raise RunError(f"httplab_stacks must be a list of stacks, not {value!r}")
-    matrix: dict[str, Stack] = {}
-    for entry in value:
-        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
-            raise RunError(f"httplab_stacks: an entry without a name: {entry!r}")
-        try:
-            name = check_name("stack", entry["name"])
-            port = int(entry.get("port"))  # type: ignore[arg-type]
-        except (TypeError, ValueError) as error:
-            raise RunError(f"httplab_stacks: {entry['name']}: {error}") from None
-        if name in matrix:
-            raise RunError(f"httplab_stacks: {name} is listed twice")
-        matrix[name] = Stack(name, port)
-    return matrix
-
-
-def checked_settings(run_vars: RunVars) -> tuple[Resolved, dict[str, Stack], dict[str, Request]]:
-    """The run's settings, matrix and requests, each checked; SettingError or RunError."""
-    matrix = read_matrix(run_vars.get("httplab_stacks"))
+def checked_settings(run_vars: RunVars) -> tuple[Resolved, Matrix]:
+    """The run's settings and matrix, each checked; SettingError or RunError."""
     try:
-        requests = catalogue(structured(run_vars.get("httplab_requests")))
-    except RequestError as error:
-        raise RunError(f"httplab_requests: {error}") from None
+        matrix = read_matrix(
+            run_vars.get("httplab_stacks"),
+            run_vars.get("httplab_apps"),
+            run_vars.get("httplab_requests"),
+        )
+    except MatrixError as error:
+        raise RunError(str(error)) from None
     given, sources = run_vars.settings()
     settings = resolve(given)
     settings = Resolved(settings.values, {**settings.sources, **sources})
-    check_run(settings, stacks=list(matrix), requests=list(requests))
-    return settings, matrix, requests
+    check_run(settings, stacks=list(matrix.stacks), requests=list(matrix.requests))
+    cells_asked(settings, matrix)  # a stack no request of the run is for, said now
+    return settings, matrix
+
+
+def cells_asked(settings: Resolved, matrix: Matrix) -> dict[str, list[str]]:
+    """Each stack of the run and the requests it is measured on: those named that its app
+    answers, or, with none named, its app's own. A stack that answers none of those named,
+    or a named request no stack answers, is refused."""
+    stacks = settings["stacks"] or list(matrix.stacks)
+    if not stacks:
+        raise RunError("the stack matrix (httplab_stacks) is empty: nothing to measure")
+    named = list(settings["requests"])
+    if not named:
+        return {s: list(matrix.stacks[s].defaults) for s in stacks}
+    cells = {s: [r for r in named if r in matrix.stacks[s].requests] for s in stacks}
+    variable = SETTINGS["requests"].variable
+    for stack, requests in cells.items():
+        if not requests:
+            answers = ", ".join(matrix.stacks[stack].requests)
+            raise RunError(
+                f"stack {stack} (app {matrix.stacks[stack].app}) answers none of the requests "
+                f"named ({', '.join(named)}): it answers {answers}; name them in {variable}, "
+                "leave the stack out, or leave the requests to each app ([])"
+            )
+    unanswered = [r for r in named if not any(r in cells[s] for s in cells)]
+    if unanswered:
+        raise RunError(
+            f"no stack of the run answers {', '.join(unanswered)}: leave it out of "
+            f"{variable}, or add a stack whose app answers it"
+        )
+    return cells
 
 
 def open_run(run_vars: RunVars, results: Path) -> Run:
     """Create the run folder and its manifest, or resume the run httplab_run_id names."""
-    settings, matrix, requests = checked_settings(run_vars)
+    settings, matrix = checked_settings(run_vars)
+    requests = matrix.requests
     run_id = str(run_vars.get("httplab_run_id") or "") or datetime.now(timezone.utc).strftime(
         "%Y%m%dT%H%M%SZ"
     )
@@ -121,7 +111,7 @@ def open_run(run_vars: RunVars, results: Path) -> Run:
         settings = _resumed(manifest, settings)
         resumed = True
     else:
-        settings = _chosen(settings, matrix, requests)
+        settings = _chosen(settings, matrix)
         manifest = Manifest.create(
             run_dir,
             run_id=run_id,
@@ -130,6 +120,7 @@ def open_run(run_vars: RunVars, results: Path) -> Run:
             settings=dict(settings.values),
             sources=dict(settings.sources),
             requests={name: requests[name].as_json() for name in settings["requests"]},
+            cells=cells_asked(settings, matrix),
             # What the inventory says of the lab (the embedded lab's inventory says so).
             lab={
                 "kind": run_vars.get("httplab_lab") or "real",
@@ -144,15 +135,17 @@ def open_run(run_vars: RunVars, results: Path) -> Run:
         measured = {name: Request.from_json(declared[name]) for name in settings["requests"]}
     except (KeyError, RequestError) as error:
         raise RunError(f"run {run_id}: request {error} is not declared") from None
+    # A run records its cells; one of an earlier httplab measured every request on every stack.
+    cells = manifest.data.get("cells") or dict.fromkeys(settings["stacks"], settings["requests"])
     planned = build_plan(
-        settings["stacks"], settings["modes"], settings["requests"],
-        settings["repetitions"], settings["seed"], settings["design"],
-    )  # fmt: skip
+        cells, settings["modes"], settings["repetitions"], settings["seed"], settings["design"]
+    )
     pending = [m for m in planned if not manifest.is_collected(m)]
     return Run(
         manifest=manifest,
         settings=settings,
-        matrix=matrix,
+        matrix=matrix.stacks,
+        cells=cells,
         requests=measured,
         resumed=resumed,
         planned=planned,
@@ -165,14 +158,13 @@ def open_run(run_vars: RunVars, results: Path) -> Run:
     )
 
 
-def _chosen(
-    settings: Resolved, matrix: Mapping[str, Stack], requests: Mapping[str, Request]
-) -> Resolved:
+def _chosen(settings: Resolved, matrix: Matrix) -> Resolved:
     """A new run's settings as it records them: [] made explicit, the seed drawn."""
     values = dict(settings.values)
-    values["stacks"] = list(values["stacks"] or matrix)
+    values["stacks"] = list(values["stacks"] or matrix.stacks)
     values["modes"] = list(values["modes"] or MODES)
-    values["requests"] = list(values["requests"] or requests)
+    cells = cells_asked(settings, matrix)
+    values["requests"] = list(dict.fromkeys(r for asked in cells.values() for r in asked))
     sources = dict(settings.sources)
     if values["seed"] is None:
         values["seed"] = secrets.randbelow(2**31)

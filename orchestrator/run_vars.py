@@ -26,6 +26,7 @@ from orchestrator.remote.inventory import SERVER_GROUP, group_hosts
 # The httplab_* variables a run reads besides its settings (httplab_bench_*).
 RUN_VARIABLES = (
     "httplab_stacks",
+    "httplab_apps",
     "httplab_requests",
     "httplab_run_id",
     "httplab_results_dir",

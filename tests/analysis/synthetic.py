@@ -110,7 +110,7 @@ def write_run(
         if manifest
         else None
     )
-    for planned in build_plan(stacks, modes, requests, repetitions, seed=7):
+    for planned in build_plan(dict.fromkeys(stacks, requests), modes, repetitions, seed=7):
         mode, stack, request = planned.mode, planned.stack, planned.request
         base = STACKS.get(stack, 0.003) * MODE_FACTOR.get(mode, 1.0) * speed
         base *= (1.1 if request == "POST" else 1.0) * rng.normal(1.0, 0.02)  # run-to-run drift

@@ -5,7 +5,9 @@ wheelhouse, and the exact command line and environment the systemd unit gets
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -30,17 +32,61 @@ VENV_CACHE = REPO / ".lab" / "test-venvs"
 START_TIMEOUT_S = 60.0
 
 
-def load_stacks() -> list[dict[str, Any]]:
-    matrix = REPO / "inventory" / "group_vars" / "all" / "stacks.yml"
-    return yaml.safe_load(matrix.read_text())["httplab_stacks"]
+def _filter_plugin() -> Any:
+    """The role's matrix filter (roles/httplab/filter_plugins/httplab_matrix.py)."""
+    path = STACK_ROLE / "filter_plugins" / "httplab_matrix.py"
+    spec = importlib.util.spec_from_file_location("httplab_matrix", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-@pytest.fixture(scope="session")
-def server_venv() -> Path:
-    """A venv with requirements/server.txt from the wheelhouse, cached by its hash."""
+MATRIX = _filter_plugin()
+
+
+def role_vars() -> dict[str, Any]:
+    return yaml.safe_load((STACK_ROLE / "vars" / "main.yml").read_text())
+
+
+def group_vars(name: str) -> Any:
+    path = REPO / "inventory" / "group_vars" / "all" / f"{name}.yml"
+    return yaml.safe_load(path.read_text())[f"httplab_{name}"]
+
+
+def load_stacks(stacks: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The matrix (default: inventory/group_vars/all/stacks.yml) as the role deploys it:
+    each stack joined with its app and server kind (the role's own filter)."""
+    return MATRIX.deployment(
+        group_vars("stacks") if stacks is None else stacks,
+        group_vars("apps"),
+        role_vars()["httplab_stack_servers"],
+        "/opt/httplab",
+        str(REPO),
+        str(REQUIREMENTS),
+    )
+
+
+def matrix(name: str) -> list[dict[str, Any]]:
+    """A preset's stacks: inventory/matrices/NAME.yml's httplab_stacks."""
+    path = REPO / "inventory" / "matrices" / f"{name}.yml"
+    return yaml.safe_load(path.read_text())["httplab_stacks"]
+
+
+def stacks_to_test() -> list[dict[str, Any]]:
+    """The stacks the app tests run: the paper's matrix (stacks.yml) and the modern preset,
+    each as the role deploys it, each (app, server kind) once (the first stack naming it)."""
+    stacks: dict[tuple[str, str], dict[str, Any]] = {}
+    for stack in load_stacks() + load_stacks(matrix("modern")):
+        stacks.setdefault((stack["app"], stack["server"]), stack)
+    return list(stacks.values())
+
+
+def lock_venv(lock: Path) -> Path:
+    """A venv with ``lock`` installed from the wheelhouse, cached by the lock's hash."""
     if not WHEELS.is_dir():
         pytest.fail(f"no wheels in {WHEELS}: run `make wheelhouse` first", pytrace=False)
-    digest = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()[:12]
+    digest = hashlib.sha256(lock.read_bytes()).hexdigest()[:12]
     venv = VENV_CACHE / f"server-py{PYTHON_TAG}-{digest}"
     complete = venv / ".complete"
     if complete.exists():
@@ -55,16 +101,23 @@ def server_venv() -> Path:
             "install",
             "--quiet",
             "--disable-pip-version-check",
+            "--require-hashes",
             "--no-index",
             "--find-links",
             str(WHEELS),
             "-r",
-            str(REQUIREMENTS),
+            str(lock),
         ],
         check=True,
     )
     complete.touch()
     return venv
+
+
+@pytest.fixture(scope="session")
+def server_venv() -> Path:
+    """A venv with requirements/server.txt, the lab's apps' lock."""
+    return lock_venv(REQUIREMENTS)
 
 
 def free_port() -> int:
@@ -80,33 +133,48 @@ def role_defaults() -> dict[str, Any]:
 
 
 def render_unit(stack: dict[str, Any], venv: Path, port: int, access_log: bool) -> str:
-    """The role's unit for this stack, bound to loopback with 2 workers."""
-    role_vars = yaml.safe_load((STACK_ROLE / "vars" / "main.yml").read_text())
-    server = role_vars["httplab_stack_servers"][stack["server"]]
+    """The role's unit for this stack (a record of load_stacks), bound to loopback with 2
+    workers, running the code of this checkout (and an app of yours from its source)."""
+    variables = role_vars()
+    kind = variables["httplab_stack_servers"][stack["server"]]
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     # The one Ansible filter the template uses (variables may arrive as "true" from -e).
     env.filters["bool"] = lambda value: str(value).lower() in ("1", "true", "yes", "on")
     defaults = role_defaults()
-    gunicorn_limits = env.from_string(role_vars["httplab_stack_gunicorn_limits"]).render(defaults)
-    command = env.from_string(server["command"]).render(
+    # The kinds' flags for limits and timeouts (httplab_stack_gunicorn_limits...).
+    flags = {
+        name: env.from_string(value).render(defaults)
+        for name, value in variables.items()
+        if name.endswith("_limits") and isinstance(value, str)
+    }
+    command = env.from_string(kind["command"]).render(
         defaults,
-        httplab_stack_gunicorn_limits=gunicorn_limits,
+        **flags,
         _venv=venv,
-        _app=stack["app"],
+        _app=stack["module"],
         _bind="127.0.0.1",
         _port=port,
         _workers=2,
-        _access_log=server["access_log"] if access_log else "",
+        _access_log=kind["access_log"] if access_log else "",
     )
+    here = {
+        **stack,
+        "port": port,
+        "code": str(REPO),
+        "pythonpath": [p for p in (stack["source"], str(REPO)) if p],
+        "secrets_file": None,
+        "setup": [
+            str(venv / "bin" / "python") if word == stack["venv"] + "/bin/python" else word
+            for word in stack["setup"]
+        ],
+    }
     template = env.from_string((STACK_ROLE / "templates" / "httplab-stack.service.j2").read_text())
     return template.render(
         defaults,
         ansible_managed="test",
         _allowed_addresses=[],
-        _stack=stack,
+        _stack=here,
         _command=command,
-        _app_dir=REPO,
-        _secret_file="/dev/null",
         httplab_service_user="nobody",
         httplab_service_group="nogroup",
         httplab_max_body_bytes=1048576,
@@ -115,18 +183,29 @@ def render_unit(stack: dict[str, Any], venv: Path, port: int, access_log: bool) 
     )
 
 
-def unit_settings(unit: str) -> tuple[list[str], dict[str, str]]:
-    """ExecStart argv and Environment= of a rendered unit."""
-    command: list[str] = []
-    environment: dict[str, str] = {}
+@dataclass
+class UnitSettings:
+    """What a rendered unit runs and with which environment (quotes and %% undone as
+    systemd does)."""
+
+    command: list[str]
+    setup: list[str]  # ExecStartPre, or []
+    environment: dict[str, str]
+
+
+def unit_settings(unit: str) -> UnitSettings:
+    settings = UnitSettings([], [], {})
     for line in unit.splitlines():
         key, _, value = line.partition("=")
+        words = [word.replace("%%", "%").replace("$$", "$") for word in shlex.split(value)]
         if key == "ExecStart":
-            command = value.split()
+            settings.command = words
+        elif key == "ExecStartPre":
+            settings.setup = words
         elif key == "Environment":
-            name, _, setting = value.partition("=")
-            environment[name] = setting
-    return command, environment
+            name, _, setting = words[0].partition("=")
+            settings.environment[name] = setting
+    return settings
 
 
 @dataclass
@@ -140,18 +219,18 @@ class RunningStack:
         return self.log.read_text(errors="replace")
 
 
-def wait_healthy(base_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+def wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"server exited with {process.returncode}:\n{log.read_text()}")
         try:
-            with urllib.request.urlopen(base_url + "/health", timeout=2) as response:
+            with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
                     return
         except OSError:
             time.sleep(0.2)
-    pytest.fail(f"no /health within {START_TIMEOUT_S} s:\n{log.read_text()}")
+    pytest.fail(f"no answer from {url} within {START_TIMEOUT_S} s:\n{log.read_text()}")
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -166,14 +245,22 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 def start_stack(
     stack: dict[str, Any], venv: Path, log: Path, access_log: bool = False
 ) -> RunningStack:
+    """A record of load_stacks, started as its unit would start it, answering its health path."""
     port = free_port()
-    command, environment = unit_settings(render_unit(stack, venv, port, access_log))
-    environment["DJANGO_SECRET_KEY"] = "test-only-secret"  # the unit's EnvironmentFile
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **environment}
+    unit = unit_settings(render_unit(stack, venv, port, access_log))
+    for name in stack["secrets"]:
+        unit.environment[name] = "test-only-secret"  # the unit's EnvironmentFile
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **unit.environment}
+    if stack["state"]:
+        env["STATE_DIRECTORY"] = str(log.parent / "state")  # systemd's StateDirectory=
+        Path(env["STATE_DIRECTORY"]).mkdir(exist_ok=True)
+    cwd = stack["source"] or REPO
     with log.open("wb") as sink:
+        if unit.setup:
+            subprocess.run(unit.setup, cwd=cwd, env=env, stdout=sink, stderr=sink, check=True)
         process = subprocess.Popen(
-            command,
-            cwd=REPO,
+            unit.command,
+            cwd=cwd,
             env=env,
             stdout=sink,
             stderr=subprocess.STDOUT,
@@ -181,14 +268,14 @@ def start_stack(
         )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(base_url, process, log)
+        wait_healthy(base_url + stack["health"], process, log)
     except BaseException:
         stop(process)
         raise
     return RunningStack(stack["name"], base_url, process, log)
 
 
-@pytest.fixture(scope="module", params=load_stacks(), ids=lambda stack: stack["name"])
+@pytest.fixture(scope="module", params=stacks_to_test(), ids=lambda stack: stack["name"])
 def running_stack(
     request: pytest.FixtureRequest, server_venv: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningStack]:

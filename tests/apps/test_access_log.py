@@ -9,17 +9,18 @@ from typing import Any
 import pytest
 
 from apps import probe
-from tests.apps.conftest import load_stacks, start_stack, stop
+from tests.apps.conftest import stacks_to_test, start_stack, stop
 
 
-@pytest.mark.parametrize("stack", load_stacks(), ids=lambda stack: stack["name"])
+@pytest.mark.parametrize("stack", stacks_to_test(), ids=lambda stack: stack["name"])
 def test_access_log_can_be_turned_on(
     stack: dict[str, Any], server_venv: Path, tmp_path: Path
 ) -> None:
     running = start_stack(stack, server_venv, tmp_path / "server.log", access_log=True)
     try:
         target = probe.Target(running.base_url, 1048576)
-        assert target.request("GET", "/get?access-log-marker").status == 200
+        # The marker is in the path: Granian's and Hypercorn's logs leave the query out.
+        assert target.request("GET", "/access-log-marker").status == 404
     finally:
         stop(running.process)
-    assert "access-log-marker" in running.output()
+    assert "/access-log-marker" in running.output()

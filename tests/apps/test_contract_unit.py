@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -68,3 +70,40 @@ def test_read_limited_stops_past_the_limit() -> None:
 def test_read_limited_returns_a_small_body() -> None:
     chunks = iter([b'{"a":', b"1}"])
     assert contract.read_limited(lambda size: next(chunks, b"")) == b'{"a":1}'
+
+
+async def _chunks(parts: list[bytes], taken: list[bytes]) -> AsyncIterator[bytes]:
+    for part in parts:
+        taken.append(part)
+        yield part
+
+
+def test_read_stream_limited_stops_as_soon_as_it_passes_the_limit() -> None:
+    parts = [b"x" * 65536] * (contract.MAX_BODY_BYTES // 65536 + 4)
+    taken: list[bytes] = []
+    with pytest.raises(contract.ContractError) as error:
+        asyncio.run(contract.read_stream_limited(_chunks(parts, taken)))
+    assert error.value.status == 413
+    assert error.value.message == contract.BODY_TOO_LARGE
+    assert len(taken) == contract.MAX_BODY_BYTES // 65536 + 1  # not one chunk more
+
+
+def test_read_stream_limited_joins_a_small_body() -> None:
+    taken: list[bytes] = []
+    body = asyncio.run(contract.read_stream_limited(_chunks([b'{"a":', b"", b"1}"], taken)))
+    assert body == b'{"a":1}'
+
+
+def test_answer_post_refuses_a_declared_length_before_reading() -> None:
+    taken: list[bytes] = []
+    with pytest.raises(contract.ContractError) as error:
+        asyncio.run(contract.answer_post("99999999", "application/json", _chunks([b"{}"], taken)))
+    assert error.value.status == 413
+    assert taken == []
+
+
+def test_answer_post_echoes_a_streamed_body() -> None:
+    answer = asyncio.run(
+        contract.answer_post(None, "application/json", _chunks([b'{"a"', b":1}"], []))
+    )
+    assert json.loads(answer)["received_data"] == {"a": 1}

@@ -154,7 +154,7 @@ def test_a_probe_that_crashes_fails_its_own_stack(
 ) -> None:
     monkeypatch.setattr(probe, "run", _crash)
     url = f"http://{nodelay_server.host}:{nodelay_server.port}"
-    by_name = probe.run_many({"a": (url, 1)}, 1024, 5)
+    by_name = probe.run_many({"a": (url, 1, None)}, 1024, 5)
     assert by_name == {"a": [probe.Result("probe ran", False, "RuntimeError: boom")]}
 
 

@@ -9,7 +9,7 @@ from tests.apps.conftest import load_stacks, render_unit
 
 
 def test_a_percent_sign_stays_a_percent_sign() -> None:
-    stack = {**load_stacks()[1], "app": "apps.flask_app:app%n"}
+    stack = {**load_stacks()[1], "module": "apps.flask_app:app%n"}
     unit = render_unit(stack, Path("/venv"), 5001, access_log=False)
     exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
     assert exec_start.endswith("apps.flask_app:app%%n")

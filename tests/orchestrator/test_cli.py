@@ -14,7 +14,10 @@ from httplab.cli import main
 from orchestrator.host_facts import finalize
 from orchestrator.manifest import Manifest
 
-MATRIX = [{"name": "s1", "port": 5001}, {"name": "s2", "port": 5002}]
+MATRIX = [
+    {"name": "s1", "app": "flask", "server": "gunicorn", "port": 5001},
+    {"name": "s2", "app": "fastapi", "server": "uvicorn", "port": 5002},
+]
 
 
 def plan(capsys, results: Path, *settings: str) -> tuple[int, dict | str]:

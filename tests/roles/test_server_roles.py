@@ -24,6 +24,7 @@ import yaml
 
 from orchestrator.server_noise import ServerWatch, lab_hosts
 from orchestrator.stack_switch import StackSwitch, StackSwitchError, run_only
+from tests.apps.conftest import load_stacks
 from tests.foundation.pins import read_pins
 
 pytestmark = pytest.mark.roles
@@ -122,13 +123,13 @@ def test_port_clash_fails_before_install(embedded_lab, venv_bin, runner_dir):
     clashing = [dict(stack) for stack in STACKS]
     clashing[1]["port"] = clashing[0]["port"]
     port = clashing[0]["port"]
-    names = f"{clashing[0]['name']}, {clashing[1]['name']}"
+    names = f"stacks {clashing[0]['name']} and {clashing[1]['name']}"
     _fails_cleanly(
         embedded_lab,
         venv_bin,
         runner_dir,
         {"httplab_stacks": clashing},
-        [f"port {port} is used by {names}"],
+        [f"{names} have the same port {port}"],
     )
 
 
@@ -246,10 +247,11 @@ def _verify_fails(
 def test_verify_names_a_stack_that_breaks_the_contract(
     embedded_lab, venv_bin, converged, runner_dir
 ):
-    # The unit accepts bodies up to the provisioned 1 MiB; the probe is told
-    # the limit is 1 KiB, so it expects 413 where the stack answers 200.
+    # The unit accepts bodies up to the provisioned 1 MiB; the probe is told the limit is
+    # 1 KiB, so it expects 413 where the stack answers 200, for a body of a declared length
+    # and for a chunked one, before or after it is complete.
     stack = STACKS[0]["name"]
-    expected = ["broke the contract", "oversized body -> 413"]
+    expected = ["failed 3 check(s)", "oversized body -> 413", "oversized chunked body -> 413"]
     _verify_fails(embedded_lab, venv_bin, runner_dir, stack, expected, httplab_max_body_bytes=1024)
 
 
@@ -312,18 +314,21 @@ def test_httplab_measure_switches_stacks_over_its_server_connection(embedded_lab
     assert _active(embedded_lab)[first["name"]] == "active"
 
 
-@pytest.mark.parametrize("stack", STACKS, ids=lambda stack: stack["name"])
+@pytest.mark.parametrize("stack", load_stacks(), ids=lambda stack: stack["name"])
 def test_stack_facts_are_recorded(embedded_lab, converged, stack):
     path = f"/opt/httplab/{stack['name']}/stack.json"
     facts = json.loads(embedded_lab.server.run("cat", path).stdout)
     nproc = int(embedded_lab.server.run("nproc").stdout)
-    assert {key: facts[key] for key in ("name", "framework", "server", "port")} == {
-        key: stack[key] for key in ("name", "framework", "server", "port")
-    }
+    recorded = ("name", "app", "framework", "server", "protocol", "port")
+    assert {key: facts[key] for key in recorded} == {key: stack[key] for key in recorded}
+    assert facts["lock"] == "requirements/server.txt" and facts["own_app"] is False
     assert facts["url"] == f"http://{embedded_lab.server.address}:{stack['port']}"
     assert facts["workers"] == (1 if stack["server"] == "werkzeug" else nproc)
     package = FRAMEWORK_PACKAGES[stack["framework"]]
     assert facts["versions"][package] == PINS[package]
+    # The server kind's own packages, so a report can give the server's version.
+    assert facts["server_packages"]
+    assert all(package in facts["versions"] for package in facts["server_packages"])
     assert facts["access_log"] is False
     assert 0 < facts["unit_exposure"] <= 2.0
 

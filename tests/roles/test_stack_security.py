@@ -19,17 +19,23 @@ from typing import Any
 import pytest
 
 from lab.config import name_tag
+from tests.apps.conftest import group_vars
 from tests.roles.test_server_roles import STACKS, _active, _fails_cleanly, run_playbook
 
 pytestmark = pytest.mark.roles
 
 INJECTED = "\nExecStartPre=+/bin/sh -c 'touch /root/injected'"
+FLASK = group_vars("apps")["flask"]
 
 
 @pytest.mark.parametrize(
     ("extravars", "expected"),
     [
-        ({"httplab_stacks": [{**STACKS[0], "app": STACKS[0]["app"] + INJECTED}]}, "app"),
+        ({"httplab_apps": {"flask": {**FLASK, "module": FLASK["module"] + INJECTED}}}, "module"),
+        (
+            {"httplab_apps": {"flask": {**FLASK, "environment": {"MODE": "fast" + INJECTED}}}},
+            "MODE has a control character",
+        ),
         ({"httplab_bind_address": "0.0.0.0" + INJECTED}, "httplab_bind_address"),
         ({"httplab_app_root": "/opt/httplab" + INJECTED}, "httplab_app_root"),
         ({"httplab_app_root": "/opt/../etc"}, "httplab_app_root"),
@@ -40,7 +46,8 @@ INJECTED = "\nExecStartPre=+/bin/sh -c 'touch /root/injected'"
         ({"httplab_stack_memory_max": "1G" + INJECTED}, "httplab_stack_memory_max"),
     ],
     ids=[
-        "app newline",
+        "module newline",
+        "environment newline",
         "bind newline",
         "app root newline",
         "app root dotdot",

@@ -1,0 +1,74 @@
+# Build the stacks' venvs, side by side, and remove those no stack uses any more:
+#   python3 build_venvs.py ROOT PYTHON WHEELHOUSE|- VENV LOCK WHEEL|- [VENV LOCK WHEEL|- ...]
+# (ROOT holds the venvs and their locks' copies; - is none).
+#
+# Each venv is named by what it is installed from (its lock, and an app's wheel), so
+# one that exists complete (its stamp file) is current and is left alone; one that is
+# missing or half-built is built again from scratch. Every wheel must match a hash in
+# the lock and no sdist is built (--only-binary): its build code would run as root.
+# pip itself, not ansible.builtin.pip: that module needs `packaging` on the server's
+# system Python, which a minimal server lacks. Prints {"built": [VENV...]} as JSON;
+# a failed install exits 1 naming the venv, its lock and pip's last words.
+import concurrent.futures
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+STAMP = ".httplab-complete"
+# Twisted (Daphne) writes a plugin cache next to its code on first import; the service
+# cannot (a read-only venv), so it is built now, as root, where Twisted is installed.
+TWISTED_CACHE = (
+    "try:\n    from twisted.plugin import IPlugin, getPlugins\n"
+    "except ImportError:\n    pass\nelse:\n    list(getPlugins(IPlugin))\n"
+)
+
+
+def run(argv: list[str]) -> None:
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        last = (done.stderr or done.stdout).strip().splitlines()[-12:]
+        raise RuntimeError("\n".join(last))
+
+
+def build(python: str, wheelhouse: str, venv: Path, lock: str, wheel: str) -> None:
+    shutil.rmtree(venv, ignore_errors=True)
+    run([python, "-m", "venv", str(venv)])
+    pip = [str(venv / "bin" / "pip"), "install", "--disable-pip-version-check", "--no-input"]
+    offline = ["--no-index", "--find-links", wheelhouse] if wheelhouse != "-" else []
+    run([*pip, "--require-hashes", "--only-binary=:all:", "--requirement", lock, *offline])
+    if wheel != "-":
+        # The app's own wheel, copied from the control node; its dependencies are the lock's.
+        run([*pip, "--no-deps", "--no-index", wheel])
+    run([str(venv / "bin" / "python"), "-c", TWISTED_CACHE])
+    (venv / STAMP).write_text(lock + "\n")
+
+
+def main(root: str, python: str, wheelhouse: str, *specs: str) -> int:
+    wanted = {Path(specs[i]): (specs[i + 1], specs[i + 2]) for i in range(0, len(specs), 3)}
+    missing = [venv for venv in wanted if not (venv / STAMP).exists()]
+    failures = []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(missing))) as pool:
+        jobs = {
+            venv: pool.submit(build, python, wheelhouse, venv, *wanted[venv]) for venv in missing
+        }
+        for venv, job in jobs.items():
+            try:
+                job.result()
+            except (OSError, RuntimeError) as error:
+                failures.append(f"{venv} (lock {wanted[venv][0]}): {error}")
+    # Venvs (and their locks' copies) that no stack uses any more.
+    kept = set(wanted) | {Path(lock) for lock, _ in wanted.values()}
+    unused = [old for old in Path(root).iterdir() if old not in kept]
+    for old in unused:
+        shutil.rmtree(old) if old.is_dir() else old.unlink()
+    if failures:
+        print("could not install " + "\n".join(failures), file=sys.stderr)
+        return 1
+    print(json.dumps({"built": [str(v) for v in missing], "removed": [str(v) for v in unused]}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:]))
