@@ -62,9 +62,11 @@ FORTUNES_TEMPLATE = "fortunes.html"
 
 LIBPQ_VARIABLES = ("PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD")
 POOL_SIZE = contract.positive_int_from_env("HTTPLAB_DB_POOL_SIZE", 4)
-# How long a request waits for a free connection before it is answered 503. Under 10 s,
-# what the probe and bench_client wait for an answer, so that a stopped database is a 503.
-POOL_TIMEOUT_S = 5.0
+# How long a request waits for a free connection before it is answered 503: under the
+# 5 s bench_client waits without progress (httplab_bench_timeout's default), so that a
+# stopped database, or a pool too small for the load, shows in the report as this 503 and
+# its reason rather than as a client's time-out.
+POOL_TIMEOUT_S = 4.0
 # A connection that cannot be made is retried with a growing delay (1, 2, 4... s) for this
 # long, then given up; the next request that finds no connection starts a fresh attempt.
 # So a database back after an outage is reached again within about this long.

@@ -15,6 +15,9 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +64,19 @@ class Cluster:
             "PGUSER": USER,
             "PGPASSWORD": self.password,
         }
+
+    def _psql_argv(self, database: str) -> list[str]:
+        return [
+            str(self.bin / "psql"),
+            "--no-psqlrc",
+            "--quiet",
+            "--tuples-only",
+            "--no-align",
+            "--set",
+            "ON_ERROR_STOP=1",
+            "--dbname",
+            database,
+        ]
 
     def _run(self, *argv: str | Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -132,15 +148,7 @@ class Cluster:
 
     def psql(self, *argv: str | Path, database: str = DATABASE, input: str | None = None) -> str:
         return self._run(
-            self.bin / "psql",
-            "--no-psqlrc",
-            "--quiet",
-            "--tuples-only",
-            "--no-align",
-            "--set",
-            "ON_ERROR_STOP=1",
-            "--dbname",
-            database,
+            *self._psql_argv(database),
             *argv,
             env=self.env,
             input=input,
@@ -150,6 +158,44 @@ class Cluster:
         """The rows of `query`, each a list of its columns as text."""
         output = self.psql("--field-separator", "\t", "--command", query, database=database)
         return [line.split("\t") for line in output.splitlines() if line]
+
+    @contextmanager
+    def locked(self, table: str, seconds: float) -> Iterator[None]:
+        """`table` locked against every read for `seconds` by a session of its own; the
+        block starts once the lock is held, and ends when it has been let go."""
+        holder = subprocess.Popen(
+            [
+                *self._psql_argv(DATABASE),
+                "--command",
+                f"BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE;"
+                f" SELECT pg_sleep({seconds}); COMMIT;",
+            ],
+            cwd=self.root,
+            env={"PATH": "/usr/bin:/bin", **self.env},
+            stdout=subprocess.DEVNULL,
+            **self._as,
+        )
+        held = (
+            "SELECT count(*) FROM pg_locks JOIN pg_class ON pg_class.oid = pg_locks.relation"
+            f" WHERE relname = '{table}' AND mode = 'AccessExclusiveLock' AND granted"
+        )
+        try:
+            deadline = time.monotonic() + 10
+            while self.sql(held) != [["1"]]:
+                if holder.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"could not lock {table}: psql exited {holder.poll()}")
+                time.sleep(0.05)
+            yield
+        finally:
+            holder.wait(timeout=seconds + 10)
+
+    def lock_waiters(self) -> int:
+        """Sessions of the database waiting for a lock now."""
+        waiting = (
+            f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{DATABASE}'"
+            " AND wait_event_type = 'Lock'"
+        )
+        return int(self.sql(waiting)[0][0])
 
     def remove(self) -> None:
         if self.running():
