@@ -162,3 +162,27 @@ def test_concurrent_updates_of_overlapping_rows_never_deadlock(
         assert postgres.sql(deadlocks) == before
     finally:
         stop(running.process)
+
+
+# ASGI apps of their own pool under Daphne, which runs no lifespan: their pools open with
+# the first request instead (FastAPI's is Starlette's).
+NO_LIFESPAN = [
+    {"name": f"{app}-daphne", "app": app, "server": "daphne", "port": 5900 + number}
+    for number, app in enumerate(("starlette", "litestar", "falcon-asgi"))
+]
+
+
+@pytest.mark.parametrize("entry", NO_LIFESPAN, ids=lambda entry: entry["name"])
+def test_async_pools_open_without_a_lifespan(
+    entry: dict[str, object], server_venv: Path, postgres: pg.Cluster, tmp_path: Path
+) -> None:
+    (stack,) = load_stacks([entry])
+    environment = {**postgres.env, "HTTPLAB_DB_POOL_SIZE": str(POOL_SIZE)}
+    running = start_stack(stack, server_venv, tmp_path / "server.log", environment=environment)
+    try:
+        types = ("db", "queries", "fortunes", "updates")
+        verified = probe.verify_test_types(running.base_url, types)
+        failed = {name: verdict.failed for name, verdict in verified.items() if not verdict.ok}
+        assert not failed, f"{entry['name']}: {failed}\n{running.output()[-2000:]}"
+    finally:
+        stop(running.process)
