@@ -836,9 +836,9 @@ def _type_checks() -> dict[str, dict[str, Check]]:
         },
         "fortunes": {
             **measured["fortunes"],
+            "GET /fortunes -> the <script> fortune escaped": _check_fortunes_escaped,
             "GET /fortunes -> every fortune and the added one": _check_fortunes_all,
             "GET /fortunes -> sorted by message": _check_fortunes_sorted,
-            "GET /fortunes -> the <script> fortune escaped": _check_fortunes_escaped,
         },
         "updates": {
             **measured["updates"],
