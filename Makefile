@@ -37,10 +37,12 @@ EXTRA_CLIENT_PLATFORMS ?= $(CLIENT_PLATFORMS) win_arm64
 # Debian packages the tests need on this machine: the embedded lab (debootstrap
 # with Debian's archive keyring, systemd-nspawn, ip, nft for its firewall), real
 # SSH for the Fabric tests (sshd), wrk for the client-overhead benchmark, Wine and
-# MinGW for the Windows command-line tests.
+# MinGW for the Windows command-line tests, PostgreSQL (the distribution's supported
+# version: 15 on Debian 12) for the apps' database test types (a private cluster of the
+# tests' own: tests/apps/postgres.py).
 # `make test` installs the missing ones as root, or names the command to run.
 HOST_PACKAGES := debootstrap debian-archive-keyring systemd-container nftables openssh-client \
-  openssh-server iproute2 procps wrk wine64 gcc-mingw-w64-x86-64
+  openssh-server iproute2 procps wrk wine64 gcc-mingw-w64-x86-64 postgresql
 
 # `make lock`: uv resolves each set for one target and checks every other target
 # of the wheelhouse can install it with --require-hashes (a missing pin fails).

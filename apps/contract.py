@@ -33,7 +33,9 @@ class ContractError(Exception):
         self.message = message
 
 
-def _positive_int_from_env(name: str, default: int) -> int:
+def positive_int_from_env(name: str, default: int) -> int:
+    """The positive integer in environment variable ``name`` (``default`` when unset); a
+    bad value stops the app with a message naming it."""
     raw = os.environ.get(name, str(default))
     try:
         value = int(raw)
@@ -46,13 +48,13 @@ def _positive_int_from_env(name: str, default: int) -> int:
 
 # The limits every stack enforces, whatever its server (the role sets them in
 # the unit's environment, and the same values as flags where a server has them).
-MAX_BODY_BYTES = _positive_int_from_env("HTTPLAB_MAX_BODY_BYTES", 1024 * 1024)
+MAX_BODY_BYTES = positive_int_from_env("HTTPLAB_MAX_BODY_BYTES", 1024 * 1024)
 # Gunicorn's defaults for the request line and each header field; Twisted's
 # fixed limit for the whole head.
-MAX_REQUEST_LINE_BYTES = _positive_int_from_env("HTTPLAB_MAX_REQUEST_LINE_BYTES", 4094)
-MAX_HEADER_FIELDS = _positive_int_from_env("HTTPLAB_MAX_HEADER_FIELDS", 100)
-MAX_HEADER_FIELD_BYTES = _positive_int_from_env("HTTPLAB_MAX_HEADER_FIELD_BYTES", 8190)
-MAX_HEADER_BYTES = _positive_int_from_env("HTTPLAB_MAX_HEADER_BYTES", 16384)
+MAX_REQUEST_LINE_BYTES = positive_int_from_env("HTTPLAB_MAX_REQUEST_LINE_BYTES", 4094)
+MAX_HEADER_FIELDS = positive_int_from_env("HTTPLAB_MAX_HEADER_FIELDS", 100)
+MAX_HEADER_FIELD_BYTES = positive_int_from_env("HTTPLAB_MAX_HEADER_FIELD_BYTES", 8190)
+MAX_HEADER_BYTES = positive_int_from_env("HTTPLAB_MAX_HEADER_BYTES", 16384)
 # What a body over the limit is answered with (413), however a framework noticed it.
 BODY_TOO_LARGE = f"body larger than {MAX_BODY_BYTES} bytes"
 

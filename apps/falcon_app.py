@@ -6,17 +6,31 @@ ASGI; both raise the contract's errors, which a Falcon error handler answers, an
 own (404, 405 with its Allow header, 400 for a bad header) go through one error
 serializer, so every error is the contract's JSON. One route serves each path with and
 without its trailing slash (strip_url_path_trailing_slash), never a redirect.
+
+The test types (apps/workloads.py) the Falcon way: resources setting `resp.media` (Falcon's
+JSON handler) or `resp.text`. Falcon has no template engine: /fortunes renders with Jinja2,
+autoescaping. The WSGI app keeps a psycopg pool per process, the ASGI app psycopg's async
+pool, opened by a startup middleware (lifespan), or by the first request under Daphne.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from http import HTTPStatus
 from typing import Any
 
 import falcon
 import falcon.asgi
+import jinja2
 
-from apps import contract, limits
+from apps import contract, limits, workloads
+
+database = workloads.Database()
+async_database = workloads.AsyncDatabase()
+fortunes_template = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(workloads.TEMPLATES), autoescape=True
+).get_template(workloads.FORTUNES_TEMPLATE)
 
 
 def _json(resp: falcon.Response, body: bytes, status: int = 200) -> None:
@@ -82,27 +96,144 @@ class AsyncHealth:
         _json(resp, contract.health_body())
 
 
+def _queries(req: falcon.Request) -> int:
+    return workloads.queries(req.get_param("queries"))
+
+
+def _fortunes(resp: falcon.Response, rows: list[workloads.Fortune]) -> None:
+    resp.content_type = falcon.MEDIA_HTML
+    resp.text = fortunes_template.render(fortunes=rows)
+
+
+class Json:
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = workloads.json_payload()
+
+
+class Plaintext:
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.content_type = falcon.MEDIA_TEXT
+        resp.text = workloads.HELLO
+
+
+class Db:
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        with database.connection() as conn:
+            resp.media = workloads.select_world(conn)
+
+
+class Queries:
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        with database.connection() as conn:
+            resp.media = workloads.select_worlds(conn, _queries(req))
+
+
+class Fortunes:
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        with database.connection() as conn:
+            rows = workloads.select_fortunes(conn)
+        _fortunes(resp, rows)
+
+
+class Updates:
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        with database.connection() as conn:
+            resp.media = workloads.update_worlds(conn, _queries(req))
+
+
+class Io:
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        ms = workloads.io_ms(req.get_param("ms"))
+        time.sleep(ms / 1000)
+        resp.media = workloads.io_payload(ms)
+
+
+class AsyncJson:
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        resp.media = workloads.json_payload()
+
+
+class AsyncPlaintext:
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        resp.content_type = falcon.MEDIA_TEXT
+        resp.text = workloads.HELLO
+
+
+class AsyncDb:
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        async with async_database.connection() as conn:
+            resp.media = await workloads.aselect_world(conn)
+
+
+class AsyncQueries:
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        async with async_database.connection() as conn:
+            resp.media = await workloads.aselect_worlds(conn, _queries(req))
+
+
+class AsyncFortunes:
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        async with async_database.connection() as conn:
+            rows = await workloads.aselect_fortunes(conn)
+        _fortunes(resp, rows)
+
+
+class AsyncUpdates:
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        async with async_database.connection() as conn:
+            resp.media = await workloads.aupdate_worlds(conn, _queries(req))
+
+
+class AsyncIo:
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        ms = workloads.io_ms(req.get_param("ms"))
+        await asyncio.sleep(ms / 1000)
+        resp.media = workloads.io_payload(ms)
+
+
+class Lifespan:
+    """The ASGI app's startup and shutdown: psycopg's async pool opens and closes with it."""
+
+    async def process_startup(self, scope: Any, event: Any) -> None:
+        await async_database.open()
+
+    async def process_shutdown(self, scope: Any, event: Any) -> None:
+        await async_database.close()
+
+
 async def async_contract_error(
     req: falcon.asgi.Request, resp: falcon.asgi.Response, error: contract.ContractError, params: Any
 ) -> None:
     contract_error(req, resp, error, params)
 
 
-def _configure(app: falcon.App, resources: tuple[object, object, object]) -> None:
+def _configure(app: falcon.App, resources: tuple[object, ...]) -> None:
+    """The contract's resources, then the test types' in workloads.PATHS' order."""
     app.req_options.strip_url_path_trailing_slash = True
     app.set_error_serializer(serialize_error)
-    get, post, health = resources
+    get, post, health, *types = resources
     app.add_route(contract.GET_PATHS[0], get)
     app.add_route(contract.POST_PATHS[0], post)
     app.add_route(contract.HEALTH_PATHS[0], health)
+    for path, resource in zip(workloads.PATHS.values(), types, strict=True):
+        app.add_route(path, resource)
 
 
 wsgi_app = falcon.App()
-_configure(wsgi_app, (Get(), Post(), Health()))
+_configure(
+    wsgi_app,
+    (Get(), Post(), Health(), Json(), Plaintext(), Db(), Queries(), Fortunes(), Updates(), Io()),
+)
 wsgi_app.add_error_handler(contract.ContractError, contract_error)
 
-asgi_app = falcon.asgi.App()
-_configure(asgi_app, (AsyncGet(), AsyncPost(), AsyncHealth()))
+asgi_app = falcon.asgi.App(middleware=[Lifespan()])
+_configure(
+    asgi_app,
+    (
+        *(AsyncGet(), AsyncPost(), AsyncHealth(), AsyncJson(), AsyncPlaintext(), AsyncDb()),
+        *(AsyncQueries(), AsyncFortunes(), AsyncUpdates(), AsyncIo()),
+    ),
+)
 asgi_app.add_error_handler(contract.ContractError, async_contract_error)
 
 # What the servers run: each app behind the contract's head limits.

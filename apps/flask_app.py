@@ -1,15 +1,18 @@
-"""The contract as a Flask (WSGI) application: `apps.flask_app:app`."""
+"""The contract as a Flask (WSGI) application: `apps.flask_app:app`; and the test types
+(apps/workloads.py) the Flask way: jsonify, Jinja2 templates, a psycopg pool per process."""
 
 from __future__ import annotations
 
 import logging
+import time
 
-from flask import Flask, Response, request
+from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from apps import contract, limits
+from apps import contract, limits, workloads
 
-app = Flask(__name__)
+app = Flask(__name__, template_folder=str(workloads.TEMPLATES))
+database = workloads.Database()
 # Werkzeug enforces the limit while reading, which also covers chunked bodies. Where the
 # server sets wsgi.input_terminated (Gunicorn), it refuses a body that reaches its limit, not
 # one that passes it: one more byte, and the contract's own check answers a body over it.
@@ -59,3 +62,55 @@ def http_error(error: HTTPException) -> Response:
         if name.lower() != "content-type":
             response.headers[name] = value
     return response
+
+
+@app.errorhandler(contract.ContractError)
+def contract_error(error: contract.ContractError) -> Response:
+    """The test types' 503 when there is no database, or it failed."""
+    return _error(error.status, error.message)
+
+
+@app.get(workloads.PATHS["json"])
+def json_type() -> Response:
+    return jsonify(workloads.json_payload())
+
+
+@app.get(workloads.PATHS["plaintext"])
+def plaintext() -> Response:
+    return Response(workloads.HELLO, mimetype="text/plain")
+
+
+@app.get(workloads.PATHS["db"])
+def db() -> Response:
+    with database.connection() as conn:
+        return jsonify(workloads.select_world(conn))
+
+
+@app.get(workloads.PATHS["queries"])
+def queries() -> Response:
+    count = workloads.queries(request.args.get("queries"))
+    with database.connection() as conn:
+        return jsonify(workloads.select_worlds(conn, count))
+
+
+@app.get(workloads.PATHS["fortunes"])
+def fortunes() -> str:
+    with database.connection() as conn:
+        rows = workloads.select_fortunes(conn)
+    return render_template(workloads.FORTUNES_TEMPLATE, fortunes=rows)
+
+
+@app.get(workloads.PATHS["updates"])
+def updates() -> Response:
+    count = workloads.queries(request.args.get("queries"))
+    with database.connection() as conn:
+        return jsonify(workloads.update_worlds(conn, count))
+
+
+@app.get(workloads.PATHS["io"])
+def io() -> Response:
+    """A blocking sleep: it holds a thread (Werkzeug, Granian, Waitress), a sync worker
+    (Gunicorn), or under gevent's patching yields the greenlet."""
+    ms = workloads.io_ms(request.args.get("ms"))
+    time.sleep(ms / 1000)
+    return jsonify(workloads.io_payload(ms))

@@ -3,15 +3,27 @@
 Litestar enforces the body limit itself while it streams a body (`request_max_body_size`,
 chunked bodies too) and routes "/get/" to "/get" without a redirect. The contract's errors
 and Litestar's own (404, 405, 413) go through its exception handlers, as JSON.
+
+The test types (apps/workloads.py) the Litestar way: handlers return data (msgspec
+serialises it), /fortunes a Template of its Jinja2 engine; psycopg's async pool opens on
+startup (or, under a server without a lifespan, Daphne, with the first request). Query
+parameters are declared as text, so a bad value is clamped rather than refused (400).
 """
 
 from __future__ import annotations
 
+import asyncio
+
 from litestar import Litestar, MediaType, Request, Response, get, post
 from litestar.exceptions import HTTPException
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Template
 from litestar.status_codes import HTTP_413_REQUEST_ENTITY_TOO_LARGE
+from litestar.template.config import TemplateConfig
 
-from apps import contract, limits
+from apps import contract, limits, workloads
+
+database = workloads.AsyncDatabase()
 
 
 def _json(body: bytes, status: int = 200) -> Response[bytes]:
@@ -37,6 +49,48 @@ async def health() -> Response[bytes]:
     return _json(contract.health_body())
 
 
+@get(workloads.PATHS["json"])
+async def json_type() -> dict[str, str]:
+    return workloads.json_payload()
+
+
+@get(workloads.PATHS["plaintext"], media_type=MediaType.TEXT)
+async def plaintext() -> str:
+    return workloads.HELLO
+
+
+@get(workloads.PATHS["db"])
+async def db() -> dict[str, int]:
+    async with database.connection() as conn:
+        return await workloads.aselect_world(conn)
+
+
+@get(workloads.PATHS["queries"])
+async def queries(queries: str | None = None) -> list[dict[str, int]]:
+    async with database.connection() as conn:
+        return await workloads.aselect_worlds(conn, workloads.queries(queries))
+
+
+@get(workloads.PATHS["fortunes"], media_type=MediaType.HTML)
+async def fortunes() -> Template:
+    async with database.connection() as conn:
+        rows = await workloads.aselect_fortunes(conn)
+    return Template(template_name=workloads.FORTUNES_TEMPLATE, context={"fortunes": rows})
+
+
+@get(workloads.PATHS["updates"])
+async def updates(queries: str | None = None) -> list[dict[str, int]]:
+    async with database.connection() as conn:
+        return await workloads.aupdate_worlds(conn, workloads.queries(queries))
+
+
+@get(workloads.PATHS["io"])
+async def io(ms: str | None = None) -> dict[str, int]:
+    waited = workloads.io_ms(ms)
+    await asyncio.sleep(waited / 1000)
+    return workloads.io_payload(waited)
+
+
 def contract_error(request: Request, error: contract.ContractError) -> Response[bytes]:
     return _json(contract.error_body(error.status, error.message), error.status)
 
@@ -57,7 +111,12 @@ def http_error(request: Request, error: HTTPException) -> Response[bytes]:
 # wrap the whole app (Litestar's own middleware runs only once a route matched).
 app = limits.ASGIHeadLimits(
     Litestar(
-        route_handlers=[get_message, post_message, health],
+        route_handlers=[
+            get_message,
+            post_message,
+            health,
+            *(json_type, plaintext, db, queries, fortunes, updates, io),
+        ],
         exception_handlers={
             contract.ContractError: contract_error,
             HTTP_413_REQUEST_ENTITY_TOO_LARGE: too_large,
@@ -65,5 +124,8 @@ app = limits.ASGIHeadLimits(
         },
         request_max_body_size=contract.MAX_BODY_BYTES,
         openapi_config=None,
+        template_config=TemplateConfig(directory=workloads.TEMPLATES, engine=JinjaTemplateEngine),
+        on_startup=[database.open],
+        on_shutdown=[database.close],
     )
 )

@@ -16,24 +16,35 @@ health path and each request it declares (REQUESTS: a JSON list of declarations,
 of --declared ones, judged as bench_client judges every reply), then oversized bodies and
 heads, a malformed request line and stalled clients, each answered by a 4xx or a closed
 connection, never a 5xx, and the service still up.
+
+The test types (apps/workloads.py: json, plaintext, db, queries, fortunes, updates, io) are
+verified apart, per type, before they are timed (`verify_test_types`, or --test-types):
+
+    python -m apps.probe --base-url http://127.0.0.1:5001 --test-types all [--json]
+
+A type that fails a check is reported with that check's name and is not measured; the
+others are.
 """
 
 from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import html.parser
 import http.client
 import json
+import re
 import socket
 import sys
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from apps import contract
-from bench_client.request import Request, RequestError, VerificationError, catalogue
+from apps import contract, workloads
+from bench_client.request import Expect, Request, RequestError, VerificationError, catalogue
 
 TIMEOUT_S = 10.0
 # A kept-alive request answered after the client's delayed ACK (~40 ms) means
@@ -504,6 +515,10 @@ def run(
         target = Target(base_url, max_body_bytes, slow_clients, slow_client_wait_s, health)
         first, *rest = YOURS.items()  # its health first, then what it declares
         checks = dict([first, *declared_checks(requests, declared).items(), *rest])
+    return _run_checks(target, checks)
+
+
+def _run_checks(target: Target, checks: dict[str, Check]) -> list[Result]:
     results = []
     for name, check in checks.items():
         try:
@@ -544,11 +559,378 @@ def run_many(
     return results
 
 
+# The test types (apps/workloads.py), verified per type before they are timed.
+
+TEST_TYPES = tuple(workloads.PATHS)
+# What each type's cells measure, as bench_client sends and judges it (the orchestrator's
+# requests for the workloads): the test type's name is the request's.
+TEST_TYPE_REQUESTS: dict[str, Request] = {
+    "json": Request("json", path="/json", expect=Expect(json=workloads.json_payload())),
+    "plaintext": Request("plaintext", path="/plaintext", expect=Expect(contains=workloads.HELLO)),
+    "db": Request("db", path="/db", expect=Expect(json_keys=("id", "randomNumber"))),
+    "queries": Request(
+        "queries", path="/queries?queries=20", expect=Expect(contains='"randomNumber"')
+    ),
+    "fortunes": Request(
+        "fortunes", path="/fortunes", expect=Expect(contains=workloads.ADDITIONAL_FORTUNE)
+    ),
+    "updates": Request(
+        "updates", path="/updates?queries=20", expect=Expect(contains='"randomNumber"')
+    ),
+    "io": Request("io", path="/io?ms=10", expect=Expect(json=workloads.io_payload(10))),
+}
+# N of /queries and /updates as sent, and how many rows each must bring (None: no parameter).
+QUERY_COUNTS: tuple[tuple[str | None, int], ...] = (
+    ("0", 1),
+    ("1", 1),
+    ("20", 20),
+    ("501", 500),
+    ("foo", 1),
+    (None, 1),
+)
+IO_WAIT_MS = 50
+# /updates' rows read back through /queries: at least this many, and most of them (another
+# stack's verification may write to the same rows meanwhile) with the number /updates gave.
+READ_BACK_ROWS = 10
+
+
+@dataclass(frozen=True)
+class TypeResult:
+    """A test type's verification: ok when every check passed; else `failed` names the first
+    check that did not (its detail in `results`)."""
+
+    test_type: str
+    ok: bool
+    failed: str | None
+    results: list[Result] = field(default_factory=list)
+
+
+def _headers_error(reply: Reply, content_type: str) -> str | None:
+    """Every test type's reply: 200, the Server, Date, Content-Type (``content_type`` or
+    one with parameters, e.g. a charset) and a correct Content-Length headers."""
+    if reply.status != 200:
+        return f"expected 200, got {_describe(reply)}"
+    for name in ("server", "date"):
+        if not reply.headers.get(name):
+            return f"no {name.title()} header"
+    given = reply.headers.get("content-type", "")
+    if given.split(";", 1)[0].strip().lower() != content_type:
+        return f"Content-Type is {given!r}, not {content_type}"
+    if reply.headers.get("content-length") != str(len(reply.body)):
+        return f"Content-Length {reply.headers.get('content-length')!r} for {len(reply.body)} bytes"
+    return None
+
+
+def _json_reply(target: Target, path: str) -> tuple[Any, str | None]:
+    reply = target.request("GET", path)
+    problem = _headers_error(reply, contract.JSON_CONTENT_TYPE)
+    if problem:
+        return None, problem
+    try:
+        return reply.json(), None
+    except ValueError:
+        return None, f"body is not JSON: {_describe(reply)}"
+
+
+def _world_error(row: Any) -> str | None:
+    """A World row: exactly {"id", "randomNumber"}, both integers in 1-10,000."""
+    if not isinstance(row, dict) or set(row) != {"id", "randomNumber"}:
+        return f"not a World row ({{id, randomNumber}}): {row!r}"
+    for key in ("id", "randomNumber"):
+        value = row[key]
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"{key} is not an integer: {row!r}"
+        if not 1 <= value <= workloads.WORLD_ROWS:
+            return f"{key} is outside 1-{workloads.WORLD_ROWS}: {row!r}"
+    return None
+
+
+def _rows_error(rows: Any, count: int) -> str | None:
+    if not isinstance(rows, list):
+        return f"not a JSON list: {str(rows)[:120]}"
+    if len(rows) != count:
+        return f"{len(rows)} rows, want {count}"
+    for row in rows:
+        problem = _world_error(row)
+        if problem:
+            return problem
+    return None
+
+
+def _exact(path: str, content_type: str, body: bytes) -> Check:
+    def check(target: Target) -> str | None:
+        reply = target.request("GET", path)
+        problem = _headers_error(reply, content_type)
+        if problem:
+            return problem
+        return None if reply.body == body else f"body is {reply.body[:120]!r}, want {body!r}"
+
+    return check
+
+
+def _json_equal(path: str, want: Any) -> Check:
+    def check(target: Target) -> str | None:
+        data, problem = _json_reply(target, path)
+        return problem or (None if data == want else f"answered {data!r}, want {want!r}")
+
+    return check
+
+
+def _check_db(target: Target) -> str | None:
+    data, problem = _json_reply(target, "/db")
+    return problem or _world_error(data)
+
+
+def _rows(path: str, raw: str | None, count: int) -> tuple[str, Check]:
+    sent = path if raw is None else f"{path}?queries={raw}"
+
+    def check(target: Target) -> str | None:
+        data, problem = _json_reply(target, sent)
+        return problem or _rows_error(data, count)
+
+    return f"GET {sent} -> {count} row{'s' if count > 1 else ''}", check
+
+
+def standard_fortunes() -> list[tuple[int, str]]:
+    """The Fortune table as apps/database.sql seeds it (id, message)."""
+    sql = Path(workloads.__file__).with_name("database.sql").read_text(encoding="utf-8")
+    values = sql.split("INSERT INTO Fortune", 1)[1]
+    return [
+        (int(id_), message.replace("''", "'"))
+        for id_, message in re.findall(r"\((\d+), '((?:[^']|'')*)'\)", values)
+    ]
+
+
+class _Cells(html.parser.HTMLParser):
+    """The text of each <td> of each <tr>, character references decoded."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.rows: list[list[str]] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        if tag == "tr":
+            self.rows.append([])
+        elif tag == "td":
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "td" and self._cell is not None and self.rows:
+            self.rows[-1].append("".join(self._cell))
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _fortunes(target: Target) -> tuple[list[tuple[str, str]], bytes, str | None]:
+    reply = target.request("GET", "/fortunes")
+    problem = _headers_error(reply, "text/html")
+    if problem:
+        return [], reply.body, problem
+    if "utf-8" not in reply.headers.get("content-type", "").lower():
+        return [], reply.body, f"no UTF-8 charset: {reply.headers.get('content-type')!r}"
+    cells = _Cells()
+    cells.feed(reply.body.decode("utf-8", "replace"))
+    rows = [row for row in cells.rows if row]  # the header row has <th>s only
+    if any(len(row) != 2 for row in rows):
+        return [], reply.body, f"a row without its two cells: {rows!r}"
+    return [(row[0], row[1]) for row in rows], reply.body, None
+
+
+def _check_fortunes_all(target: Target) -> str | None:
+    rows, _, problem = _fortunes(target)
+    if problem:
+        return problem
+    want = sorted(
+        [(str(id_), message) for id_, message in standard_fortunes()]
+        + [("0", workloads.ADDITIONAL_FORTUNE)]
+    )
+    if sorted(rows) != want:
+        missing = sorted(set(want) - set(rows))
+        extra = sorted(set(rows) - set(want))
+        return f"the table differs: missing {missing[:3]!r}, unexpected {extra[:3]!r}"
+    return None
+
+
+def _check_fortunes_sorted(target: Target) -> str | None:
+    rows, _, problem = _fortunes(target)
+    messages = [message for _, message in rows]
+    if problem or messages == sorted(messages):
+        return problem
+    return f"not sorted by message: {messages[:4]!r}..."
+
+
+def _check_fortunes_escaped(target: Target) -> str | None:
+    rows, body, problem = _fortunes(target)
+    if problem:
+        return problem
+    if b"<script>" in body:
+        return "the <script> fortune was sent unescaped"
+    if not any(message.startswith("<script>") for _, message in rows):
+        return "the <script> fortune is missing (or was escaped twice)"
+    return None
+
+
+def _check_updates_persisted(target: Target) -> str | None:
+    """Rows /updates changed, read back through /queries: they carry the new numbers."""
+    updated, problem = _json_reply(target, f"/updates?queries={workloads.MAX_QUERIES}")
+    problem = problem or _rows_error(updated, workloads.MAX_QUERIES)
+    if problem:
+        return f"/updates: {problem}"
+    given = {row["id"]: row["randomNumber"] for row in updated}
+    read: dict[int, int] = {}
+    for _ in range(5):
+        rows, problem = _json_reply(target, f"/queries?queries={workloads.MAX_QUERIES}")
+        problem = problem or _rows_error(rows, workloads.MAX_QUERIES)
+        if problem:
+            return f"/queries: {problem}"
+        read.update((row["id"], row["randomNumber"]) for row in rows if row["id"] in given)
+        if len(read) >= READ_BACK_ROWS:
+            break
+    if len(read) < READ_BACK_ROWS:
+        return f"only {len(read)} updated rows came back through /queries"
+    kept = sum(given[id_] == number for id_, number in read.items())
+    if kept * 2 <= len(read):
+        return f"only {kept} of {len(read)} updated rows read back with their new number"
+    return None
+
+
+def _io(raw: str | None, ms: int) -> tuple[str, Check]:
+    path = "/io" if raw is None else f"/io?ms={raw}"
+
+    def check(target: Target) -> str | None:
+        started = time.perf_counter()
+        data, problem = _json_reply(target, path)
+        took = time.perf_counter() - started
+        if problem or data != workloads.io_payload(ms):
+            return problem or f"answered {data!r}, want {workloads.io_payload(ms)!r}"
+        if took < ms / 1000:
+            return f"answered after {took * 1000:.1f} ms, before the {ms} ms wait"
+        return None
+
+    return f"GET {path} -> waits {ms} ms", check
+
+
+def _type_checks() -> dict[str, dict[str, Check]]:
+    measured = {
+        name: {f"GET {request.path} as bench_client judges it": _answers(request)}
+        for name, request in TEST_TYPE_REQUESTS.items()
+    }
+    hello = workloads.HELLO.encode()
+    return {
+        "json": {
+            **measured["json"],
+            "GET /json -> the message": _json_equal("/json", workloads.json_payload()),
+        },
+        "plaintext": {
+            **measured["plaintext"],
+            "GET /plaintext -> the text": _exact("/plaintext", "text/plain", hello),
+        },
+        "db": {**measured["db"], "GET /db -> a World row": _check_db},
+        "queries": {
+            **measured["queries"],
+            **dict(_rows("/queries", raw, count) for raw, count in QUERY_COUNTS),
+        },
+        "fortunes": {
+            **measured["fortunes"],
+            "GET /fortunes -> the <script> fortune escaped": _check_fortunes_escaped,
+            "GET /fortunes -> every fortune and the added one": _check_fortunes_all,
+            "GET /fortunes -> sorted by message": _check_fortunes_sorted,
+        },
+        "updates": {
+            **measured["updates"],
+            **dict(_rows("/updates", raw, count) for raw, count in QUERY_COUNTS),
+            "updates persisted (read back through /queries)": _check_updates_persisted,
+        },
+        "io": {
+            **measured["io"],
+            **dict(
+                _io(raw, ms)
+                for raw, ms in (
+                    (str(IO_WAIT_MS), IO_WAIT_MS),
+                    ("-5", 0),
+                    ("foo", 0),
+                    (None, 0),
+                    ("5000", workloads.MAX_IO_MS),
+                )
+            ),
+        },
+    }
+
+
+TYPE_CHECKS: dict[str, dict[str, Check]] = _type_checks()
+
+
+def verify_test_types(
+    base_url: str, test_types: Iterable[str] = TEST_TYPES
+) -> dict[str, TypeResult]:
+    """Verify a deployed stack's test types before they are timed, each by its own rules.
+
+    For each type of ``test_types`` (names of TEST_TYPES: json, plaintext, db, queries,
+    fortunes, updates, io) every check of TYPE_CHECKS[type] runs against ``base_url``, over
+    HTTP only: the reply's shape and content type, its Server, Date and Content-Length, ids
+    in 1-10,000, N rows for queries=0, 1, 20, 501, foo and none, the fortunes complete,
+    sorted and escaped, the updates persisted (read back through /queries), the wait of /io
+    and the clamping of every parameter.
+
+    Returns {type: TypeResult}, in the order asked: ``ok`` says whether the type may be
+    measured (its request: TEST_TYPE_REQUESTS[type]); ``failed`` names the first check that
+    failed, whose detail is among ``results``. A type's failure never stops the others: a
+    stack without a database fails db, queries, fortunes and updates (503) and passes json,
+    plaintext and io. ValueError for an unknown type or a bad URL.
+    """
+    wanted = list(test_types)
+    unknown = [name for name in wanted if name not in TYPE_CHECKS]
+    if unknown:
+        raise ValueError(f"unknown test type(s) {', '.join(unknown)}: not in {TEST_TYPES}")
+    target = Target(base_url, contract.MAX_BODY_BYTES)
+    verified = {}
+    for name in wanted:
+        results = _run_checks(target, TYPE_CHECKS[name])
+        failed = next((result.check for result in results if not result.ok), None)
+        verified[name] = TypeResult(name, failed is None, failed, results)
+    return verified
+
+
 def _json_list(text: str) -> list[Any]:
     value = json.loads(text)
     if not isinstance(value, list):
         raise ValueError(f"want a JSON list, not {text!r}")
     return value
+
+
+def _test_types(text: str) -> list[str]:
+    if text == "all":
+        return list(TEST_TYPES)
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in TEST_TYPES]
+    if unknown or not names:
+        known = ",".join(TEST_TYPES)
+        raise argparse.ArgumentTypeError(
+            f"unknown test type(s) {', '.join(unknown) or text!r}: use all or {known}"
+        )
+    return names
+
+
+def _print_test_types(
+    base_url: str, test_types: list[str], as_json: bool, parser: argparse.ArgumentParser
+) -> int:
+    try:
+        verified = verify_test_types(base_url, test_types)
+    except ValueError as error:
+        parser.error(str(error))
+    if as_json:
+        print(json.dumps({name: asdict(result) for name, result in verified.items()}))
+    else:
+        for name, verdict in verified.items():
+            state = "ok  " if verdict.ok else f"FAIL at {verdict.failed!r}"
+            print(f"{state} {name}")
+            for result in verdict.results:
+                print(f"    {'ok ' if result.ok else 'FAIL'} {result.check}: {result.detail}")
+    return 0 if all(verdict.ok for verdict in verified.values()) else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -588,8 +970,18 @@ def main(argv: list[str] | None = None) -> int:
         default=SLOW_CLIENT_WAIT_S,
         help="seconds the stack may take to answer meanwhile (its worker timeout + a margin)",
     )
+    parser.add_argument(
+        "--test-types",
+        type=_test_types,
+        help="verify these test types of --base-url instead (comma-separated, or all): "
+        + ",".join(TEST_TYPES),
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
+    if args.test_types is not None:
+        if not args.base_url or args.target or args.app:
+            parser.error("--test-types verifies one stack: give --base-url alone")
+        return _print_test_types(args.base_url, args.test_types, args.json, parser)
     several = bool(args.target or args.app)
     if several == bool(args.base_url):
         parser.error("give --base-url, or --target and --app")

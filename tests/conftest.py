@@ -6,7 +6,8 @@ lab) comes up once per session, on first use, and goes down at the end of the se
 
 A test is marked by what it needs, from the fixtures it takes: `lab` (root and the
 embedded lab; unless it carries `roles` or `e2e`), `sshd` (a throw-away sshd), `wine`
-(Wine), `stacks` (the stacks' real servers in a venv of their own); `slow` by hand. The
+(Wine), `stacks` (the stacks' real servers in a venv of their own), `postgres` (a private
+PostgreSQL cluster from the host's package: tests/apps/postgres.py); `slow` by hand. The
 fast tier, `make test-fast` (`pytest --fast`), runs the tests marked none of these
 (FAST_TIER).
 """
@@ -28,8 +29,14 @@ from lab.errors import LabError
 PYTEST_LAB = os.environ.get("HTTPLAB_TEST_LAB", "pytest")
 LAB_MARKERS = ("lab", "roles", "e2e")
 # What a fixture needs of the machine, as the marker its tests get.
-NEEDS = {"embedded_lab": "lab", "sshd": "sshd", "wine": "wine", "server_venv": "stacks"}
-FAST_TIER = "not (lab or roles or e2e or sshd or wine or stacks or slow)"
+NEEDS = {
+    "embedded_lab": "lab",
+    "sshd": "sshd",
+    "wine": "wine",
+    "server_venv": "stacks",
+    "postgres": "postgres",
+}
+FAST_TIER = "not (lab or roles or e2e or sshd or wine or stacks or postgres or slow)"
 VENV_BIN = Path(sys.executable).parent
 
 
@@ -56,8 +63,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 continue
             item.add_marker(marker)
         # With `pytest -n 2 --dist loadgroup` (make test) the tests of one shared thing run in
-        # one worker, in order: the session's lab, sshd, Wine prefix, stack servers.
-        needs = [m for m in (*LAB_MARKERS, "sshd", "wine", "stacks") if item.get_closest_marker(m)]
+        # one worker, in order: the session's lab, sshd, Wine prefix, stack servers, PostgreSQL
+        # cluster (the stacks' tests that take it run in the stacks' worker).
+        needs = [
+            m
+            for m in (*LAB_MARKERS, "sshd", "wine", "stacks", "postgres")
+            if item.get_closest_marker(m)
+        ]
         if needs:
             item.add_marker(pytest.mark.xdist_group("lab" if needs[0] in LAB_MARKERS else needs[0]))
     # The role tests converge on a fresh server, so the end-to-end runs, which

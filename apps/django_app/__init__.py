@@ -1,1 +1,1 @@
-"""The contract as a minimal Django project (no database, no templates)."""
+"""The contract as a minimal Django project, and the test types with its ORM and templates."""

@@ -8,7 +8,7 @@ from django.core.asgi import get_asgi_application
 
 from apps import limits
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "apps.django_app.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "apps.django_app.settings_asgi")
 
 # Django's ASGI handler reads a whole body (into a temporary file, with no limit) before the
 # view runs: the body limit is enforced in front of it, while the server receives the body.

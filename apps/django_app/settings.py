@@ -1,10 +1,17 @@
-"""Django settings, read from the environment; DEBUG is always off."""
+"""Django settings, read from the environment; DEBUG is always off.
+
+The database of the test types is PostgreSQL through the psycopg 3 backend and Django's
+own pool (OPTIONS "pool", Django >= 5.1: psycopg_pool, one per process, opened on first
+use), reached through libpq's environment variables alone: NAME is PGDATABASE (Django
+needs one), the host, port, user and password are left to libpq. Without any of them
+there is no database (DATABASES is empty) and the test types that need one answer 503.
+"""
 
 from __future__ import annotations
 
 import os
 
-from apps import contract
+from apps import contract, workloads
 
 
 def _required(name: str) -> str:
@@ -20,8 +27,27 @@ ALLOWED_HOSTS = [host for host in _required("DJANGO_ALLOWED_HOSTS").split(",") i
 
 ROOT_URLCONF = "apps.django_app.urls"
 WSGI_APPLICATION = "apps.django_app.wsgi.application"
-INSTALLED_APPS: list[str] = []
-DATABASES: dict[str, dict[str, str]] = {}
+# The app of the test types' models (World, Fortune: apps/django_app/models.py).
+INSTALLED_APPS = ["apps.django_app"]
+DATABASES = (
+    {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": workloads.database_name(),
+            "OPTIONS": {"pool": workloads.pool_options()},
+        }
+    }
+    if workloads.database_configured()
+    else {}
+)
+DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+# /fortunes: apps/templates/fortunes.html, by Django's own engine (autoescaping).
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [workloads.TEMPLATES],
+    }
+]
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

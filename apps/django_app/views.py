@@ -1,14 +1,24 @@
-"""The contract's views; every answer, errors included, is JSON."""
+"""The contract's views, every answer of which, errors included, is JSON; and the test
+types' (apps/workloads.py) synchronous views, served under WSGI: the ORM (models.py,
+Django's pool), JsonResponse, Django's templates. The ASGI entry point's are async_views."""
 
 from __future__ import annotations
 
+import functools
+import time
 from collections.abc import Callable
+from inspect import iscoroutinefunction
+from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse
+from django.db import Error as DatabaseError
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 
-from apps import contract
+from apps import contract, workloads
+from apps.django_app.models import Fortune, World
 
 View = Callable[[HttpRequest], HttpResponse]
 
@@ -98,3 +108,108 @@ def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 def server_error(request: HttpRequest) -> HttpResponse:
     return _error(500, "Internal Server Error")
+
+
+# The test types.
+
+
+def sized(response: HttpResponse) -> HttpResponse:
+    """Django sets no Content-Length, and without one the servers send a body chunked."""
+    response["Content-Length"] = str(len(response.content))
+    return response
+
+
+def _refused(error: Exception) -> HttpResponse:
+    problem = error if isinstance(error, contract.ContractError) else workloads.unavailable(error)
+    assert isinstance(problem, contract.ContractError)
+    return _error(problem.status, problem.message)
+
+
+def _check_database() -> None:
+    if not workloads.database_configured():
+        raise workloads.DatabaseUnavailable(workloads.NOT_CONFIGURED)
+
+
+def needs_database(view: Callable[[HttpRequest], Any]) -> Callable[[HttpRequest], Any]:
+    """A test type's view (sync or async) that needs the database: none, or one that fails
+    (any of Django's database errors, a pool without a free connection), is a 503."""
+    if iscoroutinefunction(view):
+
+        async def guarded_async(request: HttpRequest) -> HttpResponse:
+            try:
+                _check_database()
+                return sized(await view(request))
+            except (contract.ContractError, DatabaseError) as error:
+                return _refused(error)
+
+        return functools.wraps(view)(guarded_async)
+
+    def guarded(request: HttpRequest) -> HttpResponse:
+        try:
+            _check_database()
+            return sized(view(request))
+        except (contract.ContractError, DatabaseError) as error:
+            return _refused(error)
+
+    return functools.wraps(view)(guarded)
+
+
+def as_row(world: World) -> dict[str, int]:
+    return workloads.world((world.id, world.randomnumber))
+
+
+def fortunes_page(request: HttpRequest, rows: list[tuple[int, str]]) -> HttpResponse:
+    fortunes = workloads.with_added_fortune(rows)
+    return render(request, workloads.FORTUNES_TEMPLATE, {"fortunes": fortunes})
+
+
+def queries_of(request: HttpRequest) -> int:
+    return workloads.queries(request.GET.get("queries"))
+
+
+def update_worlds(count: int) -> list[dict[str, int]]:
+    """/updates: each row read on its own, in id order, locked as it is read (no deadlock
+    whatever the concurrency), then one bulk UPDATE; in one transaction."""
+    with transaction.atomic():
+        worlds = [
+            World.objects.select_for_update().get(id=id_) for id_ in workloads.update_ids(count)
+        ]
+        for world in worlds:
+            world.randomnumber = workloads.random_number()
+        World.objects.bulk_update(worlds, ["randomnumber"])
+    return [as_row(world) for world in worlds]
+
+
+def json_type(request: HttpRequest) -> HttpResponse:
+    return sized(JsonResponse(workloads.json_payload()))
+
+
+def plaintext(request: HttpRequest) -> HttpResponse:
+    return sized(HttpResponse(workloads.HELLO, content_type="text/plain; charset=utf-8"))
+
+
+@needs_database
+def db(request: HttpRequest) -> HttpResponse:
+    return JsonResponse(as_row(World.objects.get(id=workloads.random_id())))
+
+
+@needs_database
+def queries(request: HttpRequest) -> HttpResponse:
+    worlds = [World.objects.get(id=workloads.random_id()) for _ in range(queries_of(request))]
+    return JsonResponse([as_row(world) for world in worlds], safe=False)
+
+
+@needs_database
+def fortunes(request: HttpRequest) -> HttpResponse:
+    return fortunes_page(request, list(Fortune.objects.values_list("id", "message")))
+
+
+@needs_database
+def updates(request: HttpRequest) -> HttpResponse:
+    return JsonResponse(update_worlds(queries_of(request)), safe=False)
+
+
+def io(request: HttpRequest) -> HttpResponse:
+    ms = workloads.io_ms(request.GET.get("ms"))
+    time.sleep(ms / 1000)
+    return sized(JsonResponse(workloads.io_payload(ms)))

@@ -23,6 +23,8 @@ import jinja2
 import pytest
 import yaml
 
+from tests.apps import postgres as pg
+
 REPO = Path(__file__).resolve().parents[2]
 STACK_ROLE = REPO / "roles" / "httplab"
 REQUIREMENTS = REPO / "requirements" / "server.txt"
@@ -214,6 +216,7 @@ class RunningStack:
     base_url: str
     process: subprocess.Popen[bytes]
     log: Path
+    server: str = ""  # its server kind
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -243,14 +246,23 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def start_stack(
-    stack: dict[str, Any], venv: Path, log: Path, access_log: bool = False
+    stack: dict[str, Any],
+    venv: Path,
+    log: Path,
+    access_log: bool = False,
+    environment: dict[str, str] | None = None,
 ) -> RunningStack:
-    """A record of load_stacks, started as its unit would start it, answering its health path."""
+    """A record of load_stacks, started as its unit would start it, answering its health path;
+    `environment` is what an EnvironmentFile would add (the database's libpq variables)."""
     port = free_port()
     unit = unit_settings(render_unit(stack, venv, port, access_log))
     for name in stack["secrets"]:
         unit.environment[name] = "test-only-secret"  # the unit's EnvironmentFile
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **unit.environment}
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        **unit.environment,
+        **(environment or {}),
+    }
     if stack["state"]:
         env["STATE_DIRECTORY"] = str(log.parent / "state")  # systemd's StateDirectory=
         Path(env["STATE_DIRECTORY"]).mkdir(exist_ok=True)
@@ -272,7 +284,7 @@ def start_stack(
     except BaseException:
         stop(process)
         raise
-    return RunningStack(stack["name"], base_url, process, log)
+    return RunningStack(stack["name"], base_url, process, log, stack["server"])
 
 
 @pytest.fixture(scope="module", params=stacks_to_test(), ids=lambda stack: stack["name"])
@@ -282,5 +294,47 @@ def running_stack(
     stack = request.param
     log = tmp_path_factory.mktemp(stack["name"]) / "server.log"
     running = start_stack(stack, server_venv, log)
+    yield running
+    stop(running.process)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[pg.Cluster]:
+    """A private PostgreSQL cluster, seeded with apps/database.sql, for the whole session
+    (a test that stops it starts it again)."""
+    bin_dir = pg.find_bin()
+    if bin_dir is None:
+        pytest.skip(
+            "needs PostgreSQL's server (/usr/lib/postgresql/N/bin/initdb): "
+            "apt-get install --no-install-recommends postgresql (make test installs it)"
+        )
+    cluster = pg.Cluster(bin_dir)
+    try:
+        cluster.init()
+    except BaseException:
+        print(cluster.log())
+        cluster.remove()
+        raise
+    yield cluster
+    cluster.remove()
+
+
+# What the role's EnvironmentFile gives a stack besides libpq's variables.
+POOL_SIZE = 4
+WORKERS = 2  # render_unit's
+
+
+@pytest.fixture(scope="module", params=stacks_to_test(), ids=lambda stack: stack["name"])
+def db_stack(
+    request: pytest.FixtureRequest,
+    server_venv: Path,
+    postgres: pg.Cluster,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[RunningStack]:
+    """Each stack to test, with the session's database (libpq's variables, the pool size)."""
+    stack = request.param
+    log = tmp_path_factory.mktemp(stack["name"]) / "server.log"
+    environment = {**postgres.env, "HTTPLAB_DB_POOL_SIZE": str(POOL_SIZE)}
+    running = start_stack(stack, server_venv, log, environment=environment)
     yield running
     stop(running.process)

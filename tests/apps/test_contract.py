@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from apps import contract, probe
+from apps import contract, probe, workloads
 from tests.apps.conftest import RunningStack
 
 
@@ -90,3 +90,21 @@ def test_a_body_of_exactly_the_limit_is_taken(running_stack: RunningStack) -> No
 
 def _stamp(answer: dict[str, object]) -> dict[str, object]:
     return {"timestamp": answer.get("timestamp"), "pid": answer.get("pid")}
+
+
+def test_without_a_database_only_the_types_that_need_one_answer_503(
+    running_stack: RunningStack,
+) -> None:
+    """These stacks have no database (no libpq variables): they start and serve the contract
+    (above), /json, /plaintext and /io, and answer the database types 503, saying why."""
+    verified = probe.verify_test_types(running_stack.base_url)
+    passed = {name for name, verdict in verified.items() if verdict.ok}
+    assert passed == {"json", "plaintext", "io"}, f"{running_stack.name}: {verified}"
+    target = probe.Target(running_stack.base_url, contract.MAX_BODY_BYTES)
+    for name in workloads.DATABASE_TYPES:
+        reply = target.request("GET", workloads.PATHS[name])
+        assert (reply.status, reply.body) == (
+            503,
+            contract.error_body(503, workloads.NOT_CONFIGURED),
+        ), f"{running_stack.name}: {name}: {reply}"
+        assert reply.headers.get("content-type") == contract.JSON_CONTENT_TYPE
