@@ -139,7 +139,7 @@ test: venv wheelhouse host-packages ## ruff, ansible-lint (production profile) a
 	$(ANSIBLE_LINT)
 	$(BIN)/pytest $(PYTEST_WORKERS)
 
-test-fast: venv ## the inner loop: ruff and the tests that need no root, lab, sshd, Wine or stack servers
+test-fast: venv wheelhouse ## the inner loop: ruff and the tests that need no root, lab, sshd, Wine or stack servers
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest --fast $(PYTEST_WORKERS)
