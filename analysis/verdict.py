@@ -169,9 +169,16 @@ class Verdict:
             parts = [f"fastest {', '.join(self.fastest)}"]
             if len(self.fastest) > 1:
                 parts[0] += " (cannot be told apart)"
-        slowest = self.ranked[-1]
-        if slowest.vs_fastest is not None:
-            parts.append(f"slowest {slowest.stack} {ratio_words(slowest.vs_fastest)}")
+        # The slowest stack told apart from the fastest; where none is, the spread.
+        slower = [row for row in self.ranked if row.stack not in self.fastest]
+        slowest = (slower or self.ranked)[-1]
+        if slowest.vs_fastest is not None and len(self.ranked) > 1:
+            label = (
+                "spread to the slowest" if not slower
+                else "slowest" if slowest is self.ranked[-1]
+                else "slowest told apart"
+            )  # fmt: skip
+            parts.append(f"{label} {slowest.stack} {ratio_words(slowest.vs_fastest)}")
         if self.limits:
             parts.insert(0, f"cannot tell, the client was the limit for {', '.join(self.limits)}")
         share = self.client_share()

@@ -181,3 +181,18 @@ def test_table_and_paper_comparison_follow_the_verdicts_order():
     ours = in_verdict_order(agreement.rows)
     assert ours.loc[ours["request"] == "GET", "stack"].tolist() == list(levels)
     assert ours["rank"].tolist()[:5] == ["1", "2", "3", "4", "5"]
+
+
+def test_the_terminal_line_names_the_slowest_stack_told_apart_or_the_spread():
+    # A noisy stack that cannot be told from the fastest, though its mean is the largest, and
+    # a steady one that is called slower: the line names the one called slower.
+    noisy = cell_samples("noisy", 0.0020, passes=PASSES * np.array([0.8, 2.4, 0.9, 2.6, 1.0]))
+    samples = pd.concat([cell_samples("quick", 0.0020), cell_samples("steady", 0.0026), noisy])
+    _, (verdict,) = ranked_summary(samples, loaded(samples))
+    assert "noisy" in verdict.fastest and "steady" not in verdict.fastest
+    assert verdict.ranked[-1].stack == "noisy"
+    assert "slowest told apart steady 1." in verdict.compact()
+    # All of them in the fastest group: the spread to the slowest.
+    alike = pd.concat([cell_samples("quick", 0.0020), noisy])
+    _, (verdict,) = ranked_summary(alike, loaded(alike))
+    assert "all 2 cannot be told apart; spread to the slowest noisy 1." in verdict.compact()
