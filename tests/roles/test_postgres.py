@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.roles.test_server_roles import Run, run_playbook
+from tests.roles.test_server_roles import Run, finish, run_playbook
 
 pytestmark = pytest.mark.roles
 
@@ -74,6 +74,12 @@ def listeners(lab: Any) -> list[str]:
 def unit_state(lab: Any) -> list[str]:
     argv = ["systemctl", "show", "--property=MainPID,ActiveState", "--value", UNIT]
     return lab.server.run(*argv).stdout.split()
+
+
+def last_started(lab: Any) -> int:
+    """When PostgreSQL last became active, in µs of the server's monotonic clock."""
+    argv = ["systemctl", "show", "--property=ActiveEnterTimestampMonotonic", "--value", UNIT]
+    return int(lab.server.run(*argv).stdout)
 
 
 @pytest.fixture(scope="module")
@@ -283,6 +289,67 @@ def test_a_wrong_password_and_missing_rows_are_repaired(
     assert again.changed() == 0, again.stats
 
 
+# A benchmark as small as one can be: one stack, one cell, 20 requests.
+TINY_RUN = {
+    **ENABLED,
+    "httplab_bench_stacks": ["flask-gunicorn"],
+    "httplab_bench_modes": ["constant"],
+    "httplab_bench_repetitions": 1,
+    "httplab_bench_iterations": 20,
+    "httplab_bench_warmup": 5,
+}
+
+
+def test_a_benchmark_records_the_database_and_stops_it_at_the_end(
+    embedded_lab, venv_bin, converged, tmp_path
+):
+    """benchmark.yml with the database: it starts it (an earlier study's end stopped it), the
+    manifest has its version and settings (never the password), and its last plays stop it
+    with the stacks."""
+    root(embedded_lab, "systemctl", "stop", UNIT)
+    stopped = last_started(embedded_lab)
+    results = tmp_path / "results"
+    extravars = {**TINY_RUN, "httplab_results_dir": str(results), "httplab_run_id": "db"}
+    run = run_playbook(embedded_lab, venv_bin, tmp_path / "runner", "benchmark.yml", extravars)
+    assert run.status == "successful", run.failure_messages
+    print(f"\nbenchmark.yml, one cell of 20 requests, with the database: {run.seconds:.1f} s")
+    manifest = json.loads((results / "db" / "manifest.json").read_text())
+    database = manifest["hosts"]["server"]["database"]
+    assert database["version"].startswith("15.") and database["port"] == 5432
+    assert database["settings"]["synchronous_commit"] == "off"
+    assert database["tables"] == {"world": 10000, "fortune": 12}
+    password = root(embedded_lab, "cat", PASSWORD_FILE).strip()
+    written = [path.read_bytes() for path in results.rglob("*") if path.is_file()]
+    assert written and all(password.encode() not in data for data in written)
+    assert last_started(embedded_lab) > stopped, "benchmark.yml did not start it"
+    assert unit_state(embedded_lab)[1] == "inactive"
+    assert listeners(embedded_lab) == []
+
+
+def test_a_failed_benchmark_stops_the_database_too_and_fails(
+    embedded_lab, venv_bin, converged, tmp_path
+):
+    """A cell that fails (every reply judged wrong) fails the benchmark: the database is
+    stopped all the same, then the playbook fails saying so."""
+    assert unit_state(embedded_lab)[1] == "inactive"
+    stopped = last_started(embedded_lab)
+    wrong = {"name": "wrong", "method": "GET", "path": "/get", "expect": {"json": {"no": "such"}}}
+    extravars = {
+        **TINY_RUN,
+        "httplab_requests": [wrong],
+        "httplab_bench_requests": ["wrong"],
+        "httplab_results_dir": str(tmp_path / "results"),
+        "httplab_run_id": "fails",
+    }
+    run = run_playbook(embedded_lab, venv_bin, tmp_path / "runner", "benchmark.yml", extravars)
+    assert run.status == "failed"
+    assert any("httplab benchmark failed" in message for message in run.failure_messages), (
+        run.failure_messages
+    )
+    assert last_started(embedded_lab) > stopped, "benchmark.yml did not start it"
+    assert unit_state(embedded_lab)[1] == "inactive"
+
+
 def test_the_client_never_runs_postgres(embedded_lab, converged):
     client = embedded_lab.client
     assert (
@@ -293,25 +360,12 @@ def test_the_client_never_runs_postgres(embedded_lab, converged):
     assert client.run("pgrep", "--exact", "postgres", check=False).returncode == 1
 
 
-def _finish(lab: Any, venv_bin: Path, workdir: Path, keep: bool) -> None:
-    """The study's end (benchmark.yml's last plays): the role's `finish` entry point."""
-    playbook = workdir / "finish.yml"
-    workdir.mkdir(parents=True, exist_ok=True)
-    playbook.write_text(
-        "- name: Finish\n  hosts: servers\n  gather_facts: false\n  tasks:\n"
-        "    - name: After the study\n      ansible.builtin.include_role:\n"
-        "        name: httplab_postgres\n        tasks_from: finish\n"
-    )
-    extravars = {**ENABLED, "httplab_stack_keep_running": keep}
-    run = run_playbook(lab, venv_bin, workdir / "runner", str(playbook), extravars)
-    assert run.status == "successful", run.failure_messages
-
-
 def test_postgres_stops_after_the_study_unless_the_stacks_are_kept(
     embedded_lab, venv_bin, converged, tmp_path
 ):
-    _finish(embedded_lab, venv_bin, tmp_path / "keep", keep=True)
-    assert unit_state(embedded_lab)[1] == "active"
-    _finish(embedded_lab, venv_bin, tmp_path / "stop", keep=False)
-    assert unit_state(embedded_lab)[1] == "inactive"
+    """The role's `finish` entry point, which benchmark.yml's last plays run."""
+    for keep, state in ((True, "active"), (False, "inactive")):
+        extravars = {**ENABLED, "httplab_stack_keep_running": keep}
+        finish(embedded_lab, venv_bin, tmp_path / state, "httplab_postgres", extravars)
+        assert unit_state(embedded_lab)[1] == state
     assert listeners(embedded_lab) == []
