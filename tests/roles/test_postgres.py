@@ -4,7 +4,9 @@ httplab_database_enabled it converges and a second run changes nothing; the tabl
 as the workloads need; it listens on loopback alone; the password is made on the server, kept,
 root's alone and never shown; a stack's unit, in its sandbox and as its user, logs in with
 its env file; systemd brings PostgreSQL back after a crash; the role repairs a wrong password
-and missing rows; the client never runs it; the study's end stops it.
+and missing rows; benchmark.yml starts it, records it in the manifest and stops it at the
+end, also when the benchmark fails; the client never runs it; the role's `finish` keeps it
+running with the stacks, or stops it.
 
 The tests share one lab and run in file order: the default provision first (before anything
 enabled the database), then the converge with it and the rest."""
