@@ -164,6 +164,33 @@ class Names:
         return ",".join(value)
 
 
+@dataclass(frozen=True)
+class Wholes:
+    """A list of whole numbers, each bounded: a YAML or JSON list, or "16,64,256"; in
+    ascending order, each once; empty is allowed."""
+
+    low: int | None = None
+    high: int | None = None
+
+    def parse(self, raw: Any) -> tuple[int, ...]:
+        if isinstance(raw, str):
+            text = raw.strip()
+            if text.startswith("["):
+                try:
+                    raw = json.loads(text)
+                except ValueError:
+                    raise ValueError(f"not a JSON list: {raw!r}") from None
+            else:
+                raw = [part for part in text.split(",") if part.strip()]
+        if not isinstance(raw, list | tuple):
+            raise ValueError(f'want a list of whole numbers or "16,64", not {raw!r}')
+        item = Whole(self.low, self.high)
+        return tuple(sorted({item.parse(value) for value in raw}))
+
+    def text(self, value: Any) -> str:
+        return ",".join(map(str, value))
+
+
 def check_names(names: Iterable[str], allowed: Sequence[str]) -> None:
     """ValueError naming each of ``names`` not in ``allowed``, with the closest ones."""
     unknown = [name for name in names if name not in allowed]
@@ -245,6 +272,15 @@ DECLARED: tuple[Setting, ...] = (
         Names(),
         (),
         "requests to measure, by name ([] = each app's own: GET and POST for the lab's apps)",
+    ),
+    Setting(
+        "db_concurrency",
+        Wholes(1, MAX_CONNECTIONS),
+        (16, 64, 256),
+        "the database workloads' (db, queries, fortunes, updates) levels of connections in "
+        "the concurrent, rate and sweep modes: each level is a request of its own (db-c64); "
+        "[] = the run's concurrency",
+        "connections",
     ),
     Setting(
         "repetitions",
