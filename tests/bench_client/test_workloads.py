@@ -162,7 +162,7 @@ class _Recorded(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         by_path = {reply["path"]: reply for reply in REPLIES.values() if reply is not STOPPED}
         reply = by_path[self.path]
         with self.server.lock:  # type: ignore[attr-defined]
