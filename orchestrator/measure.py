@@ -37,6 +37,7 @@ from orchestrator.remote.guard import RemoteGuard
 from orchestrator.remote.measure import measure_together
 from orchestrator.server_noise import ServerWatch, add_to_meta
 from orchestrator.stack_switch import StackSwitch, StackSwitchError, run_only
+from orchestrator.workloads import cell_settings
 
 
 @dataclass(frozen=True)
@@ -214,15 +215,17 @@ def _completed(manifest: Manifest, cell: Cell) -> CellOutcome:
 
 
 def specs(study: Study, cell: Cell) -> list[MeasurementSpec]:
-    """The cell's bench_client runs with the run's settings."""
-    settings = study.manifest.data["settings"]
+    """The cell's bench_client runs with the run's settings (a request's own concurrency
+    instead of the run's)."""
+    request = study.requests[cell.request]
+    settings = cell_settings(study.manifest.data["settings"], request)
     seed = _block_seed(study.manifest, cell) if len(cell.stacks) > 1 else None
     return [
         MeasurementSpec(
             measurement,
             url=study.urls[measurement.stack],
             out_dir=study.manifest.run_dir,
-            request=study.requests[cell.request],
+            request=request,
             settings=settings,
             seed=seed,
         )

@@ -1,0 +1,108 @@
+"""The standard workloads in a run: which names a selection means, in which modes each request
+is measured and at what concurrency, and whether the run needs the database.
+
+The one decision of the database (``database_needed``): a run provisions, starts and stops
+PostgreSQL (roles/httplab_postgres, ``httplab_database_enabled``) exactly when it measures a
+database workload (db, queries, fortunes, updates, at any level). The playbooks take it from
+here through the filter plugin ``httplab_database_needed`` (plugins/filter/), which
+inventory/group_vars/all/database.yml sets ``httplab_database_enabled`` with, and
+``httplab settings --check`` refuses an ``httplab_database_enabled`` given against it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from bench_client.request import (
+    Request,
+    check_selection,
+    expand,
+    leveled,
+    needs_database,
+)
+from bench_client.settings import PREFIX, SETTINGS, Resolved, SettingError
+from orchestrator.matrix import MatrixError, read_matrix, structured
+
+DATABASE_VARIABLE = "httplab_database_enabled"
+
+
+def selected(settings: Resolved, known: Iterable[str]) -> Resolved:
+    """``settings`` with httplab_bench_requests as a run measures it: ``workloads`` made the
+    seven workloads, each database workload with its levels (bench_client.request.expand);
+    SettingError for a name that is none of ``known`` (with the closest)."""
+    names = settings["requests"]
+    try:
+        check_selection(names, list(known))
+    except ValueError as error:
+        raise SettingError(f"{SETTINGS['requests'].variable}: {error}") from None
+    values = {**settings.values, "requests": expand(names, settings["db_concurrency"])}
+    return Resolved(values, settings.sources)
+
+
+def measured_in(requests: Mapping[str, Request]) -> Callable[[str, str], bool]:
+    """Whether a run measures request ``name`` in ``mode``, as ``(mode, name)``.
+
+    A request with its own concurrency (``db-c64``) only in the modes that take one; a
+    database workload whose levels the run measures (``db`` beside ``db-c16``...) only in
+    the others (constant, keepalive), where its levels mean nothing: at the run's one
+    concurrency it would repeat a level. Every other request in every mode."""
+    leveled_bases = {r.base for r in requests.values() if r.concurrency is not None}
+    takes_concurrency = SETTINGS["concurrency"].applies_to
+
+    def measured(mode: str, name: str) -> bool:
+        request = requests[name]
+        if request.concurrency is not None:
+            return takes_concurrency(mode)
+        return not (name in leveled_bases and takes_concurrency(mode))
+
+    return measured
+
+
+def cell_settings(settings: Mapping[str, Any], request: Request) -> dict[str, Any]:
+    """A cell's bench_client settings: the run's, with a request's own concurrency, and at
+    least one untimed warm-up request per connection then (each connection of the stack's
+    pool opened and its first queries made before timing starts)."""
+    if request.concurrency is None:
+        return dict(settings)
+    warmup = max(int(settings.get("warmup") or 0), request.concurrency)
+    return {**settings, "concurrency": request.concurrency, "warmup": warmup}
+
+
+def database_needed(requests: Iterable[Request]) -> bool:
+    """THE decision: the run needs PostgreSQL exactly when it measures a database workload."""
+    return needs_database(requests)
+
+
+def database_needed_for(names: Any, levels: Any = None, declared: Any = None) -> bool:
+    """The decision from a run's variables as Ansible has them: httplab_bench_requests
+    (a list or "a,b"), httplab_bench_db_concurrency and httplab_requests. A name that is no
+    request is left to the settings check (`httplab settings --check`), which names it."""
+    names = SETTINGS["requests"].parse(names if names is not None else [])
+    levels = SETTINGS["db_concurrency"].parse(
+        SETTINGS["db_concurrency"].default if levels is None else levels
+    )
+    try:
+        catalogue = read_matrix([], {}, structured(declared) or [], levels).requests
+    except MatrixError:
+        catalogue = {**leveled(levels)}
+    return database_needed(catalogue[name] for name in expand(names, levels) if name in catalogue)
+
+
+def check_database(run_vars: Mapping[str, Any], requests: Iterable[Request]) -> None:
+    """SettingError when httplab_database_enabled is given false for a run that measures a
+    database workload: its requests would all fail."""
+    given = run_vars.get(DATABASE_VARIABLE)
+    if given is None or _truthy(given) or not database_needed(requests):
+        return
+    raise SettingError(
+        f"{DATABASE_VARIABLE} is false, but the run measures database workloads "
+        f"({PREFIX}requests): leave {DATABASE_VARIABLE} unset (the run sets it from the "
+        "requests), or leave db, queries, fortunes and updates out"
+    )
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
