@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from bench_client.request import (
+    DATABASE_TYPES,
     Request,
     check_selection,
     expand,
@@ -32,11 +33,20 @@ def selected(settings: Resolved, known: Iterable[str]) -> Resolved:
     seven workloads, each database workload with its levels (bench_client.request.expand);
     SettingError for a name that is none of ``known`` (with the closest)."""
     names = settings["requests"]
+    levels = settings["db_concurrency"]
+    for name in names:
+        base, _, level = name.rpartition("-c")
+        if base in DATABASE_TYPES and level.isdigit() and int(level) not in levels:
+            raise SettingError(
+                f"{SETTINGS['requests'].variable}: {name} is {base} at {level} connections, "
+                f"which is not one of {SETTINGS['db_concurrency'].variable} "
+                f"({', '.join(map(str, levels)) or 'none'}): add {level} there"
+            )
     try:
         check_selection(names, list(known))
     except ValueError as error:
         raise SettingError(f"{SETTINGS['requests'].variable}: {error}") from None
-    values = {**settings.values, "requests": expand(names, settings["db_concurrency"])}
+    values = {**settings.values, "requests": expand(names, levels)}
     return Resolved(values, settings.sources)
 
 
