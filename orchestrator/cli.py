@@ -35,6 +35,7 @@ from orchestrator.run_vars import (
     parse_extra_vars,
 )
 from orchestrator.server_noise import lab_hosts
+from orchestrator.workload_gate import APP_DIR, DATABASE_ENV
 from orchestrator.workloads import database_needed
 
 RESULTS = ROOT / "results"
@@ -263,6 +264,8 @@ def benchmark_command(args: argparse.Namespace) -> int:
         facts=given.get("facts"),
         stacks=given.get("stacks") or (),
         tuning=given.get("tuning"),
+        app_dir=str(given.get("app_dir") or APP_DIR),
+        database_env=str(given.get("database_env") or DATABASE_ENV),
         sudo_password=sys.stdin.readline().rstrip("\n") if args.sudo_password_stdin else None,
     )
     run = open_run(variables, _results(args, variables))

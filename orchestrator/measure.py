@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bench_client.documents import DocumentError, Status, read_meta
@@ -60,6 +60,9 @@ class Study:
     switch: Callable[[Group], StackSwitch | None] = lambda _: None
     client_ready: Callable[[], Any] = lambda: None
     sudo_password: str | None = None
+    # Before a group is measured, once its stacks run: {(stack, request): why} of its cells
+    # not to measure (orchestrator/workload_gate.py: a workload its stack failed).
+    gate: Callable[[ServerWatch, Group], Mapping[tuple[str, str], str]] = lambda *_: {}
 
 
 def measure_groups(
@@ -104,7 +107,11 @@ def measure_groups(
                         done(_failed(study.manifest, unmeasured, error))
                     return outcomes
                 ready = True
-            for index, cell in enumerate(group.cells):
+            skipped = study.gate(watch, group)
+            for index, whole in enumerate(group.cells):
+                cell = _unskipped(study.manifest, whole, skipped, done)
+                if cell is None:
+                    continue
                 if len(clients) > 1:
                     done(_on_hosts(clients, watch, study, cell))
                     continue
@@ -112,12 +119,37 @@ def measure_groups(
                     guard = client.connected()
                 except RemoteError as error:  # unreachable: nothing more can be measured
                     later = [one for rest in groups[number + 1 :] for one in rest.cells]
-                    for unmeasured in [*group.cells[index:], *later]:
+                    rest = [
+                        _unskipped(study.manifest, c, skipped, done)
+                        for c in group.cells[index + 1 :]
+                    ]
+                    for unmeasured in [cell, *filter(None, rest), *later]:
                         done(_failed(study.manifest, unmeasured, error))
                     return outcomes
                 done(measure_cell(guard, watch, study, cell))
             watch.end_group()
     return outcomes
+
+
+def _unskipped(
+    manifest: Manifest,
+    cell: Cell,
+    skipped: Mapping[tuple[str, str], str],
+    done: Callable[[CellOutcome], None],
+) -> Cell | None:
+    """The cell without the stacks that are not to be measured on its request (each recorded
+    not measured, with why), or None when none is left."""
+    left = []
+    for stack in cell.stacks:
+        why = skipped.get((stack, cell.request))
+        if why is None:
+            left.append(stack)
+            continue
+        one = replace(cell, stacks=(stack,))
+        for measurement in one.measurements:
+            manifest.record(measurement, status=Status.NOT_MEASURED, message=why)
+        done(CellOutcome(one, Status.NOT_MEASURED, f"{one.label}: not measured: {why}"))
+    return replace(cell, stacks=tuple(left)) if left else None
 
 
 class _ClientSession:
