@@ -29,6 +29,7 @@ from orchestrator.run import Run
 from orchestrator.server_noise import ServerWatch
 from orchestrator.stack_switch import StackSwitch, on_server, run_only
 from orchestrator.workload_gate import APP_DIR, DATABASE_ENV, WorkloadGate, workload_of
+from orchestrator.workloads import database_needed
 
 # Where the server reaches its own stacks (the role's httplab_stack_local_address when the
 # stacks listen on every address, its default), and how long a stack may take to answer.
@@ -141,6 +142,7 @@ def _measure(
             client_ready=deployed.result,
             sudo_password=server.sudo_password,
             gate=_gate(run, server),
+            database_unit=database_unit(server.facts, run),
         )
 
         def ended(outcome: CellOutcome) -> None:
@@ -170,6 +172,18 @@ def _gate(run: Run, server: Server) -> Any:
         return gate.before_group(group)
 
     return before
+
+
+def database_unit(facts: Mapping[str, Any] | None, run: Run) -> str | None:
+    """PostgreSQL's unit when the run measures a database workload and the database runs on
+    the server (its facts say so: roles/httplab_postgres's postgres.json); on a host of its
+    own it is not sampled (the sampler reads the server)."""
+    database = (facts or {}).get("database")
+    if not isinstance(database, Mapping) or not database_needed(run.requests.values()):
+        return None
+    on_server = database.get("on_server") in (True, "true", "True")
+    unit = database.get("unit")
+    return str(unit) if on_server and isinstance(unit, str) and unit.endswith(".service") else None
 
 
 def _wheelhouse_for(host: ClientHost) -> Any:

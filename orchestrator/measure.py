@@ -63,6 +63,8 @@ class Study:
     # Before a group is measured, once its stacks run: {(stack, request): why} of its cells
     # not to measure (orchestrator/workload_gate.py: a workload its stack failed).
     gate: Callable[[ServerWatch, Group], Mapping[tuple[str, str], str]] = lambda *_: {}
+    # PostgreSQL's unit when it runs on the server for the run: sampled with the stacks.
+    database_unit: str | None = None
 
 
 def measure_groups(
@@ -90,6 +92,7 @@ def measure_groups(
 
     ready = False
     with ServerWatch(server) as watch, _ClientSession(clients[0]) as client:
+        watch.database_unit = study.database_unit
         for number, group in enumerate(groups):
             try:
                 switch = study.switch(group)
@@ -302,6 +305,9 @@ def _record(
         samples, samples_problem = watch.save_samples(
             one.measurement.stack, manifest.run_dir / one.measurement.samples, meta_path
         )
+        database = watch.save_database_samples(
+            manifest.run_dir / one.measurement.database_samples, meta_path
+        )
         manifest.record(
             one.measurement,
             status=one.status,
@@ -311,6 +317,7 @@ def _record(
             client_ports=one.client_ports,
             sha256_samples=samples,
             samples_problem=samples_problem,
+            sha256_database_samples=database,
         )
     return refused
 
