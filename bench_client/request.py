@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -350,6 +350,27 @@ def expand(names: Iterable[str], levels: Iterable[int]) -> tuple[str, ...]:
             if one in DATABASE_TYPES:
                 found.extend(f"{one}{level_suffix(level)}" for level in levels)
     return tuple(dict.fromkeys(found))
+
+
+def measured_in(requests: Mapping[str, Request]) -> Callable[[str, str], bool]:
+    """Whether a run measures request ``name`` in ``mode``, as ``(mode, name)``.
+
+    A request with its own concurrency (``db-c64``) only in the modes that take one; a
+    database workload whose levels the run measures (``db`` beside ``db-c16``...) only in
+    the others (constant, keepalive), where its levels mean nothing: at the run's one
+    concurrency it would repeat a level. Every other request in every mode."""
+    leveled_bases = {r.base for r in requests.values() if r.concurrency is not None}
+    takes_concurrency = SETTINGS["concurrency"].applies_to
+
+    def measured(mode: str, name: str) -> bool:
+        request = requests.get(name)
+        if request is None:  # not one of these: a plain request
+            return True
+        if request.concurrency is not None:
+            return takes_concurrency(mode)
+        return not (name in leveled_bases and takes_concurrency(mode))
+
+    return measured
 
 
 def needs_database(requests: Iterable[Request]) -> bool:

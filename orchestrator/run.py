@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench_client.request import Request, RequestError
+from bench_client.request import Request, RequestError, measured_in
 from bench_client.results_format import MODES, Measurement, check_name
 from bench_client.settings import SETTINGS, Resolved, SettingError, check_run, resolve
 from orchestrator.manifest import Manifest, git_commit
@@ -22,7 +22,7 @@ from orchestrator.matrix import Matrix, MatrixError, Stack, read_matrix
 from orchestrator.plan import Group, build_plan, group, unfinished_sweeps
 from orchestrator.remote.ports import plan_warnings
 from orchestrator.run_vars import EXTRA, RunVars
-from orchestrator.workloads import check_database, measured_in, selected
+from orchestrator.workloads import check_database, selected
 
 ROOT = Path(__file__).resolve().parents[1]
 

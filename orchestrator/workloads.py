@@ -1,5 +1,6 @@
-"""The standard workloads in a run: which names a selection means, in which modes each request
-is measured and at what concurrency, and whether the run needs the database.
+"""The standard workloads in a run: which names a selection means, at what concurrency and
+warm-up each cell is measured (in which modes: bench_client.request.measured_in), and whether
+the run needs the database.
 
 The one decision of the database (``database_needed``): a run provisions, starts and stops
 PostgreSQL (roles/httplab_postgres, ``httplab_database_enabled``) exactly when it measures a
@@ -11,7 +12,7 @@ inventory/group_vars/all/database.yml sets ``httplab_database_enabled`` with, an
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from bench_client.request import (
@@ -48,25 +49,6 @@ def selected(settings: Resolved, known: Iterable[str]) -> Resolved:
         raise SettingError(f"{SETTINGS['requests'].variable}: {error}") from None
     values = {**settings.values, "requests": expand(names, levels)}
     return Resolved(values, settings.sources)
-
-
-def measured_in(requests: Mapping[str, Request]) -> Callable[[str, str], bool]:
-    """Whether a run measures request ``name`` in ``mode``, as ``(mode, name)``.
-
-    A request with its own concurrency (``db-c64``) only in the modes that take one; a
-    database workload whose levels the run measures (``db`` beside ``db-c16``...) only in
-    the others (constant, keepalive), where its levels mean nothing: at the run's one
-    concurrency it would repeat a level. Every other request in every mode."""
-    leveled_bases = {r.base for r in requests.values() if r.concurrency is not None}
-    takes_concurrency = SETTINGS["concurrency"].applies_to
-
-    def measured(mode: str, name: str) -> bool:
-        request = requests[name]
-        if request.concurrency is not None:
-            return takes_concurrency(mode)
-        return not (name in leveled_bases and takes_concurrency(mode))
-
-    return measured
 
 
 def cell_settings(settings: Mapping[str, Any], request: Request) -> dict[str, Any]:
