@@ -202,3 +202,49 @@ def test_a_paired_cell_measures_the_stacks_that_passed(tmp_path) -> None:
     stacks = ("flask-gunicorn", "fastapi-uvicorn")
     both = Group(stacks, (Cell("constant", "db", 1, stacks),), together=True)
     assert set(found.before_group(both)) == {("fastapi-uvicorn", "db")}
+
+
+def test_postgres_is_sampled_only_on_the_server_and_for_database_workloads(tmp_path) -> None:
+    from types import SimpleNamespace
+
+    from orchestrator.benchmark import database_unit
+
+    facts = {"database": {"unit": "postgresql@15-main.service", "on_server": True}}
+    with_db = SimpleNamespace(requests={"db-c64": REQUESTS["db-c64"], "GET": REQUESTS["GET"]})
+    without = SimpleNamespace(requests={"json": REQUESTS["json"], "io": REQUESTS["io"]})
+    assert database_unit(facts, with_db) == "postgresql@15-main.service"  # type: ignore[arg-type]
+    assert database_unit(facts, without) is None  # type: ignore[arg-type]
+    elsewhere = {"database": {"unit": "postgresql@15-main.service", "on_server": False}}
+    assert database_unit(elsewhere, with_db) is None  # type: ignore[arg-type]
+    assert database_unit({"database": None}, with_db) is None  # type: ignore[arg-type]
+    assert database_unit(None, with_db) is None  # type: ignore[arg-type]
+
+
+def test_the_database_facts_reach_the_manifest(tmp_path) -> None:
+    from orchestrator.host_facts import finalize
+
+    made = manifest(tmp_path)
+    made.data |= {"hosts": {}, "settings": {"stacks": []}}
+    facts = {"name": "server", "database": {"engine": "PostgreSQL", "version": "15.18"}}
+    finalize(made, facts, {"client": None}, [], None)
+    on_disk = json.loads((tmp_path / "manifest.json").read_text())
+    assert on_disk["hosts"]["server"]["database"]["version"] == "15.18"
+    finalize(made, {"name": "server", "database": None}, {"client": None}, [], None)
+    assert made.data["hosts"]["server"]["database"] is None  # no database: tolerated
+
+
+def test_the_playbook_reads_the_databases_facts_tolerating_their_absence() -> None:
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    plays = yaml.safe_load((root / "playbooks/benchmark.yml").read_text())
+    tasks = [t for play in plays for t in play.get("tasks", [])]
+    (read,) = [t for t in tasks if "ansible.builtin.slurp" in t]
+    assert read["ansible.builtin.slurp"]["src"] == "{{ httplab_app_root }}/postgres.json"
+    assert read["failed_when"] is False
+    (kept,) = [
+        t for t in tasks if "httplab_benchmark_server" in t.get("ansible.builtin.set_fact", {})
+    ]
+    server = kept["ansible.builtin.set_fact"]["httplab_benchmark_server"]
+    assert "httplab_benchmark_database.content is defined" in server["facts"]["database"]
+    assert server["app_dir"] == "{{ httplab_app_root }}/app"
