@@ -250,22 +250,20 @@ def _whole(value: Any, low: int, high: int | None) -> bool:
 
 
 def _json_object(body: bytes) -> dict[str, Any]:
-    try:
-        document = json.loads(body)
-    except ValueError:
-        raise VerificationError(f"body is not JSON: {_preview(body)}") from None
-    if not isinstance(document, dict):
-        raise VerificationError(f"JSON is not an object: {_preview(body)}")
-    return document
+    return _json(body, dict, "an object")
 
 
 def _json_list(body: bytes) -> list[Any]:
+    return _json(body, list, "a list")
+
+
+def _json(body: bytes, kind: type, what: str) -> Any:
     try:
         document = json.loads(body)
     except ValueError:
         raise VerificationError(f"body is not JSON: {_preview(body)}") from None
-    if not isinstance(document, list):
-        raise VerificationError(f"JSON is not a list: {_preview(body)}")
+    if not isinstance(document, kind):
+        raise VerificationError(f"JSON is not {what}: {_preview(body)}")
     return document
 
 

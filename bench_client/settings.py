@@ -136,6 +136,19 @@ class Choice:
         return str(value)
 
 
+def _listed(raw: Any) -> Any:
+    """A list given as text, a JSON list or "a,b", as a list; anything else as it is."""
+    if not isinstance(raw, str):
+        return raw
+    text = raw.strip()
+    if not text.startswith("["):
+        return text.split(",")
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise ValueError(f"not a JSON list: {raw!r}") from None
+
+
 @dataclass(frozen=True)
 class Names:
     """A list of names: a YAML or JSON list, or "a,b"; empty means all. ``choices``: the
@@ -144,15 +157,7 @@ class Names:
     choices: tuple[str, ...] | None = None
 
     def parse(self, raw: Any) -> tuple[str, ...]:
-        if isinstance(raw, str):
-            text = raw.strip()
-            if text.startswith("["):
-                try:
-                    raw = json.loads(text)
-                except ValueError:
-                    raise ValueError(f"not a JSON list: {raw!r}") from None
-            else:
-                raw = text.split(",")
+        raw = _listed(raw)
         if not isinstance(raw, list | tuple) or not all(isinstance(n, str) for n in raw):
             raise ValueError(f'want a list of names or "a,b", not {raw!r}')
         names = tuple(dict.fromkeys(name.strip() for name in raw if name.strip()))
@@ -173,15 +178,9 @@ class Wholes:
     high: int | None = None
 
     def parse(self, raw: Any) -> tuple[int, ...]:
-        if isinstance(raw, str):
-            text = raw.strip()
-            if text.startswith("["):
-                try:
-                    raw = json.loads(text)
-                except ValueError:
-                    raise ValueError(f"not a JSON list: {raw!r}") from None
-            else:
-                raw = [part for part in text.split(",") if part.strip()]
+        raw = _listed(raw)
+        if isinstance(raw, list):
+            raw = [value for value in raw if not (isinstance(value, str) and not value.strip())]
         if not isinstance(raw, list | tuple):
             raise ValueError(f'want a list of whole numbers or "16,64", not {raw!r}')
         item = Whole(self.low, self.high)
