@@ -161,3 +161,18 @@ def test_ansible_resolves_httplab_database_enabled_from_the_requests(
     )  # fmt: skip
     shown = json.loads(done.stdout.split("=>", 1)[1])
     assert shown["httplab_database_enabled"] is enabled
+
+
+def test_a_resumed_run_measures_the_levels_it_recorded(tmp_path) -> None:
+    asked = {"httplab_bench_requests": "workloads", "httplab_bench_stacks": "flask-gunicorn",
+             "httplab_bench_repetitions": 1, "httplab_run_id": "wl"}  # fmt: skip
+    first = open_run(from_inventory(INVENTORY, asked), tmp_path)
+    again = open_run(from_inventory(INVENTORY, asked), tmp_path)
+    assert again.resumed and again.planned == first.planned
+    assert again.requests["db-c256"].concurrency == 256
+    recorded = json.loads((tmp_path / "wl" / "manifest.json").read_text())
+    assert recorded["settings"]["db_concurrency"] == [16, 64, 256]
+    assert recorded["requests"]["queries-c64"]["concurrency"] == 64
+    with pytest.raises(Exception, match="planned differently"):
+        open_run(from_inventory(INVENTORY, {**asked, "httplab_bench_db_concurrency": "64"}),
+                 tmp_path)  # fmt: skip
