@@ -188,3 +188,26 @@ def test_a_kind_without_a_pool_it_can_use_is_refused(pool: Any) -> None:
         MATRIX.deployment(
             [stack()], LAB_APPS, servers, "/opt/httplab", str(REPO), str(REQUIREMENTS)
         )
+
+
+def test_the_lab_code_a_stack_gets_is_enough_for_the_probe(tmp_path: Path) -> None:
+    """verify runs apps/probe.py from the copy on the server: every module it imports of
+    bench_client must be shipped (LAB_CODE), or verify fails on every stack."""
+    import shutil
+    import subprocess
+    import sys
+
+    for entry in MATRIX.LAB_CODE:
+        source, copy = REPO / entry, tmp_path / entry
+        if source.is_dir():
+            shutil.copytree(source, copy, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(source, copy)
+    # -S: no site-packages, so not this checkout's editable install either; the probe needs
+    # the standard library alone.
+    found = subprocess.run(
+        [sys.executable, "-S", "-c", "import apps.probe"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert found.returncode == 0, found.stderr

@@ -35,13 +35,15 @@ EXECUTOR_MAX_THREADS = 32
 PROTOCOLS = ("wsgi", "asgi")
 # Set by the unit itself: an app may not replace them.
 RESERVED = re.compile(r"^(HTTPLAB_.*|PYTHON.*|PATH|STATE_DIRECTORY|LD_.*)\Z")
-# The lab's own code, importable by every stack: an app of yours must not shadow it.
+# The lab's own code, importable by every stack: an app of yours must not shadow it. Of
+# bench_client, what apps/probe.py imports (the request declarations) and what they import.
 LAB_PACKAGES = ("apps", "bench_client")
 LAB_CODE = [
     "apps",
     "bench_client/__init__.py",
     "bench_client/request.py",
     "bench_client/results_format.py",
+    "bench_client/settings.py",
 ]
 # How a requirement line of a lock names its project (PEP 508, before any extras or pin).
 REQUIREMENT = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)")
