@@ -94,12 +94,30 @@ def flag_label(row: pd.Series) -> str:
     return "  [" + ", ".join(flags) + "]" if flags else ""
 
 
+# Panels side by side at most: more requests (the workloads and their levels) wrap to rows.
+PANELS_PER_ROW = 4
+
+
+def panel_grid(
+    count: int, width: float, height: float, **options: object
+) -> tuple[MplFigure, list[Axes]]:
+    """``count`` panels of ``width`` × ``height`` inches, side by side up to PANELS_PER_ROW
+    and then in rows, in reading order; panels left over are not drawn."""
+    columns = min(count, PANELS_PER_ROW)
+    rows = -(-count // columns)
+    figure, grid = plt.subplots(
+        rows, columns, figsize=(width * columns, height * rows), squeeze=False,
+        layout="constrained", **options,
+    )  # fmt: skip
+    axes = list(grid.flat)
+    for spare in axes[count:]:
+        spare.set_visible(False)
+    return figure, axes[:count]
+
+
 def request_axes(count: int, height: float) -> tuple[MplFigure, list[Axes]]:
-    """One panel per request, side by side, sharing the y axis."""
-    figure, axes = plt.subplots(
-        1, count, figsize=(6.2 * count, height), sharey=True, squeeze=False, layout="constrained"
-    )
-    return figure, list(axes[0])
+    """One panel per request, side by side (in rows past PANELS_PER_ROW), sharing the y axis."""
+    return panel_grid(count, 6.2, height, sharey=True)
 
 
 def stack_rows(ax: Axes, stacks: list[str], title: str, xlabel: str) -> None:
@@ -166,15 +184,9 @@ def means_figure(mode: str, rows: pd.DataFrame, colours: dict[str, str]) -> Figu
     stacks in the verdict's order (fastest on top) with their rank."""
     requests = order_requests(rows["request"].unique())
     tallest = int(rows.groupby("request", observed=True).size().max())
-    figure, grid = plt.subplots(
-        1,
-        len(requests),
-        figsize=(6.2 * len(requests), 0.55 * tallest + 1.6),
-        squeeze=False,
-        layout="constrained",
-    )
+    figure, grid = panel_grid(len(requests), 6.2, 0.55 * tallest + 1.6)
     right = (rows["ci95_high_s"].fillna(rows["mean_s"]).max() or 0) * MS
-    for ax, request in zip(grid[0], requests, strict=True):
+    for ax, request in zip(grid, requests, strict=True):
         part = in_verdict_order(rows.loc[rows["request"] == request]).set_index("stack")
         stacks = list(part.index)
         mean = part["mean_s"] * MS

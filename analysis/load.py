@@ -28,6 +28,7 @@ import pandas as pd
 
 from analysis import sanitize
 from bench_client.documents import DocumentError, Meta, Status, read_manifest, read_meta
+from bench_client.request import Request, RequestError, measured_in
 from bench_client.results_format import (
     CSV_HEADER,
     PAPER_CSV_HEADER,
@@ -406,6 +407,8 @@ def _check_manifest(
         csv_path = root / relative
         label = f"{entry['mode']}/{entry['stack']}/{entry['request']}"
         status = entry["status"]
+        if status == Status.NOT_MEASURED:
+            continue  # failed its workload's verification: no files; the report lists it
         if status != Status.COMPLETE:
             why = f"manifest status '{status}' {entry.get('message') or ''}".strip()
             notes.append(f"{label}: {why}")
@@ -427,6 +430,17 @@ def _check_manifest(
     return suspects
 
 
+def _declared(requests: Any) -> dict[str, Request]:
+    """The run's requests as it recorded them (those it cannot read count as plain ones)."""
+    found = {}
+    for name, declaration in (requests or {}).items() if isinstance(requests, dict) else ():
+        try:
+            found[str(name)] = Request.from_json(declaration)
+        except RequestError:
+            continue
+    return found
+
+
 def _check_missing(
     root: Path,
     manifest: dict[str, Any] | None,
@@ -445,11 +459,14 @@ def _check_missing(
     repetitions = set(range(1, int(planned) + 1)) if planned else {key[3] for key in found}
     manifest_path = root / "manifest.json"
     listed = {str(e.get("csv")) for e in (manifest or {}).get("measurements") or []}
+    measured = measured_in(_declared((manifest or {}).get("requests")))
     for mode, stack, request, repetition in product(
         sorted(modes), sorted(stacks), sorted(requests), sorted(repetitions)
     ):
         if stack in cells and request not in cells[stack]:
             continue  # not a cell of the run
+        if not measured(mode, request):
+            continue  # a level in a mode without a concurrency, or its base in one with
         try:
             relative = Measurement(mode, stack, request, repetition).csv
         except ValueError:

@@ -90,7 +90,24 @@ def order_stacks(stacks: Iterable[str]) -> list[str]:
 
 
 def order_requests(requests: Iterable[str]) -> list[str]:
-    return _ordered(requests, REQUEST_ORDER)
+    """The paper's requests, the workloads, each database workload's levels after it by
+    their connections (db, db-c16, db-c64, db-c256), then a run's own by name."""
+    present = set(requests)
+    known = [
+        name
+        for base in REQUEST_ORDER
+        for name in [base, *sorted((n for n in present if _level_of(n, base)), key=_connections)]
+    ]
+    return _ordered(present, tuple(known))
+
+
+def _level_of(name: str, base: str) -> bool:
+    head, _, level = name.rpartition("-c")
+    return head == base and level.isdigit()
+
+
+def _connections(name: str) -> int:
+    return int(name.rpartition("-c")[2])
 
 
 def stack_colours(stacks: Iterable[str]) -> dict[str, str]:

@@ -13,9 +13,9 @@ import pandas as pd
 
 from analysis import figures as fig
 from analysis import html as page
-from analysis import resources, sweep, tables
+from analysis import resources, sweep, tables, workloads
 from analysis.load import NothingToAnalyse, Problem, Run, load_run
-from analysis.naming import order_modes, use_stacks
+from analysis.naming import order_modes, stack_colours, use_stacks
 from analysis.noise import SECTION as NOISE_SECTION
 from analysis.noise import Noise, noise_of
 from analysis.output import write_csv
@@ -77,6 +77,9 @@ def build_report(results: Path, out: Path, include_suspect: bool = False) -> Rep
         jobs = fig.report_figure_jobs(run.samples, summary)
         if not usage.empty:
             jobs.append(partial(resources.resource_figure, usage))
+        skipped = workloads.not_measured(run.manifest)["stack"]
+        colours = stack_colours({*summary["stack"].unique(), *skipped})
+        jobs += workloads.workload_figure_jobs(summary, run.manifest, usage, colours)
         figures = fig.draw(jobs + sweep_jobs)
         noise = noise_of(run, summary)
         report = Report(run, summary, figures, out, steps, cells, usage, verdicts, noise)
@@ -159,6 +162,10 @@ def mode_tables(report: Report) -> list[tables.Table]:
     ]
 
 
+def workload_tables(report: Report) -> list[tables.Table]:
+    return workloads.workload_tables(report.summary, report.run.manifest, report.resources)
+
+
 def sweep_tables(report: Report) -> list[tables.Table]:
     if report.sweep_steps.empty:
         return []
@@ -208,6 +215,10 @@ def tables_markdown(report: Report) -> str:
     if not report.resources.empty:
         parts.append(f"{resources.saturation_sentence(report.resources)}\n")
         parts.append(resources.resource_table(report.resources).to_markdown())
+    found = workload_tables(report)
+    if found:
+        parts.append("## Workloads\n")
+        parts.extend(t.to_markdown() for t in found)
     parts.extend(t.to_markdown() for t in sweep_tables(report))
     if report.noise is not None:
         parts.append(f"## {NOISE_SECTION}\n")
@@ -251,6 +262,15 @@ def _mode_sections(report: Report) -> list[page.Section]:
                 page.paragraph(resources.saturation_sentence(report.resources)),
                 resources.resource_table(report.resources).to_html(),
                 page.figure_html(by_name["resources.png"]),
+            )
+        )
+    found = workload_tables(report)
+    if found:
+        sections.append(
+            page.section(
+                "Workloads",
+                *(t.to_html() for t in found),
+                *(page.figure_html(f) for f in report.figures if f.name.startswith("workload_")),
             )
         )
     causes = tables.failure_causes_table(report.run.samples)

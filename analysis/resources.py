@@ -6,6 +6,10 @@ stack's systemd unit every 100 ms. Each cell's figures are taken over its
 timed requests only, the meta file's ``started``..``finished`` (the server's
 clock; the counters are interpolated linearly at both ends), so the probe and
 the warm-up before them do not count. docs/results.md defines every column.
+
+With the database workloads and PostgreSQL on the server, its unit is sampled too
+(``<REQUEST>[.rep<k>].database.json``): its CPU is the cell's own, not another process's,
+and a saturated cell whose database used more CPU than the stack is **database-bound**.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ CELL_COLUMNS = (
     "mode", "stack", "request", "repetition", "requests", "duration_s", "throughput_rps",
     "cpu_user_s", "cpu_system_s", "cpu_per_1k_s", "stack_cpu_cores", "server_busy", "others_busy",
     "peak_rss_mib", "peak_threads", "peak_fds", "ctx_switches_per_request", "saturated",
+    "database_cpu_cores", "database_bound",
 )  # fmt: skip
 
 
@@ -99,25 +104,47 @@ def _cell(run: Run, loaded: LoadedCsv, entry: dict[str, Any] | None) -> dict[str
     }
 
 
+def _figures(
+    root: Path, entry: dict[str, Any], key: str, meta: Meta
+) -> tuple[dict[str, Any], list[int]] | str:
+    """The figures of the samples file ``entry[key]`` over the meta file's window and the
+    CPUs it covers; or why there are none."""
+    path = root / entry[key]
+    if not path.is_file():
+        return f"{entry[key]} is missing"
+    if sha256_file(path) != entry.get(f"sha256_{key}"):
+        return f"{entry[key]}: sha256 differs from manifest.json"
+    try:
+        document = read_samples(path)
+        return window_figures(document, _unix(meta.started), _unix(meta.finished)), list(
+            document["cpus"]
+        )
+    except DocumentError as error:
+        return str(error)
+    except (KeyError, ValueError, TypeError) as error:
+        return f"{entry[key]}: {error}"
+
+
 def measured_figures(root: Path, entry: dict[str, Any], meta: Meta) -> dict[str, Any] | str:
     """A measurement's resource figures over its meta file's window (CELL_COLUMNS from
     ``requests`` on), from the samples its manifest entry lists; or why there are none."""
     if not entry.get("samples"):
         return entry.get("samples_problem") or "no server samples recorded"
-    path = root / entry["samples"]
-    if not path.is_file():
-        return f"{entry['samples']} is missing"
-    if sha256_file(path) != entry.get("sha256_samples"):
-        return f"{entry['samples']}: sha256 differs from manifest.json"
-    try:
-        document = read_samples(path)
-        found = window_figures(document, _unix(meta.started), _unix(meta.finished))
-    except DocumentError as error:
-        return str(error)
-    except (KeyError, ValueError, TypeError) as error:
-        return f"{entry['samples']}: {error}"
+    read = _figures(root, entry, "samples", meta)
+    if isinstance(read, str):
+        return read
+    found, cpus = read
     requests, duration = meta.requests, meta.duration_s
     cpu = found["cpu_user_s"] + found["cpu_system_s"]
+    database = (
+        _figures(root, entry, "database_samples", meta) if entry.get("database_samples") else None
+    )
+    database_cpu = (
+        database[0]["cpu_user_s"] + database[0]["cpu_system_s"]
+        if isinstance(database, tuple) and duration > 0
+        else None
+    )
+    own = cpu + (database_cpu or 0.0)
     return {
         "requests": requests,
         "duration_s": duration,
@@ -127,8 +154,8 @@ def measured_figures(root: Path, entry: dict[str, Any], meta: Meta) -> dict[str,
         "cpu_per_1k_s": cpu / requests * 1000 if requests else np.nan,
         "stack_cpu_cores": cpu / duration if duration > 0 else np.nan,
         "server_busy": found["server_busy"],
-        # What the stack left of its CPUs' busy time: every other process's share.
-        "others_busy": max(0.0, found["server_busy"] - cpu / duration / len(document["cpus"]))
+        # What the stack (and its database) left of its CPUs' busy time: every other process's.
+        "others_busy": max(0.0, found["server_busy"] - own / duration / len(cpus))
         if duration > 0
         else np.nan,
         "peak_rss_mib": found["peak_rss_mib"],
@@ -136,6 +163,11 @@ def measured_figures(root: Path, entry: dict[str, Any], meta: Meta) -> dict[str,
         "peak_fds": found["peak_fds"],
         "ctx_switches_per_request": found["ctx_switches"] / requests if requests else np.nan,
         "saturated": bool(found["server_busy"] >= SATURATED),
+        "database_cpu_cores": np.nan if database_cpu is None else database_cpu / duration,
+        # The server was the ceiling, and the database took more of it than the stack.
+        "database_bound": bool(
+            found["server_busy"] >= SATURATED and database_cpu is not None and database_cpu > cpu
+        ),
     }
 
 
@@ -171,6 +203,8 @@ def resource_summary(cells: pd.DataFrame) -> pd.DataFrame:
         peak_fds=("peak_fds", "max"),
         ctx_switches_per_request=("ctx_switches_per_request", "mean"),
         saturated=("saturated", "sum"),
+        database_cpu_cores=("database_cpu_cores", "mean"),
+        database_bound=("database_bound", "sum"),
     ).reset_index()
     return summary
 
@@ -209,7 +243,12 @@ def resource_table(summary: pd.DataFrame) -> Table:
                         f"{row['peak_threads']:.0f}",
                         "—" if pd.isna(row["peak_fds"]) else f"{row['peak_fds']:.0f}",
                         f"{row['ctx_switches_per_request']:.1f}",
-                        f"{int(row['saturated'])}/{int(row['repetitions'])}",
+                        f"{int(row['saturated'])}/{int(row['repetitions'])}"
+                        + (
+                            f", database-bound {int(row['database_bound'])}"
+                            if row.get("database_bound", 0) > 0
+                            else ""
+                        ),
                     ]
                 )
     return table
@@ -278,6 +317,19 @@ def saturation_sentence(summary: pd.DataFrame) -> str:
             if len(crowded)
             else ""
         )
+        + database_sentence(summary)
+    )
+
+
+def database_sentence(summary: pd.DataFrame) -> str:
+    """The database-bound rows, when the database was sampled."""
+    if "database_bound" not in summary or summary["database_cpu_cores"].isna().all():
+        return ""
+    bound = summary.loc[summary["database_bound"] > 0]
+    names = ", ".join(f"{r.mode}/{r.stack}/{r.request}" for r in bound.itertuples())
+    return (
+        f" Database-bound (saturated, and PostgreSQL used more of the server's CPU than the "
+        f"stack): {len(bound)} row(s){': ' + names if names else ''}."
     )
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import bench_client
 from bench_client import config, modes
 from bench_client.limits import spread
-from bench_client.request import BUILTIN, Expect, Request
+from bench_client.request import PAPER, Expect, Request
 from bench_client.results_format import SWEEP_MODE, write_atomic
 from bench_client.timing import Recorder, fine_timer_resolution, measure_sleep_granularity
 
@@ -193,7 +193,7 @@ def calibrate_all(requests: int, names: tuple[str, ...], save: bool) -> int:
             if mode == SWEEP_MODE:
                 continue  # a sweep's steps are the rate mode, calibrated as such
             for name in names:
-                result = measure(url, mode, BUILTIN[name], None, requests, granularity)
+                result = measure(url, mode, PAPER[name], None, requests, granularity)
                 results[f"{mode} {name}"] = result
                 print(
                     f"{mode:<11} {name:<7} {_ms(result['mean_s']):>8} "

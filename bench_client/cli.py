@@ -9,7 +9,7 @@ from typing import NoReturn
 
 from bench_client import calibrate, config, output, settings, sweep
 from bench_client.modes import MODES
-from bench_client.request import BUILTIN, Request
+from bench_client.request import BUILTIN, PAPER, Request
 from bench_client.results_format import SWEEP_MODE, ExitCode, exit_codes_help
 from bench_client.run import run
 from bench_client.spare import INTERRUPTED_EARLY
@@ -115,12 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=_request,
         metavar="NAME|JSON",
         help=f"a built-in request ({', '.join(BUILTIN)}) or a declaration as JSON: name, "
-        "method, path, body, headers and expect (status, json, json_keys, contains)",
+        "method, path, body, headers, concurrency and expect (status, json, json_keys, contains, "
+        "rows)",
     )
     what.add_argument(
         "--method",
         type=str.upper,
-        choices=tuple(BUILTIN),
+        choices=tuple(PAPER),
         help="the paper's shorthand: its GET (/get) or POST (/post, echoing its payload)",
     )
     what.add_argument("--path", help="with --method: another path, e.g. /get/ as in the paper")
@@ -175,7 +176,7 @@ def build_calibrate_parser() -> argparse.ArgumentParser:
         help=f"requests per mode and request (default {calibrate.CALIBRATE_REQUESTS})",
     )
     parser.add_argument(
-        "--request", choices=(*BUILTIN, "all"), default="all", help="which built-in request"
+        "--request", choices=(*PAPER, "all"), default="all", help="which of the paper's requests"
     )
     parser.add_argument(
         "--no-save", action="store_true", help=f"do not write {calibrate.cache_file()}"
@@ -189,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         options = build_calibrate_parser().parse_args(argv[1:])
         if options.requests < 1:
             return _error("--requests must be at least 1")
-        names = tuple(BUILTIN) if options.request == "all" else (options.request,)
+        names = tuple(PAPER) if options.request == "all" else (options.request,)
         return calibrate.calibrate_all(options.requests, names, save=not options.no_save)
     args = build_parser().parse_args(argv)
     try:

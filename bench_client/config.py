@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bench_client.http11 import Target
-from bench_client.request import BUILTIN, Request, RequestError
+from bench_client.request import BUILTIN, PAPER, Request, RequestError
 from bench_client.results_format import SWEEP_MODE, check_name
 from bench_client.settings import SEQUENTIAL_MODES, SETTINGS, SettingError, client_values
 
@@ -135,6 +135,20 @@ def build(
             mode in SEQUENTIAL_MODES,
             f"--paired applies to the sequential modes ({', '.join(SEQUENTIAL_MODES)}), not {mode}",
         )
+    chosen = _request(request, method, path, payload)
+    _require(
+        chosen.applies_to(mode),
+        f"request {chosen.name} carries its own concurrency ({chosen.concurrency}): it is "
+        f"measured in the modes that take one, not {mode}",
+    )
+    if chosen.concurrency is not None:
+        given = settings.get("concurrency")
+        _require(
+            given in (None, chosen.concurrency),
+            f"request {chosen.name} carries its own concurrency ({chosen.concurrency}): "
+            f"give --concurrency {chosen.concurrency} or none, not {given}",
+        )
+        settings = {**settings, "concurrency": chosen.concurrency}
     try:
         values = client_values(settings, mode, paired=bool(paired))
     except SettingError as error:
@@ -161,7 +175,7 @@ def build(
     iterations = values["iterations"] or 1  # a sweep sizes each step by its time instead
     return RunConfig(
         base_url=base_url.rstrip("/"),
-        request=_request(request, method, path, payload),
+        request=chosen,
         mode=mode,
         iterations=iterations,
         interval=values["interval"],
@@ -191,9 +205,9 @@ def _request(
         )
         return request
     method = (method or "GET").upper()
-    _require(method in BUILTIN, f"--method must be GET or POST, got {method!r} (--request "
-             "declares any other request)")  # fmt: skip
-    paper = BUILTIN[method]
+    _require(method in PAPER, f"--method must be GET or POST, got {method!r} (--request "
+             "names or declares any other request)")  # fmt: skip
+    paper = PAPER[method]
     declaration = paper.as_json()
     if path is not None:
         _require(path.startswith("/"), f"--path must start with '/', got {path!r}")
@@ -213,7 +227,7 @@ def _request(
 
 
 def request_argument(text: str) -> Request:
-    """--request: a built-in request's name (GET, POST) or a declaration as JSON."""
+    """--request: a built-in request's name (GET, POST, json, db...) or a declaration as JSON."""
     if text in BUILTIN:
         return BUILTIN[text]
     try:

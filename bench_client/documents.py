@@ -44,6 +44,9 @@ class Status(str, enum.Enum):
     FAILED = "failed"  # nothing usable; the message says why; a resume measures it again
     PARTIAL = "partial"  # several client hosts, one lost: the others' files are kept
     LOST = "lost"  # a client host's share that never arrived
+    # Its stack failed the workload's verification before timing (orchestrator/workload_gate.py):
+    # no files; the message names the failing check; a resume verifies and measures it again.
+    NOT_MEASURED = "not-measured"
 
     def __str__(self) -> str:
         return self.value

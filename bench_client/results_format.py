@@ -194,6 +194,11 @@ class Measurement:
         return samples_path_for(PurePath(self.csv)).as_posix()
 
     @property
+    def database_samples(self) -> str:
+        """The database's resource samples (the database workloads, PostgreSQL on the server)."""
+        return PurePath(self.csv).with_suffix(".database.json").as_posix()
+
+    @property
     def label(self) -> str:
         """How messages name the cell: 'flask-gunicorn constant GET rep 2'."""
         rep = f" rep {self.repetition}" if self.repetition > 1 else ""

@@ -136,6 +136,19 @@ class Choice:
         return str(value)
 
 
+def _listed(raw: Any) -> Any:
+    """A list given as text, a JSON list or "a,b", as a list; anything else as it is."""
+    if not isinstance(raw, str):
+        return raw
+    text = raw.strip()
+    if not text.startswith("["):
+        return text.split(",")
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise ValueError(f"not a JSON list: {raw!r}") from None
+
+
 @dataclass(frozen=True)
 class Names:
     """A list of names: a YAML or JSON list, or "a,b"; empty means all. ``choices``: the
@@ -144,15 +157,7 @@ class Names:
     choices: tuple[str, ...] | None = None
 
     def parse(self, raw: Any) -> tuple[str, ...]:
-        if isinstance(raw, str):
-            text = raw.strip()
-            if text.startswith("["):
-                try:
-                    raw = json.loads(text)
-                except ValueError:
-                    raise ValueError(f"not a JSON list: {raw!r}") from None
-            else:
-                raw = text.split(",")
+        raw = _listed(raw)
         if not isinstance(raw, list | tuple) or not all(isinstance(n, str) for n in raw):
             raise ValueError(f'want a list of names or "a,b", not {raw!r}')
         names = tuple(dict.fromkeys(name.strip() for name in raw if name.strip()))
@@ -162,6 +167,27 @@ class Names:
 
     def text(self, value: Any) -> str:
         return ",".join(value)
+
+
+@dataclass(frozen=True)
+class Wholes:
+    """A list of whole numbers, each bounded: a YAML or JSON list, or "16,64,256"; in
+    ascending order, each once; empty is allowed."""
+
+    low: int | None = None
+    high: int | None = None
+
+    def parse(self, raw: Any) -> tuple[int, ...]:
+        raw = _listed(raw)
+        if isinstance(raw, list):
+            raw = [value for value in raw if not (isinstance(value, str) and not value.strip())]
+        if not isinstance(raw, list | tuple):
+            raise ValueError(f'want a list of whole numbers or "16,64", not {raw!r}')
+        item = Whole(self.low, self.high)
+        return tuple(sorted({item.parse(value) for value in raw}))
+
+    def text(self, value: Any) -> str:
+        return ",".join(map(str, value))
 
 
 def check_names(names: Iterable[str], allowed: Sequence[str]) -> None:
@@ -245,6 +271,15 @@ DECLARED: tuple[Setting, ...] = (
         Names(),
         (),
         "requests to measure, by name ([] = each app's own: GET and POST for the lab's apps)",
+    ),
+    Setting(
+        "db_concurrency",
+        Wholes(1, MAX_CONNECTIONS),
+        (16, 64, 256),
+        "the database workloads' (db, queries, fortunes, updates) levels of connections in "
+        "the concurrent, rate and sweep modes: each level is a request of its own (db-c64); "
+        "[] = the run's concurrency",
+        "connections",
     ),
     Setting(
         "repetitions",

@@ -40,6 +40,9 @@ PACKAGES = (
     "acl",  # Ansible's become_user to an unprivileged user uses setfacl
     "procps",
     "nftables",  # the httplab role's port filter (roles/httplab)
+    # The database workloads' PostgreSQL (roles/httplab_postgres), Debian 12's own: run on
+    # the server only, by that role; CUSTOMISE leaves it without a cluster, and masked.
+    "postgresql-15",
 )
 NEEDED_MIB = 1024
 
@@ -112,6 +115,17 @@ ln -s /etc/machine-id /var/lib/dbus/machine-id
 systemctl enable systemd-networkd.service httplab-seed.service ssh.service
 # There is no route to a mirror; the timers would only hold the apt lock the roles need.
 systemctl mask apt-daily.timer apt-daily-upgrade.timer
+# PostgreSQL runs only where the httplab_postgres role puts it (the server), never on a
+# client: no cluster in the image (the role creates its own) and the service masked (the
+# role unmasks it). Both hosts boot from this image. The package's snakeoil key would be
+# every lab host's, like a host key: gone (the role turns SSL off; loopback needs none).
+pg_lsclusters --no-header | while read -r version cluster _; do
+  pg_dropcluster "$version" "$cluster"
+done
+systemctl disable postgresql.service
+systemctl mask postgresql.service
+rm -f /etc/ssl/private/ssl-cert-snakeoil.key /etc/ssl/certs/ssl-cert-snakeoil.pem
+find /etc/ssl/certs -lname ssl-cert-snakeoil.pem -delete
 apt-get clean
 """
 

@@ -14,6 +14,10 @@ BPF_NOTE = (
     "no BPF in the container: IPAddressAllow=/SocketBindAllow= not enforced; "
     "nftables table inet httplab restricts the stack ports"
 )
+DATABASE_NOTE = (
+    "PostgreSQL (database workloads) runs in the server container: "
+    "data in memory (tmpfs overlay), on the server's CPU"
+)
 
 
 def lab_notes(config: LabConfig, cpus: dict[str, list[int]]) -> list[str]:
@@ -24,6 +28,7 @@ def lab_notes(config: LabConfig, cpus: dict[str, list[int]]) -> list[str]:
         "on one machine, sharing its kernel",
         CGROUP_NOTE,
         BPF_NOTE,
+        DATABASE_NOTE,
         f"lab subnet {config.subnet} on bridge {config.bridge}; no route out of the lab",
     ]
     server_cpus, client_cpus = cpus["server"], cpus[config.client.role]

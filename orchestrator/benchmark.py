@@ -12,6 +12,7 @@ from __future__ import annotations
 import concurrent.futures
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from bench_client.documents import Status
@@ -26,7 +27,9 @@ from orchestrator.remote.deploy import REPO_DIR
 from orchestrator.remote.fanout import deploy_all
 from orchestrator.run import Run
 from orchestrator.server_noise import ServerWatch
-from orchestrator.stack_switch import StackSwitch, run_only
+from orchestrator.stack_switch import StackSwitch, on_server, run_only
+from orchestrator.workload_gate import APP_DIR, DATABASE_ENV, WorkloadGate, workload_of
+from orchestrator.workloads import database_needed
 
 # Where the server reaches its own stacks (the role's httplab_stack_local_address when the
 # stacks listen on every address, its default), and how long a stack may take to answer.
@@ -48,6 +51,8 @@ class Server:
     stacks: Sequence[Mapping[str, Any]] = ()
     tuning: Mapping[str, Any] | None = None
     sudo_password: str | None = None
+    app_dir: str = APP_DIR  # the deployed apps (the role's httplab_app_root/app)
+    database_env: str = DATABASE_ENV  # the stacks' libpq settings (roles/httplab_postgres)
 
 
 class BenchmarkError(RemoteError):
@@ -91,12 +96,20 @@ def benchmark(
             progress.say(f"warning: {warning}")
         if run.pending:
             outcomes = _measure(run, clients, server_host, server, progress)
+        unverified = [o for o in outcomes if o.status == Status.NOT_MEASURED]
+        if unverified:
+            progress.say(
+                f"{len(unverified)} measurement(s) not measured: their stack failed the "
+                "workload's verification (the report lists them with the failing check)"
+            )
         with ServerWatch(server_host) as watch:
             _finish(watch, run, server)
     finally:  # what was measured is described, whatever stopped the run
         progress.close()
         finalize(run.manifest, server.facts, _addresses(clients), server.stacks, server.tuning)
-    failed = [outcome for outcome in outcomes if outcome.status != Status.COMPLETE]
+    # A cell whose stack failed its workload's verification is not the run's failure: the
+    # progress said it, the report lists it, a resume verifies it again.
+    failed = [o for o in outcomes if o.status not in (Status.COMPLETE, Status.NOT_MEASURED)]
     if failed:
         error = BenchmarkError(
             f"{len(failed)} of {len(outcomes)} cell(s) failed and are recorded as failed (or "
@@ -128,12 +141,49 @@ def _measure(
             switch=lambda group: _switch(run, server, group),
             client_ready=deployed.result,
             sudo_password=server.sudo_password,
+            gate=_gate(run, server),
+            database_unit=database_unit(server.facts, run),
         )
 
         def ended(outcome: CellOutcome) -> None:
             progress.ended(len(outcome.cell.stacks), outcome.summary)
 
         return measure_groups(clients, server_host, study, run.groups, on_cell=ended)
+
+
+def _gate(run: Run, server: Server) -> Any:
+    """The workloads' verification and reseeding before each group (a run without a
+    workload has none), over the server connection the group was switched on."""
+    if not any(workload_of(request) for request in run.requests.values()):
+        return lambda *_: {}
+    urls = {n: f"http://{server.health_address}:{s.port}" for n, s in run.matrix.items()}
+    gate = WorkloadGate(
+        run.manifest,
+        run.requests,
+        urls,
+        lambda _: (-1, "no server connection"),
+        app_dir=server.app_dir,
+        database_env=server.database_env,
+    )
+
+    def before(watch: ServerWatch, group: Group) -> Any:
+        gate.run = partial(on_server, watch, server.sudo_password)
+        gate.python = watch.python() if watch.host is not None else gate.python
+        return gate.before_group(group)
+
+    return before
+
+
+def database_unit(facts: Mapping[str, Any] | None, run: Run) -> str | None:
+    """PostgreSQL's unit when the run measures a database workload and the database runs on
+    the server (its facts say so: roles/httplab_postgres's postgres.json); on a host of its
+    own it is not sampled (the sampler reads the server)."""
+    database = (facts or {}).get("database")
+    if not isinstance(database, Mapping) or not database_needed(run.requests.values()):
+        return None
+    on_server = database.get("on_server") in (True, "true", "True")
+    unit = database.get("unit")
+    return str(unit) if on_server and isinstance(unit, str) and unit.endswith(".service") else None
 
 
 def _wheelhouse_for(host: ClientHost) -> Any:

@@ -35,6 +35,8 @@ from orchestrator.run_vars import (
     parse_extra_vars,
 )
 from orchestrator.server_noise import lab_hosts
+from orchestrator.workload_gate import APP_DIR, DATABASE_ENV
+from orchestrator.workloads import database_needed
 
 RESULTS = ROOT / "results"
 
@@ -150,11 +152,15 @@ def run_vars(args: argparse.Namespace) -> RunVars:
 
 def settings_command(args: argparse.Namespace) -> int:
     run = run_vars(args)
-    settings, _ = checked_settings(run)
+    settings, matrix = checked_settings(run)
     if args.inventory is not None:
         check_hosts_settings(settings, args.inventory)
     if not args.check:
         print(settings_table(settings))
+        needed = database_needed(matrix.requests[name] for name in settings["requests"])
+        names = ", ".join(settings["requests"]) or "each app's own"
+        database = "yes" if needed else "no"
+        print(f"\nrequests measured: {names}; database (httplab_database_enabled): {database}")
     return 0
 
 
@@ -184,7 +190,10 @@ def settings_table(settings: Resolved) -> str:
 
 def _shown(unit: str, value: Any) -> str:
     if isinstance(value, tuple | list):
-        return ",".join(value) or "[] (all)"
+        listed = ",".join(map(str, value))
+        if value and unit and not isinstance(value[0], str):
+            return f"{listed} {unit}"
+        return listed or "[] (all)"
     if value is None:
         return "null"
     return f"{value} {unit}" if unit else str(value)
@@ -255,6 +264,8 @@ def benchmark_command(args: argparse.Namespace) -> int:
         facts=given.get("facts"),
         stacks=given.get("stacks") or (),
         tuning=given.get("tuning"),
+        app_dir=str(given.get("app_dir") or APP_DIR),
+        database_env=str(given.get("database_env") or DATABASE_ENV),
         sudo_password=sys.stdin.readline().rstrip("\n") if args.sudo_password_stdin else None,
     )
     run = open_run(variables, _results(args, variables))

@@ -18,7 +18,13 @@ from bench_client.results_format import MANIFEST_SCHEMA, Measurement, sha256_fil
 
 # Where an entry keeps each file's sha256: "sha256" is the CSV's (the manifest's original name).
 # The server's samples are optional: an entry without them says why in "samples_problem".
-CHECKSUM_KEYS = {"csv": "sha256", "meta": "sha256_meta", "samples": "sha256_samples"}
+CHECKSUM_KEYS = {
+    "csv": "sha256",
+    "meta": "sha256_meta",
+    "samples": "sha256_samples",
+    # The database's samples (PostgreSQL on the server, the database workloads), when taken.
+    "database_samples": "sha256_database_samples",
+}
 
 
 def utc_now() -> str:
@@ -141,6 +147,7 @@ class Manifest:
         start: dict[str, Any] | None = None,
         sha256_samples: str | None = None,
         samples_problem: str = "",
+        sha256_database_samples: str | None = None,
     ) -> dict[str, Any]:
         """Add or replace the entry of ``measurement`` and save the manifest.
 
@@ -166,6 +173,9 @@ class Manifest:
             CHECKSUM_KEYS["samples"]: sha256_samples,
             "samples_problem": samples_problem,
         }
+        if sha256_database_samples is not None:
+            entry["database_samples"] = measurement.database_samples
+            entry[CHECKSUM_KEYS["database_samples"]] = sha256_database_samples
         if hosts is not None:
             entry["hosts"] = hosts
             entry["start"] = start

@@ -4,7 +4,9 @@ A stack is an app (httplab_apps: a framework's implementation of the lab's contr
 one of yours) under a server kind (roles/httplab/vars/main.yml). The role deploys the
 matrix; a run plans the cells from it: each stack is measured on the requests asked for
 (httplab_bench_requests) that its app answers. The lab's apps answer the paper's GET and
-POST; an app of yours answers the requests it declares.
+POST and the standard workloads (json ... io, each database workload at the run's levels of
+connections: db-c64); an app of yours answers the requests it declares (a database
+workload it names, with its levels).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from bench_client.request import BUILTIN, Request, RequestError
+from bench_client.request import BUILTIN, Request, RequestError, leveled
 from bench_client.results_format import check_name
 
 MATRIX_FILE = "inventory/group_vars/all/stacks.yml"
@@ -59,9 +61,10 @@ def structured(value: Any) -> Any:
     return value
 
 
-def read_matrix(stacks: Any, apps: Any, declared: Any = None) -> Matrix:
+def read_matrix(stacks: Any, apps: Any, declared: Any = None, levels: Sequence[int] = ()) -> Matrix:
     """httplab_stacks, httplab_apps and httplab_requests (requests any app may be measured
-    on), checked; MatrixError names what is wrong."""
+    on), checked; MatrixError names what is wrong. ``levels``: the run's levels of
+    connections for the database workloads (httplab_bench_db_concurrency)."""
     stacks = structured(stacks)
     if stacks is None:
         raise MatrixError(
@@ -70,7 +73,7 @@ def read_matrix(stacks: Any, apps: Any, declared: Any = None) -> Matrix:
         )
     if not isinstance(stacks, list):
         raise MatrixError(f"httplab_stacks must be a list of stacks, not {stacks!r}")
-    catalogue = dict(BUILTIN)
+    catalogue = {**BUILTIN, **leveled(levels)}
     _declare(catalogue, structured(declared) or [], "httplab_requests")
     answers = _apps(structured(apps), catalogue) if stacks else {}
     matrix: dict[str, Stack] = {}
@@ -130,6 +133,12 @@ def _apps(apps: Any, catalogue: dict[str, Request]) -> dict[str, _App]:
         if "requests" in app:
             where = f"httplab_apps: {name}: requests"
             requests = defaults = tuple(_declare(catalogue, app["requests"], where))
+            # A database workload it answers, it answers at every level.
+            requests += tuple(
+                level
+                for level, request in catalogue.items()
+                if request.concurrency is not None and request.base in requests
+            )
         else:
             requests, defaults = shared, PAPER_REQUESTS
         health = app.get("health", "/health")

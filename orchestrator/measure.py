@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bench_client.documents import DocumentError, Status, read_meta
@@ -37,6 +37,7 @@ from orchestrator.remote.guard import RemoteGuard
 from orchestrator.remote.measure import measure_together
 from orchestrator.server_noise import ServerWatch, add_to_meta
 from orchestrator.stack_switch import StackSwitch, StackSwitchError, run_only
+from orchestrator.workloads import cell_settings
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,11 @@ class Study:
     switch: Callable[[Group], StackSwitch | None] = lambda _: None
     client_ready: Callable[[], Any] = lambda: None
     sudo_password: str | None = None
+    # Before a group is measured, once its stacks run: {(stack, request): why} of its cells
+    # not to measure (orchestrator/workload_gate.py: a workload its stack failed).
+    gate: Callable[[ServerWatch, Group], Mapping[tuple[str, str], str]] = lambda *_: {}
+    # PostgreSQL's unit when it runs on the server for the run: sampled with the stacks.
+    database_unit: str | None = None
 
 
 def measure_groups(
@@ -86,6 +92,7 @@ def measure_groups(
 
     ready = False
     with ServerWatch(server) as watch, _ClientSession(clients[0]) as client:
+        watch.database_unit = study.database_unit
         for number, group in enumerate(groups):
             try:
                 switch = study.switch(group)
@@ -103,7 +110,11 @@ def measure_groups(
                         done(_failed(study.manifest, unmeasured, error))
                     return outcomes
                 ready = True
-            for index, cell in enumerate(group.cells):
+            skipped = study.gate(watch, group)
+            for index, whole in enumerate(group.cells):
+                cell = _unskipped(study.manifest, whole, skipped, done)
+                if cell is None:
+                    continue
                 if len(clients) > 1:
                     done(_on_hosts(clients, watch, study, cell))
                     continue
@@ -111,12 +122,37 @@ def measure_groups(
                     guard = client.connected()
                 except RemoteError as error:  # unreachable: nothing more can be measured
                     later = [one for rest in groups[number + 1 :] for one in rest.cells]
-                    for unmeasured in [*group.cells[index:], *later]:
+                    rest = [
+                        _unskipped(study.manifest, c, skipped, done)
+                        for c in group.cells[index + 1 :]
+                    ]
+                    for unmeasured in [cell, *filter(None, rest), *later]:
                         done(_failed(study.manifest, unmeasured, error))
                     return outcomes
                 done(measure_cell(guard, watch, study, cell))
             watch.end_group()
     return outcomes
+
+
+def _unskipped(
+    manifest: Manifest,
+    cell: Cell,
+    skipped: Mapping[tuple[str, str], str],
+    done: Callable[[CellOutcome], None],
+) -> Cell | None:
+    """The cell without the stacks that are not to be measured on its request (each recorded
+    not measured, with why), or None when none is left."""
+    left = []
+    for stack in cell.stacks:
+        why = skipped.get((stack, cell.request))
+        if why is None:
+            left.append(stack)
+            continue
+        one = replace(cell, stacks=(stack,))
+        for measurement in one.measurements:
+            manifest.record(measurement, status=Status.NOT_MEASURED, message=why)
+        done(CellOutcome(one, Status.NOT_MEASURED, f"{one.label}: not measured: {why}"))
+    return replace(cell, stacks=tuple(left)) if left else None
 
 
 class _ClientSession:
@@ -214,15 +250,17 @@ def _completed(manifest: Manifest, cell: Cell) -> CellOutcome:
 
 
 def specs(study: Study, cell: Cell) -> list[MeasurementSpec]:
-    """The cell's bench_client runs with the run's settings."""
-    settings = study.manifest.data["settings"]
+    """The cell's bench_client runs with the run's settings (a request's own concurrency
+    instead of the run's)."""
+    request = study.requests[cell.request]
+    settings = cell_settings(study.manifest.data["settings"], request)
     seed = _block_seed(study.manifest, cell) if len(cell.stacks) > 1 else None
     return [
         MeasurementSpec(
             measurement,
             url=study.urls[measurement.stack],
             out_dir=study.manifest.run_dir,
-            request=study.requests[cell.request],
+            request=request,
             settings=settings,
             seed=seed,
         )
@@ -267,6 +305,9 @@ def _record(
         samples, samples_problem = watch.save_samples(
             one.measurement.stack, manifest.run_dir / one.measurement.samples, meta_path
         )
+        database = watch.save_database_samples(
+            manifest.run_dir / one.measurement.database_samples, meta_path
+        )
         manifest.record(
             one.measurement,
             status=one.status,
@@ -276,6 +317,7 @@ def _record(
             client_ports=one.client_ports,
             sha256_samples=samples,
             samples_problem=samples_problem,
+            sha256_database_samples=database,
         )
     return refused
 

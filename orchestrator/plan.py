@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
@@ -55,9 +55,12 @@ def build_plan(
     repetitions: int,
     seed: int,
     design: str = "sequential",
+    measured_in: Callable[[str, str], bool] = lambda mode, request: True,
 ) -> list[Measurement]:
     """Every measurement of the matrix, in a random order that ``seed`` reproduces:
-    ``cells`` gives each stack the requests it is measured on.
+    ``cells`` gives each stack the requests it is measured on, ``measured_in`` whether a
+    request is measured in a mode, as ``(mode, request)`` (a request with its own
+    concurrency only where one applies: orchestrator/workloads.py).
 
     Each repetition visits the stacks in a fresh random order and, within a
     stack, its mode × request pairs in a random order. Keeping a stack's
@@ -73,7 +76,9 @@ def build_plan(
     modes, stacks = list(modes), list(cells)
     requests = list(dict.fromkeys(r for asked in cells.values() for r in asked))
     together = [
-        (m, r) for m, r in product(modes, requests) if design == "paired" and m in SEQUENTIAL_MODES
+        (m, r)
+        for m, r in product(modes, requests)
+        if design == "paired" and m in SEQUENTIAL_MODES and measured_in(m, r)
     ]
     rng = random.Random(seed)  # noqa: S311 - reproducible order, not a secret
     plan: list[Measurement] = []
@@ -82,7 +87,9 @@ def build_plan(
             measured = [s for s in stacks if request in cells[s]]
             plan += [Measurement(mode, s, request, repetition) for s in measured]
         for stack in rng.sample(stacks, k=len(stacks)):
-            pairs = [p for p in product(modes, cells[stack]) if p not in together]
+            pairs = [
+                p for p in product(modes, cells[stack]) if p not in together and measured_in(*p)
+            ]
             for mode, request in rng.sample(pairs, k=len(pairs)):
                 plan.append(Measurement(mode, stack, request, repetition))
     return plan

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench_client.request import Request, RequestError
+from bench_client.request import Request, RequestError, measured_in
 from bench_client.results_format import MODES, Measurement, check_name
 from bench_client.settings import SETTINGS, Resolved, SettingError, check_run, resolve
 from orchestrator.manifest import Manifest, git_commit
@@ -22,6 +22,7 @@ from orchestrator.matrix import Matrix, MatrixError, Stack, read_matrix
 from orchestrator.plan import Group, build_plan, group, unfinished_sweeps
 from orchestrator.remote.ports import plan_warnings
 from orchestrator.run_vars import EXTRA, RunVars
+from orchestrator.workloads import check_database, selected
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,19 +50,24 @@ class Run:
 
 
 def checked_settings(run_vars: RunVars) -> tuple[Resolved, Matrix]:
-    """The run's settings and matrix, each checked; SettingError or RunError."""
+    """The run's settings and matrix, each checked; SettingError or RunError. The requests
+    are those the run measures: ``workloads`` and each database workload's levels expanded
+    (orchestrator/workloads.py)."""
+    given, sources = run_vars.settings()
+    settings = resolve(given)
+    settings = Resolved(settings.values, {**settings.sources, **sources})
     try:
         matrix = read_matrix(
             run_vars.get("httplab_stacks"),
             run_vars.get("httplab_apps"),
             run_vars.get("httplab_requests"),
+            settings["db_concurrency"],
         )
     except MatrixError as error:
         raise RunError(str(error)) from None
-    given, sources = run_vars.settings()
-    settings = resolve(given)
-    settings = Resolved(settings.values, {**settings.sources, **sources})
+    settings = selected(settings, matrix.requests)
     check_run(settings, stacks=list(matrix.stacks), requests=list(matrix.requests))
+    check_database(run_vars.values, [matrix.requests[name] for name in settings["requests"]])
     cells_asked(settings, matrix)  # a stack no request of the run is for, said now
     return settings, matrix
 
@@ -138,7 +144,12 @@ def open_run(run_vars: RunVars, results: Path) -> Run:
     # A run records its cells; one of an earlier httplab measured every request on every stack.
     cells = manifest.data.get("cells") or dict.fromkeys(settings["stacks"], settings["requests"])
     planned = build_plan(
-        cells, settings["modes"], settings["repetitions"], settings["seed"], settings["design"]
+        cells,
+        settings["modes"],
+        settings["repetitions"],
+        settings["seed"],
+        settings["design"],
+        measured_in(measured),
     )
     pending = [m for m in planned if not manifest.is_collected(m)]
     return Run(

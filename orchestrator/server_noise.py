@@ -75,6 +75,9 @@ class ServerWatch:
         self.last: noise.Reading | None = None  # the reading after the last measurement
         self.problem = "" if host else "the inventory has no host in group servers"
         self.sampler: ServerSampler | None = None
+        # The database's unit (PostgreSQL on the server, for the database workloads): sampled
+        # beside the stack's, and its CPU counted as the measurement's own, not as noise.
+        self.database_unit: str | None = None
 
     def __enter__(self) -> ServerWatch:
         if self.host is not None:
@@ -93,6 +96,8 @@ class ServerWatch:
         """Begin a measurement of ``stacks``: within a group of measurements of the same
         stacks the last reading begins it; else the server is read and its sampler started."""
         units = [unit_of(stack) for stack in stacks]
+        if self.database_unit:
+            units.append(self.database_unit)
         sampling = self.sampler is not None and self.sampler.running
         if units == self.units and sampling and self.last is not None:
             self.before = self.last
@@ -134,6 +139,16 @@ class ServerWatch:
             saved = self.sampler.save(unit_of(stack), path, timed_window(meta_path))
         if saved[0] is None:
             path.unlink(missing_ok=True)  # an earlier attempt's samples do not belong to this CSV
+        return saved
+
+    def save_database_samples(self, path: Path, meta_path: Path) -> str | None:
+        """Write the database's samples around the measurement to ``path``: its sha256, or
+        None (no database sampled, or its samples missing: the cell goes without them)."""
+        if self.database_unit is None or self.sampler is None:
+            return None
+        saved, _ = self.sampler.save(self.database_unit, path, timed_window(meta_path))
+        if saved is None:
+            path.unlink(missing_ok=True)
         return saved
 
     @property

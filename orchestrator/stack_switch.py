@@ -17,6 +17,7 @@ import io
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import paramiko
 
@@ -69,20 +70,40 @@ class StackSwitch:
         return f"{stop} & stopping=$!; {start}; started=$?; wait $stopping && exit $started"
 
 
-def run_only(watch: ServerWatch, switch: StackSwitch, sudo_password: str | None = None) -> None:
-    """Do ``switch`` over ``watch``'s server connection; StackSwitchError names the cause."""
+def run_as_root(
+    watch: ServerWatch, command: str, label: str, sudo_password: str | None = None
+) -> Any:
+    """Run ``command`` on the server over ``watch``'s connection, as root when the inventory
+    says to become it; its result (exit code, output). StackSwitchError when it cannot run."""
     if watch.host is None or watch.connection is None:
-        raise StackSwitchError(f"cannot do it on the server ({switch.label}): {watch.problem}")
-    command = switch.command(watch.python())
+        raise StackSwitchError(f"cannot do it on the server ({label}): {watch.problem}")
     secret = None
     if watch.become:
         sudo = "sudo -n" if sudo_password is None else "sudo -S -p ''"
         command = f"{sudo} sh -c {shlex.quote(command)}"
         secret = None if sudo_password is None else io.StringIO(sudo_password + "\n")
     try:
-        result = watch.connection.run(command, hide=True, warn=True, in_stream=secret or False)
+        return watch.connection.run(command, hide=True, warn=True, in_stream=secret or False)
     except (OSError, EOFError, paramiko.SSHException) as error:
-        raise StackSwitchError(f"{watch.host.label}: {switch.label}: {error}") from None
+        raise StackSwitchError(f"{watch.host.label}: {label}: {error}") from None
+
+
+def on_server(watch: ServerWatch, sudo_password: str | None, command: str) -> tuple[int, str]:
+    """``command`` as root on the server: (exit code, its output); never raises (-1 and the
+    cause when it could not run)."""
+    try:
+        result = run_as_root(watch, command, "a command", sudo_password)
+    except StackSwitchError as error:
+        return -1, str(error)
+    said = result.stdout if result.exited in (0, 1) else result.stderr or result.stdout
+    return result.exited, said
+
+
+def run_only(watch: ServerWatch, switch: StackSwitch, sudo_password: str | None = None) -> None:
+    """Do ``switch`` over ``watch``'s server connection; StackSwitchError names the cause."""
+    if watch.host is None or watch.connection is None:
+        raise StackSwitchError(f"cannot do it on the server ({switch.label}): {watch.problem}")
+    result = run_as_root(watch, switch.command(watch.python()), switch.label, sudo_password)
     if result.exited != 0:
         said = (result.stderr.strip() or result.stdout.strip()).splitlines()[-3:]
         hint = (

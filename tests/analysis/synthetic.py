@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from bench_client.documents import Status
-from bench_client.request import BUILTIN
+from bench_client.request import BUILTIN, leveled, measured_in
 from bench_client.results_format import META_SCHEMA, sha256_file
 from bench_client.settings import defaults
 from orchestrator.host_facts import finalize
@@ -80,11 +80,13 @@ def write_run(
     cpu: str = "Intel(R) Xeon(R) CPU @ 2.20GHz",
     client_limited: set[tuple[str, str, str]] | None = None,
     manifest: bool = True,
+    levels: tuple[int, ...] = (),
 ) -> Path:
     """A results folder as run_all.yml leaves it (``rows`` requests per repetition); returns
     ``root``. The manifest is made by the orchestrator's own code (plan, Manifest, finalize), so
     it has the keys where the orchestrator really writes them."""
     rng = np.random.default_rng(seed)
+    known = {**BUILTIN, **leveled(levels)}  # the database workloads' levels: db-c64...
     failure_rate = failure_rate or {}
     client_limited = client_limited or set()
     settings = defaults() | {
@@ -104,13 +106,16 @@ def write_run(
             git="0123456789abcdef",
             settings=settings,
             sources=dict.fromkeys(settings, "default"),
-            requests={name: BUILTIN[name].as_json() for name in requests if name in BUILTIN},
+            requests={name: known[name].as_json() for name in requests if name in known},
             lab={"kind": "embedded", "notes": ["server pinned to CPU 0, client to CPU 1"]},
         )
         if manifest
         else None
     )
-    for planned in build_plan(dict.fromkeys(stacks, requests), modes, repetitions, seed=7):
+    measured = measured_in({name: known[name] for name in requests if name in known})
+    cells = dict.fromkeys(stacks, requests)
+    plan = build_plan(cells, modes, repetitions, 7, "sequential", measured)
+    for planned in plan:
         mode, stack, request = planned.mode, planned.stack, planned.request
         base = STACKS.get(stack, 0.003) * MODE_FACTOR.get(mode, 1.0) * speed
         base *= (1.1 if request == "POST" else 1.0) * rng.normal(1.0, 0.02)  # run-to-run drift

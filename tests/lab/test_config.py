@@ -131,6 +131,7 @@ def test_inventory_follows_the_contract():
     assert top["httplab_lab"] == "embedded"
     assert inventory.CGROUP_NOTE in top["httplab_lab_notes"]
     assert inventory.BPF_NOTE in top["httplab_lab_notes"]
+    assert inventory.DATABASE_NOTE in top["httplab_lab_notes"]
     assert "server pinned to CPU 0, client to CPU 1" in top["httplab_lab_notes"]
     servers = data["all"]["children"]["servers"]
     assert servers["vars"]["ansible_become"] is True

@@ -141,3 +141,73 @@ def test_a_wrong_app_is_refused_naming_it(
     yours: dict[str, Any], change: dict[str, Any], message: str
 ) -> None:
     assert message in refused([stack(app="shop")], {"shop": {**yours, **change}})
+
+
+# Each kind's database pool (docs/method.md, "The database pool"), 3 processes a stack on a
+# server of 2 CPUs: a process's share of the 256 connections is 85.
+POOLS = {
+    ("flask", "gunicorn"): 1,  # a sync worker: one request at a time
+    ("flask", "waitress"): 4,  # its 4 threads
+    ("fastapi", "uvicorn"): 85,  # an event loop: the share
+    ("flask", "gunicorn-gevent"): 85,  # greenlets: the share
+    ("flask", "granian-wsgi"): 85,  # 512 / 3 threads, more than the share
+    ("flask", "hypercorn-wsgi"): 6,  # asyncio's default thread pool: min(32, 2 CPUs + 4)
+    ("flask", "werkzeug"): 256,  # one process, a thread per connection: the whole budget
+}
+
+
+def pools(default_workers: int, **given: Any) -> dict[tuple[str, str], tuple[int, int]]:
+    stacks = [
+        stack(name=f"s{i}", app=app, server=server, port=5001 + i, **given)
+        for i, (app, server) in enumerate(POOLS)
+    ]
+    records = MATRIX.deployment(
+        stacks, LAB_APPS, SERVERS, "/opt/httplab", str(REPO), str(REQUIREMENTS),
+        workers=default_workers, cpus=2, db_budget=256,
+    )  # fmt: skip
+    return {(r["app"], r["server"]): (r["processes"], r["db_pool_size"]) for r in records}
+
+
+def test_each_process_pool_holds_what_it_can_use_at_once_within_its_share() -> None:
+    assert pools(3) == {
+        kind: (1 if kind[1] == "werkzeug" else 3, size) for kind, size in POOLS.items()
+    }
+
+
+def test_a_stack_of_more_processes_shares_the_budget_and_every_pool_holds_one() -> None:
+    assert pools(3, workers=2)[("fastapi", "uvicorn")] == (2, 128)
+    # 300 processes: a share of 0 is still 1 connection each.
+    assert set(size for _, size in pools(300).values()) == {1, 256}
+    assert pools(300)[("flask", "waitress")] == (300, 1)
+
+
+@pytest.mark.parametrize("pool", [None, "lots", "2/workers", True])
+def test_a_kind_without_a_pool_it_can_use_is_refused(pool: Any) -> None:
+    servers = {**SERVERS, "gunicorn": {**SERVERS["gunicorn"], "db_pool": pool}}
+    with pytest.raises(AnsibleFilterError, match="server kind gunicorn: db_pool"):
+        MATRIX.deployment(
+            [stack()], LAB_APPS, servers, "/opt/httplab", str(REPO), str(REQUIREMENTS)
+        )
+
+
+def test_the_lab_code_a_stack_gets_is_enough_for_the_probe(tmp_path: Path) -> None:
+    """verify runs apps/probe.py from the copy on the server: every module it imports of
+    bench_client must be shipped (LAB_CODE), or verify fails on every stack."""
+    import shutil
+    import subprocess
+    import sys
+
+    for entry in MATRIX.LAB_CODE:
+        source, copy = REPO / entry, tmp_path / entry
+        if source.is_dir():
+            shutil.copytree(source, copy, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(source, copy)
+    # -S: no site-packages, so not this checkout's editable install either; the probe needs
+    # the standard library alone.
+    found = subprocess.run(
+        [sys.executable, "-S", "-c", "import apps.probe"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert found.returncode == 0, found.stderr

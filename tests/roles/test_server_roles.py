@@ -81,6 +81,19 @@ def run_playbook(
     return Run(result.status, result.stats or {}, seconds, failures, oks)
 
 
+def finish(lab: Any, venv_bin: Path, workdir: Path, role: str, extravars: dict[str, Any]) -> None:
+    """The study's end (benchmark.yml): a role's `finish` entry point, on the server."""
+    playbook = workdir / "finish.yml"
+    workdir.mkdir(parents=True, exist_ok=True)
+    playbook.write_text(
+        "- name: Finish\n  hosts: servers\n  gather_facts: false\n  tasks:\n"
+        "    - name: After the study\n      ansible.builtin.include_role:\n"
+        f"        name: {role}\n        tasks_from: finish\n"
+    )
+    run = run_playbook(lab, venv_bin, workdir / "runner", str(playbook), extravars)
+    assert run.status == "successful", run.failure_messages
+
+
 def server_state(lab: Any) -> str:
     """What the roles could have installed: files, units, the service user."""
     script = (

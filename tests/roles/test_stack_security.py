@@ -20,7 +20,7 @@ import pytest
 
 from lab.config import name_tag
 from tests.apps.conftest import group_vars
-from tests.roles.test_server_roles import STACKS, _active, _fails_cleanly, run_playbook
+from tests.roles.test_server_roles import STACKS, _active, _fails_cleanly, finish, run_playbook
 
 pytestmark = pytest.mark.roles
 
@@ -211,17 +211,7 @@ def test_no_stack_starts_at_boot(embedded_lab, provisioned):
 
 def _finish(lab: Any, venv_bin: Path, workdir: Path, keep: bool) -> None:
     """The end of benchmark.yml: the role's `finish` entry point."""
-    playbook = workdir / "finish.yml"
-    workdir.mkdir(parents=True, exist_ok=True)
-    playbook.write_text(
-        "- name: Finish\n  hosts: servers\n  gather_facts: false\n  tasks:\n"
-        "    - name: After the study\n      ansible.builtin.include_role:\n"
-        "        name: httplab\n        tasks_from: finish\n"
-    )
-    run = run_playbook(
-        lab, venv_bin, workdir / "runner", str(playbook), {"httplab_stack_keep_running": keep}
-    )
-    assert run.status == "successful", run.failure_messages
+    finish(lab, venv_bin, workdir, "httplab", {"httplab_stack_keep_running": keep})
 
 
 def test_stacks_stop_after_the_study_unless_kept(embedded_lab, venv_bin, provisioned, tmp_path):

@@ -26,16 +26,24 @@ MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z
 VARIABLE = re.compile(r"^[A-Z_][A-Z0-9_]*\Z")
 PATH = re.compile(r"^/[A-Za-z0-9._~/-]*\Z")
 SIGNAL = re.compile(r"^SIG[A-Z0-9]+\Z")
+# A kind's db_pool (vars/main.yml): a number, share, cpus+N or N/processes.
+DB_POOL = re.compile(
+    r"^(?:(?P<threads>[0-9]+)|share|cpus\+(?P<plus>[0-9]+)|(?P<total>[0-9]+)/processes)\Z"
+)
+# asyncio's default thread pool: min(32, CPUs + 4) threads (concurrent.futures.thread).
+EXECUTOR_MAX_THREADS = 32
 PROTOCOLS = ("wsgi", "asgi")
 # Set by the unit itself: an app may not replace them.
 RESERVED = re.compile(r"^(HTTPLAB_.*|PYTHON.*|PATH|STATE_DIRECTORY|LD_.*)\Z")
-# The lab's own code, importable by every stack: an app of yours must not shadow it.
+# The lab's own code, importable by every stack: an app of yours must not shadow it. Of
+# bench_client, what apps/probe.py imports (the request declarations) and what they import.
 LAB_PACKAGES = ("apps", "bench_client")
 LAB_CODE = [
     "apps",
     "bench_client/__init__.py",
     "bench_client/request.py",
     "bench_client/results_format.py",
+    "bench_client/settings.py",
 ]
 # How a requirement line of a lock names its project (PEP 508, before any extras or pin).
 REQUIREMENT = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)")
@@ -50,12 +58,21 @@ def deployment(
     app_root: str,
     checkout: str,
     default_lock: str,
+    workers: int = 1,
+    cpus: int = 1,
+    db_budget: int = 256,
 ) -> list[dict[str, Any]]:
-    """One record per stack, in the matrix's order; AnsibleFilterError names a wrong entry."""
+    """One record per stack, in the matrix's order; AnsibleFilterError names a wrong entry.
+
+    ``workers``: a stack's processes unless its entry says (httplab_workers); ``cpus``: the
+    server's CPUs; ``db_budget``: the database connections one stack may hold
+    (httplab_db_pool_budget). With them each record says how many processes the stack
+    runs and the size of each one's database pool."""
     if not isinstance(apps, Mapping):
         _fail(f"httplab_apps must map app names to apps ({APPS_FILE})")
     resolved = {name: _app(str(name), app, checkout, default_lock) for name, app in apps.items()}
-    records = [_stack(entry, resolved, servers, app_root, checkout) for entry in stacks]
+    sizes = {"workers": int(workers), "cpus": int(cpus), "db_budget": int(db_budget)}
+    records = [_stack(entry, resolved, servers, app_root, checkout, sizes) for entry in stacks]
     _unique(records, "name")
     _unique(records, "port")
     return records
@@ -228,6 +245,7 @@ def _stack(
     servers: Mapping[str, Mapping[str, Any]],
     app_root: str,
     checkout: str,
+    sizes: Mapping[str, int],
 ) -> dict[str, Any]:
     if not isinstance(entry, Mapping) or not isinstance(entry.get("name"), str):
         _fail(f"httplab_stacks: an entry without a name: {entry!r} ({STACKS_FILE})")
@@ -273,7 +291,35 @@ def _stack(
             f"{where}: lock {lock} has no {', '.join(sorted(missing))}, which server kind "
             f"{server} needs: add it to the lock's requirements and lock again"
         )
-    return _record(entry, app, kind, lock, app_root)
+    processes = (entry.get("workers") or sizes["workers"]) if kind.get("multiprocess") else 1
+    pool = db_pool_size(server, kind.get("db_pool"), processes, sizes["cpus"], sizes["db_budget"])
+    return _record(entry, app, kind, lock, app_root) | {
+        "processes": processes,
+        "db_pool_size": pool,
+    }
+
+
+def db_pool_size(server: str, pool: Any, processes: int, cpus: int, budget: int) -> int:
+    """The database connections one process of a kind can use at once, within its share of
+    the budget (docs/method.md, "The database pool"): 1 for a sync worker, its threads for a
+    threaded server, the share itself for an event loop or greenlets; at least 1."""
+    match = DB_POOL.match(str(pool))
+    if pool is None or isinstance(pool, bool) or not match:
+        _fail(
+            f"server kind {server}: db_pool {pool!r} must say how many database connections "
+            "one process can use at once: a number (its threads), share, cpus+N or "
+            "N/processes (roles/httplab/vars/main.yml)"
+        )
+    share = max(1, budget // processes)
+    if match["threads"]:
+        wanted = int(match["threads"])
+    elif match["plus"]:
+        wanted = min(EXECUTOR_MAX_THREADS, cpus + int(match["plus"]))
+    elif match["total"]:
+        wanted = int(match["total"]) // processes
+    else:
+        wanted = share
+    return max(1, min(wanted, share))
 
 
 def _record(
