@@ -11,7 +11,6 @@ import json
 import random
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
@@ -20,6 +19,7 @@ import pytest
 
 from apps import probe, workloads
 from tests.apps.conftest import REPO
+from tests.remote.contract_server import serving
 
 
 @pytest.mark.parametrize(
@@ -165,14 +165,8 @@ class _Reference(http.server.BaseHTTPRequestHandler):
 def _serve(faults: frozenset[str]) -> Iterator[str]:
     world = {id_: random.randint(1, workloads.WORLD_ROWS) for id_ in range(1, 10_001)}
     handler = type("Handler", (_Reference,), {"faults": faults, "world": world})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(handler) as url:
+        yield url
 
 
 @pytest.fixture

@@ -52,9 +52,10 @@ class ContractHandler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def serving() -> Iterator[str]:
-    """Serve on 127.0.0.1 on a free port; yield the base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), ContractHandler)
+def serving(handler: type[BaseHTTPRequestHandler] = ContractHandler) -> Iterator[str]:
+    """Serve ``handler`` (the lab's contract by default) on 127.0.0.1 on a free port; yield
+    the base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
