@@ -195,9 +195,14 @@ def lab_processes(config: LabConfig) -> list[int]:
     """PIDs in the lab's cgroup tree: its containers, whatever state they are in."""
     pids: set[int] = set()
     for root in cgroup_dirs(config):
-        if root.is_dir():
-            for listing in root.rglob("cgroup.procs"):
-                pids.update(int(pid) for pid in listing.read_text().split())
+        # A container that is stopping removes its cgroups while they are walked:
+        # os.walk skips a directory that vanished; reading a removed cgroup's list
+        # fails with ENOENT or ENODEV, which means no processes.
+        for directory, _, files in os.walk(root):
+            if "cgroup.procs" in files:
+                with contextlib.suppress(OSError):
+                    listing = Path(directory, "cgroup.procs").read_text()
+                    pids.update(int(pid) for pid in listing.split())
     return sorted(pids)
 
 

@@ -10,7 +10,7 @@ import time
 import pytest
 import yaml
 
-from lab import api, image, inventory, network, procs
+from lab import api, containers, image, inventory, network, procs
 from lab.config import (
     MAX_CLIENTS,
     REPO_ROOT,
@@ -239,3 +239,16 @@ def test_images_of_other_recipes_are_pruned_unless_in_use(tmp_path):
         holder.wait()
     left = ["a" * 16, "a" * 16 + ".hosts", "d" * 16, "d" * 16 + ".hosts", "notes"]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(left)
+
+
+def test_cgroups_that_vanish_while_listed_hold_no_processes(tmp_path, monkeypatch):
+    """A stopping container removes its cgroups while the lab's tree is walked."""
+    live, gone = tmp_path / "server" / "payload", tmp_path / "client1" / "payload"
+    live.mkdir(parents=True)
+    gone.mkdir(parents=True)
+    (live / "cgroup.procs").write_text("12\n34\n")
+    (gone / "cgroup.procs").symlink_to(tmp_path / "removed")  # listed, then unreadable
+    roots = [tmp_path / "server", tmp_path / "client1", tmp_path / "client2"]
+    monkeypatch.setattr(containers, "cgroup_dirs", lambda config: roots)
+    config = LabConfig("pytest", default_subnets("pytest")[0])
+    assert containers.lab_processes(config) == [12, 34]
