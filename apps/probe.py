@@ -44,7 +44,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from apps import contract, workloads
-from bench_client.request import Expect, Request, RequestError, VerificationError, catalogue
+from bench_client.request import (
+    WORKLOADS,
+    Request,
+    RequestError,
+    VerificationError,
+    catalogue,
+)
 
 TIMEOUT_S = 10.0
 # A kept-alive request answered after the client's delayed ACK (~40 ms) means
@@ -562,23 +568,6 @@ def run_many(
 # The test types (apps/workloads.py), verified per type before they are timed.
 
 TEST_TYPES = tuple(workloads.PATHS)
-# What each type's cells measure, as bench_client sends and judges it (the orchestrator's
-# requests for the workloads): the test type's name is the request's.
-TEST_TYPE_REQUESTS: dict[str, Request] = {
-    "json": Request("json", path="/json", expect=Expect(json=workloads.json_payload())),
-    "plaintext": Request("plaintext", path="/plaintext", expect=Expect(contains=workloads.HELLO)),
-    "db": Request("db", path="/db", expect=Expect(json_keys=("id", "randomNumber"))),
-    "queries": Request(
-        "queries", path="/queries?queries=20", expect=Expect(contains='"randomNumber"')
-    ),
-    "fortunes": Request(
-        "fortunes", path="/fortunes", expect=Expect(contains=workloads.ADDITIONAL_FORTUNE)
-    ),
-    "updates": Request(
-        "updates", path="/updates?queries=20", expect=Expect(contains='"randomNumber"')
-    ),
-    "io": Request("io", path="/io?ms=10", expect=Expect(json=workloads.io_payload(10))),
-}
 # N of /queries and /updates as sent, and how many rows each must bring (None: no parameter).
 QUERY_COUNTS: tuple[tuple[str | None, int], ...] = (
     ("0", 1),
@@ -817,7 +806,7 @@ def _io(raw: str | None, ms: int) -> tuple[str, Check]:
 def _type_checks() -> dict[str, dict[str, Check]]:
     measured = {
         name: {f"GET {request.path} as bench_client judges it": _answers(request)}
-        for name, request in TEST_TYPE_REQUESTS.items()
+        for name, request in WORKLOADS.items()
     }
     hello = workloads.HELLO.encode()
     return {
@@ -877,8 +866,8 @@ def verify_test_types(
     and the clamping of every parameter.
 
     Returns {type: TypeResult}, in the order asked: ``ok`` says whether the type may be
-    measured (its request: TEST_TYPE_REQUESTS[type]); ``failed`` names the first check that
-    failed, whose detail is among ``results``. A type's failure never stops the others: a
+    measured (its request: bench_client.request.WORKLOADS[type]); ``failed`` names the first
+    check that failed, whose detail is among ``results``. A type's failure never stops the others: a
     stack without a database fails db, queries, fortunes and updates (503) and passes json,
     plaintext and io. ValueError for an unknown type or a bad URL.
     """

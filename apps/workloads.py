@@ -39,7 +39,9 @@ from typing import Any, NamedTuple
 
 from apps import contract
 
-HELLO = "Hello, World!"
+# What the apps serve is what bench_client measures and checks: declared once, there.
+from bench_client.request import ADDITIONAL_FORTUNE, HELLO
+
 # The paths of the test types, by the type's name (the name the orchestrator and the report use).
 PATHS = {
     "json": "/json",
@@ -50,12 +52,10 @@ PATHS = {
     "updates": "/updates",
     "io": "/io",
 }
-DATABASE_TYPES = ("db", "queries", "fortunes", "updates")
 
 WORLD_ROWS = 10_000  # World's ids are 1..WORLD_ROWS (apps/database.sql)
 MIN_QUERIES, MAX_QUERIES = 1, 500
 MIN_IO_MS, MAX_IO_MS = 0, 1000
-ADDITIONAL_FORTUNE = "Additional fortune added at request time."
 # apps/templates/fortunes.html: one file that Jinja2 and Django's engine both read.
 TEMPLATES = Path(__file__).with_name("templates")
 FORTUNES_TEMPLATE = "fortunes.html"

@@ -10,6 +10,7 @@ import json
 import pytest
 
 from apps import contract, probe, workloads
+from bench_client.request import DATABASE_TYPES
 from tests.apps.conftest import RunningStack
 
 
@@ -101,7 +102,7 @@ def test_without_a_database_only_the_types_that_need_one_answer_503(
     passed = {name for name, verdict in verified.items() if verdict.ok}
     assert passed == {"json", "plaintext", "io"}, f"{running_stack.name}: {verified}"
     target = probe.Target(running_stack.base_url, contract.MAX_BODY_BYTES)
-    for name in workloads.DATABASE_TYPES:
+    for name in DATABASE_TYPES:
         reply = target.request("GET", workloads.PATHS[name])
         assert (reply.status, reply.body) == (
             503,
