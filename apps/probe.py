@@ -524,7 +524,9 @@ def run(
     return _run_checks(target, checks)
 
 
-def _run_checks(target: Target, checks: dict[str, Check]) -> list[Result]:
+def _run_checks(
+    target: Target, checks: dict[str, Check], *, until_failure: bool = False
+) -> list[Result]:
     results = []
     for name, check in checks.items():
         try:
@@ -532,6 +534,8 @@ def _run_checks(target: Target, checks: dict[str, Check]) -> list[Result]:
         except (OSError, http.client.HTTPException, ValueError) as error:
             problem = f"{type(error).__name__}: {error}"
         results.append(Result(name, problem is None, problem or "ok"))
+        if problem and until_failure:
+            break
     return results
 
 
@@ -867,9 +871,10 @@ def verify_test_types(
 
     Returns {type: TypeResult}, in the order asked: ``ok`` says whether the type may be
     measured (its request: bench_client.request.WORKLOADS[type]); ``failed`` names the first
-    check that failed, whose detail is among ``results``. A type's failure never stops the others: a
-    stack without a database fails db, queries, fortunes and updates (503) and passes json,
-    plaintext and io. ValueError for an unknown type or a bad URL.
+    check that failed, the last of ``results`` (the type's later checks do not run). A type's
+    failure never stops the others: a stack without a database fails db, queries, fortunes
+    and updates (503) and passes json, plaintext and io.
+    ValueError for an unknown type or a bad URL.
     """
     wanted = list(test_types)
     unknown = [name for name in wanted if name not in TYPE_CHECKS]
@@ -878,7 +883,9 @@ def verify_test_types(
     target = Target(base_url, contract.MAX_BODY_BYTES)
     verified = {}
     for name in wanted:
-        results = _run_checks(target, TYPE_CHECKS[name])
+        # A type stops at its first failed check: with its database down, each further
+        # check would wait out the app's pool timeout only to fail the same way.
+        results = _run_checks(target, TYPE_CHECKS[name], until_failure=True)
         failed = next((result.check for result in results if not result.ok), None)
         verified[name] = TypeResult(name, failed is None, failed, results)
     return verified

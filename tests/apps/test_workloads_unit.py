@@ -198,6 +198,7 @@ def test_a_broken_rule_fails_its_type_at_its_check(fault: str, test_type: str, c
         verified = probe.verify_test_types(base_url)
         failed = {name: verdict.failed for name, verdict in verified.items() if not verdict.ok}
         assert failed == {test_type: check}
+        assert verified[test_type].results[-1].check == check, "later checks do not run"
 
 
 def test_a_missing_content_length_fails_every_type() -> None:
