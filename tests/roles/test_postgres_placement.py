@@ -52,13 +52,15 @@ def render(tmp_path: Path, venv_bin: Path, with_database_host: bool) -> dict[str
         '        content: \'{{ {"stack_host": httplab_postgres_stack_host,'
         ' "on_server": httplab_postgres_on_server | bool} | to_json }}\'\n'
         "- hosts: srv\n  gather_facts: false\n"
-        f"  vars_files: [{STACKS}/defaults/main.yml, {STACKS}/vars/main.yml]\n"
+        f"  vars_files: [{STACKS}/defaults/main.yml, {STACKS}/vars/main.yml,"
+        f" {STACKS}/vars/Debian.yml]\n"
         "  tasks:\n"
-        "    - name: the units' allow list\n"
+        "    - name: the units' allow list and the OS packages\n"
         "      ansible.builtin.copy:\n"
-        f"        dest: {out}/allowed.json\n"
+        f"        dest: {out}/server.json\n"
         "        mode: '0644'\n"
-        "        content: '{{ httplab_database_allowed_addresses | to_json }}'\n"
+        '        content: \'{{ {"allowed": httplab_database_allowed_addresses,'
+        ' "packages": httplab_server_required_packages} | to_json }}\'\n'
     )
     (tmp_path / "render.yml").write_text(playbook)
     done = subprocess.run(
@@ -81,7 +83,7 @@ def render(tmp_path: Path, venv_bin: Path, with_database_host: bool) -> dict[str
         "hba": hba,
         "settings": settings,
         **json.loads((out / "postgres.json").read_text()),
-        "allowed": json.loads((out / "allowed.json").read_text()),
+        **json.loads((out / "server.json").read_text()),
     }
 
 
@@ -95,6 +97,7 @@ def test_on_the_server_it_listens_on_loopback_and_lets_in_loopback_alone(tmp_pat
     ]
     assert placed["stack_host"] == "127.0.0.1" and placed["on_server"] is True
     assert placed["allowed"] == []  # the units' localhost is enough
+    assert "postgresql-client" not in placed["packages"]  # the database brings psql
 
 
 def test_on_its_own_host_it_lets_in_the_servers_alone(tmp_path, venv_bin):
@@ -105,5 +108,6 @@ def test_on_its_own_host_it_lets_in_the_servers_alone(tmp_path, venv_bin):
     assert all(line[1:3] == ["httplab", "httplab"] for line in placed["hba"] if line[0] == "host")
     assert placed["stack_host"] == DATABASE and placed["on_server"] is False
     assert placed["allowed"] == [DATABASE]
+    assert "postgresql-client" in placed["packages"], "the reseed runs psql on the server"
     assert placed["settings"]["max_connections"] == "300"
     assert placed["settings"]["ssl"] == "off"
