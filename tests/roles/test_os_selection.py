@@ -74,8 +74,7 @@ REFUSED = {
     "ubuntu2510": _facts("Ubuntu", "25.10", "3.13.7", "questing"),
     # A supported release with another Python as Ansible's interpreter (a deadsnakes one).
     "ubuntu2404-py313": _facts("Ubuntu", "24.04", "3.13.1", "noble"),
-    "fedora41": _facts("Fedora", "41", "3.13.0", "")
-    | {"distribution_major_version": "41"},
+    "fedora41": _facts("Fedora", "41", "3.13.0", "") | {"distribution_major_version": "41"},
 }
 
 PLAY = """\
@@ -188,7 +187,9 @@ def test_ansible_says_when_it_does_not_support_the_server_python_officially(
 ) -> None:
     """ansible-core 2.19 (the control node's) supports target Pythons up to 3.13: Ubuntu
     26.04's 3.14 is said to be outside that, and no other release is."""
-    warned = {host for host, seen in selection.items() if any("officially" in s for s in seen["said"])}
+    warned = {
+        host for host, seen in selection.items() if any("officially" in s for s in seen["said"])
+    }
     assert warned == {"ubuntu2604"}
 
 
