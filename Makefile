@@ -16,6 +16,9 @@ MATRIX      ?=
 MATRIX_FILE := $(if $(MATRIX),$(if $(findstring /,$(MATRIX)),$(MATRIX),inventory/matrices/$(MATRIX).yml))
 LAB_NAME    ?= embedded
 LAB_CLIENTS ?=
+# The embedded lab's server OS: debian12 (empty: the default, or what runs) or debian13
+# (lab/README.md, "A Debian 13 server"); its clients stay on Debian 12.
+LAB_SERVER_OS ?=
 
 # Offline wheelhouse targets: the server's Python (Ubuntu 22.04 = 3.10, Debian 12 = 3.11,
 # Ubuntu 24.04 = 3.12, Debian 13 = 3.13, Ubuntu 26.04 = 3.14: roles/httplab/vars/main.yml,
@@ -208,7 +211,7 @@ lock: venv ## re-pin requirements*.txt (with hashes) from requirements*.in; need
 
 lab-up: ## bring up the embedded lab for you (idempotent; LAB_CLIENTS=N for N client hosts)
 	$(AS_ROOT) $(LAB) up --name $(LAB_NAME) --owner "$(OWNER)" \
-	  $(if $(LAB_CLIENTS),--clients $(LAB_CLIENTS))
+	  $(if $(LAB_CLIENTS),--clients $(LAB_CLIENTS)) $(if $(LAB_SERVER_OS),--server-os $(LAB_SERVER_OS))
 
 lab-down: ## stop the embedded lab; the cached image stays
 	$(AS_ROOT) $(LAB) down --name $(LAB_NAME)
