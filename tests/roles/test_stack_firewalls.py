@@ -174,6 +174,16 @@ class TestUfw:
         assert _sudo(embedded_lab, "ufw", "status", "verbose") == ufw["status"]
 
 
+def _write_nftables_conf(lab: Any, text: str) -> None:
+    subprocess.run(
+        [*lab.server.ssh_command, "sudo -n sh -c 'cat > /etc/nftables.conf'"],
+        input=text,
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+
+
 @pytest.fixture(scope="class")
 def nftables(embedded_lab, venv_bin, tmp_path_factory) -> Iterator[str]:
     """nftables.service active with the administrator's own default-drop ruleset on the
@@ -181,27 +191,15 @@ def nftables(embedded_lab, venv_bin, tmp_path_factory) -> Iterator[str]:
     /etc/nftables.conf is the image's again and nftables.service stopped, as the image has it."""
     lab = embedded_lab
     original = _sudo(lab, "cat", "/etc/nftables.conf")
-    write = "cat > /etc/nftables.conf"
     try:
-        subprocess.run(
-            [*lab.server.ssh_command, f"sudo -n sh -c '{write}'"],
-            input=NFTABLES_CONF,
-            text=True,
-            check=True,
-            capture_output=True,
-        )
+        _write_nftables_conf(lab, NFTABLES_CONF)
         _sudo(lab, "systemctl", "restart", "nftables.service")
         _reload_port_filter(lab)
         before = _sudo(lab, "nft", "list", "chain", "inet", "filter", "input")
         _provision(lab, venv_bin, tmp_path_factory.mktemp("nftables"))
         yield before
     finally:
-        subprocess.run(
-            [*lab.server.ssh_command, f"sudo -n sh -c '{write}'"],
-            input=original,
-            text=True,
-            capture_output=True,
-        )
+        _write_nftables_conf(lab, original)
         lab.server.run(*SUDO, "systemctl", "stop", "nftables.service", check=False)
         _reload_port_filter(lab)
 
