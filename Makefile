@@ -16,16 +16,20 @@ MATRIX      ?=
 MATRIX_FILE := $(if $(MATRIX),$(if $(findstring /,$(MATRIX)),$(MATRIX),inventory/matrices/$(MATRIX).yml))
 LAB_NAME    ?= embedded
 LAB_CLIENTS ?=
+# The embedded lab's server OS: debian12 (empty: the default, or what runs) or debian13
+# (lab/README.md, "A Debian 13 server"); its clients stay on Debian 12.
+LAB_SERVER_OS ?=
 
-# Offline wheelhouse targets: the server's Python (Ubuntu 22.04 = 3.10,
-# Debian 12 = 3.11, Ubuntu 24.04 = 3.12) and the client's Python and OS.
+# Offline wheelhouse targets: the server's Python (Ubuntu 22.04 = 3.10, Debian 12 = 3.11,
+# Ubuntu 24.04 = 3.12, Debian 13 = 3.13, Ubuntu 26.04 = 3.14: roles/httplab/vars/main.yml,
+# httplab_server_releases) and the client's Python and OS.
 WHEELHOUSE       ?= wheelhouse
 # The locks whose wheels the server's wheelhouse holds: the lab's apps', the stacks' own
 # (requirements/stacks/), the example apps'; APP_LOCKS adds those of apps of yours.
 APP_LOCKS        ?=
 SERVER_LOCKS     := requirements/server.txt $(wildcard requirements/stacks/*.txt) \
   $(wildcard examples/*/requirements.txt) $(APP_LOCKS)
-SERVER_PYTHONS   ?= 3.10 3.11 3.12
+SERVER_PYTHONS   ?= 3.10 3.11 3.12 3.13 3.14
 CLIENT_PYTHONS   ?= 3.11 3.12
 CLIENT_PLATFORMS ?= linux win_amd64
 LINUX_PLATFORMS  := --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 --platform linux_x86_64
@@ -45,10 +49,14 @@ HOST_PACKAGES := debootstrap debian-archive-keyring systemd-container nftables o
   openssh-server iproute2 procps wrk wine64 gcc-mingw-w64-x86-64 postgresql
 
 # `make lock`: uv resolves each set for one target and checks every other target
-# of the wheelhouse can install it with --require-hashes (a missing pin fails).
+# of the wheelhouse can install it with --require-hashes (a missing pin fails) from
+# wheels alone (--no-build: a pin with no wheel for a target fails, as `make wheelhouse`
+# would). The servers' check takes manylinux_2_28 wheels (glibc 2.28; Ubuntu 22.04 has
+# 2.35), as `make wheelhouse` does: gevent publishes no older ones.
 UV_COMPILE   := $(BIN)/uv pip compile --quiet --generate-hashes --custom-compile-command "make lock"
-UV_CHECK     := $(BIN)/uv pip install --quiet --dry-run --require-hashes
+UV_CHECK     := $(BIN)/uv pip install --quiet --dry-run --require-hashes --no-build
 LOCK_LINUX   := x86_64-manylinux_2_17
+SERVER_LOCK_LINUX := x86_64-manylinux_2_28
 LOCK_WINDOWS := x86_64-pc-windows-msvc
 CONTROL_PYTHON := 3.11
 
@@ -151,7 +159,8 @@ lint: venv ## ruff and ansible-lint only
 
 wheelhouse: $(WHEELHOUSE)/.complete ## download server and client wheels for offline labs
 
-$(WHEELHOUSE)/.complete: $(SERVER_LOCKS) requirements/client.txt | venv
+# The Makefile too: a change of SERVER_PYTHONS or CLIENT_PYTHONS fetches the new targets.
+$(WHEELHOUSE)/.complete: $(SERVER_LOCKS) requirements/client.txt Makefile | venv
 	@set -e; \
 	for py in $(SERVER_PYTHONS); do for lock in $(SERVER_LOCKS); do \
 	  echo "wheelhouse: server, Python $$py, Linux: $$lock"; \
@@ -191,7 +200,7 @@ lock: venv ## re-pin requirements*.txt (with hashes) from requirements*.in; need
 	@set -e; scratch=$$(mktemp -d); trap 'rm -rf "$$scratch"' EXIT; \
 	for py in $(SERVER_PYTHONS); do for lock in $(SERVER_LOCKS); do \
 	  echo "lock: $$lock installs on Python $$py, Linux"; \
-	  $(UV_CHECK) --target $$scratch --python-version $$py --python-platform $(LOCK_LINUX) \
+	  $(UV_CHECK) --target $$scratch --python-version $$py --python-platform $(SERVER_LOCK_LINUX) \
 	    -r $$lock; \
 	done; done; \
 	for py in $(CLIENT_PYTHONS); do for plat in $(LOCK_LINUX) $(LOCK_WINDOWS); do \
@@ -202,7 +211,7 @@ lock: venv ## re-pin requirements*.txt (with hashes) from requirements*.in; need
 
 lab-up: ## bring up the embedded lab for you (idempotent; LAB_CLIENTS=N for N client hosts)
 	$(AS_ROOT) $(LAB) up --name $(LAB_NAME) --owner "$(OWNER)" \
-	  $(if $(LAB_CLIENTS),--clients $(LAB_CLIENTS))
+	  $(if $(LAB_CLIENTS),--clients $(LAB_CLIENTS)) $(if $(LAB_SERVER_OS),--server-os $(LAB_SERVER_OS))
 
 lab-down: ## stop the embedded lab; the cached image stays
 	$(AS_ROOT) $(LAB) down --name $(LAB_NAME)

@@ -10,7 +10,7 @@ import time
 from lab import api
 from lab.config import DEFAULT_NAME, validate_clients, validate_name
 from lab.errors import ExitCode, LabError
-from lab.image import Image
+from lab.image import DEFAULT_OS, SERVER_OSES, Image
 from lab.system import require_root
 
 _STARTED = time.monotonic()
@@ -72,6 +72,12 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         "inventory and, in /run/httplab/NAME, copies of the lab's key and known_hosts "
         "(default: the user sudo was called by, else root)",
     )
+    up.add_argument(
+        "--server-os",
+        choices=sorted(SERVER_OSES),
+        help=f"what the server boots; the clients boot {DEFAULT_OS} (default: {DEFAULT_OS}, "
+        "or what runs; lab/README.md, 'A Debian 13 server')",
+    )
     command("down", "stop the lab and remove its links and cgroups; the image stays")
     command("status", "show what runs and where (exit 0 up, 8 not running, 1 stale)")
     ssh = command("ssh", "open an SSH session to a lab host as the lab user")
@@ -97,6 +103,8 @@ def _status(name: str) -> int:
     print(
         f"  image     {lab.image} ({size / 2**20:.0f} MiB)" if size else f"  image     {lab.image}"
     )
+    if lab.server_image is not None and lab.server_image != lab.image:
+        print(f"  server    {lab.server_os}, image {lab.server_image}")
     for host in lab.hosts:
         pid = host.pid if host.pid else "-"
         cpus = ",".join(map(str, host.cpus))
@@ -126,7 +134,12 @@ def main(argv: list[str] | None = None, prog: str = "python -m lab") -> int:
         require_root()  # every command reads the lab's private state directory
         if args.command == "up":
             api.up(
-                args.name, args.subnet, progress=_progress, clients=args.clients, owner=args.owner
+                args.name,
+                args.subnet,
+                progress=_progress,
+                clients=args.clients,
+                owner=args.owner,
+                server_os=args.server_os,
             )
         elif args.command == "down":
             api.down(args.name, progress=_progress)

@@ -85,6 +85,10 @@ class Lab:
     server: Host
     clients: tuple[Host, ...]
     notes: list[str]
+    # What the server boots (image.SERVER_OSES) and from which image; the clients boot
+    # `image`, Debian 12's.
+    server_os: str = image.DEFAULT_OS
+    server_image: Path | None = None
 
     @property
     def client(self) -> Host:
@@ -110,10 +114,13 @@ def up(
     progress: Progress = _quiet,
     clients: int | None = None,
     owner: str | None = None,
+    server_os: str | None = None,
 ) -> Lab:
     """Bring the lab up (or leave it as it is if it already runs) and return it.
 
     clients: number of client hosts; None keeps a running lab's, and means 1 for a new lab.
+    server_os: what the server boots (image.SERVER_OSES); None keeps a running lab's, and
+    means Debian 12 for a new lab.
     owner: the user whose Ansible and Fabric use the lab (its inventory, key copy and
     known_hosts); None means the user sudo was called by, else root.
     """
@@ -124,9 +131,13 @@ def up(
     requested = parse_subnet(subnet) if subnet else None
     if clients is not None:
         validate_clients(clients, requested)
+    if server_os is not None and server_os not in image.SERVER_OSES:
+        raise LabError(
+            f"unknown server OS {server_os!r}: use one of {', '.join(image.SERVER_OSES)}"
+        )
     system.ensure_host_packages(progress)
     with _exclusive(name, progress):
-        return _up(name, requested, clients, lab_owner, progress, started)
+        return _up(name, requested, clients, lab_owner, progress, started, server_os)
 
 
 def _up(
@@ -136,6 +147,7 @@ def _up(
     owner: access.Owner,
     progress: Progress,
     started: float,
+    server_os: str | None = None,
 ) -> Lab:
     config = _known_config(name, progress)
     if config is not None:
@@ -148,6 +160,16 @@ def _up(
             raise LabError(
                 f"lab {name!r} runs with {config.clients} client(s); take it down first "
                 f"(python -m lab down --name {name}) to bring it up with {clients}"
+            )
+        running_os = (
+            _state(config).get("server_os", image.DEFAULT_OS)
+            if config.state_file.exists()
+            else None
+        )
+        if server_os and running_os and server_os != running_os:
+            raise LabError(
+                f"lab {name!r} runs its server on {running_os}; take it down first "
+                f"(python -m lab down --name {name}) to bring it up on {server_os}"
             )
         problem = _health_problem(config)
         if problem is None:
@@ -166,8 +188,13 @@ def _up(
     try:
         network.install_firewall(config)
         lab_image = image.ensure_image(progress)
+        chosen_os = server_os or image.DEFAULT_OS
+        server_image = image.ensure_image(progress, chosen_os)
         _prepare_files(config)
-        roots = {h: userns.host_root(lab_image, h, progress) for h in config.hosts}
+        roots = {
+            h: userns.host_root(server_image if h == config.server else lab_image, h, progress)
+            for h in config.hosts
+        }
         names = ", ".join(h.hostname for h in config.hosts)
         progress(f"booting {names} on {config.subnet}")
         boot_started = time.monotonic()
@@ -176,7 +203,7 @@ def _up(
     except BaseException:
         _teardown(config)
         raise
-    _write_state(config, lab_image, cpus)
+    _write_state(config, lab_image, cpus, chosen_os, server_image)
     _hand_over(config, cpus, owner, progress)
     progress(f"lab {name!r} is up in {time.monotonic() - started:.1f} s")
     return _lab(config)
@@ -238,12 +265,20 @@ def _state(config: LabConfig) -> dict:
     return json.loads(config.state_file.read_text())
 
 
-def _write_state(config: LabConfig, lab_image: image.Image, cpus: dict[str, list[int]]) -> None:
+def _write_state(
+    config: LabConfig,
+    lab_image: image.Image,
+    cpus: dict[str, list[int]],
+    server_os: str = image.DEFAULT_OS,
+    server_image: image.Image | None = None,
+) -> None:
     state = {
         "name": config.name,
         "subnet": str(config.subnet),
         "clients": config.clients,
         "image": str(lab_image.path),
+        "server_os": server_os,
+        "server_image": str((server_image or lab_image).path),
         "cpus": cpus,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -342,6 +377,8 @@ def _lab(config: LabConfig) -> Lab:
         server=host(config.server),
         clients=tuple(host(h) for h in config.client_hosts),
         notes=inventory.lab_notes(config, state["cpus"]),
+        server_os=state.get("server_os", image.DEFAULT_OS),
+        server_image=Path(state.get("server_image", state["image"])),
     )
 
 

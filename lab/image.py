@@ -1,6 +1,8 @@
-"""The cached Debian 12 image both lab hosts boot from (read-only, under a throw-away overlay).
+"""The cached Debian images the lab hosts boot from (read-only, under a throw-away overlay).
 
-The image is named after a hash of its recipe, so it is rebuilt only when the recipe changes.
+Debian 12 for every host by default; the server may boot Debian 13 instead (`lab up
+--server-os debian13`, SERVER_OSES), its clients staying on Debian 12. Each image is named
+after a hash of its recipe, so it is rebuilt only when its recipe changes.
 Per-lab identity (hostname, addresses, keys) is not baked in: a oneshot unit copies it at
 boot from /etc/httplab, which the launcher bind-mounts from the lab's state directory.
 """
@@ -23,6 +25,7 @@ from lab.errors import LabError
 from lab.system import Progress, require_free_space, run, write_atomic
 
 SUITE = "bookworm"
+DEFAULT_OS = "debian12"
 MIRROR = "http://deb.debian.org/debian"
 # From the host package debian-archive-keyring (lab.system installs it).
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
@@ -45,6 +48,26 @@ PACKAGES = (
     "postgresql-15",
 )
 NEEDED_MIB = 1024
+
+
+@dataclass(frozen=True)
+class ServerOs:
+    """A Debian release a lab host can boot: its suite and what differs in its packages."""
+
+    suite: str
+    # The release's own PostgreSQL in place of Debian 12's postgresql-15.
+    postgresql: str
+
+    @property
+    def packages(self) -> tuple[str, ...]:
+        return tuple(self.postgresql if p == "postgresql-15" else p for p in PACKAGES)
+
+
+# The OSes a lab server boots (`lab up --server-os`; lab/README.md, "A Debian 13 server").
+SERVER_OSES = {
+    "debian12": ServerOs(SUITE, "postgresql-15"),
+    "debian13": ServerOs("trixie", "postgresql-17"),
+}
 
 SEED_SCRIPT = """\
 #!/bin/sh
@@ -153,11 +176,12 @@ def hosts_dir(image: Image) -> Path:
     return image.path.with_name(f"{image.recipe_hash}.hosts")
 
 
-def recipe_hash() -> str:
+def recipe_hash(os_name: str = DEFAULT_OS) -> str:
+    server_os = SERVER_OSES[os_name]
     recipe = {
-        "suite": SUITE,
+        "suite": server_os.suite,
         "mirror": MIRROR,
-        "packages": PACKAGES,
+        "packages": server_os.packages,
         "files": {path: [text, mode] for path, (text, mode) in FILES.items()},
         "customise": CUSTOMISE,
     }
@@ -168,9 +192,9 @@ def _info_path(digest: str) -> Path:
     return IMAGE_ROOT / f"{digest}.json"
 
 
-def ensure_image(progress: Progress) -> Image:
-    """Return the cached image for the current recipe, building it first if needed."""
-    digest = recipe_hash()
+def ensure_image(progress: Progress, os_name: str = DEFAULT_OS) -> Image:
+    """Return the cached image of this OS's current recipe, building it first if needed."""
+    digest = recipe_hash(os_name)
     image = Image(IMAGE_ROOT / digest, digest)
     IMAGE_ROOT.mkdir(parents=True, exist_ok=True)
     # Root only: the trees hold setuid binaries (root's in the image, container root's
@@ -184,7 +208,7 @@ def ensure_image(progress: Progress) -> Image:
             progress("another lab is building the image; waiting for it")
             fcntl.flock(lock, fcntl.LOCK_EX)
         if not image.path.is_dir():
-            _build(image, progress)
+            _build(image, os_name, progress)
     return image
 
 
@@ -196,15 +220,15 @@ def _try_lock(lock: object) -> bool:
     return True
 
 
-def _build(image: Image, progress: Progress) -> None:
+def _build(image: Image, os_name: str, progress: Progress) -> None:
     require_free_space(IMAGE_ROOT, NEEDED_MIB, "the lab image")
     partial = image.path.with_name(f"{image.recipe_hash}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     log_path = image.path.with_name(f"{image.recipe_hash}.log")
     started = time.monotonic()
-    progress(f"building the lab image {image.recipe_hash} with debootstrap (about 1-2 min)")
+    progress(f"building the lab image {image.recipe_hash} ({os_name}) with debootstrap (1-3 min)")
     progress(f"  log: {log_path}")
-    _debootstrap(partial, log_path, progress)
+    _debootstrap(partial, log_path, progress, os_name)
     for relpath, (text, mode) in FILES.items():
         write_atomic(partial / relpath, text, mode)
     run(["chroot", str(partial), "/bin/sh", "-c", CUSTOMISE])
@@ -214,14 +238,17 @@ def _build(image: Image, progress: Progress) -> None:
     info = {"recipe_hash": image.recipe_hash, "seconds": round(seconds, 1), "size_bytes": size}
     write_atomic(_info_path(image.recipe_hash), json.dumps(info, indent=2) + "\n")
     progress(f"image built in {seconds:.0f} s, {size / 2**20:.0f} MiB: {image.path}")
-    for removed in prune_images(IMAGE_ROOT, keep=image.path):
+    # Every OS's current image stays: building Debian 13's removes no Debian 12 image.
+    current = [IMAGE_ROOT / recipe_hash(name) for name in SERVER_OSES]
+    for removed in prune_images(IMAGE_ROOT, keep=image.path, also=current):
         progress(f"removed the image of an older recipe: {removed}")
 
 
-def prune_images(root: Path, keep: Path) -> list[Path]:
+def prune_images(root: Path, keep: Path, also: list[Path] | tuple[Path, ...] = ()) -> list[Path]:
     """Remove images (their hosts' copies, their records) of other recipes no running lab uses.
 
-    Call with the build lock held: a .partial directory then is a crashed build.
+    `also`: other images to keep (the current recipe of each OS). Call with the build lock
+    held: a .partial directory then is a crashed build.
     """
     booted = [
         Path(arg.removeprefix("--directory="))
@@ -230,6 +257,7 @@ def prune_images(root: Path, keep: Path) -> list[Path]:
         if arg.startswith("--directory=")
     ]
     in_use = {_digest(p.relative_to(root).parts[0]) for p in booted if p.is_relative_to(root)}
+    in_use |= {image.name for image in also}
     kept = (keep, keep.with_name(f"{keep.name}.hosts"))
     removed = []
     for path in sorted(root.iterdir()):
@@ -251,25 +279,26 @@ def _digest(name: str) -> str:
     return name.split(".")[0]
 
 
-def debootstrap_argv(target: Path) -> list[str]:
+def debootstrap_argv(target: Path, os_name: str = DEFAULT_OS) -> list[str]:
     """debootstrap that refuses a Release file without a valid Debian signature.
 
     Without a keyring debootstrap only warns and installs unchecked packages.
     """
+    server_os = SERVER_OSES[os_name]
     return [
         "debootstrap",
         "--variant=minbase",
         f"--keyring={KEYRING}",
         "--force-check-gpg",
-        f"--include={','.join(PACKAGES)}",
-        SUITE,
+        f"--include={','.join(server_os.packages)}",
+        server_os.suite,
         str(target),
         MIRROR,
     ]
 
 
-def _debootstrap(target: Path, log_path: Path, progress: Progress) -> None:
-    argv = debootstrap_argv(target)
+def _debootstrap(target: Path, log_path: Path, progress: Progress, os_name: str) -> None:
+    argv = debootstrap_argv(target, os_name)
     packages_seen = 0
     with (
         log_path.open("w") as log,

@@ -32,6 +32,8 @@ TARGETS = [
     ("server/py3.10", SERVER_LOCKS, "cp310", "linux"),
     ("server/py3.11", SERVER_LOCKS, "cp311", "linux"),
     ("server/py3.12", SERVER_LOCKS, "cp312", "linux"),
+    ("server/py3.13", SERVER_LOCKS, "cp313", "linux"),  # Debian 13
+    ("server/py3.14", SERVER_LOCKS, "cp314", "linux"),  # Ubuntu 26.04
     ("client/py3.11-linux", CLIENT_LOCKS, "cp311", "linux"),
     ("client/py3.11-win_amd64", CLIENT_LOCKS, "cp311", "win_amd64"),
     ("client/py3.12-linux", CLIENT_LOCKS, "cp312", "linux"),

@@ -192,13 +192,21 @@ def test_too_little_space_is_a_clear_error(tmp_path):
         require_free_space(tmp_path / "images", 2**40, "the lab image")
 
 
-def test_bad_lab_name_is_refused_by_the_cli():
+@pytest.mark.parametrize(
+    ("option", "expected"),
+    [
+        (["--name", "Bad_Name"], "invalid lab name 'Bad_Name'"),
+        (["--server-os", "ubuntu2604"], "invalid choice: 'ubuntu2604'"),
+    ],
+    ids=["lab name", "server OS"],
+)
+def test_bad_up_options_are_refused_by_the_cli(option, expected):
     result = subprocess.run(
-        [sys.executable, "-m", "lab", "up", "--name", "Bad_Name"],
+        [sys.executable, "-m", "lab", "up", *option],
         capture_output=True, text=True, timeout=60, cwd=REPO_ROOT,
     )  # fmt: skip
     assert result.returncode == 2
-    assert "invalid lab name 'Bad_Name'" in result.stderr
+    assert expected in result.stderr
 
 
 def test_image_is_rebuilt_only_when_its_recipe_changes(monkeypatch):
@@ -213,6 +221,28 @@ def test_debootstrap_checks_the_release_signature(tmp_path):
     assert "--keyring=/usr/share/keyrings/debian-archive-keyring.gpg" in argv
     assert "--force-check-gpg" in argv
     assert argv[-3:] == [image.SUITE, str(tmp_path / "root"), image.MIRROR]
+
+
+def test_a_debian13_server_has_an_image_of_its_own(tmp_path):
+    """Debian 13's recipe: trixie with its own PostgreSQL, everything else Debian 12's; the
+    Debian 12 image (every client's, and the default server's) is not another by it."""
+    assert image.recipe_hash("debian13") != image.recipe_hash()
+    argv = image.debootstrap_argv(tmp_path / "root", "debian13")
+    assert argv[-3:] == ["trixie", str(tmp_path / "root"), image.MIRROR]
+    included = argv[[a.startswith("--include=") for a in argv].index(True)]
+    packages = included.removeprefix("--include=").split(",")
+    assert "postgresql-17" in packages and "postgresql-15" not in packages
+    assert set(packages) - {"postgresql-17"} == set(image.PACKAGES) - {"postgresql-15"}
+    assert "--force-check-gpg" in argv
+
+
+def test_building_one_os_image_keeps_the_other_os_image(tmp_path):
+    """prune_images keeps `also` (the current image of every OS) as it keeps `keep`."""
+    debian12, debian13, old = (tmp_path / (c * 16) for c in "abc")
+    for image_dir in (debian12, debian13, old):
+        image_dir.mkdir()
+    assert image.prune_images(tmp_path, keep=debian13, also=[debian12, debian13]) == [old]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a" * 16, "b" * 16]
 
 
 def test_images_of_other_recipes_are_pruned_unless_in_use(tmp_path):
