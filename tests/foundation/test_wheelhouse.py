@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import subprocess
 import sys
@@ -147,3 +148,34 @@ def test_a_wheel_changed_after_locking_is_refused(tmp_path: Path) -> None:
         _offline_install(python, wheels, "requirements/client.txt")
     assert "DO NOT MATCH THE HASHES" in refused.value.stderr
     assert tampered.name in refused.value.stderr
+
+
+def _targets_made(*make_args: str) -> list[str]:
+    """The wheelhouse targets a make command fetches (their stamps), from its dry run."""
+    commands = subprocess.run(
+        ["make", "--dry-run", "--always-make", "--no-print-directory", *make_args],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    stamps = re.findall(r"^touch wheelhouse/(\S+)/\.complete$", commands, re.MULTILINE)
+    return sorted(set(stamps))
+
+
+def test_make_wheelhouse_fetches_every_target() -> None:
+    assert _targets_made("wheelhouse") == sorted(folder for folder, *_ in TARGETS)
+
+
+def test_make_run_fetches_only_the_embedded_labs_targets_and_every_one_for_a_real_lab(
+    tmp_path: Path,
+) -> None:
+    """The embedded lab's hosts are Debian 12 (Python 3.11) with Linux clients; a real lab's
+    Pythons and client OS are known only once Ansible reaches it."""
+    assert _targets_made("wheelhouse-targets") == ["client/py3.11-linux", "server/py3.11"]
+    every = sorted(folder for folder, *_ in TARGETS)
+    assert _targets_made("wheelhouse-targets", "INVENTORY=inventory/lab.yml") == every
+    # A dry run still runs the recipe line that calls make (its timing lines go to PHASES).
+    run = subprocess.run(
+        ["make", "--dry-run", "--no-print-directory", "run", "LAB_NAME=dry",
+         f"PHASES={tmp_path / 'phases'}"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "wheelhouse-targets" in run
