@@ -20,10 +20,12 @@ LAB_CLIENTS ?=
 # Offline wheelhouse targets: the server's Python (Ubuntu 22.04 = 3.10,
 # Debian 12 = 3.11, Ubuntu 24.04 = 3.12) and the client's Python and OS.
 WHEELHOUSE       ?= wheelhouse
-# The locks whose wheels the server's wheelhouse holds: the lab's apps', the stacks' own
-# (requirements/stacks/), the example apps'; APP_LOCKS adds those of apps of yours.
+# The locks whose wheels the server's wheelhouse holds: the lab's apps', the installer of
+# the stacks' venvs (uv), the stacks' own (requirements/stacks/), the example apps';
+# APP_LOCKS adds those of apps of yours.
 APP_LOCKS        ?=
-SERVER_LOCKS     := requirements/server.txt $(wildcard requirements/stacks/*.txt) \
+SERVER_LOCKS     := requirements/server.txt requirements/installer.txt \
+  $(wildcard requirements/stacks/*.txt) \
   $(wildcard examples/*/requirements.txt) $(APP_LOCKS)
 SERVER_PYTHONS   ?= 3.10 3.11 3.12
 CLIENT_PYTHONS   ?= 3.11 3.12
@@ -230,7 +232,8 @@ lock: venv ## re-pin requirements*.txt (with hashes) from requirements*.in; need
 	  requirements.in -o requirements.txt
 	$(UV_COMPILE) --python-version $(CONTROL_PYTHON) --python-platform $(LOCK_LINUX) \
 	  requirements/dev.in -o requirements/dev.txt
-	@set -e; for spec in requirements/server.in $(wildcard requirements/stacks/*.in) \
+	@set -e; for spec in requirements/server.in requirements/installer.in \
+	  $(wildcard requirements/stacks/*.in) \
 	  $(wildcard examples/*/requirements.in); do \
 	  $(UV_COMPILE) --python-version $(firstword $(SERVER_PYTHONS)) --python-platform $(LOCK_LINUX) \
 	    $$spec -o $${spec%.in}.txt; \

@@ -18,6 +18,7 @@ REQUIREMENT_FILES = [
     "requirements/dev.txt",
     "requirements/server.txt",
     "requirements/client.txt",
+    "requirements/installer.txt",
 ]
 
 
@@ -79,6 +80,13 @@ def test_the_venvs_uv_comes_with_its_pin_and_every_hash_of_the_lock(tmp_path: Pa
     subprocess.run(["bash", "-c", sed], cwd=ROOT, check=True)
     (name, locked) = read_locked(tmp_path / "uv.txt").popitem()
     assert name == "uv" and locked == read_locked(ROOT / "requirements/dev.txt")["uv"]
+
+
+def test_the_servers_installer_is_the_control_nodes_uv() -> None:
+    """The stacks' venvs are installed by the uv the project locks with (one version)."""
+    installer = read_locked(ROOT / "requirements/installer.txt")
+    assert set(installer) == {"uv"}
+    assert installer["uv"] == read_locked(ROOT / "requirements/dev.txt")["uv"]
 
 
 def test_control_venv_matches_the_pins() -> None:
