@@ -24,10 +24,12 @@ LAB_SERVER_OS ?=
 # Ubuntu 24.04 = 3.12, Debian 13 = 3.13, Ubuntu 26.04 = 3.14: roles/httplab/vars/main.yml,
 # httplab_server_releases) and the client's Python and OS.
 WHEELHOUSE       ?= wheelhouse
-# The locks whose wheels the server's wheelhouse holds: the lab's apps', the stacks' own
-# (requirements/stacks/), the example apps'; APP_LOCKS adds those of apps of yours.
+# The locks whose wheels the server's wheelhouse holds: the lab's apps', the installer of
+# the stacks' venvs (uv), the stacks' own (requirements/stacks/), the example apps';
+# APP_LOCKS adds those of apps of yours.
 APP_LOCKS        ?=
-SERVER_LOCKS     := requirements/server.txt $(wildcard requirements/stacks/*.txt) \
+SERVER_LOCKS     := requirements/server.txt requirements/installer.txt \
+  $(wildcard requirements/stacks/*.txt) \
   $(wildcard examples/*/requirements.txt) $(APP_LOCKS)
 SERVER_PYTHONS   ?= 3.10 3.11 3.12 3.13 3.14
 CLIENT_PYTHONS   ?= 3.11 3.12
@@ -74,21 +76,35 @@ OWNER    := $(or $(RUN_USER),$(shell id -un))
 LAB_PYTHON ?= /usr/bin/python3
 LAB      := $(LAB_PYTHON) -I -S lab/snapshot.py
 
-.PHONY: help venv host-packages run test test-fast lint unit wheelhouse wheelhouse-extra lock lab-up lab-down lab-status clean
+# `make run`'s breakdown by phase (orchestrator/phases.py): each step before the playbook
+# (lab up, venv, wheelhouse) and each playbook phase (plugins/callback/httplab_phases.py)
+# appends NAME START END here; the run's last step records them in its manifest and prints them.
+PHASES := $(abspath .run-phases)
+# A recipe's shell function: `timed NAME COMMAND...` runs COMMAND and, when it succeeds,
+# appends NAME's start and end (seconds since the epoch) to $(PHASES).
+TIMED := timed() { local name=$$1 start; shift; start=$$(date +%s.%N); "$$@" || return; \
+  echo "$$name $$start $$(date +%s.%N)" >> "$(PHASES)"; };
+
+.PHONY: help venv host-packages run test test-fast lint unit wheelhouse wheelhouse-targets wheelhouse-extra lock lab-up lab-down lab-status clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-# The venv's own pip (from the Python installation) is used as it is: an upgrade
-# would fetch an unpinned pip. Every other package must match a hash in the lock.
+# uv installs the locked set into the venv: every package must match a hash in the lock and
+# only wheels are installed, as pip would, but its downloads run side by side (seconds where
+# pip took most of a minute). uv itself comes first, from its pin and hashes in the same lock,
+# with the venv's own pip (from the Python installation, used as it is: an upgrade would
+# fetch an unpinned pip).
+UV_INSTALL := $(BIN)/uv pip install --quiet --python $(BIN)/python
 $(BIN)/.installed: requirements.txt requirements/dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
+	sed -n '/^uv==/,/[^\\]$$/p' requirements/dev.txt > $(VENV)/uv-requirement.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes --only-binary=:all: \
-	  -r requirements/dev.txt
+	  --no-deps -r $(VENV)/uv-requirement.txt
+	$(UV_INSTALL) --require-hashes --only-binary=:all: -r requirements/dev.txt
 	# The `httplab` command, editable: it runs this checkout's code. Built with the
 	# locked setuptools, not one fetched unpinned into an isolated build env.
-	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation \
-	  --editable .
+	$(UV_INSTALL) --no-deps --no-build-isolation --editable .
 	touch $@
 
 venv: $(BIN)/.installed ## create .venv with the pinned control-node and dev tools
@@ -112,11 +128,24 @@ run: ## provision, benchmark and analyse (embedded lab unless INVENTORY=path); r
 	    if [ -e "$$built" ]; then chown -R --from=root "$(RUN_USER):" "$$built"; fi; \
 	  done; \
 	fi
-	$(if $(INVENTORY),,@$(MAKE) --no-print-directory lab-up)
-	$(AS_USER) $(MAKE) --no-print-directory venv wheelhouse
+	@rm -f $(PHASES); $(AS_USER) touch $(PHASES)
+	@# The embedded lab comes up (root: sudo asks first, alone) while the venv and the
+	@# wheelhouse targets the lab needs are made beside it; its lines are marked [lab up].
+	@set -eo pipefail; $(TIMED) \
+	if [ -z "$(INVENTORY)" ]; then \
+	  $(if $(AS_ROOT),sudo -v;) \
+	  ( timed lab-up $(MAKE) --no-print-directory lab-up 2>&1 | sed -u 's/^/[lab up] /' ) & lab=$$!; \
+	fi; \
+	status=0; \
+	{ timed venv $(AS_USER) $(MAKE) --no-print-directory venv \
+	  && timed wheelhouse $(AS_USER) $(MAKE) --no-print-directory wheelhouse-targets; } || status=$$?; \
+	if [ -n "$${lab:-}" ]; then wait $$lab || status=$$?; fi; \
+	exit $$status
 	@set -e; \
-	$(AS_USER) $(BIN)/ansible-playbook -i "$(or $(INVENTORY),inventory/$(LAB_NAME).yml)" run_all.yml \
+	$(AS_USER) env HTTPLAB_PHASES=$(PHASES) $(BIN)/ansible-playbook \
+	  -i "$(or $(INVENTORY),inventory/$(LAB_NAME).yml)" run_all.yml \
 	  $(if $(MATRIX_FILE),-e @$(MATRIX_FILE)) $(if $(EXTRA_VARS),-e '$(EXTRA_VARS)'); \
+	$(AS_USER) $(BIN)/httplab phases results/latest $(PHASES); \
 	if [ -z "$(INVENTORY)" ]; then echo "The lab stays up: make lab-status, make lab-down"; fi
 
 host-packages: ## install the Debian packages the tests need (as root), or say which
@@ -157,19 +186,42 @@ lint: venv ## ruff and ansible-lint only
 	$(BIN)/ruff format --check .
 	$(ANSIBLE_LINT)
 
-wheelhouse: $(WHEELHOUSE)/.complete ## download server and client wheels for offline labs
+wheelhouse: $(WHEELHOUSE)/.complete ## download server and client wheels for offline labs (every target)
 
-# The Makefile too: a change of SERVER_PYTHONS or CLIENT_PYTHONS fetches the new targets.
-$(WHEELHOUSE)/.complete: $(SERVER_LOCKS) requirements/client.txt Makefile | venv
-	@set -e; \
-	for py in $(SERVER_PYTHONS); do for lock in $(SERVER_LOCKS); do \
-	  echo "wheelhouse: server, Python $$py, Linux: $$lock"; \
-	  $(BIN)/pip download --quiet --disable-pip-version-check --only-binary=:all: --require-hashes \
-	    --python-version $$py $(LINUX_PLATFORMS) \
-	    -r $$lock -d $(WHEELHOUSE)/server/py$$py; \
-	done; done; \
-	$(call client_wheels,$(CLIENT_PYTHONS),$(CLIENT_PLATFORMS))
+# Each target of the wheelhouse (a server's Python; a client's Python and OS) is fetched on
+# its own, into its own directory, with its own stamp: `make run` fetches only those its lab
+# needs (RUN_WHEELHOUSE), `make wheelhouse` all of them, side by side (-j).
+SERVER_TARGETS := $(foreach py,$(SERVER_PYTHONS),$(WHEELHOUSE)/server/py$(py)/.complete)
+CLIENT_TARGETS := $(foreach py,$(CLIENT_PYTHONS),$(foreach plat,$(CLIENT_PLATFORMS),\
+  $(WHEELHOUSE)/client/py$(py)-$(plat)/.complete))
+# The embedded lab's hosts are Debian 12 (Python 3.11; a Debian 13 server: 3.13), its
+# clients Linux. A real lab's (INVENTORY) Pythons and client OS (Windows…) are known only
+# once Ansible reaches them: `make run` fetches every target for it.
+LAB_SERVER_PYTHON := $(if $(filter debian13,$(LAB_SERVER_OS)),3.13,3.11)
+LAB_WHEELHOUSE := $(WHEELHOUSE)/server/py$(LAB_SERVER_PYTHON)/.complete \
+  $(WHEELHOUSE)/client/py3.11-linux/.complete
+RUN_WHEELHOUSE ?= $(if $(INVENTORY),$(SERVER_TARGETS) $(CLIENT_TARGETS),$(LAB_WHEELHOUSE))
+WHEELHOUSE_JOBS ?= 4
+
+$(WHEELHOUSE)/.complete: requirements/client.txt $(SERVER_LOCKS) | venv
+	@$(MAKE) --no-print-directory -j$(WHEELHOUSE_JOBS) $(SERVER_TARGETS) $(CLIENT_TARGETS)
 	touch $@
+
+wheelhouse-targets: venv ## only the wheelhouse targets `make run` needs (RUN_WHEELHOUSE)
+	@$(MAKE) --no-print-directory -j$(WHEELHOUSE_JOBS) $(RUN_WHEELHOUSE)
+
+$(WHEELHOUSE)/server/py%/.complete: $(SERVER_LOCKS) | venv
+	@set -e; for lock in $(SERVER_LOCKS); do \
+	  echo "wheelhouse: server, Python $*, Linux: $$lock"; \
+	  $(BIN)/pip download --quiet --disable-pip-version-check --only-binary=:all: --require-hashes \
+	    --python-version $* $(LINUX_PLATFORMS) -r $$lock -d $(@D); \
+	done
+	@touch $@
+
+# The stem is PYTHON-PLATFORM (3.11-linux, 3.12-win_amd64).
+$(WHEELHOUSE)/client/py%/.complete: requirements/client.txt | venv
+	@set -e; $(call client_wheels,$(word 1,$(subst -, ,$*)),$(word 2,$(subst -, ,$*)))
+	@touch $@
 
 wheelhouse-extra: $(WHEELHOUSE)/.complete ## also the client wheels for Python 3.13 and Windows on ARM64
 	@set -e; $(call client_wheels,$(EXTRA_CLIENT_PYTHONS),$(EXTRA_CLIENT_PLATFORMS))
@@ -190,7 +242,8 @@ lock: venv ## re-pin requirements*.txt (with hashes) from requirements*.in; need
 	  requirements.in -o requirements.txt
 	$(UV_COMPILE) --python-version $(CONTROL_PYTHON) --python-platform $(LOCK_LINUX) \
 	  requirements/dev.in -o requirements/dev.txt
-	@set -e; for spec in requirements/server.in $(wildcard requirements/stacks/*.in) \
+	@set -e; for spec in requirements/server.in requirements/installer.in \
+	  $(wildcard requirements/stacks/*.in) \
 	  $(wildcard examples/*/requirements.in); do \
 	  $(UV_COMPILE) --python-version $(firstword $(SERVER_PYTHONS)) --python-platform $(LOCK_LINUX) \
 	    $$spec -o $${spec%.in}.txt; \

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bench_client.documents import Status
+from orchestrator.phases import MANIFEST_KEY, phase_lines
 
 
 def run_summary(
@@ -33,6 +34,8 @@ def run_summary(
             for e in entries
             if e["status"] != Status.COMPLETE
         ]
+        # Recorded by `make run` after the playbook (httplab phases): a later report shows it.
+        lines += phase_lines(manifest.get(MANIFEST_KEY))
     if verdict:
         lines.append("Verdict (fastest group; slowest as its time over the fastest's [interval]):")
         lines += [f"  {line}" for line in verdict]

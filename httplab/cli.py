@@ -25,6 +25,7 @@ from bench_client.results_format import ExitCode, exit_codes_help
 from bench_client.settings import SettingError
 from orchestrator.cli import ChecksumError
 from orchestrator.cli import add_commands as add_run_commands
+from orchestrator.phases import PhasesError
 from orchestrator.remote import RemoteError
 from orchestrator.remote.cli import add_commands as add_remote_commands
 from orchestrator.run import RunError
@@ -42,6 +43,7 @@ EXIT_CODES: tuple[tuple[type[BaseException], ExitCode], ...] = (
     (VarsError, ExitCode.USAGE),
     (NothingToAnalyse, ExitCode.USAGE),
     (ChecksumError, ExitCode.CHECKSUM_MISMATCH),
+    (PhasesError, ExitCode.FAILED),
     (DocumentError, ExitCode.FAILED),
     (OSError, ExitCode.FAILED),
 )

@@ -1,4 +1,4 @@
-"""`httplab settings|plan|benchmark|checksums`: a run's settings, its plan, its measuring.
+"""`httplab settings|plan|benchmark|checksums|phases`: a run's settings, plan, measuring, times.
 
 Each reads the run's variables as ansible-playbook would (orchestrator.run_vars): from the
 inventory given with -i (else the checkout's inventory/group_vars/all/) and -e, or, from a
@@ -17,6 +17,7 @@ from bench_client.documents import Status
 from bench_client.settings import DECLARED, Resolved
 from orchestrator.benchmark import HEALTH_ADDRESS, HEALTH_TIMEOUT_S, Server, benchmark, check_hosts
 from orchestrator.manifest import Manifest
+from orchestrator.phases import parse_phases, phase_lines, record
 from orchestrator.progress import tell
 from orchestrator.quiet import keep_quiet
 from orchestrator.remote.inventory import (
@@ -101,6 +102,17 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     checksums.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     checksums.set_defaults(handler=checksums_command)
+
+    phases = commands.add_parser(
+        "phases",
+        help="record how long each phase of a run took in its manifest, and print it",
+        description="Read the phases file `make run` and the playbook wrote (NAME START END "
+        "per timed step: orchestrator/phases.py), record the breakdown in RUN_DIR's "
+        'manifest.json ("phases") and print one line per phase with its seconds.',
+    )
+    phases.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    phases.add_argument("phases_file", type=Path, metavar="FILE")
+    phases.set_defaults(handler=phases_command)
 
 
 def _run_vars_options(parser: argparse.ArgumentParser, inventory_required: bool = False) -> None:
@@ -289,6 +301,13 @@ def checksums_command(args: argparse.Namespace) -> int:
             f"{args.run_dir}: {len(problems)} file(s) fail verification: " + "; ".join(problems)
         )
     print(f"{len(complete)} measurements verified in {args.run_dir}")
+    return 0
+
+
+def phases_command(args: argparse.Namespace) -> int:
+    manifest = Manifest.load(args.run_dir)
+    recorded = record(manifest, parse_phases(args.phases_file.read_text(encoding="utf-8")))
+    print("\n".join(phase_lines(recorded)))
     return 0
 
 

@@ -18,6 +18,7 @@ REQUIREMENT_FILES = [
     "requirements/dev.txt",
     "requirements/server.txt",
     "requirements/client.txt",
+    "requirements/installer.txt",
 ]
 
 
@@ -55,12 +56,37 @@ def test_make_venv_installs_only_hashed_wheels_and_keeps_pip_as_it_is() -> None:
     ).stdout  # fmt: skip
     # Continued lines (" \\") make one command each.
     installs = [c for c in commands.replace("\\\n", " ").splitlines() if " install " in c]
-    (locked, editable) = installs
-    assert "--require-hashes" in locked and "--only-binary=:all:" in locked, locked
+    (uv, locked, editable) = installs
+    # uv first, by the venv's pip, from its own pin and hashes in the lock; then uv installs
+    # the lock, each wheel checked against its hashes, no sdist built.
+    assert uv.startswith(".venv/bin/pip ") and "--no-deps" in uv, uv
+    assert locked.startswith(".venv/bin/uv pip install ") and "requirements/dev.txt" in locked
+    for command in (uv, locked):
+        assert "--require-hashes" in command and "--only-binary=:all:" in command, command
     # The checkout itself: no dependencies, no build env fetched from the index.
     assert "--no-deps" in editable and "--no-build-isolation" in editable, editable
     for command in installs:
         assert "--upgrade" not in command, f"an unpinned upgrade: {command}"
+
+
+def test_the_venvs_uv_comes_with_its_pin_and_every_hash_of_the_lock(tmp_path: Path) -> None:
+    """The lines make venv gives pip to install uv: its pin and hashes as the lock has them."""
+    sed = next(
+        line for line in subprocess.run(
+            ["make", "--dry-run", "--always-make", "--no-print-directory", ".venv/bin/.installed"],
+            cwd=ROOT, capture_output=True, text=True, check=True,
+        ).stdout.splitlines() if line.startswith("sed ")
+    ).replace(".venv/uv-requirement.txt", str(tmp_path / "uv.txt"))  # fmt: skip
+    subprocess.run(["bash", "-c", sed], cwd=ROOT, check=True)
+    (name, locked) = read_locked(tmp_path / "uv.txt").popitem()
+    assert name == "uv" and locked == read_locked(ROOT / "requirements/dev.txt")["uv"]
+
+
+def test_the_servers_installer_is_the_control_nodes_uv() -> None:
+    """The stacks' venvs are installed by the uv the project locks with (one version)."""
+    installer = read_locked(ROOT / "requirements/installer.txt")
+    assert set(installer) == {"uv"}
+    assert installer["uv"] == read_locked(ROOT / "requirements/dev.txt")["uv"]
 
 
 def test_control_venv_matches_the_pins() -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 import shutil
 import subprocess
 import sys
@@ -19,9 +21,11 @@ ROOT = Path(__file__).resolve().parents[2]
 WHEELHOUSE = ROOT / "wheelhouse"
 
 # The server's wheelhouse holds the wheels of every lock a stack may install from (the
-# Makefile's SERVER_LOCKS): the lab's apps', the stacks' own, the example apps'.
+# Makefile's SERVER_LOCKS): the lab's apps', the installer's (uv), the stacks' own, the
+# example apps'.
 SERVER_LOCKS = (
     "requirements/server.txt",
+    "requirements/installer.txt",
     *sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("requirements/stacks/*.txt")),
     *sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("examples/*/requirements.txt")),
 )
@@ -149,3 +153,89 @@ def test_a_wheel_changed_after_locking_is_refused(tmp_path: Path) -> None:
         _offline_install(python, wheels, "requirements/client.txt")
     assert "DO NOT MATCH THE HASHES" in refused.value.stderr
     assert tampered.name in refused.value.stderr
+
+
+def _targets_made(*make_args: str) -> list[str]:
+    """The wheelhouse targets a make command fetches (their stamps), from its dry run."""
+    commands = subprocess.run(
+        ["make", "--dry-run", "--always-make", "--no-print-directory", *make_args],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    stamps = re.findall(r"^touch wheelhouse/(\S+)/\.complete$", commands, re.MULTILINE)
+    return sorted(set(stamps))
+
+
+def test_make_wheelhouse_fetches_every_target() -> None:
+    assert _targets_made("wheelhouse") == sorted(folder for folder, *_ in TARGETS)
+
+
+def test_make_run_fetches_only_the_embedded_labs_targets_and_every_one_for_a_real_lab(
+    tmp_path: Path,
+) -> None:
+    """The embedded lab's hosts are Debian 12 (Python 3.11) with Linux clients; a real lab's
+    Pythons and client OS are known only once Ansible reaches it."""
+    assert _targets_made("wheelhouse-targets") == ["client/py3.11-linux", "server/py3.11"]
+    every = sorted(folder for folder, *_ in TARGETS)
+    assert _targets_made("wheelhouse-targets", "INVENTORY=inventory/lab.yml") == every
+    # A dry run still runs the recipe line that calls make (its timing lines go to PHASES).
+    run = subprocess.run(
+        ["make", "--dry-run", "--no-print-directory", "run", "LAB_NAME=dry",
+         f"PHASES={tmp_path / 'phases'}"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "wheelhouse-targets" in run
+
+
+BUILD_VENVS = ROOT / "roles/httplab/files/build_venvs.py"
+
+
+def _build_venvs(root: Path, wheels: Path, *spec: str) -> subprocess.CompletedProcess[str]:
+    """The role's venv builder as the role runs it, offline from ``wheels``, with uv."""
+    installer = root / ".installer.requirements.txt"
+    shutil.copy(ROOT / "requirements/installer.txt", installer)
+    return subprocess.run(
+        [sys.executable, str(BUILD_VENVS), str(root), sys.executable, str(wheels), str(installer),
+         *spec],
+        capture_output=True, text=True, check=False, timeout=600,
+    )  # fmt: skip
+
+
+def _client_wheels_and_uv(tmp_path: Path) -> Path:
+    wheels = shutil.copytree(_wheelhouse("client/py3.11-linux"), tmp_path / "wheels")
+    (uv,) = _wheelhouse("server/py3.11").glob("uv-*.whl")
+    shutil.copy(uv, wheels)
+    return wheels
+
+
+@pytest.mark.skipif(sys.version_info[:2] != (3, 11), reason="the wheelhouse targets cp311 here")
+@pytest.mark.slow  # installs uv and a venv
+def test_the_role_builds_a_venv_with_uv_offline_from_the_lock(tmp_path: Path) -> None:
+    root = tmp_path / "venvs"
+    root.mkdir()
+    venv = root / "client"
+    built = _build_venvs(
+        root, _client_wheels_and_uv(tmp_path), str(venv), str(ROOT / "requirements/client.txt"), "-"
+    )
+    assert built.returncode == 0, built.stderr
+    assert json.loads(built.stdout)["built"] == [str(venv)]
+    assert (root / ".installer/bin/uv").is_file(), "uv installed from the wheelhouse"
+    assert not (venv / "bin/pip").exists(), "the stack's venv needs no pip of its own"
+    probe = [str(venv / "bin/python"), "-c", "import requests; print(requests.__version__)"]
+    out = subprocess.run(probe, check=True, capture_output=True, text=True).stdout.strip()
+    assert out == read_pins(ROOT / "requirements/client.txt")["requests"]
+
+
+@pytest.mark.skipif(sys.version_info[:2] != (3, 11), reason="the wheelhouse targets cp311 here")
+@pytest.mark.slow  # installs uv
+def test_the_roles_uv_refuses_a_wheel_changed_after_locking(tmp_path: Path) -> None:
+    wheels = _client_wheels_and_uv(tmp_path)
+    (tampered,) = wheels.glob("idna-*.whl")
+    with tampered.open("ab") as handle:  # still a valid zip: the central directory is found
+        handle.write(b"\0" * 64)
+    root = tmp_path / "venvs"
+    root.mkdir()
+    venv = root / "client"
+    built = _build_venvs(root, wheels, str(venv), str(ROOT / "requirements/client.txt"), "-")
+    assert built.returncode == 1
+    assert "idna" in built.stderr and "hash" in built.stderr.lower(), built.stderr
+    assert not (venv / ".httplab-complete").exists()

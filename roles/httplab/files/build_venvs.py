@@ -1,14 +1,18 @@
 # Build the stacks' venvs, side by side, and remove those no stack uses any more:
-#   python3 build_venvs.py ROOT PYTHON WHEELHOUSE|- VENV LOCK WHEEL|- [VENV LOCK WHEEL|- ...]
+#   python3 build_venvs.py ROOT PYTHON WHEELHOUSE|- INSTALLER|- VENV LOCK WHEEL|- [...]
 # (ROOT holds the venvs and their locks' copies; - is none).
 #
 # Each venv is named by what it is installed from (its lock, and an app's wheel), so
 # one that exists complete (its stamp file) is current and is left alone; one that is
 # missing or half-built is built again from scratch. Every wheel must match a hash in
 # the lock and no sdist is built (--only-binary): its build code would run as root.
+# With the wheelhouse and INSTALLER (the lock of uv, requirements/installer.txt), uv
+# installs them: first itself, with pip, offline and hash-checked, into ROOT/.installer;
+# then each venv with the same checks (--require-hashes, --only-binary, --no-index), in
+# seconds where pip took most of a minute. Without them (installs from the index) pip does.
 # pip itself, not ansible.builtin.pip: that module needs `packaging` on the server's
 # system Python, which a minimal server lacks. Prints {"built": [VENV...]} as JSON;
-# a failed install exits 1 naming the venv, its lock and pip's last words.
+# a failed install exits 1 naming the venv, its lock and pip's (uv's) last words.
 import concurrent.futures
 import json
 import shutil
@@ -32,26 +36,63 @@ def run(argv: list[str]) -> None:
         raise RuntimeError("\n".join(last))
 
 
-def build(python: str, wheelhouse: str, venv: Path, lock: str, wheel: str) -> None:
+INSTALLER_DIR = ".installer"
+
+
+def installer(root: Path, python: str, wheelhouse: str, lock: str) -> list[str] | None:
+    """uv's ``pip install`` from ROOT/.installer (installed there now if it is not yet), or
+    None: pip then installs each venv."""
+    if wheelhouse == "-" or lock == "-":
+        return None
+    venv = root / INSTALLER_DIR
+    uv = venv / "bin" / "uv"
+    stamp = venv / STAMP
+    if not stamp.exists() or stamp.read_text() != Path(lock).read_text():
+        shutil.rmtree(venv, ignore_errors=True)
+        run([python, "-m", "venv", str(venv)])
+        run([str(venv / "bin" / "pip"), "install", "--disable-pip-version-check", "--no-input",
+             "--require-hashes", "--only-binary=:all:", "--no-index", "--find-links", wheelhouse,
+             "--requirement", lock])  # fmt: skip
+        stamp.write_text(Path(lock).read_text())
+    # No cache: nothing of one build is kept for the next (the wheelhouse is the cache).
+    return [str(uv), "pip", "install", "--quiet", "--no-cache", "--link-mode=copy"]
+
+
+def build(
+    python: str, wheelhouse: str, uv: list[str] | None, venv: Path, lock: str, wheel: str
+) -> None:
     shutil.rmtree(venv, ignore_errors=True)
-    run([python, "-m", "venv", str(venv)])
-    pip = [str(venv / "bin" / "pip"), "install", "--disable-pip-version-check", "--no-input"]
+    if uv is None:
+        run([python, "-m", "venv", str(venv)])
+        pip = venv / "bin" / "pip"
+        install = [str(pip), "install", "--disable-pip-version-check", "--no-input"]
+    else:  # the stacks need no pip of their own: uv installs into the venv's Python
+        run([python, "-m", "venv", "--without-pip", str(venv)])
+        install = [*uv, "--python", str(venv / "bin" / "python")]
     offline = ["--no-index", "--find-links", wheelhouse] if wheelhouse != "-" else []
-    run([*pip, "--require-hashes", "--only-binary=:all:", "--requirement", lock, *offline])
+    run([*install, "--require-hashes", "--only-binary=:all:", "--requirement", lock, *offline])
     if wheel != "-":
         # The app's own wheel, copied from the control node; its dependencies are the lock's.
-        run([*pip, "--no-deps", "--no-index", wheel])
+        run([*install, "--no-deps", "--no-index", wheel])
     run([str(venv / "bin" / "python"), "-c", TWISTED_CACHE])
     (venv / STAMP).write_text(lock + "\n")
 
 
-def main(root: str, python: str, wheelhouse: str, *specs: str) -> int:
+def main(root: str, python: str, wheelhouse: str, installer_lock: str, *specs: str) -> int:
     wanted = {Path(specs[i]): (specs[i + 1], specs[i + 2]) for i in range(0, len(specs), 3)}
     missing = [venv for venv in wanted if not (venv / STAMP).exists()]
     failures = []
+    uv = None
+    if missing:
+        try:
+            uv = installer(Path(root), python, wheelhouse, installer_lock)
+        except (OSError, RuntimeError) as error:
+            print(f"could not install uv (lock {installer_lock}): {error}", file=sys.stderr)
+            return 1
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(missing))) as pool:
         jobs = {
-            venv: pool.submit(build, python, wheelhouse, venv, *wanted[venv]) for venv in missing
+            venv: pool.submit(build, python, wheelhouse, uv, venv, *wanted[venv])
+            for venv in missing
         }
         for venv, job in jobs.items():
             try:
@@ -60,6 +101,7 @@ def main(root: str, python: str, wheelhouse: str, *specs: str) -> int:
                 failures.append(f"{venv} (lock {wanted[venv][0]}): {error}")
     # Venvs (and their locks' copies) that no stack uses any more.
     kept = set(wanted) | {Path(lock) for lock, _ in wanted.values()}
+    kept |= {Path(root) / INSTALLER_DIR, Path(installer_lock)}
     unused = [old for old in Path(root).iterdir() if old not in kept]
     for old in unused:
         shutil.rmtree(old) if old.is_dir() else old.unlink()
