@@ -24,7 +24,7 @@ def httplab(*argv: str) -> subprocess.CompletedProcess[str]:
 
 def test_the_tree_has_every_step_of_a_study() -> None:
     assert set(COMMANDS) == {"lab", "check", "deploy", "settings", "plan", "benchmark",
-                             "checksums", "report", "compare"}  # fmt: skip
+                             "checksums", "phases", "report", "compare"}  # fmt: skip
 
 
 def test_help_lists_every_command_and_the_exit_codes() -> None:
