@@ -7,15 +7,18 @@
 
 A request to /io?ms=10 waits 10 ms without holding a CPU. A server of W synchronous
 single-threaded workers serves one request per worker at a time, so it cannot exceed W × 100
-requests/s, and at 64 connections (W ≤ 64) it should come within 10% of that; a threaded,
-greenlet or event-loop server waits many requests at once and must go beyond 2 × W × 100 (its
-limit is then its CPU). docs/method.md, "The I/O bound", states the rule.
+requests/s; each request also holds its worker for the CPU it costs (c: the stack's measured
+CPU per request in the same cell), so at 64 connections (W ≤ 64) it should come within 10% of
+W / (10 ms + c), and never above W × 100. A threaded, greenlet or event-loop server waits many
+requests at once and must go beyond 2 × W × 100 (its limit is then its CPU). docs/method.md,
+"The I/O bound", states the rule.
 
 Without --run-dir it measures: `make run` (the embedded lab unless --inventory) with the io
 workload alone, in the concurrent mode, --connections workers without a pause, one repetition
 of --iterations requests per stack. Then, per stack: its workers (W) and threads as the stack
 recorded them, its requests/s (correct replies per second of the timed window, the meta
-file's throughput), the bound, and pass or fail. It exits 1 when a stack fails, 2 when the
+file's throughput), the bound, the share of W × 100 and of W / (10 ms + c), and pass or
+fail. It exits 1 when a stack fails, 2 when the
 run could not be made or read.
 """
 
@@ -29,6 +32,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from analysis.load import load_run
+from analysis.resources import cell_resources
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUEST = "io"  # bench_client/request.py: GET /io?ms=10
@@ -48,6 +54,8 @@ class Judged:
     bound: float
     passed: bool
     why: str
+    # A synchronous stack's most with its CPU per request counted: W / (10 ms + c).
+    expected: float | None = None
 
 
 def synchronous(threads: str) -> bool:
@@ -57,31 +65,50 @@ def synchronous(threads: str) -> bool:
     return threads.strip().lower().startswith("one request at a time")
 
 
-def judge(stack: str, workers: int, threads: str, rps: float | None) -> Judged:
-    """The stack's requests/s against its bound: W × 100 for a synchronous single-threaded
-    server (pass: within 10% below it, never above), 2 × W × 100 for the others (pass: above)."""
+def judge(
+    stack: str, workers: int, threads: str, rps: float | None, cpu_s: float | None = None
+) -> Judged:
+    """The stack's requests/s against its bound. A synchronous single-threaded server: never
+    above W × 100, and within 10% below W / (10 ms + ``cpu_s``), its CPU seconds per request
+    (W × 100 itself when they were not measured). The others: above 2 × W × 100."""
     sync = synchronous(threads)
     bound = workers * PER_WORKER_RPS * (1 if sync else CONCURRENT_FACTOR)
+    expected = workers / (WAIT_S + cpu_s) if sync and cpu_s is not None else None
     if rps is None:
-        return Judged(stack, workers, threads, sync, None, bound, False, "not measured")
+        return Judged(stack, workers, threads, sync, None, bound, False, "not measured", expected)
     if sync:
-        passed = bound * (1 - SYNC_WITHIN) <= rps <= bound
+        target = bound if expected is None else expected
+        passed = target * (1 - SYNC_WITHIN) <= rps <= bound
+        shares = f"{rps / bound:.0%} of W × 100" + (
+            "" if cpu_s is None else f", {rps / target:.0%} of W / (10 ms + {cpu_s * 1e3:.2f} ms)"
+        )
         why = (
-            "within 10% of W × 100"
+            f"within 10% of its most ({shares})"
             if passed
             else "above W × 100: it cannot be single-threaded"
             if rps > bound
-            else "more than 10% below W × 100"
+            else f"more than 10% below its most ({shares})"
         )
     else:
         passed = rps > bound
         why = "above 2 × W × 100" if passed else "not above 2 × W × 100"
-    return Judged(stack, workers, threads, sync, rps, bound, passed, why)
+    return Judged(stack, workers, threads, sync, rps, bound, passed, why, expected)
+
+
+def cpu_per_request(run_dir: Path) -> dict[str, float]:
+    """Each stack's server CPU seconds per request in the run's io cells (concurrent mode,
+    mean of the repetitions), from the server samples analysis reads; stacks without any are
+    left out."""
+    cells, _ = cell_resources(load_run(run_dir))
+    io = cells[(cells["request"] == REQUEST) & (cells["mode"] == "concurrent")]
+    per_1k = io.groupby("stack")["cpu_per_1k_s"].mean().dropna()
+    return {str(stack): float(value) / 1000 for stack, value in per_1k.items()}
 
 
 def judge_run(run_dir: Path) -> list[Judged]:
     """Each stack of a run's io cells (concurrent mode, repetition 1... all repetitions'
-    mean), judged; its workers and threads from the manifest's stack records."""
+    mean), judged; its workers and threads from the manifest's stack records, its CPU per
+    request from the server samples."""
     manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
     records = {str(s.get("name")): s for s in manifest.get("stacks") or []}
     rates: dict[str, list[float]] = {}
@@ -93,14 +120,14 @@ def judge_run(run_dir: Path) -> list[Judged]:
             continue
         meta = json.loads((run_dir / entry["meta"]).read_text(encoding="utf-8"))
         rates.setdefault(entry["stack"], []).append(float(meta["throughput_rps"]))
+    cpu = cpu_per_request(run_dir)
     judged = []
     for stack in sorted(rates):
         record = records.get(stack) or {}
         found = rates[stack]
         rps = sum(found) / len(found) if found else None
-        judged.append(
-            judge(stack, int(record.get("workers") or 1), str(record.get("threads") or "?"), rps)
-        )
+        workers, threads = int(record.get("workers") or 1), str(record.get("threads") or "?")
+        judged.append(judge(stack, workers, threads, rps, cpu.get(stack)))
     return judged
 
 

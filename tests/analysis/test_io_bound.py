@@ -48,6 +48,21 @@ def test_the_bound_and_the_verdict(threads, workers, rps, passed, why) -> None:
     assert judged.bound == workers * 100 * (1 if judged.synchronous else 2)
 
 
+@pytest.mark.parametrize(
+    ("rps", "passed", "why"),
+    [
+        # W = 1 and 1.33 ms of CPU per request: at most 1 / 11.33 ms = 88.3 requests/s.
+        (86.0, True, "97% of W / (10 ms + 1.33 ms)"),
+        (78.0, False, "more than 10% below its most"),
+        (100.5, False, "cannot be single-threaded"),
+    ],
+)
+def test_a_sync_worker_is_held_to_its_cpu_per_request_too(rps, passed, why) -> None:
+    judged = io_bound.judge("s", 1, "one request at a time (sync worker)", rps, cpu_s=0.00133)
+    assert judged.passed is passed and why in judged.why
+    assert judged.bound == 100 and judged.expected == pytest.approx(1 / 0.01133)
+
+
 def test_a_run_is_judged_from_its_manifest_and_meta_files(tmp_path) -> None:
     stacks = ("flask-gunicorn", "fastapi-uvicorn", "flask-dev")
     root = write_run(tmp_path / "run-io", rows=30, stacks=stacks, modes=("concurrent",),
