@@ -223,6 +223,22 @@ def test_the_role_builds_a_venv_with_uv_offline_from_the_lock(tmp_path: Path) ->
     probe = [str(venv / "bin/python"), "-c", "import requests; print(requests.__version__)"]
     out = subprocess.run(probe, check=True, capture_output=True, text=True).stdout.strip()
     assert out == read_pins(ROOT / "requirements/client.txt")["requests"]
+    # Compiled now: a service cannot write its bytecode into its read-only venv.
+    (site,) = venv.glob("lib/python3.*/site-packages")
+    assert list((site / "requests/__pycache__").glob("api.cpython-311*.pyc"))
+    # A venv an older recipe built (its stamp names the lock alone) is built again.
+    (venv / ".httplab-complete").write_text(str(ROOT / "requirements/client.txt") + "\n")
+    again = _build_venvs(
+        root, _client_wheels_and_uv(tmp_path / "again"), str(venv),
+        str(ROOT / "requirements/client.txt"), "-",
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["built"] == [str(venv)]
+    unchanged = _build_venvs(
+        root, _client_wheels_and_uv(tmp_path / "unchanged"), str(venv),
+        str(ROOT / "requirements/client.txt"), "-",
+    )  # fmt: skip
+    assert json.loads(unchanged.stdout)["built"] == []
 
 
 @pytest.mark.skipif(sys.version_info[:2] != (3, 11), reason="the wheelhouse targets cp311 here")

@@ -3,8 +3,9 @@
 # (ROOT holds the venvs and their locks' copies; - is none).
 #
 # Each venv is named by what it is installed from (its lock, and an app's wheel), so
-# one that exists complete (its stamp file) is current and is left alone; one that is
-# missing or half-built is built again from scratch. Every wheel must match a hash in
+# one that exists complete (its stamp file, naming its lock and this script's RECIPE) is
+# current and is left alone; one that is missing, half-built or built by an older recipe
+# is built again from scratch. Every wheel must match a hash in
 # the lock and no sdist is built (--only-binary): its build code would run as root.
 # With the wheelhouse and INSTALLER (the lock of uv, requirements/installer.txt), uv
 # installs them: first itself, with pip, offline and hash-checked, into ROOT/.installer;
@@ -21,6 +22,8 @@ import sys
 from pathlib import Path
 
 STAMP = ".httplab-complete"
+# How a venv is built; a venv whose stamp names another is built again. 2: bytecode compiled.
+RECIPE = 2
 # Twisted (Daphne) writes a plugin cache next to its code on first import; the service
 # cannot (a read-only venv), so it is built now, as root, where Twisted is installed.
 TWISTED_CACHE = (
@@ -39,6 +42,18 @@ def run(argv: list[str]) -> None:
 INSTALLER_DIR = ".installer"
 
 
+def stamp(lock: str) -> str:
+    return f"{lock}\nrecipe {RECIPE}\n"
+
+
+def current(venv: Path, lock: str) -> bool:
+    """Whether ``venv`` is complete and built by this RECIPE."""
+    try:
+        return (venv / STAMP).read_text() == stamp(lock)
+    except OSError:
+        return False
+
+
 def installer(root: Path, python: str, wheelhouse: str, lock: str) -> list[str] | None:
     """uv's ``pip install`` from ROOT/.installer (installed there now if it is not yet), or
     None: pip then installs each venv."""
@@ -46,16 +61,20 @@ def installer(root: Path, python: str, wheelhouse: str, lock: str) -> list[str] 
         return None
     venv = root / INSTALLER_DIR
     uv = venv / "bin" / "uv"
-    stamp = venv / STAMP
-    if not stamp.exists() or stamp.read_text() != Path(lock).read_text():
+    marker = venv / STAMP
+    if not marker.exists() or marker.read_text() != Path(lock).read_text():
         shutil.rmtree(venv, ignore_errors=True)
         run([python, "-m", "venv", str(venv)])
         run([str(venv / "bin" / "pip"), "install", "--disable-pip-version-check", "--no-input",
              "--require-hashes", "--only-binary=:all:", "--no-index", "--find-links", wheelhouse,
              "--requirement", lock])  # fmt: skip
-        stamp.write_text(Path(lock).read_text())
+        marker.write_text(Path(lock).read_text())
     # No cache: nothing of one build is kept for the next (the wheelhouse is the cache).
-    return [str(uv), "pip", "install", "--quiet", "--no-cache", "--link-mode=copy"]
+    # Bytecode compiled now, as pip does and uv does only when asked: a service cannot write
+    # it (a read-only venv), and without it each start compiles every import again (a stack
+    # took twice as long to answer /health: 0.45 s instead of 0.86 s for FastAPI).
+    return [str(uv), "pip", "install", "--quiet", "--no-cache", "--link-mode=copy",
+            "--compile-bytecode"]  # fmt: skip
 
 
 def build(
@@ -75,12 +94,12 @@ def build(
         # The app's own wheel, copied from the control node; its dependencies are the lock's.
         run([*install, "--no-deps", "--no-index", wheel])
     run([str(venv / "bin" / "python"), "-c", TWISTED_CACHE])
-    (venv / STAMP).write_text(lock + "\n")
+    (venv / STAMP).write_text(stamp(lock))
 
 
 def main(root: str, python: str, wheelhouse: str, installer_lock: str, *specs: str) -> int:
     wanted = {Path(specs[i]): (specs[i + 1], specs[i + 2]) for i in range(0, len(specs), 3)}
-    missing = [venv for venv in wanted if not (venv / STAMP).exists()]
+    missing = [venv for venv in wanted if not current(venv, wanted[venv][0])]
     failures = []
     uv = None
     if missing:
