@@ -4,6 +4,7 @@ wheelhouse, and the exact command line and environment the systemd unit gets
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import importlib.util
 import os
@@ -90,9 +91,17 @@ def lock_venv(lock: Path) -> Path:
         pytest.fail(f"no wheels in {WHEELS}: run `make wheelhouse` first", pytrace=False)
     digest = hashlib.sha256(lock.read_bytes()).hexdigest()[:12]
     venv = VENV_CACHE / f"server-py{PYTHON_TAG}-{digest}"
-    complete = venv / ".complete"
-    if complete.exists():
-        return venv
+    VENV_CACHE.mkdir(parents=True, exist_ok=True)
+    # Both pytest workers may want it at once on a fresh checkout: one builds, the other
+    # waits (two pip installs into one venv break each other).
+    with (VENV_CACHE / f"{venv.name}.lock").open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        if not (venv / ".complete").exists():
+            _build_lock_venv(venv, lock)
+    return venv
+
+
+def _build_lock_venv(venv: Path, lock: Path) -> None:
     # A venv's scripts embed its path, so it is built in place; the marker says
     # it finished (an interrupted build is thrown away and redone).
     shutil.rmtree(venv, ignore_errors=True)
@@ -112,8 +121,7 @@ def lock_venv(lock: Path) -> Path:
         ],
         check=True,
     )
-    complete.touch()
-    return venv
+    (venv / ".complete").touch()
 
 
 @pytest.fixture(scope="session")
