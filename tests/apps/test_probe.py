@@ -73,6 +73,27 @@ def test_nodelay_server_passes_the_nagle_check(nodelay_server: probe.Target) -> 
     assert probe.CHECKS["keep-alive without Nagle delay"](nodelay_server) is None
 
 
+def test_a_busy_round_is_tried_again_before_nagle_is_called(
+    nodelay_server: probe.Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CPU busy for a while slows every request of a round; a later round decides."""
+    times = iter([0.045] * 5 + [0.044, 0.002, 0.050, 0.041, 0.047])
+    monkeypatch.setattr(probe, "_kept_alive_seconds", lambda target: next(times))
+    monkeypatch.setattr(probe, "NAGLE_PAUSE_S", 0.0)
+    assert probe.CHECKS["keep-alive without Nagle delay"](nodelay_server) is None
+
+
+def test_nagle_is_called_only_when_every_round_is_slow(
+    nodelay_server: probe.Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = []
+    monkeypatch.setattr(probe, "_kept_alive_seconds", lambda target: calls.append(1) or 0.041)
+    monkeypatch.setattr(probe, "NAGLE_PAUSE_S", 0.0)
+    problem = probe.CHECKS["keep-alive without Nagle delay"](nodelay_server)
+    assert problem is not None and "41.0 ms" in problem
+    assert len(calls) == 5 * probe.NAGLE_ROUNDS
+
+
 def test_redirect_on_trailing_slash_is_flagged(nodelay_server: probe.Target) -> None:
     problem = probe.CHECKS["GET /get/"](nodelay_server)
     assert problem is not None and "308" in problem
