@@ -17,7 +17,7 @@ from bench_client.timing import (
     Recorder,
     Sample,
     fine_timer_resolution,
-    measure_sleep_granularity,
+    sleep_granularity,
     sleep_until_wall_clock,
 )
 
@@ -55,7 +55,7 @@ def run(config: RunConfig, overhead: dict[str, Any] | None = None) -> ExitCode:
     """
     stacks = config.per_stack()
     with fine_timer_resolution():
-        granularity = measure_sleep_granularity()
+        granularity = sleep_granularity()
         if overhead is None:  # the same mode and pacing for every stack
             overhead = _overhead(config, granularity)
         if config.processes > 1:

@@ -20,8 +20,12 @@ INTERRUPTED_EARLY = "bench_client: interrupted before measuring began; nothing w
 
 
 def prepare() -> None:
-    """Import what a measurement needs: both engines too, whichever the mode."""
+    """Import what a measurement needs (both engines too, whichever the mode), and measure
+    the timer's granularity, which every measurement of this process uses."""
     from bench_client import cli, engine_async, engine_requests  # noqa: F401
+    from bench_client.timing import sleep_granularity
+
+    sleep_granularity()
 
 
 def measure(args: list[str]) -> int:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -111,6 +112,16 @@ def measure_sleep_granularity(
     return max(
         0.0, overshoots[min(len(overshoots) - 1, int(len(overshoots) * OVERSHOOT_PERCENTILE))]
     )
+
+
+@functools.cache
+def sleep_granularity() -> float:
+    """This process's sleep granularity (``measure_sleep_granularity`` under the fine timer),
+    measured once: the guard and the Windows spare measure it while they wait for a
+    measurement (bench_client.spare.prepare), so that each measurement does not spend 40
+    sleeps on it before its first request; a forked measurement inherits the guard's."""
+    with fine_timer_resolution():
+        return measure_sleep_granularity()
 
 
 def sleep_until(

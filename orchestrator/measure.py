@@ -95,9 +95,7 @@ def measure_groups(
         watch.database_unit = study.database_unit
         for number, group in enumerate(groups):
             try:
-                switch = study.switch(group)
-                if switch is not None:
-                    run_only(watch, switch, study.sudo_password)
+                _switch(watch, study, group)
             except StackSwitchError as error:
                 for cell in group.cells:
                     done(_failed(study.manifest, cell, error))
@@ -130,8 +128,17 @@ def measure_groups(
                         done(_failed(study.manifest, unmeasured, error))
                     return outcomes
                 done(measure_cell(guard, watch, study, cell))
-            watch.end_group()
     return outcomes
+
+
+def _switch(watch: ServerWatch, study: Study, group: Group) -> None:
+    """Run only ``group``'s stacks. The group before's sampler ends meanwhile: its samples
+    were saved with each of its cells, and it stops over a channel of its own."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sampler-end") as ending:
+        ending.submit(watch.end_group)
+        switch = study.switch(group)
+        if switch is not None:
+            run_only(watch, switch, study.sudo_password)
 
 
 def _unskipped(

@@ -107,10 +107,11 @@ class ServerWatch:
         if self.connection is None:
             return
         self.problem = ""  # an earlier measurement's failed reading is not this one's
-        self.before = self._read()
         command = sampler_command(self.python(), self.units, self.become)
         self.sampler = ServerSampler(self.connection.transport, command)
-        self.sampler.start()
+        self.sampler.launch()  # its Python starts on the server while the server is read
+        self.before = self._read()
+        self.sampler.wait_started()
 
     def stop(self) -> dict[str, Any] | None:
         """The server's window since `start`, or None (and self.problem says why)."""

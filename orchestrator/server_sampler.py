@@ -61,11 +61,24 @@ class ServerSampler:
         self.problem = ""
 
     def start(self) -> None:
+        self.launch()
+        self.wait_started()
+
+    def launch(self) -> None:
+        """Start the sampler without waiting for it: the caller may read the server meanwhile."""
         try:
             self.channel = self.transport.open_session()
             self.channel.settimeout(ANSWER_TIMEOUT_S)
             self.channel.exec_command(self.command)
             self.stdout = self.channel.makefile("r")
+        except (OSError, paramiko.SSHException) as error:
+            self._give_up(f"the sampler did not start: {error or type(error).__name__}")
+
+    def wait_started(self) -> None:
+        """Wait until the launched sampler says it samples (its first line, its pid)."""
+        if self.channel is None:
+            return
+        try:
             first = self._answer(self.stdout.readline(), "pid")
         except (OSError, paramiko.SSHException) as error:
             self._give_up(f"the sampler did not start: {error or type(error).__name__}")

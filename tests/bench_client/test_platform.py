@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 import psutil
 import pytest
 
-from bench_client import engine_async, facts, limits
+from bench_client import engine_async, facts, limits, spare, timing
 from bench_client.calibrate import cache_dir
 from bench_client.engine_socket import timeout_option
 from bench_client.output import meta_path_for
@@ -98,6 +98,21 @@ def test_measure_sleep_granularity_sees_a_coarse_timer(monkeypatch):
     assert measure_sleep_granularity(rounds=5, sleep=timer.sleep) == pytest.approx(
         CoarseTimer.TICK - 0.001, abs=1e-4
     )
+
+
+def test_the_granularity_is_measured_once_ahead_of_the_measurements(monkeypatch):
+    """The guard (or the Windows spare) measures it while it waits; measurements reuse it."""
+    measured = []
+    monkeypatch.setattr(timing, "measure_sleep_granularity", lambda: measured.append(1) or 0.002)
+    timing.sleep_granularity.cache_clear()
+    try:
+        spare.prepare()
+        assert measured == [1]
+        assert timing.sleep_granularity() == 0.002
+        assert timing.sleep_granularity() == 0.002
+        assert measured == [1]
+    finally:
+        timing.sleep_granularity.cache_clear()
 
 
 def test_sleep_until_on_this_machine():
