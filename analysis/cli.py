@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from analysis.load import NothingToAnalyse, Problem
+from analysis.problems import NothingToAnalyse, Problem
 from analysis.summary import run_summary
 from bench_client.results_format import ExitCode
 from orchestrator.progress import tell

@@ -33,9 +33,10 @@ from analysis.intervals import (
     difference,
     selection_adjusted_confidence,
 )
-from analysis.load import NothingToAnalyse, Problem, Run, load_run
+from analysis.load import Run, load_run
 from analysis.naming import order_modes, order_requests, order_stacks, stack_colours, use_stacks
 from analysis.output import write_csv
+from analysis.problems import NothingToAnalyse, Problem
 from analysis.ranking import ranked_summary
 from analysis.sanitize import markdown_cell
 from analysis.shift import beyond_shift

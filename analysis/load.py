@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import sanitize
+from analysis.problems import Problem
 from bench_client.documents import DocumentError, Meta, Status, read_manifest, read_meta
 from bench_client.request import Request, RequestError, measured_in
 from bench_client.results_format import (
@@ -43,23 +44,6 @@ PAPER_HEADER = PAPER_CSV_HEADER
 PAPER_ZERO_ERROR = "0 s in a paper-format CSV (the paper's client wrote 0 for a failed request)"
 MAX_ROW_PROBLEMS = 20  # bad rows listed per file; the rest are counted
 SAMPLE_COLUMNS = ("mode", "stack", "request", "repetition", "iteration", "time_s", "ok", "error")
-
-
-class NothingToAnalyse(ValueError):
-    """A folder holds no measurement a report could be made of: nothing was written."""
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Something that was skipped or does not match the run's own records."""
-
-    file: Path
-    line: int | None
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line is not None else f"{self.file}"
-        return f"{where}: {self.message}"
 
 
 @dataclass

@@ -14,7 +14,7 @@ import pandas as pd
 from analysis import figures as fig
 from analysis import html as page
 from analysis import resources, sweep, tables, workloads
-from analysis.load import NothingToAnalyse, Problem, Run, load_run
+from analysis.load import Run, load_run
 from analysis.naming import order_modes, stack_colours, use_stacks
 from analysis.noise import SECTION as NOISE_SECTION
 from analysis.noise import Noise, noise_of
@@ -25,6 +25,7 @@ from analysis.paper import (
     check_improvement_baseline,
     rank_agreement,
 )
+from analysis.problems import NothingToAnalyse, Problem
 from analysis.ranking import ranked_summary
 from analysis.sanitize import markdown_cell
 from analysis.verdict import VERDICT_JSON, Verdict, verdict_document

@@ -23,8 +23,9 @@ import numpy as np
 import pandas as pd
 
 from analysis import figures as fig
-from analysis.load import LoadedCsv, Problem, Run
+from analysis.load import LoadedCsv, Run
 from analysis.naming import order_modes, order_requests, order_stacks, stack_colours
+from analysis.problems import Problem
 from analysis.tables import Table
 from bench_client.documents import DocumentError, Meta, read_samples
 from bench_client.noise import OTHERS_BUSY_CORES

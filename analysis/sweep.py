@@ -18,8 +18,9 @@ import pandas as pd
 
 from analysis import figures as fig
 from analysis import sanitize
-from analysis.load import Problem, read_csv
+from analysis.load import read_csv
 from analysis.naming import order_requests, order_stacks, stack_colours
+from analysis.problems import Problem
 from analysis.resources import measured_figures
 from analysis.tables import CLIENT_MARK, Table, ms
 from bench_client.documents import DocumentError, Meta, StopReason, read_meta

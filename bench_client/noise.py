@@ -169,73 +169,82 @@ def host_noise(
 
 
 # The server's reading: stdlib only (the server has no bench_client), Linux /proc.
-# argv[1:] are the units of the stacks under test; their processes are the "own" time.
+# argv[1:] are the units of the stacks under test, whose processes are the "own" time; or
+# --serve: a reading for each JSON list of units read on stdin (orchestrator/server_noise.py).
 SERVER_READING = r"""
 import json, os, sys, time
-units = ["/" + unit for unit in sys.argv[1:]]
-tick = os.sysconf("SC_CLK_TCK")
-cpus = sorted(os.sched_getaffinity(0))
-fields = {}
-with open("/proc/stat") as stat:
-    for line in stat:
-        name, *values = line.split()
-        if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus:
-            for index, value in enumerate(values[:8]):
-                fields[index] = fields.get(index, 0) + int(value)
-own = 0
-stack_cpus = None
-processes = {}  # pid: (command name, parent pid, CPU ticks with its reaped children's)
-for pid in map(int, filter(str.isdigit, os.listdir("/proc"))):
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            head, tail = handle.read().rsplit(")", 1)
-        values = tail.split()
-        processes[pid] = (head.split("(", 1)[1], int(values[1]), sum(map(int, values[11:15])))
-        with open(f"/proc/{pid}/cgroup") as handle:
-            cgroup = handle.read()
-        if not any(unit in cgroup for unit in units):
+def reading(units):
+    units = ["/" + unit for unit in units]
+    tick = os.sysconf("SC_CLK_TCK")
+    cpus = sorted(os.sched_getaffinity(0))
+    fields = {}
+    with open("/proc/stat") as stat:
+        for line in stat:
+            name, *values = line.split()
+            if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus:
+                for index, value in enumerate(values[:8]):
+                    fields[index] = fields.get(index, 0) + int(value)
+    own = 0
+    stack_cpus = None
+    processes = {}  # pid: (command name, parent pid, CPU ticks with its reaped children's)
+    for pid in map(int, filter(str.isdigit, os.listdir("/proc"))):
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                head, tail = handle.read().rsplit(")", 1)
+            values = tail.split()
+            processes[pid] = (head.split("(", 1)[1], int(values[1]), sum(map(int, values[11:15])))
+            with open(f"/proc/{pid}/cgroup") as handle:
+                cgroup = handle.read()
+            if not any(unit in cgroup for unit in units):
+                continue
+            own += int(values[11]) + int(values[12])
+            stack_cpus = sorted(os.sched_getaffinity(pid))
+        except OSError:
             continue
-        own += int(values[11]) + int(values[12])
-        stack_cpus = sorted(os.sched_getaffinity(pid))
-    except OSError:
-        continue
-# The apparatus: the SSH session this reading came over (its sshd process and everything under
-# it: these readings, the resource sampler, their shells and sudo). Found by walking up from
-# this process to the first sshd; without one (run locally), this process alone.
-session = os.getpid()
-while session in processes and not processes[session][0].startswith("sshd"):
-    session = processes[session][1]
-if session not in processes:
+    # The apparatus: the SSH session this reading came over (its sshd process and everything
+    # under it: these readings, the resource sampler, their shells and sudo). Found by walking
+    # up from this process to the first sshd; without one (run locally), this process alone.
     session = os.getpid()
-children = {}
-for pid, (_, parent, _) in processes.items():
-    children.setdefault(parent, []).append(pid)
-apparatus, pending = 0, [session]
-while pending:
-    pid = pending.pop()
-    apparatus += processes[pid][2]
-    pending += children.get(pid, [])
-governors = set()
-for cpu in cpus:
-    try:
-        with open(f"/sys/devices/system/cpu/cpu{cpu}/cpufreq/scaling_governor") as handle:
-            governors.add(handle.read().strip())
-    except OSError:
-        pass
-with open("/proc/loadavg") as handle:
-    loadavg = [float(value) for value in handle.read().split()[:3]]
-print(json.dumps({
-    "wall_s": time.monotonic(),
-    "cpus": cpus,
-    "cpu_count": os.cpu_count(),
-    "busy_s": (fields[0] + fields[1] + fields[2]) / tick,
-    "irq_s": (fields[5] + fields[6]) / tick,
-    "steal_s": fields[7] / tick,
-    "own_s": own / tick,
-    "apparatus_s": apparatus / tick,
-    "stack_cpus": stack_cpus,
-    "governor": ",".join(sorted(governors)) or None,
-    "loadavg": loadavg,
-    "unavailable": {} if governors else {"governor": "no cpufreq in /sys (a VM or container)"},
-}))
+    while session in processes and not processes[session][0].startswith("sshd"):
+        session = processes[session][1]
+    if session not in processes:
+        session = os.getpid()
+    children = {}
+    for pid, (_, parent, _) in processes.items():
+        children.setdefault(parent, []).append(pid)
+    apparatus, pending = 0, [session]
+    while pending:
+        pid = pending.pop()
+        apparatus += processes[pid][2]
+        pending += children.get(pid, [])
+    governors = set()
+    for cpu in cpus:
+        try:
+            with open(f"/sys/devices/system/cpu/cpu{cpu}/cpufreq/scaling_governor") as handle:
+                governors.add(handle.read().strip())
+        except OSError:
+            pass
+    with open("/proc/loadavg") as handle:
+        loadavg = [float(value) for value in handle.read().split()[:3]]
+    return {
+        "wall_s": time.monotonic(),
+        "cpus": cpus,
+        "cpu_count": os.cpu_count(),
+        "busy_s": (fields[0] + fields[1] + fields[2]) / tick,
+        "irq_s": (fields[5] + fields[6]) / tick,
+        "steal_s": fields[7] / tick,
+        "own_s": own / tick,
+        "apparatus_s": apparatus / tick,
+        "stack_cpus": stack_cpus,
+        "governor": ",".join(sorted(governors)) or None,
+        "loadavg": loadavg,
+        "unavailable": {} if governors else {"governor": "no cpufreq in /sys (a VM or container)"},
+    }
+if sys.argv[1:] == ["--serve"]:
+    # A reading for each line read, the units it lists (a JSON list): one process and one SSH
+    # channel for a whole run's readings, not a Python start each.
+    for line in sys.stdin:
+        print(json.dumps(reading(json.loads(line))), flush=True)
+else:
+    print(json.dumps(reading(sys.argv[1:])))
 """

@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from analysis.cli import add_commands as add_analysis_commands
-from analysis.load import NothingToAnalyse
+from analysis.problems import NothingToAnalyse
 from bench_client.documents import DocumentError
 from bench_client.interrupts import raise_on_interrupt
 from bench_client.results_format import ExitCode, exit_codes_help

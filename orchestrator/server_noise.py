@@ -1,13 +1,14 @@
 """The server's half of the noise guard (bench_client/noise.py): /proc read over SSH.
 
 The orchestrator reads the server after each measurement (while its files are
-fetched), over one SSH connection to the server for a whole group of
-measurements (the inventory's settings, host key checked), and once before the
-group's first. A measurement's window runs from the reading before it (the
-last one's, within a group) to the one after it: it spans the whole client
-invocation (its start, probe and warm-up) and the orchestrator's work since the
-last measurement, a second or so more than the timed requests; the stack under
-test's own CPU time is left out of "others" wherever it falls. A server that
+fetched), over one SSH connection to the server for the whole run (the
+inventory's settings, host key checked), and once before each group's first;
+one reader process there answers every reading (SERVER_READING --serve). A
+measurement's window runs from the reading before it (the last one's, within a
+group) to the one after it: it spans the whole client invocation (its start,
+probe and warm-up) and the orchestrator's work since the last measurement, a
+second or so more than the timed requests; the stack under test's own CPU time
+is left out of "others" wherever it falls. A server that
 cannot be read does not stop the measurement: the meta file then says why its
 half is missing.
 
@@ -40,6 +41,8 @@ from orchestrator.remote.inventory import (
 )
 from orchestrator.remote.session import connect
 from orchestrator.server_sampler import MISSING, ServerSampler, sampler_command
+
+READING_TIMEOUT_S = 30.0  # a reading takes milliseconds; a server this slow to answer is lost
 
 
 def lab_hosts(inventory: str) -> tuple[list[ClientHost], ClientHost | None]:
@@ -75,6 +78,7 @@ class ServerWatch:
         self.last: noise.Reading | None = None  # the reading after the last measurement
         self.problem = "" if host else "the inventory has no host in group servers"
         self.sampler: ServerSampler | None = None
+        self.reader: _Reader | None = None  # opened at the first reading
         # The database's unit (PostgreSQL on the server, for the database workloads): sampled
         # beside the stack's, and its CPU counted as the measurement's own, not as noise.
         self.database_unit: str | None = None
@@ -89,6 +93,8 @@ class ServerWatch:
 
     def __exit__(self, *exc_info: object) -> None:
         self.end_group()
+        if self.reader is not None:
+            self.reader.close()
         if self.connection is not None:
             self.connection.close()
 
@@ -166,17 +172,47 @@ class ServerWatch:
         return interpreter if interpreter.startswith("/") else "python3"
 
     def _read(self) -> noise.Reading | None:
+        """A reading from the run's reader on the server (started at the first)."""
         assert self.host is not None and self.connection is not None
-        command = shlex.join([self.python(), "-c", noise.SERVER_READING, *self.units])
+        if self.reader is None:
+            command = shlex.join([self.python(), "-c", noise.SERVER_READING, "--serve"])
+            try:
+                self.reader = _Reader(self.connection.transport, command)
+            except (OSError, paramiko.SSHException) as error:
+                self.problem = f"reading the server failed: {error or type(error).__name__}"
+                return None
+        reading, problem = self.reader.read(self.units)
+        if reading is None:  # the reading is optional; the next one starts a new reader
+            self.problem = f"reading the server failed: {problem}"
+            self.reader.close()
+            self.reader = None
+        return reading
+
+
+class _Reader:
+    """SERVER_READING --serve on the server: a reading for each request, one Python start and
+    one SSH channel for all of them (a reading each took a Python start: 25 ms)."""
+
+    def __init__(self, transport: paramiko.Transport, command: str) -> None:
+        self.channel = transport.open_session()
+        self.channel.settimeout(READING_TIMEOUT_S)
+        self.channel.exec_command(command)
+        self.answers = self.channel.makefile("r")
+
+    def read(self, units: list[str]) -> tuple[noise.Reading | None, str]:
+        """(the reading, "") or (None, why there is none)."""
         try:
-            result = self.connection.run(command, hide=True, warn=True, in_stream=False)
-        except (OSError, paramiko.SSHException) as error:  # the reading is optional
-            self.problem = f"reading the server failed: {error}"
-            return None
-        if result.exited != 0:
-            self.problem = f"reading the server failed: {result.stderr.strip()[-200:]}"
-            return None
-        return json.loads(result.stdout)
+            self.channel.sendall(json.dumps(units).encode() + b"\n")
+            line = self.answers.readline()
+        except (OSError, paramiko.SSHException) as error:
+            return None, str(error) or type(error).__name__
+        if not line:  # it ended: its error, if it said one
+            said = self.channel.makefile_stderr("r").read().decode(errors="replace").strip()
+            return None, said[-200:] or "the reader ended"
+        return json.loads(line), ""
+
+    def close(self) -> None:
+        self.channel.close()
 
 
 def timed_window(meta_path: Path) -> tuple[float, float] | None:

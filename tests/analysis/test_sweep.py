@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from analysis import sweep as report_sweep
-from analysis.load import Problem
+from analysis.problems import Problem
 from analysis.report import build_report
 from bench_client import config, meta, output, sweep
 from bench_client.documents import StopReason

@@ -133,3 +133,16 @@ def test_the_servers_reading_runs_with_a_plain_python3():
     assert block["own_cpu_cores"] == 0
     assert block["others_cpu_cores"] >= 0
     assert block["cpu_count"] == os.cpu_count()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the server's reading reads Linux /proc")
+def test_the_servers_reader_answers_a_reading_for_each_line():
+    """--serve: one process answers every reading of a run, each for the units asked."""
+    argv = ["python3", "-I", "-c", noise.SERVER_READING, "--serve"]
+    asked = '["httplab-none.service"]\n[]\n'
+    answer = subprocess.run(argv, input=asked, capture_output=True, check=True, text=True)
+    first, second = map(json.loads, answer.stdout.splitlines())
+    assert first["cpus"] == second["cpus"] == sorted(os.sched_getaffinity(0))
+    assert first["own_s"] == 0 and first["stack_cpus"] is None
+    assert second["wall_s"] >= first["wall_s"]
+    assert noise.window(first, second)["others_cpu_cores"] >= 0

@@ -45,6 +45,23 @@ def test_the_server_is_read_before_and_after_over_ssh(inventory, tmp_path):
     assert "server_unavailable" not in document["host_noise"]
 
 
+def test_a_lost_reader_costs_one_reading_and_the_next_starts_a_new_one(inventory, tmp_path):
+    """One reader process answers the run's readings; if it is lost, that window says why."""
+    _, server = lab_hosts(with_server(inventory, tmp_path))
+    with ServerWatch(server) as watch:
+        watch.start(["no-such-stack"])
+        first = watch.reader
+        assert first is not None
+        first.channel.close()  # as if the reader died
+        assert watch.stop() is None
+        assert watch.problem.startswith("reading the server failed")
+        watch.end_group()
+        watch.start(["no-such-stack"])
+        window = watch.stop()
+    assert window is not None and window["window_s"] > 0, watch.problem
+    assert watch.reader is not first
+
+
 def test_work_in_the_readings_ssh_session_is_apparatus_not_others(inventory, tmp_path):
     """A process the watch's own SSH session runs (as the sampler is) counts as apparatus."""
     _, server = lab_hosts(with_server(inventory, tmp_path))
