@@ -63,6 +63,8 @@ def test_make_venv_installs_only_hashed_wheels_and_keeps_pip_as_it_is() -> None:
     assert locked.startswith(".venv/bin/uv pip install ") and "requirements/dev.txt" in locked
     for command in (uv, locked):
         assert "--require-hashes" in command and "--only-binary=:all:" in command, command
+    # Bytecode written once at install, as pip writes it: not compiled again at every start.
+    assert "--compile-bytecode" in locked and "--compile-bytecode" in editable
     # The checkout itself: no dependencies, no build env fetched from the index.
     assert "--no-deps" in editable and "--no-build-isolation" in editable, editable
     for command in installs:
