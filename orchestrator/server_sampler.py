@@ -60,10 +60,6 @@ class ServerSampler:
         self.files: dict[str, dict[str, str]] = {}
         self.problem = ""
 
-    def start(self) -> None:
-        self.launch()
-        self.wait_started()
-
     def launch(self) -> None:
         """Start the sampler without waiting for it: the caller may read the server meanwhile."""
         try:

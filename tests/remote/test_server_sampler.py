@@ -35,7 +35,8 @@ def test_a_killed_sampler_leaves_no_file_and_says_why(server, tmp_path):
     connection = connect(server)
     try:
         sampler = ServerSampler(connection.transport, shlex.join([sys.executable, "-c", KILLED]))
-        sampler.start()
+        sampler.launch()
+        sampler.wait_started()
         assert sampler.pid is not None and sampler.problem == ""
         sampler.stop()
     finally:
